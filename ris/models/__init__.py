@@ -1,0 +1,22 @@
+"""The core domain: people, places and the procedure catalog every other app builds on."""
+
+from ris.models.accounts import Role, User
+from ris.models.catalog import Modality, OpeningHours, ProcedureType, Room
+from ris.models.parties import Facility, Payer, ReferringPhysician
+from ris.models.patients import Coverage, Patient
+from ris.models.sequences import IdentifierSequence
+
+__all__ = [
+    "Coverage",
+    "Facility",
+    "IdentifierSequence",
+    "Modality",
+    "OpeningHours",
+    "Patient",
+    "Payer",
+    "ProcedureType",
+    "ReferringPhysician",
+    "Role",
+    "Room",
+    "User",
+]

@@ -1,0 +1,104 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from ris.audit import audited_history
+from ris.models.base import PersonName, TimeStamped
+from ris.models.parties import Address, Payer
+from ris.validators import validate_not_future, validate_phone
+
+
+def default_mrn_issuer() -> str:
+    return settings.RIS_MRN_ISSUER
+
+
+class Patient(PersonName, Address, TimeStamped):
+    """A patient, identified by an MRN unique within its issuing authority (DICOM 0010,0020 + 0010,0021; HL7 PID-3)."""
+
+    class Sex(models.TextChoices):
+        # HL7 table 0001 / DICOM (0010,0040) share these codes.
+        MALE = "M", "Male"
+        FEMALE = "F", "Female"
+        OTHER = "O", "Other"
+        UNKNOWN = "U", "Unknown"
+
+    mrn = models.CharField("MRN", max_length=64)
+    mrn_issuer = models.CharField("MRN issuer", max_length=64, default=default_mrn_issuer)
+    birth_date = models.DateField(null=True, blank=True, validators=[validate_not_future])
+    sex = models.CharField(max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
+    phone = models.CharField(max_length=32, blank=True, validators=[validate_phone])
+    email = models.EmailField(blank=True)
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="merged_records",
+        help_text="Set when this record was merged into another (HL7 ADT^A40); the survivor holds the data.",
+    )
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["family_name", "given_name", "mrn"]
+        constraints = [
+            models.UniqueConstraint(fields=["mrn_issuer", "mrn"], name="patient_mrn_unique_per_issuer"),
+            models.CheckConstraint(condition=~Q(merged_into=F("id")), name="patient_not_merged_into_itself"),
+            models.CheckConstraint(condition=Q(sex__in=["M", "F", "O", "U"]), name="patient_sex_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["family_name", "given_name"]),
+            models.Index(fields=["birth_date"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.mrn})"
+
+    @property
+    def is_merged(self) -> bool:
+        return self.merged_into_id is not None
+
+
+class Coverage(TimeStamped):
+    """A patient's insurance with a payer, in order of billing (primary first)."""
+
+    class Priority(models.TextChoices):
+        PRIMARY = "primary", "Primary"
+        SECONDARY = "secondary", "Secondary"
+        TERTIARY = "tertiary", "Tertiary"
+
+    class Relationship(models.TextChoices):
+        # X12 837P SBR02 individual relationship codes: 18 self, 01 spouse, 19 child, G8 other.
+        SELF = "18", "Self"
+        SPOUSE = "01", "Spouse"
+        CHILD = "19", "Child"
+        OTHER = "G8", "Other"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="coverages")
+    payer = models.ForeignKey(Payer, on_delete=models.PROTECT, related_name="coverages")
+    member_id = models.CharField("member ID", max_length=64)
+    group_number = models.CharField(max_length=64, blank=True)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.PRIMARY)
+    relationship = models.CharField(max_length=2, choices=Relationship.choices, default=Relationship.SELF)
+    effective_from = models.DateField(null=True, blank=True)
+    effective_to = models.DateField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["patient", "priority"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "priority"], condition=Q(active=True), name="coverage_one_active_per_priority"
+            ),
+            models.CheckConstraint(
+                condition=Q(effective_to__isnull=True)
+                | Q(effective_from__isnull=True)
+                | Q(effective_to__gte=F("effective_from")),
+                name="coverage_period_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_priority_display()}: {self.payer.name} {self.member_id}"

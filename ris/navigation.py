@@ -1,0 +1,25 @@
+"""The navigation bar: an entry shows only when the page behind it admits the user's role."""
+
+from django.urls import resolve, reverse
+
+from ris.roles import allows
+
+ENTRIES = [
+    ("Front desk", "scheduling:home"),
+    ("Technologist", "worklist:home"),
+    ("Reading", "reporting:home"),
+    ("Billing", "billing:home"),
+    ("Administration", "ris:admin_home"),
+]
+
+
+def navigation(request) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_entries": []}
+    entries = []
+    for label, name in ENTRIES:
+        url = reverse(name)
+        if allows(resolve(url).func, user):
+            entries.append({"label": label, "url": url, "active": request.path.startswith(url)})
+    return {"nav_entries": entries, "show_admin_site": user.is_staff}

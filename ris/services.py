@@ -1,0 +1,163 @@
+"""Writes of the core domain. Every change to a patient goes through here, in a transaction, with its actor."""
+
+from datetime import date
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from ris.audit import Actor, attribute
+from ris.exceptions import ApplicationError
+from ris.models import Coverage, IdentifierSequence, Patient, Payer
+from ris.validators import local_today
+
+PATIENT_FIELDS = frozenset(
+    {
+        "family_name",
+        "given_name",
+        "middle_name",
+        "name_prefix",
+        "name_suffix",
+        "birth_date",
+        "sex",
+        "street",
+        "city",
+        "state",
+        "postal_code",
+        "country",
+        "phone",
+        "email",
+    }
+)
+
+
+def sequence_next_value(name: str) -> int:
+    """Advance the named sequence under a row lock and return its new value; never returns a value twice.
+
+    Runs inside the caller's transaction, so the lock is held until that commits: concurrent callers queue.
+    """
+    with transaction.atomic():
+        IdentifierSequence.objects.bulk_create([IdentifierSequence(name=name)], ignore_conflicts=True)
+        sequence = IdentifierSequence.objects.select_for_update().get(name=name)
+        sequence.last_value += 1
+        sequence.save(update_fields=["last_value", "updated_at"])
+        return sequence.last_value
+
+
+def identifier_next(name: str, pattern: str, *, max_length: int) -> str:
+    """Format the next value of sequence `name` with `pattern` ({seq}, {date}); refuse one that does not fit."""
+    value = pattern.format(seq=sequence_next_value(name), date=local_today())
+    if len(value) > max_length:
+        raise ApplicationError(
+            f"The {name} pattern {pattern!r} produced {value!r}, longer than {max_length} characters; "
+            "shorten the pattern in the settings."
+        )
+    return value
+
+
+def validated_or_raise(instance, *, exclude: list[str] | None = None) -> None:
+    """Run the model's field validators and constraints; raise them as one ApplicationError."""
+    try:
+        instance.full_clean(exclude=exclude)
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        label = "" if field == "__all__" else f"{field.replace('_', ' ')}: "
+        raise ApplicationError(f"{label}{' '.join(messages)}", field=None if field == "__all__" else field) from None
+
+
+@transaction.atomic
+def patient_register(
+    *,
+    family_name: str,
+    acting_user: Actor,
+    mrn: str = "",
+    mrn_issuer: str = "",
+    **fields,
+) -> Patient:
+    """Register a patient; the RIS assigns the MRN when none is given."""
+    unknown = set(fields) - PATIENT_FIELDS
+    if unknown:
+        raise ApplicationError(f"Unknown patient fields: {', '.join(sorted(unknown))}.")
+    issuer = mrn_issuer or settings.RIS_MRN_ISSUER
+    if not mrn:
+        mrn = identifier_next("mrn", settings.RIS_MRN_PATTERN, max_length=64)
+    patient = Patient(mrn=mrn.strip(), mrn_issuer=issuer, family_name=family_name.strip(), **fields)
+    validated_or_raise(patient)
+    attribute(patient, acting_user)
+    try:
+        with transaction.atomic():
+            patient.save()
+    except IntegrityError:
+        raise ApplicationError(f"MRN {patient.mrn} is already registered under issuer {issuer}.", field="mrn") from None
+    return patient
+
+
+@transaction.atomic
+def patient_update(*, patient: Patient, acting_user: Actor, reason: str = "", **changes) -> Patient:
+    """Change a patient's demographics; the history row keeps what it was."""
+    unknown = set(changes) - PATIENT_FIELDS
+    if unknown:
+        raise ApplicationError(f"These patient fields cannot be changed here: {', '.join(sorted(unknown))}.")
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    if patient.is_merged:
+        raise ApplicationError("This record was merged into another; edit the surviving record instead.")
+    for name, value in changes.items():
+        setattr(patient, name, value)
+    validated_or_raise(patient)
+    attribute(patient, acting_user, reason)
+    patient.save()
+    return patient
+
+
+@transaction.atomic
+def patient_merge(*, source: Patient, target: Patient, acting_user: Actor) -> Patient:
+    """Merge `source` into `target` (HL7 ADT^A40): the source's orders move to the survivor, the source is closed."""
+    if source.pk == target.pk:
+        raise ApplicationError("A patient cannot be merged into itself.")
+    source, target = (Patient.objects.select_for_update().get(pk=p.pk) for p in (source, target))
+    if target.is_merged:
+        raise ApplicationError("The surviving record was itself merged; merge into its survivor instead.")
+    if source.is_merged:
+        raise ApplicationError("This record was already merged.")
+    source.merged_into = target
+    attribute(source, acting_user, f"merged into {target.mrn_issuer}/{target.mrn}")
+    source.save()
+    for order in source.orders.all():
+        order.patient = target
+        attribute(order, acting_user, "patient merge")
+        order.save(update_fields=["patient", "updated_at"])
+    return target
+
+
+@transaction.atomic
+def coverage_add(
+    *,
+    patient: Patient,
+    payer: Payer,
+    member_id: str,
+    acting_user: Actor,
+    priority: str = Coverage.Priority.PRIMARY,
+    group_number: str = "",
+    relationship: str = Coverage.Relationship.SELF,
+    effective_from: date | None = None,
+    effective_to: date | None = None,
+) -> Coverage:
+    """Add an insurance coverage; an active one of the same priority is ended (the patient changed insurer)."""
+    for previous in Coverage.objects.select_for_update().filter(patient=patient, priority=priority, active=True):
+        previous.active = False
+        attribute(previous, acting_user, "replaced by a new coverage")
+        previous.save(update_fields=["active", "updated_at"])
+    coverage = Coverage(
+        patient=patient,
+        payer=payer,
+        member_id=member_id.strip(),
+        priority=priority,
+        group_number=group_number,
+        relationship=relationship,
+        effective_from=effective_from,
+        effective_to=effective_to,
+    )
+    validated_or_raise(coverage)
+    attribute(coverage, acting_user)
+    coverage.save()
+    return coverage

@@ -1,0 +1,22 @@
+"""URL configuration: one prefix per app; every page but the login page requires a signed-in user."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from ris import views
+
+admin.site.site_header = "RIS administration"
+admin.site.site_title = "RIS"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("administration/", include("ris.web_urls")),
+    path("scheduling/", include("scheduling.urls")),
+    path("worklist/", include("worklist.urls")),
+    path("reporting/", include("reporting.urls")),
+    path("billing/", include("billing.urls")),
+    path("admin/", admin.site.urls),
+]

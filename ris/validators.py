@@ -1,0 +1,81 @@
+"""Format checks for identifiers and codes the RIS exchanges with other systems."""
+
+import re
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+_ICD10CM = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$")
+_CPT = re.compile(r"^[0-9]{4}[0-9FT]$")
+_AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # PS3.5 6.2: default repertoire, no backslash
+_PHONE = re.compile(r"^\+?[0-9 ()./-]{5,30}$")
+
+
+def local_today() -> date:
+    return timezone.localdate()
+
+
+def validate_not_future(value: date) -> None:
+    if value > local_today():
+        raise ValidationError("Birth date cannot be in the future.", code="future_date")
+
+
+def npi_check_digit(first_nine: str) -> int:
+    """Luhn check digit of an NPI: computed over the prefix 80840 and the first nine digits (CMS NPI standard)."""
+    total = 0
+    for position, char in enumerate(reversed("80840" + first_nine)):
+        digit = int(char)
+        if position % 2 == 0:  # every second digit from the right, starting with the rightmost
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return (10 - total % 10) % 10
+
+
+def validate_npi(value: str) -> None:
+    if not (len(value) == 10 and value.isdigit() and value[0] in "12"):
+        raise ValidationError("An NPI is 10 digits starting with 1 or 2.", code="npi_format")
+    if npi_check_digit(value[:9]) != int(value[9]):
+        raise ValidationError("This NPI's check digit is wrong; check for a typing error.", code="npi_check")
+
+
+def normalize_icd10cm(value: str) -> str:
+    """Upper-case an ICD-10-CM code and put the dot after the category (R519 -> R51.9)."""
+    code = value.strip().upper().replace(" ", "")
+    if "." not in code and len(code) > 3:
+        code = f"{code[:3]}.{code[3:]}"
+    return code
+
+
+def validate_icd10cm(value: str) -> None:
+    if not _ICD10CM.match(value):
+        raise ValidationError(
+            f"{value!r} is not an ICD-10-CM code (a letter, two characters, optionally a dot and up to four more).",
+            code="icd10cm",
+        )
+
+
+def validate_icd10cm_list(values: list) -> None:
+    if not isinstance(values, list):
+        raise ValidationError("Diagnosis codes must be a list.", code="icd10cm_list")
+    for value in values:
+        validate_icd10cm(value)
+
+
+def validate_cpt(value: str) -> None:
+    if not _CPT.match(value):
+        raise ValidationError(f"{value!r} is not a CPT code (five characters: four digits and a digit, F or T).")
+
+
+def validate_ae_title(value: str) -> None:
+    if not _AE_TITLE.match(value) or value != value.strip():
+        raise ValidationError(
+            "An AE title is 1 to 16 printable ASCII characters, no backslash, no leading or trailing spaces."
+        )
+
+
+def validate_phone(value: str) -> None:
+    if value and not _PHONE.match(value):
+        raise ValidationError("Enter a phone number of digits, spaces and + ( ) . / - only.", code="phone")

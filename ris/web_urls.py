@@ -1,0 +1,6 @@
+from django.urls import path
+
+from ris import views
+
+app_name = "ris"
+urlpatterns = [path("", views.admin_home, name="admin_home")]

@@ -1,0 +1,44 @@
+"""Django admin for orders and exams: read and search only; changes go through the front-desk pages and services."""
+
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from scheduling.models import Exam, Order
+
+
+class ReadOnlyAdmin(SimpleHistoryAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ExamInline(admin.TabularInline):
+    model = Exam
+    extra = 0
+    fields = ("requested_procedure_id", "procedure_type", "room", "scheduled_start", "status")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyAdmin):
+    list_display = ("accession_number", "patient", "priority", "status", "referring_physician", "created_at")
+    list_filter = ("status", "priority", "created_at")
+    search_fields = ("accession_number", "placer_order_number", "filler_order_number", "patient__mrn")
+    inlines = [ExamInline]
+
+
+@admin.register(Exam)
+class ExamAdmin(ReadOnlyAdmin):
+    list_display = ("order", "procedure_type", "room", "scheduled_start", "status")
+    list_filter = ("status", "room", "procedure_type__modality", "scheduled_start")
+    search_fields = ("order__accession_number", "requested_procedure_id", "study_instance_uid", "order__patient__mrn")
+    date_hierarchy = "scheduled_start"

@@ -1,0 +1,136 @@
+"""Demo orders and exams: the last five days performed, today under way, the coming two weeks booked.
+
+Deterministic and idempotent: each demo order is keyed by its placer order number (application DEMO).
+"""
+
+import random
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from ris.audit import Actor
+from ris.models import Patient, ProcedureType, ReferringPhysician, Room
+from scheduling.models import Exam, Order, Priority
+from scheduling.services import (
+    exam_book,
+    exam_cancel,
+    exam_check_in,
+    exam_complete,
+    exam_mark_no_show,
+    exam_start,
+    order_create,
+)
+
+DAYS_BACK, DAYS_AHEAD = 5, 14
+MAX_EXAMS_PER_ROOM_DAY = 7
+UNBOOKED_ORDERS = 12
+DIAGNOSES = ["R51.9", "R07.9", "M54.50", "R10.9", "S83.511A", "R06.02", "N20.0", "Z12.31", "R91.1", "G43.909"]
+REASONS = [
+    "Persistent headache",
+    "Chest pain",
+    "Low back pain",
+    "Abdominal pain",
+    "Knee injury, twisting",
+    "Shortness of breath",
+    "Flank pain, suspected stone",
+    "Screening",
+    "Follow-up of lung nodule",
+    "Migraine",
+]
+PLACER = "DEMO"
+
+
+class _Plan:
+    def __init__(self, rng: random.Random, actor: Actor):
+        self.rng, self.actor = rng, actor
+        self.number = 0
+        self.created = 0
+        self.existing = set(
+            Order.objects.filter(placer_application=PLACER).values_list("placer_order_number", flat=True)
+        )
+        self.patients = list(Patient.objects.filter(mrn__startswith="DEMO").order_by("mrn"))
+        self.physicians = list(ReferringPhysician.objects.order_by("npi"))
+
+    def order(self, procedure: ProcedureType) -> Order | None:
+        """Draw an order's details; create it unless a run before already did."""
+        self.number += 1
+        key = f"{PLACER}-{self.number:05d}"
+        pick = self.rng.randrange(len(DIAGNOSES))
+        patient, physician = self.rng.choice(self.patients), self.rng.choice(self.physicians)
+        priority = self.rng.choices([Priority.ROUTINE, Priority.URGENT, Priority.STAT], weights=[85, 10, 5])[0]
+        if key in self.existing:
+            return None
+        self.created += 1
+        return order_create(
+            patient=patient,
+            procedure_types=[procedure],
+            referring_physician=physician,
+            priority=priority,
+            reason=REASONS[pick],
+            diagnosis_codes=[DIAGNOSES[pick]],
+            placer_order_number=key,
+            placer_application=PLACER,
+            acting_user=self.actor,
+        )
+
+
+def _advance(exam: Exam, start: datetime, now: datetime, rng: random.Random, actor: Actor) -> None:
+    """Move a booked exam on as far as its time says it has got."""
+    end = exam.scheduled_end
+    roll = rng.random()
+    if start.date() > now.date() or (start > now + timedelta(hours=1)):
+        if roll < 0.04:
+            exam_cancel(exam=exam, reason="Patient asked to cancel", acting_user=actor)
+        return
+    if end < now and roll < 0.06:
+        exam_mark_no_show(exam=exam, acting_user=actor)
+        return
+    exam_check_in(exam=exam, acting_user=actor, at=min(now, start - timedelta(minutes=10)))
+    if start <= now:
+        exam_start(exam=exam, acting_user=actor, at=start)
+        if end <= now:
+            exam_complete(exam=exam, acting_user=actor, at=end)
+
+
+def _book_day(plan: _Plan, room: Room, day, procedures: list[ProcedureType], now: datetime) -> None:
+    tz = timezone.get_current_timezone()
+    booked = 0
+    for period in room.opening_hours.filter(weekday=day.weekday()):
+        cursor = datetime.combine(day, period.opens_at, tzinfo=tz)
+        closes = datetime.combine(day, period.closes_at, tzinfo=tz)
+        while booked < MAX_EXAMS_PER_ROOM_DAY:
+            procedure = plan.rng.choice(procedures)
+            cursor += timedelta(minutes=plan.rng.choice([0, 0, 10, 20, 30, 60]))
+            end = cursor + timedelta(minutes=procedure.default_duration_minutes)
+            if end > closes:
+                break
+            start, cursor = cursor, end
+            booked += 1
+            order = plan.order(procedure)
+            if order is None:
+                plan.rng.random()  # the draw _advance would have made
+                continue
+            exam = exam_book(exam=order.exams.get(), room=room, start=start, acting_user=plan.actor)
+            _advance(exam, start, now, plan.rng, plan.actor)
+
+
+@transaction.atomic
+def seed(*, rng: random.Random, actor: Actor, log) -> None:
+    plan = _Plan(rng, actor)
+    now = timezone.localtime()
+    by_modality: dict[int, list[ProcedureType]] = {}
+    for procedure in ProcedureType.objects.filter(active=True).order_by("code"):
+        by_modality.setdefault(procedure.modality_id, []).append(procedure)
+    rooms = list(Room.objects.filter(active=True, station_ae_title__in=["CT1", "CT2", "MR1", "US1", "US2", "DX1"]))
+    for offset in range(-DAYS_BACK, DAYS_AHEAD + 1):
+        day = now.date() + timedelta(days=offset)
+        for room in sorted(rooms, key=lambda r: r.station_ae_title):
+            _book_day(plan, room, day, by_modality[room.modality_id], now)
+    all_procedures = [p for procedures in by_modality.values() for p in procedures]
+    for _ in range(UNBOOKED_ORDERS):  # orders waiting for the front desk to book them
+        plan.order(plan.rng.choice(all_procedures))
+    log(
+        f"scheduling: {plan.created} demo orders created, {plan.number - plan.created} already there; "
+        f"{Exam.objects.count()} exams in all"
+    )

@@ -1,0 +1,123 @@
+from django.db import models
+from django.db.models import F, Q
+
+from ris.audit import audited_history
+from ris.models import Patient, ProcedureType, ReferringPhysician, Room
+from ris.models.base import TimeStamped
+from ris.validators import validate_icd10cm_list
+
+
+class Priority(models.TextChoices):
+    # HL7 v2.5.1 TQ1-9 / OBR-27.6 priority codes, and DICOM Requested Procedure Priority.
+    STAT = "STAT", "STAT"
+    URGENT = "URGENT", "Urgent"
+    ROUTINE = "ROUTINE", "Routine"
+
+
+class ExamStatus(models.TextChoices):
+    ORDERED = "ORDERED", "Ordered"
+    SCHEDULED = "SCHEDULED", "Scheduled"
+    ARRIVED = "ARRIVED", "Arrived"
+    IN_PROGRESS = "IN_PROGRESS", "In progress"
+    COMPLETED = "COMPLETED", "Completed"
+    PRELIMINARY = "PRELIMINARY", "Preliminary report"
+    FINAL = "FINAL", "Final report"
+    AMENDED = "AMENDED", "Amended"
+    CANCELLED = "CANCELLED", "Cancelled"
+    NO_SHOW = "NO_SHOW", "No-show"
+    DISCONTINUED = "DISCONTINUED", "Discontinued"
+
+
+class Order(TimeStamped):
+    """An imaging service request: one order from a referring physician, fulfilled by one or more exams."""
+
+    class Status(models.TextChoices):
+        # Derived from the exams by scheduling.workflow.order_status_for (HL7 table 0038 ORC-5 in brackets).
+        NEW = "NEW", "New"  # SC before booking
+        SCHEDULED = "SCHEDULED", "Scheduled"  # SC
+        IN_PROGRESS = "IN_PROGRESS", "In progress"  # IP
+        COMPLETED = "COMPLETED", "Completed"  # CM
+        CANCELLED = "CANCELLED", "Cancelled"  # CA
+        DISCONTINUED = "DISCONTINUED", "Discontinued"  # DC
+
+    placer_order_number = models.CharField(max_length=64, blank=True, help_text="ORC-2, from the ordering system")
+    filler_order_number = models.CharField(max_length=64, unique=True, help_text="ORC-3, assigned by the RIS")
+    accession_number = models.CharField(max_length=16, unique=True, help_text="DICOM (0008,0050), SH")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="orders")
+    referring_physician = models.ForeignKey(
+        ReferringPhysician, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+    )
+    priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.ROUTINE)
+    reason = models.TextField("reason for exam", blank=True)
+    diagnosis_codes = models.JSONField(
+        "ICD-10-CM diagnosis codes", default=list, blank=True, validators=[validate_icd10cm_list]
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.NEW)
+    placer_application = models.CharField(max_length=64, blank=True, help_text="HL7 sending application of ORC-2")
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["placer_application", "placer_order_number"],
+                condition=~Q(placer_order_number=""),
+                name="order_placer_number_unique_per_application",
+            ),
+            models.CheckConstraint(condition=Q(priority__in=Priority.values), name="order_priority_valid"),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.accession_number
+
+
+class Exam(TimeStamped):
+    """One requested procedure with its scheduled procedure step (IHE SWF): what a modality performs."""
+
+    Status = ExamStatus
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="exams")
+    procedure_type = models.ForeignKey(ProcedureType, on_delete=models.PROTECT, related_name="exams")
+    room = models.ForeignKey(Room, on_delete=models.PROTECT, null=True, blank=True, related_name="exams")
+    scheduled_start = models.DateTimeField(null=True, blank=True)
+    scheduled_end = models.DateTimeField(null=True, blank=True)
+    requested_procedure_id = models.CharField(max_length=16, unique=True, help_text="DICOM (0040,1001), SH")
+    scheduled_procedure_step_id = models.CharField(max_length=16, unique=True, help_text="DICOM (0040,0009), SH")
+    study_instance_uid = models.CharField(max_length=64, unique=True, help_text="DICOM (0020,000D), UI")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ORDERED)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    arrived_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    status_reason = models.CharField(
+        max_length=255, blank=True, help_text="Why the exam was cancelled, discontinued or marked a no-show"
+    )
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["scheduled_start", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ExamStatus.values), name="exam_status_valid"),
+            models.CheckConstraint(
+                condition=Q(scheduled_start__isnull=True)
+                | Q(scheduled_end__isnull=True)
+                | Q(scheduled_end__gt=F("scheduled_start")),
+                name="exam_ends_after_start",
+            ),
+            models.CheckConstraint(
+                # A booked exam has its room and slot: the worklist and the schedule board rely on it.
+                condition=~Q(status__in=["SCHEDULED", "ARRIVED"])
+                | Q(room__isnull=False, scheduled_start__isnull=False, scheduled_end__isnull=False),
+                name="exam_booked_has_room_and_slot",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["room", "scheduled_start"]),
+            models.Index(fields=["status", "scheduled_start"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order.accession_number}/{self.requested_procedure_id}"

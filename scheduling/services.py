@@ -1,0 +1,183 @@
+"""Writes of orders and exams. Every exam status change goes through `_exam_transition`."""
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from pydicom.uid import generate_uid
+
+from ris.audit import Actor, attribute
+from ris.exceptions import ApplicationError
+from ris.models import Patient, ProcedureType, ReferringPhysician, Room
+from ris.services import identifier_next, sequence_next_value, validated_or_raise
+from ris.validators import normalize_icd10cm
+from scheduling.models import Exam, Order, Priority
+from scheduling.workflow import check_transition, order_status_for
+
+S = Exam.Status
+
+
+def study_instance_uid_new() -> str:
+    """A new Study Instance UID under the configured organisation root (or 2.25.<UUID> without one)."""
+    root = settings.RIS_UID_ROOT.strip().rstrip(".")
+    return generate_uid(prefix=f"{root}." if root else None)
+
+
+@transaction.atomic
+def order_create(
+    *,
+    patient: Patient,
+    procedure_types: Sequence[ProcedureType],
+    acting_user: Actor,
+    referring_physician: ReferringPhysician | None = None,
+    priority: str = Priority.ROUTINE,
+    reason: str = "",
+    diagnosis_codes: Sequence[str] = (),
+    placer_order_number: str = "",
+    placer_application: str = "",
+) -> Order:
+    """Create an order and one exam per procedure, each with its IDs and Study Instance UID."""
+    if not procedure_types:
+        raise ApplicationError("An order needs at least one procedure.", field="procedure_types")
+    if patient.is_merged:
+        raise ApplicationError("This patient record was merged into another; order on the surviving record.")
+    inactive = [p.code for p in procedure_types if not p.active]
+    if inactive:
+        raise ApplicationError(f"Procedure {', '.join(inactive)} is no longer offered.", field="procedure_types")
+    order = Order(
+        patient=patient,
+        referring_physician=referring_physician,
+        priority=priority,
+        reason=reason.strip(),
+        diagnosis_codes=[normalize_icd10cm(code) for code in diagnosis_codes if code.strip()],
+        placer_order_number=placer_order_number.strip(),
+        placer_application=placer_application.strip(),
+        accession_number=identifier_next("accession", settings.RIS_ACCESSION_PATTERN, max_length=16),
+        filler_order_number=identifier_next("filler_order", settings.RIS_FILLER_ORDER_PATTERN, max_length=64),
+    )
+    validated_or_raise(order, exclude=["status"])
+    attribute(order, acting_user)
+    order.save()
+    for procedure_type in procedure_types:
+        number = sequence_next_value("requested_procedure")
+        exam = Exam(
+            order=order,
+            procedure_type=procedure_type,
+            requested_procedure_id=f"RP{number:08d}",
+            scheduled_procedure_step_id=f"SPS{number:08d}",
+            study_instance_uid=study_instance_uid_new(),
+            status=S.ORDERED,
+            status_changed_at=timezone.now(),
+        )
+        attribute(exam, acting_user)
+        exam.save()
+    return order
+
+
+def _order_refresh_status(order: Order, acting_user: Actor) -> None:
+    status = order_status_for(order.exams.values_list("status", flat=True))
+    if status != order.status:
+        order.status = status
+        attribute(order, acting_user, f"exams now {status.lower()}")
+        order.save(update_fields=["status", "updated_at"])
+
+
+def _exam_transition(
+    exam: Exam, target: str, *, acting_user: Actor, reason: str = "", at: datetime | None = None, **fields
+) -> Exam:
+    """Lock the exam, check the transition, apply it with its fields, and bring the order's status along."""
+    exam = Exam.objects.select_for_update().select_related("order", "procedure_type").get(pk=exam.pk)
+    check_transition(exam.status, target)
+    now = at or timezone.now()
+    exam.status = target
+    exam.status_changed_at = now
+    timestamp_field = {S.ARRIVED: "arrived_at", S.IN_PROGRESS: "started_at", S.COMPLETED: "completed_at"}
+    if target in timestamp_field:
+        setattr(exam, timestamp_field[target], now)
+    if target in (S.CANCELLED, S.NO_SHOW, S.DISCONTINUED):
+        exam.status_reason = reason
+    for name, value in fields.items():
+        setattr(exam, name, value)
+    attribute(exam, acting_user, reason or f"{target.lower()}")
+    exam.save()
+    _order_refresh_status(exam.order, acting_user)
+    return exam
+
+
+@transaction.atomic
+def exam_book(*, exam: Exam, room: Room, start: datetime, acting_user: Actor, reason: str = "") -> Exam:
+    """Book (or rebook) an exam on a room from `start` for the procedure's duration."""
+    if timezone.is_naive(start):
+        raise ApplicationError("The start time must carry its time zone.", field="start")
+    if not room.active:
+        raise ApplicationError(f"Room {room.name} is closed for booking.", field="room")
+    if room.modality_id != exam.procedure_type.modality_id:
+        raise ApplicationError(
+            f"{exam.procedure_type.name} needs a {exam.procedure_type.modality.code} room; "
+            f"{room.name} is {room.modality.code}.",
+            field="room",
+        )
+    end = start + timedelta(minutes=exam.procedure_type.default_duration_minutes)
+    clash = (
+        Exam.objects.select_for_update()
+        .filter(room=room, status__in=[S.SCHEDULED, S.ARRIVED], scheduled_start__lt=end, scheduled_end__gt=start)
+        .exclude(pk=exam.pk)
+    )
+    if clash.exists():
+        raise ApplicationError("This slot is no longer free; choose another time.", field="start")
+    return _exam_transition(
+        exam, S.SCHEDULED, acting_user=acting_user, reason=reason, room=room, scheduled_start=start, scheduled_end=end
+    )
+
+
+@transaction.atomic
+def exam_check_in(*, exam: Exam, acting_user: Actor, at: datetime | None = None) -> Exam:
+    """The patient has arrived at the department."""
+    return _exam_transition(exam, S.ARRIVED, acting_user=acting_user, at=at)
+
+
+@transaction.atomic
+def exam_start(*, exam: Exam, acting_user: Actor, at: datetime | None = None) -> Exam:
+    """The modality started the procedure (MPPS IN PROGRESS, or the technologist)."""
+    return _exam_transition(exam, S.IN_PROGRESS, acting_user=acting_user, at=at)
+
+
+@transaction.atomic
+def exam_complete(*, exam: Exam, acting_user: Actor, at: datetime | None = None) -> Exam:
+    """The modality finished the procedure (MPPS COMPLETED, or the technologist)."""
+    return _exam_transition(exam, S.COMPLETED, acting_user=acting_user, at=at)
+
+
+@transaction.atomic
+def exam_discontinue(*, exam: Exam, reason: str, acting_user: Actor, at: datetime | None = None) -> Exam:
+    """The procedure was stopped before it was finished (MPPS DISCONTINUED)."""
+    return _exam_transition(exam, S.DISCONTINUED, acting_user=acting_user, reason=reason.strip(), at=at)
+
+
+def _require_reason(reason: str, action: str) -> str:
+    reason = reason.strip()
+    if not reason:
+        raise ApplicationError(f"Give a reason to {action}.", field="reason")
+    return reason
+
+
+@transaction.atomic
+def exam_cancel(*, exam: Exam, reason: str, acting_user: Actor) -> Exam:
+    """Cancel an exam that has not started; the reason is required and kept."""
+    return _exam_transition(exam, S.CANCELLED, acting_user=acting_user, reason=_require_reason(reason, "cancel"))
+
+
+@transaction.atomic
+def exam_mark_no_show(*, exam: Exam, acting_user: Actor, reason: str = "Patient did not attend") -> Exam:
+    """The patient did not come to a booked exam."""
+    return _exam_transition(exam, S.NO_SHOW, acting_user=acting_user, reason=reason)
+
+
+@transaction.atomic
+def exam_set_report_status(*, exam: Exam, status: str, acting_user: Actor) -> Exam:
+    """Record that the exam's report became preliminary, final or amended (called by reporting)."""
+    if status not in (S.PRELIMINARY, S.FINAL, S.AMENDED):
+        raise ApplicationError(f"{status} is not a report status.")
+    return _exam_transition(exam, status, acting_user=acting_user)

@@ -1,0 +1,55 @@
+import os
+import shutil
+
+import pytest
+from django.db import connection
+
+from ris.models import Role
+from tests.factories import UserFactory
+
+REQUIRE_PEERS = os.environ.get("RIS_REQUIRE_PEERS") == "1"
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip unless `condition` holds; with RIS_REQUIRE_PEERS=1 (CI) a missing peer fails the test instead."""
+    if condition:
+        return
+    if REQUIRE_PEERS:
+        pytest.fail(f"RIS_REQUIRE_PEERS=1 but {reason}")
+    pytest.skip(reason)
+
+
+def need_tool(name: str) -> str:
+    path = shutil.which(name)
+    need(path is not None, f"{name} is not installed")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2 at production strength costs ~0.3 s a user; tests do not need it."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def postgresql(db):
+    need(connection.vendor == "postgresql", "this test needs PostgreSQL (set DATABASE_URL=postgres://...)")
+
+
+@pytest.fixture
+def user_with_role(db):
+    def make(role: Role, **kwargs):
+        return UserFactory(role=role, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def client_for(client, user_with_role):
+    """A test client signed in as a new user of the given role."""
+
+    def make(role: Role):
+        client.force_login(user_with_role(role))
+        return client
+
+    return make

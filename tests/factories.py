@@ -1,0 +1,147 @@
+"""Factories for tests: reference data built directly, orders and exams through the services."""
+
+from datetime import date, datetime, time, timedelta
+
+import factory
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from ris.audit import Interface
+from ris.models import (
+    Facility,
+    Modality,
+    OpeningHours,
+    Patient,
+    Payer,
+    ProcedureType,
+    ReferringPhysician,
+    Role,
+    Room,
+    User,
+)
+from ris.validators import npi_check_digit
+from scheduling.services import exam_book, order_create
+
+TEST_PASSWORD = "a-long-test-password-42"
+TEST_ACTOR = Interface("TEST", "factory")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = "Test"
+    last_name = factory.Sequence(lambda n: f"User{n}")
+    password = factory.PostGenerationMethodCall("set_password", TEST_PASSWORD)
+
+    @factory.post_generation
+    def role(self, create, extracted: Role | None, **kwargs):
+        if extracted is not None:
+            self.groups.add(Group.objects.get(name=extracted.label))
+        if create:
+            self.save()
+
+
+class FacilityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Facility
+        django_get_or_create = ("code",)
+
+    code = "TEST"
+    name = "Test Hospital"
+
+
+def npi_from(n: int) -> str:
+    first_nine = f"1{n:08d}"
+    return first_nine + str(npi_check_digit(first_nine))
+
+
+class ReferringPhysicianFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ReferringPhysician
+
+    family_name = factory.Sequence(lambda n: f"Referrer{n}")
+    given_name = "Pat"
+    npi = factory.Sequence(npi_from)
+    facility = factory.SubFactory(FacilityFactory)
+
+
+class PayerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Payer
+
+    name = factory.Sequence(lambda n: f"Payer {n}")
+    payer_id = factory.Sequence(lambda n: f"P{n:05d}")
+
+
+class ModalityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Modality
+        django_get_or_create = ("code",)
+
+    code = "CT"
+    name = "Computed Tomography"
+
+
+class RoomFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Room
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Room {n}")
+    facility = factory.SubFactory(FacilityFactory)
+    modality = factory.SubFactory(ModalityFactory)
+    station_ae_title = factory.Sequence(lambda n: f"STATION{n}")
+    station_name = factory.LazyAttribute(lambda room: room.station_ae_title)
+
+    @factory.post_generation
+    def open_all_week(self, create, extracted, **kwargs):
+        if create and extracted is not False:
+            OpeningHours.objects.bulk_create(
+                OpeningHours(room=self, weekday=day, opens_at=time(7), closes_at=time(19)) for day in range(7)
+            )
+
+
+class ProcedureTypeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ProcedureType
+
+    code = factory.Sequence(lambda n: f"PROC{n}")
+    name = factory.Sequence(lambda n: f"Procedure {n}")
+    modality = factory.SubFactory(ModalityFactory)
+    cpt_code = "70450"
+    body_part = "HEAD"
+    default_duration_minutes = 20
+
+
+class PatientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Patient
+
+    mrn = factory.Sequence(lambda n: f"MRN{n:06d}")
+    family_name = factory.Sequence(lambda n: f"Family{n}")
+    given_name = "Given"
+    birth_date = date(1970, 1, 1)
+    sex = Patient.Sex.FEMALE
+
+
+def make_order(*, patient=None, procedure_types=None, actor=TEST_ACTOR, **kwargs):
+    """An order created by the real service (accession number, exam IDs, Study Instance UID)."""
+    return order_create(
+        patient=patient or PatientFactory(),
+        procedure_types=procedure_types or [ProcedureTypeFactory()],
+        acting_user=actor,
+        **kwargs,
+    )
+
+
+def make_booked_exam(*, start: datetime | None = None, room=None, actor=TEST_ACTOR, **order_kwargs):
+    """A single exam booked on a room (by default tomorrow 09:00 local time)."""
+    order = make_order(actor=actor, **order_kwargs)
+    exam = order.exams.get()
+    room = room or RoomFactory(modality=exam.procedure_type.modality)
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    start = start or datetime.combine(tomorrow, time(9), tzinfo=timezone.get_current_timezone())
+    return exam_book(exam=exam, room=room, start=start, acting_user=actor)

@@ -1,0 +1,52 @@
+"""python manage.py seed_demo: a whole department, idempotent, and every demo user can sign in."""
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from ris.demo import DEMO_PASSWORD, DEMO_USERS
+from ris.models import Patient, ProcedureType, Room
+from ris.roles import ROLE_HOME
+from scheduling.models import Exam, Order
+
+
+def counts() -> dict[str, int]:
+    return {model.__name__: model.objects.count() for model in (Patient, ProcedureType, Room, Order, Exam)} | {
+        "patient_history": Patient.history.count(),
+        "exam_history": Exam.history.count(),
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.slow
+def test_seed_demo_builds_the_department_once_and_its_users_sign_in(client, settings):
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=io.StringIO())
+    first = counts()
+    call_command("seed_demo", stdout=io.StringIO())
+    assert counts() == first, "a second run must change nothing"
+
+    assert first["Patient"] == 200
+    assert first["ProcedureType"] >= 40
+    assert set(Room.objects.values_list("modality__code", flat=True)) == {"CT", "MR", "US", "DX"}
+    assert Patient.objects.filter(family_name="Müller", given_name="Jürgen").exists()
+    assert Patient.objects.filter(family_name="Øster", given_name="Åse").exists()
+    statuses = set(Exam.objects.values_list("status", flat=True))
+    assert {"SCHEDULED", "COMPLETED", "ORDERED"} <= statuses
+    assert Exam.objects.filter(scheduled_start__isnull=False).count() > 300
+
+    for username, _first, _last, role, _title in DEMO_USERS:
+        client.logout()
+        response = client.post(reverse("login"), {"username": username, "password": DEMO_PASSWORD}, follow=True)
+        assert response.redirect_chain[-1][0] == reverse(ROLE_HOME[role]), username
+        assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_production_without_force(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="--force"):
+        call_command("seed_demo")
+    assert not Patient.objects.exists()
