@@ -5,7 +5,7 @@ from django.contrib.auth.admin import UserAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
 from ris import services
-from ris.exceptions import ApplicationError
+from ris.admin_base import ReadOnlyInline
 from ris.models import (
     Coverage,
     Facility,
@@ -28,15 +28,9 @@ class RisUserAdmin(UserAdmin):
     list_filter = ("is_active", "is_staff", "groups")
 
 
-class CoverageInline(admin.TabularInline):
+class CoverageInline(ReadOnlyInline):
     model = Coverage
-    extra = 0
     fields = ("priority", "payer", "member_id", "group_number", "relationship", "active")
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Patient)
@@ -53,22 +47,13 @@ class PatientAdmin(SimpleHistoryAdmin):
         return self.readonly_fields + (("mrn", "mrn_issuer") if obj else ())
 
     def save_model(self, request, obj, form, change) -> None:
+        # The form has validated the fields and the MRN's uniqueness; the service records who made the change.
         fields = {name: form.cleaned_data[name] for name in services.PATIENT_FIELDS if name in form.cleaned_data}
-        try:
-            if change:
-                saved = services.patient_update(patient=obj, acting_user=request.user, **fields)
-            else:
-                fields.pop("family_name")
-                saved = services.patient_register(
-                    family_name=form.cleaned_data["family_name"],
-                    mrn=form.cleaned_data.get("mrn", ""),
-                    mrn_issuer=form.cleaned_data.get("mrn_issuer", ""),
-                    acting_user=request.user,
-                    **fields,
-                )
-        except ApplicationError as error:  # the form validated; a race (e.g. MRN taken meanwhile) can still refuse
-            self.message_user(request, error.message, level="error")
-            raise
+        if change:
+            saved = services.patient_update(patient=obj, acting_user=request.user, **fields)
+        else:
+            mrn = {name: form.cleaned_data.get(name, "") for name in ("mrn", "mrn_issuer")}
+            saved = services.patient_register(acting_user=request.user, **mrn, **fields)
         obj.pk = saved.pk
 
 
@@ -80,25 +65,12 @@ class CoverageAdmin(SimpleHistoryAdmin):
     autocomplete_fields = ("patient", "payer")
 
     def save_model(self, request, obj, form, change) -> None:
+        fields = {name: form.cleaned_data[name] for name in services.COVERAGE_FIELDS if name in form.cleaned_data}
         if change:
-            super().save_model(request, obj, form, change)
-            return
-        saved = services.coverage_add(
-            acting_user=request.user,
-            **{
-                name: form.cleaned_data[name]
-                for name in (
-                    "patient",
-                    "payer",
-                    "member_id",
-                    "priority",
-                    "group_number",
-                    "relationship",
-                    "effective_from",
-                    "effective_to",
-                )
-            },
-        )
+            saved = services.coverage_update(coverage=obj, acting_user=request.user, **fields)
+        else:
+            fields.pop("active", None)
+            saved = services.coverage_add(patient=form.cleaned_data["patient"], acting_user=request.user, **fields)
         obj.pk = saved.pk
 
 

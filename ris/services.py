@@ -161,3 +161,23 @@ def coverage_add(
     attribute(coverage, acting_user)
     coverage.save()
     return coverage
+
+
+COVERAGE_FIELDS = frozenset(
+    {"payer", "member_id", "group_number", "priority", "relationship", "effective_from", "effective_to", "active"}
+)
+
+
+@transaction.atomic
+def coverage_update(*, coverage: Coverage, acting_user: Actor, **changes) -> Coverage:
+    """Correct a coverage's details; the history row keeps what it was."""
+    unknown = set(changes) - COVERAGE_FIELDS
+    if unknown:
+        raise ApplicationError(f"These coverage fields cannot be changed: {', '.join(sorted(unknown))}.")
+    coverage = Coverage.objects.select_for_update().get(pk=coverage.pk)
+    for name, value in changes.items():
+        setattr(coverage, name, value)
+    validated_or_raise(coverage)
+    attribute(coverage, acting_user)
+    coverage.save()
+    return coverage

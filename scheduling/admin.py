@@ -1,31 +1,14 @@
 """Django admin for orders and exams: read and search only; changes go through the front-desk pages and services."""
 
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
+from ris.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from scheduling.models import Exam, Order
 
 
-class ReadOnlyAdmin(SimpleHistoryAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ExamInline(admin.TabularInline):
+class ExamInline(ReadOnlyInline):
     model = Exam
-    extra = 0
     fields = ("requested_procedure_id", "procedure_type", "room", "scheduled_start", "status")
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Order)
