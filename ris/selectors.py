@@ -1,9 +1,12 @@
 """Reads of the core domain."""
 
+from datetime import date, datetime
+
 from django.contrib.auth.models import Group
 from django.db.models import Count, Q, QuerySet
 
 from ris.models import Patient, ProcedureType, Role, Room
+from ris.text import fold
 
 
 def core_counts() -> dict[str, int]:
@@ -21,3 +24,51 @@ def role_member_counts() -> list[tuple[str, int]]:
 
 def rooms_active() -> QuerySet[Room]:
     return Room.objects.filter(active=True).select_related("modality", "facility").prefetch_related("opening_hours")
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%m/%d/%Y")
+
+
+def _as_date(token: str) -> date | None:
+    for pattern in _DATE_FORMATS:
+        try:
+            return datetime.strptime(token, pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
+def patient_search(query: str, *, limit: int = 50) -> list[Patient]:
+    """Patients (not merged away) matching every word of `query`.
+
+    A word that is a date (2026-01-31, 31.01.2026, 01/31/2026) matches the birth date; any other word matches a
+    fragment of the names, in any order, ignoring case and accents ("mull jur" finds Müller^Jürgen); a query of
+    one word also matches an MRN exactly.
+    """
+    tokens = query.split()
+    if not tokens:
+        return []
+    dates = [d for d in map(_as_date, tokens) if d is not None]
+    words = [fold(token) for token in tokens if _as_date(token) is None]
+    condition = Q()
+    for word in words:
+        condition &= Q(search_name__contains=word)
+    if len(tokens) == 1 and not dates:
+        condition |= Q(mrn__in={tokens[0], tokens[0].upper(), tokens[0].lower()})
+    for birth_date in dates:
+        condition &= Q(birth_date=birth_date)
+    patients = Patient.objects.filter(condition, merged_into__isnull=True)
+    return list(patients.order_by("family_name", "given_name", "birth_date", "id")[:limit])
+
+
+def patient_likely_duplicates(*, family_name: str, birth_date: date | None, exclude_id: int | None = None):
+    """Registered patients with the same family name (ignoring case and accents) and birth date."""
+    if not family_name.strip() or birth_date is None:
+        return Patient.objects.none()
+    family = fold(family_name)
+    duplicates = Patient.objects.filter(
+        Q(search_name=family) | Q(search_name__startswith=f"{family} "),
+        birth_date=birth_date,
+        merged_into__isnull=True,
+    )
+    return duplicates.exclude(pk=exclude_id) if exclude_id else duplicates

@@ -162,3 +162,5 @@ RIS_MRN_PATTERN = env_str("RIS_MRN_PATTERN", "M{seq:08d}")
 RIS_MRN_ISSUER = env_str("RIS_MRN_ISSUER", "RIS")
 # Study Instance UIDs: "<root>.<unique>" under the organisation's registered root; empty means 2.25.<UUID>.
 RIS_UID_ROOT = env_str("RIS_UID_ROOT", "")
+# Free slots are offered on this grid from each room's opening time (and right after each booking).
+RIS_SLOT_STEP_MINUTES = env_int("RIS_SLOT_STEP_MINUTES", 15)

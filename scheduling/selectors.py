@@ -2,10 +2,14 @@
 
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from ris.models import ProcedureType, Room
 from scheduling.models import Exam
+from scheduling.slots import Interval, free_starts
+from scheduling.workflow import HOLDS_ROOM
 
 S = Exam.Status
 
@@ -51,3 +55,79 @@ def exam_status_counts(exams: QuerySet[Exam]) -> dict[str, int]:
     for status in exams.values_list("status", flat=True):
         counts[status] += 1
     return counts
+
+
+def room_open_periods(room: Room, day: date) -> list[Interval]:
+    """The room's opening periods on a local calendar day, as aware datetimes."""
+    tz = timezone.get_current_timezone()
+    return [
+        (datetime.combine(day, hours.opens_at, tzinfo=tz), datetime.combine(day, hours.closes_at, tzinfo=tz))
+        for hours in room.opening_hours.all()
+        if hours.weekday == day.weekday()
+    ]
+
+
+def room_busy_intervals(room: Room, start: datetime, end: datetime, *, exclude_exam_id: int | None = None):
+    """Scheduled times of the exams holding the room between `start` and `end`."""
+    exams = Exam.objects.filter(
+        room=room, status__in=HOLDS_ROOM, scheduled_start__lt=end, scheduled_end__gt=start
+    ).exclude(pk=exclude_exam_id)
+    return list(exams.values_list("scheduled_start", "scheduled_end"))
+
+
+def room_free_slots(
+    room: Room, day: date, duration_minutes: int, *, now: datetime | None = None, exclude_exam_id: int | None = None
+) -> list[datetime]:
+    """Start times on `day` at which the room is open and free for `duration_minutes` (none in the past)."""
+    periods = room_open_periods(room, day)
+    if not periods:
+        return []
+    busy = room_busy_intervals(room, periods[0][0], periods[-1][1], exclude_exam_id=exclude_exam_id)
+    return free_starts(
+        periods,
+        busy,
+        duration=timedelta(minutes=duration_minutes),
+        step=timedelta(minutes=settings.RIS_SLOT_STEP_MINUTES),
+        not_before=now or timezone.now(),
+    )
+
+
+def rooms_for(procedure_type: ProcedureType) -> QuerySet[Room]:
+    """Active rooms whose modality performs the procedure, with their opening hours."""
+    return (
+        Room.objects.filter(active=True, modality_id=procedure_type.modality_id)
+        .prefetch_related("opening_hours")
+        .order_by("name")
+    )
+
+
+def free_slots_by_room(exam: Exam, day: date, *, now: datetime | None = None) -> list[tuple[Room, list[datetime]]]:
+    """For each suitable room, the free start times on `day` for this exam (its own booking does not count)."""
+    minutes = exam.procedure_type.default_duration_minutes
+    return [
+        (room, room_free_slots(room, day, minutes, now=now, exclude_exam_id=exam.pk))
+        for room in rooms_for(exam.procedure_type)
+    ]
+
+
+def board_exams(rooms: QuerySet[Room] | list[Room], start: date, days: int = 1) -> QuerySet[Exam]:
+    """Exams on the board: booked in the rooms between two local dates, cancelled ones left out."""
+    first, _ = local_day_bounds(start)
+    _, last = local_day_bounds(start + timedelta(days=days - 1))
+    return (
+        exams_with_context()
+        .filter(room__in=rooms, scheduled_start__gte=first, scheduled_start__lt=last)
+        .exclude(status=Exam.Status.CANCELLED)
+        .order_by("room__name", "scheduled_start")
+    )
+
+
+def arrivals_expected(day: date) -> QuerySet[Exam]:
+    """Today's booked exams whose patient has not yet arrived, and those waiting, by time."""
+    start, end = local_day_bounds(day)
+    return (
+        exams_with_context()
+        .filter(Q(status__in=[Exam.Status.SCHEDULED, Exam.Status.ARRIVED]))
+        .filter(scheduled_start__gte=start, scheduled_start__lt=end)
+        .order_by("scheduled_start", "room__name")
+    )

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pydicom.uid import generate_uid
 
@@ -14,7 +14,8 @@ from ris.models import Patient, ProcedureType, ReferringPhysician, Room
 from ris.services import identifier_next, sequence_next_value, validated_or_raise
 from ris.validators import normalize_icd10cm
 from scheduling.models import Exam, Order, Priority
-from scheduling.workflow import check_transition, order_status_for
+from scheduling.selectors import free_slots_by_room, room_open_periods
+from scheduling.workflow import HOLDS_ROOM, check_transition, order_status_for
 
 S = Exam.Status
 
@@ -106,30 +107,73 @@ def _exam_transition(
     return exam
 
 
+SLOT_TAKEN = "This slot is no longer free; choose another time."
+
+
 @transaction.atomic
 def exam_book(*, exam: Exam, room: Room, start: datetime, acting_user: Actor, reason: str = "") -> Exam:
-    """Book (or rebook) an exam on a room from `start` for the procedure's duration."""
+    """Book (or rebook) an exam on a room from `start` for the procedure's duration, inside opening hours.
+
+    Two exams holding one room never overlap: checked here for a clear message, and held by the database
+    (an exclusion constraint on PostgreSQL; on SQLite every transaction takes the write lock first).
+    """
     if timezone.is_naive(start):
         raise ApplicationError("The start time must carry its time zone.", field="start")
+    procedure = exam.procedure_type
     if not room.active:
         raise ApplicationError(f"Room {room.name} is closed for booking.", field="room")
-    if room.modality_id != exam.procedure_type.modality_id:
+    if room.modality_id != procedure.modality_id:
         raise ApplicationError(
-            f"{exam.procedure_type.name} needs a {exam.procedure_type.modality.code} room; "
-            f"{room.name} is {room.modality.code}.",
+            f"{procedure.name} needs a {procedure.modality.code} room; {room.name} is {room.modality.code}.",
             field="room",
         )
-    end = start + timedelta(minutes=exam.procedure_type.default_duration_minutes)
+    end = start + timedelta(minutes=procedure.default_duration_minutes)
+    local_start = timezone.localtime(start)
+    if not any(opens <= start and end <= closes for opens, closes in room_open_periods(room, local_start.date())):
+        raise ApplicationError(
+            f"{room.name} is not open from {local_start:%H:%M} for {procedure.default_duration_minutes} minutes "
+            f"on {local_start:%A %d %B}.",
+            field="start",
+        )
     clash = (
         Exam.objects.select_for_update()
-        .filter(room=room, status__in=[S.SCHEDULED, S.ARRIVED], scheduled_start__lt=end, scheduled_end__gt=start)
+        .filter(room=room, status__in=HOLDS_ROOM, scheduled_start__lt=end, scheduled_end__gt=start)
         .exclude(pk=exam.pk)
     )
     if clash.exists():
-        raise ApplicationError("This slot is no longer free; choose another time.", field="start")
-    return _exam_transition(
-        exam, S.SCHEDULED, acting_user=acting_user, reason=reason, room=room, scheduled_start=start, scheduled_end=end
+        raise ApplicationError(SLOT_TAKEN, field="start")
+    try:
+        with transaction.atomic():
+            return _exam_transition(
+                exam,
+                S.SCHEDULED,
+                acting_user=acting_user,
+                reason=reason,
+                room=room,
+                scheduled_start=start,
+                scheduled_end=end,
+            )
+    except IntegrityError as error:
+        if "exam_room_no_overlap" in str(error):  # another booking of the slot committed first
+            raise ApplicationError(SLOT_TAKEN, field="start") from None
+        raise
+
+
+@transaction.atomic
+def exam_book_first_free(*, exam: Exam, acting_user: Actor, now: datetime | None = None) -> Exam:
+    """Put an exam (typically STAT) into the first free slot from now, today, on any suitable room."""
+    now = now or timezone.now()
+    today = timezone.localtime(now).date()
+    candidates = sorted(
+        (start, room.name, room) for room, starts in free_slots_by_room(exam, today, now=now) for start in starts
     )
+    if not candidates:
+        raise ApplicationError(
+            f"No {exam.procedure_type.modality.code} room has a free slot left today; book another day.",
+            field="start",
+        )
+    start, _name, room = candidates[0]
+    return exam_book(exam=exam, room=room, start=start, acting_user=acting_user, reason="first free slot today")
 
 
 @transaction.atomic

@@ -75,3 +75,7 @@ def order_status_for(exam_statuses: Iterable[str]) -> str:
     if live & BOOKED:
         return Order.Status.SCHEDULED
     return Order.Status.NEW
+
+
+# Exams that hold their room for their scheduled time (database exclusion constraint on PostgreSQL, migration 0003).
+HOLDS_ROOM = frozenset({S.SCHEDULED, S.ARRIVED, S.IN_PROGRESS})

@@ -5,7 +5,12 @@ from django.db.models import F, Q
 from ris.audit import audited_history
 from ris.models.base import PersonName, TimeStamped
 from ris.models.parties import Address, Payer
+from ris.text import fold
 from ris.validators import validate_not_future, validate_phone
+
+
+def patient_search_key(family_name: str, given_name: str, middle_name: str) -> str:
+    return fold(" ".join(part for part in (family_name, given_name, middle_name) if part))
 
 
 def default_mrn_issuer() -> str:
@@ -37,7 +42,11 @@ class Patient(PersonName, Address, TimeStamped):
         help_text="Set when this record was merged into another (HL7 ADT^A40); the survivor holds the data.",
     )
 
-    history = audited_history()
+    search_name = models.CharField(
+        max_length=200, blank=True, editable=False, help_text="Folded family, given and middle names, for search"
+    )
+
+    history = audited_history(excluded_fields=["search_name"])
 
     class Meta:
         ordering = ["family_name", "given_name", "mrn"]
@@ -49,10 +58,20 @@ class Patient(PersonName, Address, TimeStamped):
         indexes = [
             models.Index(fields=["family_name", "given_name"]),
             models.Index(fields=["birth_date"]),
+            models.Index(fields=["mrn"]),  # search by MRN without knowing its issuer
+            # PostgreSQL also has a trigram index on search_name (migration 0003) for substring search.
         ]
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.mrn})"
+
+    def save(self, *args, **kwargs):
+        # A search index kept with the row it indexes (like a database index, not a business rule).
+        self.search_name = patient_search_key(self.family_name, self.given_name, self.middle_name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"family_name", "given_name", "middle_name"} & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "search_name"}
+        super().save(*args, **kwargs)
 
     @property
     def is_merged(self) -> bool:
