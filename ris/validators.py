@@ -57,6 +57,18 @@ def validate_icd10cm(value: str) -> None:
         )
 
 
+def parse_icd10cm_codes(text: str) -> list[str]:
+    """Split codes typed with commas or spaces, normalise each, and name every one that is malformed as typed."""
+    typed = text.replace(",", " ").split()
+    bad = [raw for raw in typed if not _ICD10CM.match(normalize_icd10cm(raw))]
+    if bad:
+        raise ValidationError(
+            f"Not ICD-10-CM: {', '.join(bad)} (a letter, two characters, optionally a dot and up to four more).",
+            code="icd10cm",
+        )
+    return [normalize_icd10cm(raw) for raw in typed]
+
+
 def validate_icd10cm_list(values: list) -> None:
     if not isinstance(values, list):
         raise ValidationError("Diagnosis codes must be a list.", code="icd10cm_list")

@@ -1,13 +1,35 @@
-"""Front-desk pages."""
+"""Front-desk and technologist pages. Each view checks its input, calls one service or selector, and renders."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
-from django.shortcuts import render
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
-from ris.models import Role
-from ris.roles import role_required
-from scheduling.selectors import exam_status_counts, exams_scheduled_on
+from ris import services as core_services
+from ris.exceptions import ApplicationError
+from ris.models import Modality, Patient, Role, Room
+from ris.roles import allows, role_required
+from ris.selectors import patient_likely_duplicates, patient_search
+from scheduling import board, services
+from scheduling.forms import OrderForm, PatientForm, ReasonForm, RescheduleReasonForm, add_service_error
+from scheduling.models import Exam, Order, Priority
+from scheduling.selectors import (
+    arrivals_expected,
+    board_exams,
+    exam_status_counts,
+    exams_with_context,
+    free_slots_by_room,
+)
+from scheduling.workflow import HOLDS_ROOM, can_transition
+
+S = Exam.Status
+DESK = (Role.FRONT_DESK, Role.ADMIN)
+FLOOR = (Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN)
+TECH = (Role.TECHNOLOGIST, Role.ADMIN)
 
 
 def _day_from(request) -> tuple[date, str]:
@@ -20,17 +42,300 @@ def _day_from(request) -> tuple[date, str]:
         return timezone.localdate(), f"{raw!r} is not a date (YYYY-MM-DD); showing today."
 
 
-@role_required(Role.FRONT_DESK, Role.ADMIN)
+def _back(request, default: str):
+    """Redirect to the page the action was started from (same site only), else to `default`."""
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return redirect(target)
+    return redirect(default)
+
+
+def _exam(pk: int) -> Exam:
+    return get_object_or_404(exams_with_context(), pk=pk)
+
+
+# --- home, search, patients -----------------------------------------------------------------------------------
+
+
+@role_required(*DESK)
 def home(request):
-    """The day's schedule of every room."""
-    day, error = _day_from(request)
-    exams = exams_scheduled_on(day)
+    """Search box and today's arrivals with one-click check-in."""
+    today = timezone.localdate()
+    query = request.GET.get("q", "").strip()
     context = {
-        "day": day,
-        "previous_day": day - timedelta(days=1),
-        "next_day": day + timedelta(days=1),
-        "exams": exams,
-        "status_counts": exam_status_counts(exams),
-        "day_error": error,
+        "query": query,
+        "results": patient_search(query) if query else None,
+        "arrivals": arrivals_expected(today),
+        "today": today,
+        "status_counts": exam_status_counts(board_exams(Room.objects.all(), today)),
     }
     return render(request, "scheduling/home.html", context)
+
+
+def _patient_fields(form: PatientForm) -> dict:
+    return {name: form.cleaned_data[name] for name in core_services.PATIENT_FIELDS if name in form.cleaned_data}
+
+
+@role_required(*DESK)
+def patient_register(request):
+    form = PatientForm(request.POST or None)
+    duplicates = []
+    if request.method == "POST" and form.is_valid():
+        duplicates = list(
+            patient_likely_duplicates(
+                family_name=form.cleaned_data["family_name"], birth_date=form.cleaned_data["birth_date"]
+            )
+        )
+        if duplicates and not form.cleaned_data["confirm_duplicate"]:
+            form.add_error(None, "A patient with this family name and birth date is already registered.")
+        else:
+            try:
+                patient = core_services.patient_register(
+                    mrn=form.cleaned_data["mrn"], acting_user=request.user, **_patient_fields(form)
+                )
+            except ApplicationError as error:
+                add_service_error(form, error)
+            else:
+                messages.success(request, f"Registered {patient.display_name}, MRN {patient.mrn}.")
+                return redirect("scheduling:patient", pk=patient.pk)
+    return render(request, "scheduling/patient_form.html", {"form": form, "duplicates": duplicates})
+
+
+@role_required(*DESK)
+def patient_edit(request, pk: int):
+    patient = get_object_or_404(Patient, pk=pk)
+    form = PatientForm(request.POST or None, instance=Patient.objects.get(pk=pk))
+    if request.method == "POST" and form.is_valid():
+        try:
+            core_services.patient_update(patient=patient, acting_user=request.user, **_patient_fields(form))
+        except ApplicationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, "Patient details saved.")
+            return redirect("scheduling:patient", pk=pk)
+    return render(request, "scheduling/patient_form.html", {"form": form, "patient": patient})
+
+
+@role_required(*DESK)
+def patient_detail(request, pk: int):
+    patient = get_object_or_404(Patient.objects.select_related("merged_into"), pk=pk)
+    exams = exams_with_context().filter(order__patient=patient).order_by("-order__created_at", "id")
+    coverages = patient.coverages.filter(active=True).select_related("payer")
+    return render(
+        request, "scheduling/patient_detail.html", {"patient": patient, "exams": exams, "coverages": coverages}
+    )
+
+
+# --- orders ---------------------------------------------------------------------------------------------------
+
+
+@role_required(*DESK)
+def order_create(request, patient_pk: int):
+    patient = get_object_or_404(Patient, pk=patient_pk)
+    form = OrderForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            order = services.order_create(patient=patient, acting_user=request.user, **form.cleaned_data)
+        except ApplicationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, f"Order {order.accession_number} entered with {order.exams.count()} exam(s).")
+            return redirect("scheduling:order", pk=order.pk)
+    return render(request, "scheduling/order_form.html", {"form": form, "patient": patient})
+
+
+@role_required(*DESK)
+def order_detail(request, pk: int):
+    order = get_object_or_404(Order.objects.select_related("patient", "referring_physician"), pk=pk)
+    exams = exams_with_context().filter(order=order).order_by("id")
+    return render(request, "scheduling/order_detail.html", {"order": order, "exams": exams})
+
+
+# --- exams ----------------------------------------------------------------------------------------------------
+
+
+def _actions(user, exam: Exam) -> dict[str, bool]:
+    """Which buttons the exam page shows: the workflow allows the step and the user's role may take it."""
+
+    def may(view, target: str) -> bool:
+        return allows(view, user) and can_transition(exam.status, target)
+
+    return {
+        "book": may(exam_book, S.SCHEDULED),
+        "first_free": may(exam_book_first_free, S.SCHEDULED)
+        and exam.status == S.ORDERED
+        and exam.order.priority == Priority.STAT,
+        "check_in": may(exam_check_in, S.ARRIVED),
+        "start": may(exam_start, S.IN_PROGRESS),
+        "complete": may(exam_complete, S.COMPLETED),
+        "no_show": may(exam_no_show, S.NO_SHOW),
+        "cancel": may(exam_cancel, S.CANCELLED),
+        "letter": allows(exam_letter, user) and exam.status in HOLDS_ROOM,
+        "patient": allows(patient_detail, user),
+    }
+
+
+@role_required(*FLOOR)
+def exam_detail(request, pk: int):
+    exam = _exam(pk)
+    history = exam.history.select_related("room").order_by("-history_id")
+    context = {"exam": exam, "history": history, "actions": _actions(request.user, exam)}
+    return render(request, "scheduling/exam_detail.html", context)
+
+
+@role_required(*DESK)
+def exam_book(request, pk: int):
+    """Free slots of every suitable room on a chosen day; booking (or rebooking) one of them."""
+    exam = _exam(pk)
+    day, day_error = _day_from(request)
+    reason_form = RescheduleReasonForm(request.POST or None)
+    if request.method == "POST" and reason_form.is_valid():
+        try:
+            room_pk, _, start_text = request.POST.get("slot", "").partition("@")  # "<room id>@<ISO start>"
+            room = get_object_or_404(Room, pk=int(room_pk))
+            start = datetime.fromisoformat(start_text)
+            exam = services.exam_book(
+                exam=exam, room=room, start=start, acting_user=request.user, reason=reason_form.cleaned_data["reason"]
+            )
+        except ValueError:
+            messages.error(request, "Choose one of the free slots shown.")
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        else:
+            local = timezone.localtime(exam.scheduled_start)
+            messages.success(request, f"Booked on {exam.room.name}, {local:%A %d %B %Y at %H:%M}.")
+            return redirect("scheduling:exam", pk=exam.pk)
+    context = {
+        "exam": exam,
+        "day": day,
+        "day_error": day_error,
+        "previous_day": day - timedelta(days=1),
+        "next_day": day + timedelta(days=1),
+        "rooms": free_slots_by_room(exam, day),
+        "reason_form": reason_form,
+        "rebooking": exam.status != S.ORDERED,
+    }
+    return render(request, "scheduling/exam_book.html", context)
+
+
+@require_POST
+@role_required(*DESK)
+def exam_book_first_free(request, pk: int):
+    exam = _exam(pk)
+    try:
+        exam = services.exam_book_first_free(exam=exam, acting_user=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        local = timezone.localtime(exam.scheduled_start)
+        messages.success(request, f"Added to today's list: {exam.room.name} at {local:%H:%M}.")
+    return redirect("scheduling:exam", pk=exam.pk)
+
+
+@role_required(*DESK)
+def exam_cancel(request, pk: int):
+    exam = _exam(pk)
+    form = ReasonForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.exam_cancel(exam=exam, reason=form.cleaned_data["reason"], acting_user=request.user)
+        except ApplicationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, f"Exam {exam.order.accession_number} cancelled.")
+            return redirect("scheduling:exam", pk=exam.pk)
+    return render(request, "scheduling/exam_cancel.html", {"exam": exam, "form": form})
+
+
+def _exam_action(request, pk: int, action, done: str):
+    """Apply a one-click status action and go back where the user came from."""
+    exam = _exam(pk)
+    try:
+        action(exam=exam, acting_user=request.user)
+    except ApplicationError as error:
+        messages.error(request, f"{exam.order.accession_number}: {error.message}")
+    else:
+        messages.success(request, f"{exam.order.accession_number} ({exam.order.patient.display_name}): {done}.")
+    return _back(request, reverse("scheduling:exam", args=[pk]))
+
+
+@require_POST
+@role_required(*DESK)
+def exam_no_show(request, pk: int):
+    return _exam_action(request, pk, services.exam_mark_no_show, "marked as no-show")
+
+
+@require_POST
+@role_required(*FLOOR)
+def exam_check_in(request, pk: int):
+    return _exam_action(request, pk, services.exam_check_in, "checked in")
+
+
+@require_POST
+@role_required(*TECH)
+def exam_start(request, pk: int):
+    return _exam_action(request, pk, services.exam_start, "started")
+
+
+@require_POST
+@role_required(*TECH)
+def exam_complete(request, pk: int):
+    return _exam_action(request, pk, services.exam_complete, "completed")
+
+
+@role_required(*DESK)
+def exam_letter(request, pk: int):
+    """The patient's appointment and preparation letter, laid out for printing."""
+    exam = _exam(pk)
+    if exam.scheduled_start is None:
+        messages.error(request, "Book the exam before printing its letter.")
+        return redirect("scheduling:exam", pk=pk)
+    return render(request, "scheduling/exam_letter.html", {"exam": exam})
+
+
+# --- the schedule board ---------------------------------------------------------------------------------------
+
+
+@role_required(*FLOOR)
+def schedule_board(request):
+    """A day or a week, for one room or every room of a modality; each exam a block coloured by status."""
+    day, day_error = _day_from(request)
+    span = "week" if request.GET.get("span") == "week" else "day"
+    rooms = Room.objects.filter(active=True).select_related("modality").prefetch_related("opening_hours")
+    room_id, modality_code = request.GET.get("room", ""), request.GET.get("modality", "")
+    if room_id.isdigit():
+        rooms = rooms.filter(pk=int(room_id))
+    elif modality_code:
+        rooms = rooms.filter(modality__code=modality_code)
+    rooms = list(rooms.order_by("modality__code", "name"))
+    context = {
+        "day": day,
+        "day_error": day_error,
+        "span": span,
+        "room_id": room_id,
+        "modality_code": modality_code,
+        "all_rooms": Room.objects.filter(active=True).order_by("name"),
+        "modalities": Modality.objects.filter(rooms__active=True).distinct().order_by("code"),
+        "statuses": [(s.value, s.label) for s in S if s != S.CANCELLED],
+    }
+    if span == "week":
+        first = day - timedelta(days=day.weekday())
+        days = [first + timedelta(days=n) for n in range(7)]
+        exams = board_exams(rooms, first, days=7)
+        context.update(
+            days=days,
+            grid=board.week_grid(rooms, exams, days),
+            previous=first - timedelta(days=7),
+            following=first + timedelta(days=7),
+        )
+    else:
+        window = board.day_window(rooms, day)
+        exams = board_exams(rooms, day)
+        context.update(
+            window=window,
+            hours=board.hour_marks(window),
+            columns=board.day_columns(rooms, exams, day, window),
+            previous=day - timedelta(days=1),
+            following=day + timedelta(days=1),
+        )
+    return render(request, "scheduling/board.html", context)

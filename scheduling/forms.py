@@ -1,0 +1,88 @@
+"""Front-desk forms: field checks only; the rules live in the services, whose refusals land next to the field."""
+
+from django import forms
+
+from ris.exceptions import ApplicationError
+from ris.models import Patient, ProcedureType, ReferringPhysician
+from ris.validators import parse_icd10cm_codes
+from scheduling.models import Priority
+
+
+def add_service_error(form: forms.Form, error: ApplicationError) -> None:
+    """Show a service's refusal next to the field it names, or above the form."""
+    form.add_error(error.field if error.field in form.fields else None, error.message)
+
+
+class PatientForm(forms.ModelForm):
+    confirm_duplicate = forms.BooleanField(
+        required=False, label="This is a different person: register anyway", widget=forms.CheckboxInput()
+    )
+
+    class Meta:
+        model = Patient
+        fields = [
+            "mrn",
+            "family_name",
+            "given_name",
+            "middle_name",
+            "name_prefix",
+            "name_suffix",
+            "birth_date",
+            "sex",
+            "phone",
+            "email",
+            "street",
+            "city",
+            "state",
+            "postal_code",
+            "country",
+        ]
+        widgets = {"birth_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
+        help_texts = {"mrn": "Leave empty to have the RIS assign one.", "phone": "Digits, spaces and + ( ) . / -"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["mrn"].required = False
+        self.fields["given_name"].required = True
+        self.fields["birth_date"].required = True
+        self.fields["sex"].choices = [("", "---------"), *Patient.Sex.choices]
+        self.fields["sex"].initial = ""
+        if self.instance.pk:
+            del self.fields["mrn"]  # an MRN is fixed once registered
+            del self.fields["confirm_duplicate"]
+
+
+class ProcedureChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, procedure: ProcedureType) -> str:
+        return (
+            f"{procedure.modality.code} · {procedure.name} ({procedure.code}, CPT {procedure.cpt_code}, "
+            f"{procedure.default_duration_minutes} min)"
+        )
+
+
+class OrderForm(forms.Form):
+    referring_physician = forms.ModelChoiceField(
+        ReferringPhysician.objects.filter(active=True), required=False, empty_label="(none / self-referral)"
+    )
+    procedure_types = ProcedureChoiceField(
+        ProcedureType.objects.filter(active=True).select_related("modality").order_by("modality__code", "name"),
+        widget=forms.CheckboxSelectMultiple,
+        label="Procedures",
+        error_messages={"required": "Choose at least one procedure."},
+    )
+    priority = forms.ChoiceField(choices=Priority.choices, initial=Priority.ROUTINE)
+    reason = forms.CharField(label="Reason for exam", widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    diagnosis_codes = forms.CharField(
+        label="ICD-10-CM codes", required=False, help_text="Separated by commas or spaces, e.g. R51.9, M54.50"
+    )
+
+    def clean_diagnosis_codes(self) -> list[str]:
+        return parse_icd10cm_codes(self.cleaned_data["diagnosis_codes"])
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=255, widget=forms.TextInput(attrs={"size": 50}))
+
+
+class RescheduleReasonForm(forms.Form):
+    reason = forms.CharField(max_length=255, required=False)
