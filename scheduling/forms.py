@@ -4,6 +4,7 @@ from django import forms
 
 from ris.exceptions import ApplicationError
 from ris.models import Patient, ProcedureType, ReferringPhysician
+from ris.services import PATIENT_FIELDS
 from ris.validators import parse_icd10cm_codes
 from scheduling.models import Priority
 
@@ -20,23 +21,7 @@ class PatientForm(forms.ModelForm):
 
     class Meta:
         model = Patient
-        fields = [
-            "mrn",
-            "family_name",
-            "given_name",
-            "middle_name",
-            "name_prefix",
-            "name_suffix",
-            "birth_date",
-            "sex",
-            "phone",
-            "email",
-            "street",
-            "city",
-            "state",
-            "postal_code",
-            "country",
-        ]
+        fields = ["mrn", *sorted(PATIENT_FIELDS)]  # the template lays them out
         widgets = {"birth_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
         help_texts = {"mrn": "Leave empty to have the RIS assign one.", "phone": "Digits, spaces and + ( ) . / -"}
 

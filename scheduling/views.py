@@ -50,6 +50,15 @@ def _back(request, default: str):
     return redirect(default)
 
 
+def _submit(form, service, **kwargs):
+    """Call a service with a valid form's data; its refusal becomes a form error and None is returned."""
+    try:
+        return service(**kwargs)
+    except ApplicationError as error:
+        add_service_error(form, error)
+        return None
+
+
 def _exam(pk: int) -> Exam:
     return get_object_or_404(exams_with_context(), pk=pk)
 
@@ -88,16 +97,15 @@ def patient_register(request):
         )
         if duplicates and not form.cleaned_data["confirm_duplicate"]:
             form.add_error(None, "A patient with this family name and birth date is already registered.")
-        else:
-            try:
-                patient = core_services.patient_register(
-                    mrn=form.cleaned_data["mrn"], acting_user=request.user, **_patient_fields(form)
-                )
-            except ApplicationError as error:
-                add_service_error(form, error)
-            else:
-                messages.success(request, f"Registered {patient.display_name}, MRN {patient.mrn}.")
-                return redirect("scheduling:patient", pk=patient.pk)
+        elif patient := _submit(
+            form,
+            core_services.patient_register,
+            mrn=form.cleaned_data["mrn"],
+            acting_user=request.user,
+            **_patient_fields(form),
+        ):
+            messages.success(request, f"Registered {patient.display_name}, MRN {patient.mrn}.")
+            return redirect("scheduling:patient", pk=patient.pk)
     return render(request, "scheduling/patient_form.html", {"form": form, "duplicates": duplicates})
 
 
@@ -106,11 +114,8 @@ def patient_edit(request, pk: int):
     patient = get_object_or_404(Patient, pk=pk)
     form = PatientForm(request.POST or None, instance=Patient.objects.get(pk=pk))
     if request.method == "POST" and form.is_valid():
-        try:
-            core_services.patient_update(patient=patient, acting_user=request.user, **_patient_fields(form))
-        except ApplicationError as error:
-            add_service_error(form, error)
-        else:
+        fields = _patient_fields(form)
+        if _submit(form, core_services.patient_update, patient=patient, acting_user=request.user, **fields):
             messages.success(request, "Patient details saved.")
             return redirect("scheduling:patient", pk=pk)
     return render(request, "scheduling/patient_form.html", {"form": form, "patient": patient})
@@ -134,11 +139,8 @@ def order_create(request, patient_pk: int):
     patient = get_object_or_404(Patient, pk=patient_pk)
     form = OrderForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            order = services.order_create(patient=patient, acting_user=request.user, **form.cleaned_data)
-        except ApplicationError as error:
-            add_service_error(form, error)
-        else:
+        order = _submit(form, services.order_create, patient=patient, acting_user=request.user, **form.cleaned_data)
+        if order:
             messages.success(request, f"Order {order.accession_number} entered with {order.exams.count()} exam(s).")
             return redirect("scheduling:order", pk=order.pk)
     return render(request, "scheduling/order_form.html", {"form": form, "patient": patient})
@@ -237,11 +239,8 @@ def exam_cancel(request, pk: int):
     exam = _exam(pk)
     form = ReasonForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            services.exam_cancel(exam=exam, reason=form.cleaned_data["reason"], acting_user=request.user)
-        except ApplicationError as error:
-            add_service_error(form, error)
-        else:
+        reason = form.cleaned_data["reason"]
+        if _submit(form, services.exam_cancel, exam=exam, reason=reason, acting_user=request.user):
             messages.success(request, f"Exam {exam.order.accession_number} cancelled.")
             return redirect("scheduling:exam", pk=exam.pk)
     return render(request, "scheduling/exam_cancel.html", {"exam": exam, "form": form})

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from tests.conftest import need
 
@@ -23,8 +24,13 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(scope="session")
-def chromium():
+@pytest.fixture
+def chromium(live_server):
+    """A fresh Chromium per test, started after the test database is ready.
+
+    Playwright's sync API switches greenlets, and Django's per-context connection objects there would not see
+    state set up on the test's own connection (e.g. serialized rollback data): so the database comes first.
+    """
     need(os.path.exists(CHROMIUM), f"Chromium is not installed at {CHROMIUM} (Debian package chromium)")
     try:
         from playwright.sync_api import sync_playwright
@@ -34,6 +40,7 @@ def chromium():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+        connections.close_all()  # the test's ORM calls opened these in Playwright's context
 
 
 @pytest.fixture

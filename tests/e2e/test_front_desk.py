@@ -12,7 +12,7 @@ from scheduling.models import Exam
 from tests.factories import TEST_PASSWORD, ProcedureTypeFactory, ReferringPhysicianFactory, RoomFactory, UserFactory
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.slow
 def test_front_desk_registers_orders_books_and_checks_in(live_server, page, artifacts):
     UserFactory(username="desk", role=Role.FRONT_DESK)

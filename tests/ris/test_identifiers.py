@@ -87,7 +87,7 @@ def test_study_instance_uid_without_root_is_uuid_derived():
     assert all(uid.startswith("2.25.") and len(uid) <= 64 for uid in uids)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.slow
 def test_twenty_threads_creating_orders_at_once_get_distinct_accession_numbers(postgresql):
     procedure = ProcedureTypeFactory()

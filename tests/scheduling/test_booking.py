@@ -171,7 +171,7 @@ def test_the_database_refuses_overlapping_bookings_that_bypass_the_service(postg
         )
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.slow
 def test_twenty_threads_booking_one_slot_get_exactly_one_booking(postgresql):
     procedure = ProcedureTypeFactory()

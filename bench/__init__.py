@@ -1,0 +1,1 @@
+"""Benchmarks: scripts run by hand against a large PostgreSQL database, not part of the test suite."""
