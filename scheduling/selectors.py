@@ -110,6 +110,17 @@ def free_slots_by_room(exam: Exam, day: date, *, now: datetime | None = None) ->
     ]
 
 
+def next_day_with_free_slot(exam: Exam, after: date, *, within_days: int = 31) -> date | None:
+    """The first day after `after` on which some suitable room has a free slot for the exam."""
+    rooms = list(rooms_for(exam.procedure_type))
+    minutes = exam.procedure_type.default_duration_minutes
+    for offset in range(1, within_days + 1):
+        day = after + timedelta(days=offset)
+        if any(room_free_slots(room, day, minutes, exclude_exam_id=exam.pk) for room in rooms):
+            return day
+    return None
+
+
 def board_exams(rooms: QuerySet[Room] | list[Room], start: date, days: int = 1) -> QuerySet[Exam]:
     """Exams on the board: booked in the rooms between two local dates, cancelled ones left out."""
     first, _ = local_day_bounds(start)

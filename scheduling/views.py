@@ -23,6 +23,7 @@ from scheduling.selectors import (
     exam_status_counts,
     exams_with_context,
     free_slots_by_room,
+    next_day_with_free_slot,
 )
 from scheduling.workflow import HOLDS_ROOM, can_transition
 
@@ -207,13 +208,15 @@ def exam_book(request, pk: int):
             local = timezone.localtime(exam.scheduled_start)
             messages.success(request, f"Booked on {exam.room.name}, {local:%A %d %B %Y at %H:%M}.")
             return redirect("scheduling:exam", pk=exam.pk)
+    rooms = free_slots_by_room(exam, day)
     context = {
         "exam": exam,
         "day": day,
         "day_error": day_error,
         "previous_day": day - timedelta(days=1),
         "next_day": day + timedelta(days=1),
-        "rooms": free_slots_by_room(exam, day),
+        "rooms": rooms,
+        "next_free_day": None if any(starts for _room, starts in rooms) else next_day_with_free_slot(exam, day),
         "reason_form": reason_form,
         "rebooking": exam.status != S.ORDERED,
     }

@@ -257,3 +257,16 @@ def test_preparation_letter_has_appointment_location_and_preparation(desk):
 @pytest.mark.parametrize("name", ["scheduling:board", "scheduling:patient_register"])
 def test_billing_clerk_cannot_open_front_desk_pages(client_for, name):
     assert client_for(Role.BILLING).get(reverse(name)).status_code == 403
+
+
+@pytest.mark.django_db
+def test_booking_page_points_to_the_next_day_with_a_free_slot(desk):
+    procedure = ProcedureTypeFactory()
+    room = RoomFactory(modality=procedure.modality, open_all_week=False)
+    day = timezone.localdate() + timedelta(days=1)
+    open_day = day + timedelta(days=3)
+    OpeningHours.objects.create(room=room, weekday=open_day.weekday(), opens_at=time(8), closes_at=time(12))
+    exam = make_order(procedure_types=[procedure]).exams.get()
+    response = desk.get(reverse("scheduling:exam_book", args=[exam.pk]), {"day": day.isoformat()})
+    assert response.context["next_free_day"] == open_day
+    assert f"?day={open_day.isoformat()}" in response.content.decode()
