@@ -19,8 +19,9 @@ from scheduling.forms import OrderForm, PatientForm, ReasonForm, RescheduleReaso
 from scheduling.models import Exam, Order, Priority
 from scheduling.selectors import (
     arrivals_expected,
-    board_exams,
+    board_rows,
     exam_status_counts,
+    exams_scheduled_on,
     exams_with_context,
     free_slots_by_room,
     next_day_with_free_slot,
@@ -77,7 +78,7 @@ def home(request):
         "results": patient_search(query) if query else None,
         "arrivals": arrivals_expected(today),
         "today": today,
-        "status_counts": exam_status_counts(board_exams(Room.objects.all(), today)),
+        "status_counts": exam_status_counts(exams_scheduled_on(today)),
     }
     return render(request, "scheduling/home.html", context)
 
@@ -310,6 +311,7 @@ def schedule_board(request):
     elif modality_code:
         rooms = rooms.filter(modality__code=modality_code)
     rooms = list(rooms.order_by("modality__code", "name"))
+    exam_url = reverse("scheduling:exam", args=[0]).replace("/0/", "/{pk}/")
     context = {
         "day": day,
         "day_error": day_error,
@@ -323,20 +325,19 @@ def schedule_board(request):
     if span == "week":
         first = day - timedelta(days=day.weekday())
         days = [first + timedelta(days=n) for n in range(7)]
-        exams = board_exams(rooms, first, days=7)
         context.update(
             days=days,
-            grid=board.week_grid(rooms, exams, days),
+            grid=board.week_grid(rooms, board_rows(rooms, first, days=7), days, exam_url),
             previous=first - timedelta(days=7),
             following=first + timedelta(days=7),
         )
     else:
         window = board.day_window(rooms, day)
-        exams = board_exams(rooms, day)
+        rows = board_rows(rooms, day)
         context.update(
             window=window,
             hours=board.hour_marks(window),
-            columns=board.day_columns(rooms, exams, day, window),
+            columns=board.day_columns(rooms, rows, day, window, exam_url),
             previous=day - timedelta(days=1),
             following=day + timedelta(days=1),
         )

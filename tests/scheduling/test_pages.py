@@ -270,3 +270,15 @@ def test_booking_page_points_to_the_next_day_with_a_free_slot(desk):
     response = desk.get(reverse("scheduling:exam_book", args=[exam.pk]), {"day": day.isoformat()})
     assert response.context["next_free_day"] == open_day
     assert f"?day={open_day.isoformat()}" in response.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("span", ["day", "week"])
+def test_board_escapes_names_from_the_data(desk, span):
+    patient = PatientFactory(family_name="<script>alert(1)</script>", given_name='"Bobby"')
+    make_booked_exam(start=tomorrow_at(10), patient=patient)
+    html = desk.get(
+        reverse("scheduling:board"), {"day": tomorrow_at(0).date().isoformat(), "span": span}
+    ).content.decode()
+    assert "<script>alert(1)" not in html.lower()
+    assert "&lt;SCRIPT&gt;ALERT(1)&lt;/SCRIPT&gt;" in html
