@@ -58,7 +58,15 @@ def patient_search(query: str, *, limit: int = 50) -> list[Patient]:
     for birth_date in dates:
         condition &= Q(birth_date=birth_date)
     patients = Patient.objects.filter(condition, merged_into__isnull=True)
-    return list(patients.order_by("family_name", "given_name", "birth_date", "id")[:limit])
+    # Both orders are alphabetical; they differ in the plan PostgreSQL picks. With a word of 3+ characters the
+    # trigram index finds the matches (search_name has no b-tree, so the sort cannot tempt the planner into
+    # walking a name index and filtering 100,000 rows for a rare fragment). Shorter words match too many rows
+    # for trigrams to help: walking the (family_name, given_name) index in order stops after `limit` matches.
+    if any(len(word) >= 3 for word in words):
+        ordering = ("search_name", "birth_date", "id")
+    else:
+        ordering = ("family_name", "given_name", "birth_date", "id")
+    return list(patients.order_by(*ordering)[:limit])
 
 
 def patient_likely_duplicates(*, family_name: str, birth_date: date | None, exclude_id: int | None = None):

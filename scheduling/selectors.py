@@ -8,6 +8,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from ris.models import ProcedureType, Room
+from ris.models.catalog import MAX_PROCEDURE_MINUTES
 from scheduling.models import Exam
 from scheduling.slots import Interval, free_starts
 from scheduling.workflow import HOLDS_ROOM
@@ -68,11 +69,24 @@ def room_open_periods(room: Room, day: date) -> list[Interval]:
     ]
 
 
+def exams_holding_room(room: Room, start: datetime, end: datetime) -> QuerySet[Exam]:
+    """Exams that hold the room at some moment between `start` and `end` (half-open: back to back is free).
+
+    The lower bound on the start (no exam is longer than MAX_PROCEDURE_MINUTES) keeps the scan on the
+    (room, scheduled_start) index to the day in question instead of the room's whole history.
+    """
+    return Exam.objects.filter(
+        room=room,
+        status__in=HOLDS_ROOM,
+        scheduled_start__gte=start - timedelta(minutes=MAX_PROCEDURE_MINUTES),
+        scheduled_start__lt=end,
+        scheduled_end__gt=start,
+    )
+
+
 def room_busy_intervals(room: Room, start: datetime, end: datetime, *, exclude_exam_id: int | None = None):
     """Scheduled times of the exams holding the room between `start` and `end`."""
-    exams = Exam.objects.filter(
-        room=room, status__in=HOLDS_ROOM, scheduled_start__lt=end, scheduled_end__gt=start
-    ).exclude(pk=exclude_exam_id)
+    exams = exams_holding_room(room, start, end).exclude(pk=exclude_exam_id)
     return list(exams.values_list("scheduled_start", "scheduled_end"))
 
 

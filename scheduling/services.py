@@ -14,8 +14,8 @@ from ris.models import Patient, ProcedureType, ReferringPhysician, Room
 from ris.services import identifier_next, sequence_next_value, validated_or_raise
 from ris.validators import normalize_icd10cm
 from scheduling.models import Exam, Order, Priority
-from scheduling.selectors import free_slots_by_room, room_open_periods
-from scheduling.workflow import HOLDS_ROOM, check_transition, order_status_for
+from scheduling.selectors import exams_holding_room, free_slots_by_room, room_open_periods
+from scheduling.workflow import check_transition, order_status_for
 
 S = Exam.Status
 
@@ -135,12 +135,7 @@ def exam_book(*, exam: Exam, room: Room, start: datetime, acting_user: Actor, re
             f"on {local_start:%A %d %B}.",
             field="start",
         )
-    clash = (
-        Exam.objects.select_for_update()
-        .filter(room=room, status__in=HOLDS_ROOM, scheduled_start__lt=end, scheduled_end__gt=start)
-        .exclude(pk=exam.pk)
-    )
-    if clash.exists():
+    if exams_holding_room(room, start, end).select_for_update().exclude(pk=exam.pk).exists():
         raise ApplicationError(SLOT_TAKEN, field="start")
     try:
         with transaction.atomic():

@@ -5,6 +5,9 @@ from ris.models.base import TimeStamped
 from ris.models.parties import Facility
 from ris.validators import validate_ae_title, validate_cpt
 
+# The longest a procedure may be booked for; overlap queries rely on it to bound their scan of a room's history.
+MAX_PROCEDURE_MINUTES = 720
+
 
 class Modality(TimeStamped):
     """A kind of imaging equipment, by its DICOM Modality code (PS3.3 C.7.3.1.1.1)."""
@@ -97,7 +100,7 @@ class ProcedureType(TimeStamped):
         ordering = ["modality", "name"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(default_duration_minutes__gte=1, default_duration_minutes__lte=720),
+                condition=Q(default_duration_minutes__gte=1, default_duration_minutes__lte=MAX_PROCEDURE_MINUTES),
                 name="procedure_duration_between_1_and_720_minutes",
             )
         ]

@@ -13,7 +13,7 @@ from ris.exceptions import ApplicationError
 from ris.models import OpeningHours
 from scheduling import services
 from scheduling.models import Exam, Order
-from scheduling.selectors import room_free_slots
+from scheduling.selectors import exams_holding_room, room_free_slots
 from scheduling.slots import free_starts, overlaps
 from tests.factories import TEST_ACTOR, ProcedureTypeFactory, RoomFactory, make_booked_exam, make_order
 
@@ -207,3 +207,10 @@ def test_twenty_threads_booking_one_slot_get_exactly_one_booking(postgresql):
     assert set(losers.values_list("status", "room", "scheduled_start")) == {(S.ORDERED, None, None)}
     assert all(exam.history.count() == 1 for exam in losers)  # only the "ordered" row: nothing half-written
     assert Order.objects.filter(status=Order.Status.SCHEDULED).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_long_exam_still_holds_its_room_hours_after_it_started():
+    long_exam = make_booked_exam(start=at(7, 30), procedure_types=[ProcedureTypeFactory(default_duration_minutes=690)])
+    assert list(exams_holding_room(long_exam.room, at(18, 50), at(19))) == [long_exam]
+    assert not exams_holding_room(long_exam.room, at(19), at(19, 10)).exists()  # ended at 19:00: free again
