@@ -39,9 +39,12 @@ def _day_from(request) -> tuple[date, str]:
     if not raw:
         return timezone.localdate(), ""
     try:
-        return date.fromisoformat(raw), ""
+        day = date.fromisoformat(raw)
     except ValueError:
         return timezone.localdate(), f"{raw!r} is not a date (YYYY-MM-DD); showing today."
+    if not 1900 <= day.year <= 2999:
+        return timezone.localdate(), f"{raw} is too far from today; showing today."
+    return day, ""
 
 
 def _back(request, default: str):

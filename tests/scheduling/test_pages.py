@@ -282,3 +282,14 @@ def test_board_escapes_names_from_the_data(desk, span):
     ).content.decode()
     assert "<script>alert(1)" not in html.lower()
     assert "&lt;SCRIPT&gt;ALERT(1)&lt;/SCRIPT&gt;" in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31", "2026-02-30", "tomorrow"])
+def test_board_and_booking_answer_a_bad_day_with_a_message(desk, day):
+    exam = make_order().exams.get()
+    for url in (reverse("scheduling:board"), reverse("scheduling:exam_book", args=[exam.pk])):
+        response = desk.get(url, {"day": day})
+        assert response.status_code == 200
+        assert response.context["day"] == timezone.localdate()
+        assert "showing today" in response.content.decode()
