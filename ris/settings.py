@@ -164,3 +164,22 @@ RIS_MRN_ISSUER = env_str("RIS_MRN_ISSUER", "RIS")
 RIS_UID_ROOT = env_str("RIS_UID_ROOT", "")
 # Free slots are offered on this grid from each room's opening time (and right after each booking).
 RIS_SLOT_STEP_MINUTES = env_int("RIS_SLOT_STEP_MINUTES", 15)
+
+# --- DICOM Modality Worklist and MPPS (worklist/) -----------------------------------------------------------
+RIS_MWL_HOST = env_str("RIS_MWL_HOST", "127.0.0.1")
+RIS_MWL_PORT = env_int("RIS_MWL_PORT", 11112)
+RIS_MWL_AE_TITLE = env_str("RIS_MWL_AE_TITLE", "RIS_MWL")
+RIS_MWL_MAX_ASSOCIATIONS = env_int("RIS_MWL_MAX_ASSOCIATIONS", 20)
+RIS_MWL_MAX_MATCHES = env_int("RIS_MWL_MAX_MATCHES", 1000)
+# Exam statuses a query without an SPS Status key sees (SCHEDULED, ARRIVED, IN_PROGRESS).
+RIS_MWL_STATUSES = env_list("RIS_MWL_STATUSES", ["SCHEDULED", "ARRIVED"])
+# Accept only calling AE titles of the rooms' stations and these extra ones.
+RIS_MWL_RESTRICT_CALLERS = env_bool("RIS_MWL_RESTRICT_CALLERS", False)
+RIS_MWL_EXTRA_AE_TITLES = env_list("RIS_MWL_EXTRA_AE_TITLES", [])
+# A query without a Scheduled Station AE Title key sees only the calling station's own room.
+RIS_MWL_STATION_SCOPED = env_bool("RIS_MWL_STATION_SCOPED", False)
+RIS_MWL_TLS_CERT = env_str("RIS_MWL_TLS_CERT")
+RIS_MWL_TLS_KEY = env_str("RIS_MWL_TLS_KEY")
+RIS_MWL_TLS_CA = env_str("RIS_MWL_TLS_CA")  # set: callers must present a certificate signed by this CA
+# Coding Scheme Designator of the department's procedure codes (the codes HL7 OBR-4 names).
+RIS_PROCEDURE_CODING_SCHEME = env_str("RIS_PROCEDURE_CODING_SCHEME", "99RIS")

@@ -54,6 +54,9 @@ class Order(TimeStamped):
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.NEW)
     placer_application = models.CharField(max_length=64, blank=True, help_text="HL7 sending application of ORC-2")
+    admission_id = models.CharField(
+        "admission ID", max_length=64, blank=True, help_text="Visit number (HL7 PV1-19, DICOM Admission ID)"
+    )
 
     history = audited_history()
 

@@ -1,0 +1,198 @@
+"""The DICOM service: C-ECHO, Modality Worklist C-FIND and MPPS N-CREATE / N-SET, with pynetdicom.
+
+Handlers are thin: they translate (worklist.translate), call a selector or a service, and answer with the status
+PS3.4 names. No exception leaves a handler; each association thread uses its own database connection and closes
+it when the association ends. Log lines carry accession numbers, UIDs and AE titles, never patient names.
+"""
+
+import contextlib
+import logging
+import socket
+import ssl
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+from pydicom import Dataset
+from pydicom.uid import generate_uid
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import ModalityPerformedProcedureStep, ModalityWorklistInformationFind, Verification
+
+from ris.models import Room
+from ris.text import fold
+from worklist import selectors, services
+from worklist.translate import InvalidQuery, build_response, parse_query, parse_step_report, worklist_item
+
+log = logging.getLogger(__name__)
+
+# C-FIND statuses (PS3.4 K.4.1.1.4 and C.4.1.1.4).
+PENDING, PENDING_WARNING, CANCELLED = 0xFF00, 0xFF01, 0xFE00
+IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+UNABLE_TO_PROCESS = 0xC001
+UNABLE_TO_DECODE = 0xC310
+
+
+def _caller(event) -> str:
+    return (event.assoc.requestor.ae_title or "").strip()
+
+
+def _nodelay(event) -> None:
+    """Answer without Nagle's 40 ms stalls (pynetdicom leaves TCP_NODELAY off)."""
+    with contextlib.suppress(AttributeError, OSError):
+        event.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def allowed_callers() -> list[str]:
+    """The rooms' station AE titles and the extra ones from settings."""
+    titles = set(Room.objects.filter(active=True).values_list("station_ae_title", flat=True))
+    return sorted(titles | set(settings.RIS_MWL_EXTRA_AE_TITLES))
+
+
+def handle_open(event) -> None:
+    _nodelay(event)
+    if settings.RIS_MWL_RESTRICT_CALLERS:
+        close_old_connections()
+        try:
+            event.assoc.ae.require_calling_aet = allowed_callers()
+        finally:
+            connection.close()
+
+
+def handle_close(event) -> None:
+    connection.close()  # this association's thread is done with the database
+
+
+def handle_echo(event) -> int:
+    return 0x0000
+
+
+def handle_find(event):
+    """Modality Worklist C-FIND: one database query, streamed; cancel stops it with FE00."""
+    try:
+        identifier = event.identifier
+    except Exception:  # pynetdicom decodes lazily: a broken dataset
+        log.warning("C-FIND from %s: identifier could not be decoded", _caller(event))
+        yield UNABLE_TO_DECODE, None
+        return
+    try:
+        query = parse_query(identifier, tz=timezone.get_current_timezone(), fold=fold)
+    except (InvalidQuery, ValueError, TypeError, AttributeError, KeyError) as error:
+        log.info("C-FIND from %s refused: %s", _caller(event), error)
+        yield IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, None
+        return
+    close_old_connections()
+    try:
+        station = _caller(event) if settings.RIS_MWL_STATION_SCOPED else None
+        exams = selectors.worklist_exams(
+            query, statuses=settings.RIS_MWL_STATUSES, limit=settings.RIS_MWL_MAX_MATCHES, station_ae_title=station
+        )
+        matches = 0
+        for exam in exams.iterator(chunk_size=200):
+            if event.is_cancelled:
+                yield CANCELLED, None
+                return
+            values = worklist_item(
+                exam,
+                local_start=timezone.localtime(exam.scheduled_start),
+                coding_scheme=settings.RIS_PROCEDURE_CODING_SCHEME,
+            )
+            response, unsupported = build_response(identifier, values)
+            matches += 1
+            yield (PENDING_WARNING if unsupported else PENDING), response
+        log.info("C-FIND from %s: %d matches", _caller(event), matches)
+    except Exception:
+        log.exception("C-FIND from %s failed", _caller(event))
+        yield UNABLE_TO_PROCESS, None
+    finally:
+        close_old_connections()
+
+
+def _status(code: int, error_id: int | None = None, comment: str = "") -> Dataset:
+    status = Dataset()
+    status.Status = code
+    if error_id is not None:
+        status.ErrorID = error_id
+    if comment:
+        status.ErrorComment = comment[:64]
+    return status
+
+
+def _json(dataset: Dataset) -> dict:
+    try:
+        return dataset.to_json_dict()
+    except Exception:  # the raw copy is a convenience
+        return {}
+
+
+def handle_n_create(event):
+    """MPPS N-CREATE: the modality started a procedure step."""
+    uid = event.request.AffectedSOPInstanceUID
+    if not uid:  # the SCU may leave the UID to the SCP (PS3.4 F.7.2.1.1)
+        uid = generate_uid()
+    return _mpps(event, services.mpps_create, uid, lambda: event.attribute_list)
+
+
+def handle_n_set(event):
+    """MPPS N-SET: the modality updated, completed or discontinued the step."""
+    return _mpps(event, services.mpps_update, event.request.RequestedSOPInstanceUID, lambda: event.modification_list)
+
+
+def _mpps(event, service, uid: str, dataset_of):
+    close_old_connections()
+    try:
+        dataset = dataset_of()
+        report = parse_step_report(dataset, tz=timezone.get_current_timezone())
+        service(sop_instance_uid=str(uid), report=report, attributes=_json(dataset), calling_ae=_caller(event))
+        return _status(0x0000), dataset  # the step's attributes as they now stand
+    except services.StepError as error:
+        log.info("MPPS %s from %s refused: %s", uid, _caller(event), error.message)
+        return _status(error.status, error.error_id, error.message), None
+    except InvalidQuery as error:
+        return _status(0x0106, comment=str(error)), None
+    except Exception:
+        log.exception("MPPS %s from %s failed", uid, _caller(event))
+        return _status(0x0110), None
+    finally:
+        close_old_connections()
+
+
+HANDLERS = [
+    (evt.EVT_CONN_OPEN, handle_open),
+    (evt.EVT_RELEASED, handle_close),
+    (evt.EVT_ABORTED, handle_close),
+    (evt.EVT_C_ECHO, handle_echo),
+    (evt.EVT_C_FIND, handle_find),
+    (evt.EVT_N_CREATE, handle_n_create),
+    (evt.EVT_N_SET, handle_n_set),
+]
+
+
+def build_ae(ae_title: str) -> AE:
+    ae = AE(ae_title=ae_title)
+    ae.require_called_aet = True  # pynetdicom accepts any called AE title otherwise
+    ae.maximum_associations = settings.RIS_MWL_MAX_ASSOCIATIONS
+    ae.network_timeout = 60
+    ae.dimse_timeout = 60
+    for context in (Verification, ModalityWorklistInformationFind, ModalityPerformedProcedureStep):
+        ae.add_supported_context(context)
+    if settings.RIS_MWL_RESTRICT_CALLERS:
+        ae.require_calling_aet = allowed_callers()
+    return ae
+
+
+def tls_context() -> ssl.SSLContext | None:
+    """A server TLS context when a certificate is configured; with a CA, callers must present a certificate."""
+    if not settings.RIS_MWL_TLS_CERT:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.RIS_MWL_TLS_CERT, settings.RIS_MWL_TLS_KEY or None)
+    if settings.RIS_MWL_TLS_CA:
+        context.load_verify_locations(settings.RIS_MWL_TLS_CA)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def start(host: str, port: int, ae_title: str, *, block: bool):
+    """Serve until stopped. With block=False, returns the server (call .shutdown() to stop it)."""
+    ae = build_ae(ae_title)
+    return ae.start_server((host, port), block=block, evt_handlers=HANDLERS, ssl_context=tls_context())

@@ -1,0 +1,142 @@
+"""MPPS: what the modalities report moves their exams on. Every write here, in a transaction, with its actor."""
+
+import logging
+
+from django.db import IntegrityError, transaction
+
+from ris.audit import Interface, attribute
+from ris.exceptions import ApplicationError, IllegalTransition
+from scheduling.models import Exam
+from scheduling.services import exam_check_in, exam_complete, exam_discontinue, exam_start
+from worklist.models import PerformedProcedureStep
+from worklist.translate import StepReport
+
+log = logging.getLogger(__name__)
+PPS = PerformedProcedureStep.Status
+
+
+class StepError(ApplicationError):
+    """An MPPS request the SCP refuses; `status` is the DIMSE status PS3.4 F.7 names for it."""
+
+    status = 0x0110  # Processing failure
+    error_id: int | None = None
+
+
+class DuplicateStep(StepError):
+    status = 0x0111  # Duplicate SOP Instance
+
+
+class NoSuchStep(StepError):
+    status = 0x0112  # No such SOP Instance
+
+
+class InvalidStep(StepError):
+    status = 0x0106  # Invalid attribute value
+
+
+class StepClosed(StepError):
+    status = 0x0110  # Processing failure ...
+    error_id = 0xA710  # ... Performed Procedure Step Object may no longer be updated (PS3.4 F.7.2.2.4)
+
+
+def _scheduled_exam(report: StepReport) -> Exam | None:
+    """The exam an MPPS refers to: by SPS ID, else accession number with requested procedure ID."""
+    for accession, requested_id, sps_id, study_uid in report.scheduled:
+        exams = Exam.objects.select_related("order")
+        if sps_id:
+            exam = exams.filter(scheduled_procedure_step_id=sps_id).first()
+            if exam:
+                return exam
+        if accession and requested_id:
+            exam = exams.filter(order__accession_number=accession, requested_procedure_id=requested_id).first()
+            if exam:
+                return exam
+        if accession:
+            candidates = list(exams.filter(order__accession_number=accession)[:2])
+            if len(candidates) == 1:
+                return candidates[0]
+        if study_uid:
+            exam = exams.filter(study_instance_uid=study_uid).first()
+            if exam:
+                return exam
+    return None
+
+
+@transaction.atomic
+def mpps_create(
+    *, sop_instance_uid: str, report: StepReport, attributes: dict, calling_ae: str
+) -> PerformedProcedureStep:
+    """N-CREATE: record the step and start its exam; a step that matches no exam waits for reconciliation."""
+    if report.status != PPS.IN_PROGRESS:
+        raise InvalidStep("An MPPS is created IN PROGRESS (PS3.4 F.7.2.1).", field="PerformedProcedureStepStatus")
+    actor = Interface("DICOM", calling_ae or "unknown")
+    exam = _scheduled_exam(report)
+    step = PerformedProcedureStep(
+        sop_instance_uid=sop_instance_uid,
+        status=PPS.IN_PROGRESS,
+        performed_station_ae_title=report.station_ae_title or calling_ae,
+        performed_station_name=report.station_name,
+        performed_procedure_step_id=report.step_id,
+        started_at=report.started_at,
+        patient_id=report.patient_id,
+        patient_name=report.patient_name,
+        accession_number=(report.scheduled[0][0] if report.scheduled else "")[:16],
+        requested_procedure_id=(report.scheduled[0][1] if report.scheduled else "")[:16],
+        study_instance_uid=(report.scheduled[0][3] if report.scheduled else "")[:64],
+        attributes=attributes,
+    )
+    if exam is not None:
+        try:
+            with transaction.atomic():
+                if exam.status == Exam.Status.SCHEDULED:  # the scanner started: the patient is evidently here
+                    exam = exam_check_in(exam=exam, acting_user=actor, at=report.started_at)
+                exam_start(exam=exam, acting_user=actor, at=report.started_at)
+        except IllegalTransition as error:
+            log.warning("MPPS %s: exam %s not started: %s", sop_instance_uid, exam.pk, error.message)
+            exam = None
+    step.exam = exam
+    attribute(step, actor)
+    try:
+        with transaction.atomic():
+            step.save()
+    except IntegrityError:
+        raise DuplicateStep(f"MPPS {sop_instance_uid} exists already.") from None
+    log.info("MPPS %s created by %s for exam %s", sop_instance_uid, calling_ae, exam.pk if exam else "(unmatched)")
+    return step
+
+
+@transaction.atomic
+def mpps_update(
+    *, sop_instance_uid: str, report: StepReport, attributes: dict, calling_ae: str
+) -> PerformedProcedureStep:
+    """N-SET: update the step; COMPLETED completes its exam, DISCONTINUED discontinues it."""
+    step = PerformedProcedureStep.objects.select_for_update().filter(sop_instance_uid=sop_instance_uid).first()
+    if step is None:
+        raise NoSuchStep(f"No MPPS {sop_instance_uid}.")
+    if step.status != PPS.IN_PROGRESS:
+        raise StepClosed(f"MPPS {sop_instance_uid} is {step.status} and may no longer be updated.")
+    if report.status and report.status not in PPS.values:
+        raise InvalidStep(f"{report.status!r} is not a Performed Procedure Step Status.")
+    actor = Interface("DICOM", calling_ae or "unknown")
+    if report.series:
+        step.performed_series = report.series
+        step.instance_count = sum(series["instances"] for series in report.series)
+    step.ended_at = report.ended_at or step.ended_at
+    step.discontinuation_reason = report.discontinuation_reason or step.discontinuation_reason
+    step.attributes = {**step.attributes, **attributes}
+    if report.status:
+        step.status = report.status
+    if step.exam_id and step.status != PPS.IN_PROGRESS:
+        exam = Exam.objects.get(pk=step.exam_id)
+        try:
+            with transaction.atomic():
+                if step.status == PPS.COMPLETED:
+                    exam_complete(exam=exam, acting_user=actor, at=step.ended_at)
+                else:
+                    reason = step.discontinuation_reason or "Discontinued at the modality"
+                    exam_discontinue(exam=exam, reason=reason, acting_user=actor, at=step.ended_at)
+        except IllegalTransition as error:
+            log.warning("MPPS %s: exam %s not moved on: %s", sop_instance_uid, exam.pk, error.message)
+    attribute(step, actor)
+    step.save()
+    return step
