@@ -150,6 +150,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("RIS_LOG_LEVEL", "INFO")},
+    # pynetdicom logs whole datasets (patient names, birth dates) at INFO and DEBUG: keep it to warnings.
+    "loggers": {"pynetdicom": {"level": "WARNING"}},
 }
 
 # --- The department -------------------------------------------------------------------------------------------

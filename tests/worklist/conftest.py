@@ -1,0 +1,93 @@
+import os
+import socket
+import subprocess
+from datetime import datetime, time, timedelta
+from pathlib import Path
+
+import pydicom
+import pytest
+from django.utils import timezone
+
+from tests.conftest import need_tool
+from tests.factories import (
+    PatientFactory,
+    ProcedureTypeFactory,
+    ReferringPhysicianFactory,
+    RoomFactory,
+    make_booked_exam,
+)
+from worklist import scp
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def mwl_port():
+    """The worklist SCP, serving the test database from its own threads."""
+    port = free_port()
+    server = scp.start("127.0.0.1", port, "RIS_MWL", block=False)
+    yield port
+    server.shutdown()
+
+
+def at(hour: int, minute: int = 0, *, day=None) -> datetime:
+    day = day or timezone.localdate()
+    return datetime.combine(day, time(hour, minute), tzinfo=timezone.get_current_timezone())
+
+
+@pytest.fixture
+def department(db):
+    """Two CT rooms and an MR room with exams today: names in UTF-8, Latin-1 and Japanese."""
+    ct1 = RoomFactory(name="CT 1", station_ae_title="CT1", station_name="CT1", location="Level 0")
+    ct2 = RoomFactory(name="CT 2", station_ae_title="CT2", modality=ct1.modality)
+    mr1 = RoomFactory(name="MR 1", station_ae_title="MR1", modality__code="MR", modality__name="MR")
+    head = ProcedureTypeFactory(code="CTHEAD", name="CT head", modality=ct1.modality, default_duration_minutes=20)
+    knee = ProcedureTypeFactory(code="MRKNEE", name="MRI knee", modality=mr1.modality, default_duration_minutes=40)
+    physician = ReferringPhysicianFactory(family_name="Okafor", given_name="Chinwe")
+    patients = {
+        "muller": PatientFactory(mrn="P1", family_name="Müller", given_name="Jürgen", sex="M"),
+        "oster": PatientFactory(mrn="P2", family_name="Øster", given_name="Åse", sex="F"),
+        "yamada": PatientFactory(mrn="P3", family_name="山田", given_name="太郎", sex="M"),
+        "smith": PatientFactory(mrn="P4", family_name="Smith", given_name="John", sex="M"),
+    }
+    exams = {
+        "muller": make_booked_exam(
+            patient=patients["muller"], procedure_types=[head], room=ct1, start=at(9), referring_physician=physician
+        ),
+        "oster": make_booked_exam(patient=patients["oster"], procedure_types=[head], room=ct1, start=at(10)),
+        "yamada": make_booked_exam(patient=patients["yamada"], procedure_types=[head], room=ct2, start=at(11)),
+        "smith": make_booked_exam(patient=patients["smith"], procedure_types=[knee], room=mr1, start=at(12)),
+        "tomorrow": make_booked_exam(
+            patient=patients["smith"],
+            procedure_types=[head],
+            room=ct1,
+            start=at(9, day=timezone.localdate() + timedelta(days=1)),
+        ),
+    }
+    return {"rooms": {"CT1": ct1, "CT2": ct2, "MR1": mr1}, "patients": patients, "exams": exams}
+
+
+def findscu(port: int, *keys: str, calling: str = "CT1", workdir: Path) -> tuple[list[pydicom.Dataset], str]:
+    """Query with DCMTK's findscu -W; return the responses (written by -X) and what findscu printed."""
+    binary = need_tool("findscu")
+    args = [binary, "-v", "-W", "-aet", calling, "-aec", "RIS_MWL", "-X", "-od", str(workdir)]
+    for key in keys:
+        args += ["-k", key]
+    result = subprocess.run(
+        [*args, "127.0.0.1", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TCP_NODELAY": "1"},
+    )
+    output = result.stdout + result.stderr
+    responses = [pydicom.dcmread(path) for path in sorted(workdir.glob("rsp*.dcm"))]
+    return responses, output
+
+
+def names(responses) -> set[str]:
+    return {str(r.PatientName) for r in responses}
