@@ -81,6 +81,8 @@ def wildcard_regex(value: str) -> str:
 
 def _parse_date(text: str) -> date:
     text = text.strip().replace(".", "")  # ACR-NEMA style 2026.11.28 is still sent by old modalities
+    if not re.fullmatch(r"\d{8}", text):
+        raise InvalidQuery(f"{text!r} is not a DICOM date (YYYYMMDD)")
     try:
         return datetime.strptime(text, "%Y%m%d").date()
     except ValueError:
