@@ -7,6 +7,7 @@ from ris.roles import allows
 ENTRIES = [
     ("Front desk", "scheduling:home"),
     ("Technologist", "worklist:home"),
+    ("MPPS to reconcile", "worklist:reconcile_list"),
     ("Reading", "reporting:home"),
     ("Billing", "billing:home"),
     ("Administration", "ris:admin_home"),

@@ -140,3 +140,28 @@ def mpps_update(
     attribute(step, actor)
     step.save()
     return step
+
+
+@transaction.atomic
+def mpps_reconcile(
+    *, step: PerformedProcedureStep, exam: Exam | None, acting_user, note: str = ""
+) -> PerformedProcedureStep:
+    """Settle an unmatched step: attach it to the exam it was (the exam catches up), or close it without one."""
+    step = PerformedProcedureStep.objects.select_for_update().get(pk=step.pk)
+    if step.reconciled or step.exam_id:
+        raise ApplicationError("This performed procedure step is already settled.")
+    if exam is not None:
+        if exam.status == Exam.Status.SCHEDULED:
+            exam = exam_check_in(exam=exam, acting_user=acting_user, at=step.started_at)
+        if exam.status == Exam.Status.ARRIVED:
+            exam = exam_start(exam=exam, acting_user=acting_user, at=step.started_at)
+        if step.status == PPS.COMPLETED:
+            exam_complete(exam=exam, acting_user=acting_user, at=step.ended_at)
+        elif step.status == PPS.DISCONTINUED:
+            reason = step.discontinuation_reason or "Discontinued at the modality"
+            exam_discontinue(exam=exam, reason=reason, acting_user=acting_user, at=step.ended_at)
+        step.exam = exam
+    step.reconciled = True
+    attribute(step, acting_user, note or ("attached to exam" if exam else "closed without an exam"))
+    step.save()
+    return step

@@ -3,4 +3,8 @@ from django.urls import path
 from worklist import views
 
 app_name = "worklist"
-urlpatterns = [path("", views.home, name="home")]
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("reconcile/", views.reconcile_list, name="reconcile_list"),
+    path("reconcile/<int:pk>/", views.reconcile, name="reconcile"),
+]

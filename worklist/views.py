@@ -1,12 +1,18 @@
-"""Technologist pages."""
+"""Technologist and front-desk pages of the worklist app."""
 
-from django.shortcuts import render
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
+from ris.exceptions import ApplicationError
 from ris.models import Role
 from ris.roles import role_required
 from scheduling.models import Exam
-from scheduling.selectors import exams_scheduled_on
+from scheduling.selectors import exams_scheduled_on, exams_with_context
+from worklist.models import PerformedProcedureStep
+from worklist.selectors import performed_steps_to_reconcile
+from worklist.services import mpps_reconcile
 
 S = Exam.Status
 
@@ -16,3 +22,32 @@ def home(request):
     """Today's exams on the modalities, patients waiting first."""
     exams = exams_scheduled_on(timezone.localdate(), statuses={S.SCHEDULED, S.ARRIVED, S.IN_PROGRESS, S.COMPLETED})
     return render(request, "worklist/home.html", {"exams": exams, "today": timezone.localdate()})
+
+
+@role_required(Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN)
+def reconcile_list(request):
+    """Procedure steps the modalities reported that match no scheduled exam."""
+    return render(request, "worklist/reconcile.html", {"steps": performed_steps_to_reconcile()})
+
+
+@require_POST
+@role_required(Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN)
+def reconcile(request, pk: int):
+    """Attach a step to the exam with the accession number given, or close it without one."""
+    step = get_object_or_404(PerformedProcedureStep, pk=pk)
+    accession = request.POST.get("accession_number", "").strip()
+    exam = None
+    if request.POST.get("action") != "close":
+        exams = list(exams_with_context().filter(order__accession_number=accession)[:2])
+        if len(exams) != 1:
+            found = "no exam" if not exams else "several exams"
+            messages.error(request, f"Accession number {accession or '(empty)'} names {found}; check it.")
+            return redirect("worklist:reconcile_list")
+        exam = exams[0]
+    try:
+        mpps_reconcile(step=step, exam=exam, acting_user=request.user, note=request.POST.get("note", ""))
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Step {step.performed_procedure_step_id or step.pk} settled.")
+    return redirect("worklist:reconcile_list")

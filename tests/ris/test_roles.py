@@ -14,6 +14,8 @@ PAGES = {
     "reporting:home": {Role.RADIOLOGIST, Role.ADMIN},
     "billing:home": {Role.BILLING, Role.ADMIN},
     "ris:admin_home": {Role.ADMIN},
+    "worklist:reconcile_list": {Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN},
+    "scheduling:board": {Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN},
 }
 CLINICAL_PAGES = ["scheduling:home", "worklist:home", "reporting:home"]
 
