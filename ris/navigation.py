@@ -6,6 +6,7 @@ from ris.roles import allows
 
 ENTRIES = [
     ("Front desk", "scheduling:home"),
+    ("Schedule board", "scheduling:board"),
     ("Technologist", "worklist:home"),
     ("MPPS to reconcile", "worklist:reconcile_list"),
     ("Reading", "reporting:home"),
@@ -22,5 +23,8 @@ def navigation(request) -> dict:
     for label, name in ENTRIES:
         url = reverse(name)
         if allows(resolve(url).func, user):
-            entries.append({"label": label, "url": url, "active": request.path.startswith(url)})
+            entries.append({"label": label, "url": url, "active": False})
+    current = [entry for entry in entries if request.path.startswith(entry["url"])]
+    if current:  # the most specific entry: /scheduling/board/ is the board, not the front desk
+        max(current, key=lambda entry: len(entry["url"]))["active"] = True
     return {"nav_entries": entries, "show_admin_site": user.is_staff}
