@@ -1,0 +1,126 @@
+"""The service itself: several associations at once, and TLS with client certificates."""
+
+import ssl
+import subprocess
+import threading
+
+import pytest
+from pynetdicom import AE
+from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
+
+from tests.conftest import need_tool
+from tests.worklist.conftest import free_port
+from tests.worklist.test_scu import associate, find, query
+from worklist import scp
+
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.slow]
+
+
+def test_several_associations_are_served_at_once(department, mwl_port):
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            assoc = associate(mwl_port)
+            for _ in range(5):
+                matches, statuses = find(assoc, query(PatientName="", PatientID=""))
+                assert statuses[-1] == 0x0000
+                results.append(len(matches))
+            assoc.release()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert results == [5] * 40  # five exams scheduled today or tomorrow, forty queries
+
+
+def _openssl(*args: str, cwd) -> None:
+    subprocess.run([need_tool("openssl"), *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def certificates(tmp_path):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl."""
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=Test CA",
+        cwd=tmp_path,
+    )
+    for name in ("server", "client"):
+        _openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            f"/CN={name}",
+            cwd=tmp_path,
+        )
+        (tmp_path / f"{name}.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.pem",
+            "-days",
+            "1",
+            "-extfile",
+            f"{name}.ext",
+            cwd=tmp_path,
+        )
+    return tmp_path
+
+
+def test_tls_with_a_client_certificate(department, settings, certificates):
+    settings.RIS_MWL_TLS_CERT = str(certificates / "server.pem")
+    settings.RIS_MWL_TLS_KEY = str(certificates / "server.key")
+    settings.RIS_MWL_TLS_CA = str(certificates / "ca.pem")
+    port = free_port()
+    server = scp.start("127.0.0.1", port, "RIS_MWL", block=False)
+    try:
+        client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(certificates / "ca.pem"))
+        client.load_cert_chain(str(certificates / "client.pem"), str(certificates / "client.key"))
+        ae = AE(ae_title="CT1")
+        ae.add_requested_context(Verification)
+        ae.add_requested_context(ModalityWorklistInformationFind)
+        assoc = ae.associate("127.0.0.1", port, ae_title="RIS_MWL", tls_args=(client, "127.0.0.1"))
+        assert assoc.is_established
+        assert assoc.send_c_echo().Status == 0x0000
+        assoc.release()
+
+        anonymous = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(certificates / "ca.pem"))
+        refused = ae.associate("127.0.0.1", port, ae_title="RIS_MWL", tls_args=(anonymous, "127.0.0.1"))
+        assert not refused.is_established  # no client certificate, no association
+
+        plain = ae.associate("127.0.0.1", port, ae_title="RIS_MWL")
+        assert not plain.is_established
+    finally:
+        server.shutdown()
