@@ -85,7 +85,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from psycopg import sql
 
-from ris.demo import PROCEDURES, valid_npi
+from ris.demo import procedure_catalog, valid_npi
 from ris.models import Facility, Modality, OpeningHours, Patient, ProcedureType, ReferringPhysician, Role, Room, User
 from ris.models.patients import patient_search_key
 from ris.selectors import patient_search
@@ -216,18 +216,7 @@ def ensure_catalog(rng: random.Random) -> Facility:
                     for day, periods in opening_hours_for(code, number).items()
                     for opens, closes in periods
                 )
-    for code, name, modality, cpt, body_part, minutes, prep in PROCEDURES:
-        ProcedureType.objects.get_or_create(
-            code=code,
-            defaults={
-                "name": name,
-                "modality": modalities[modality],
-                "cpt_code": cpt,
-                "body_part": body_part,
-                "default_duration_minutes": minutes,
-                "preparation": prep,
-            },
-        )
+    procedure_catalog()
     if not ReferringPhysician.objects.filter(facility=facility).exists():
         names = NamePool(rng)
         physicians = []

@@ -236,6 +236,13 @@ def _catalog() -> Facility:
                 for day, periods in hours.items()
                 for opens, closes in periods
             )
+    procedure_catalog()
+    return facility
+
+
+def procedure_catalog() -> None:
+    """The demo catalog of procedure types with their CPT codes (idempotent); benchmarks use it too."""
+    modalities = {m.code: m for m in Modality.objects.all()}
     for code, name, modality, cpt, body_part, minutes, prep in PROCEDURES:
         ProcedureType.objects.get_or_create(
             code=code,
@@ -248,7 +255,6 @@ def _catalog() -> Facility:
                 "preparation": prep,
             },
         )
-    return facility
 
 
 def _physicians(rng: random.Random, facility: Facility) -> None:
