@@ -19,7 +19,9 @@ from pynetdicom.sop_class import (
 
 from ris.models import Role
 from scheduling.models import Exam
+from tests.factories import RoomFactory
 from tests.worklist.conftest import at
+from worklist import scp
 from worklist.models import PerformedProcedureStep
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.slow]
@@ -73,21 +75,23 @@ def test_an_unknown_return_key_is_answered_empty_with_warning_ff01(department, m
     assert "PatientComments" in results[0]
 
 
-def test_c_cancel_stops_the_stream_with_fe00(department, mwl_port):
-    template = department["exams"]["yamada"]  # 2,000 copies of it: the cancel arrives mid-stream
+def test_c_cancel_stops_the_stream_with_fe00(department, mwl_port, settings):
+    settings.RIS_MWL_MAX_MATCHES = 10_000
+    template = department["exams"]["yamada"]  # 5,000 copies of it: the cancel arrives mid-stream
+    bulk_room = RoomFactory(modality=template.procedure_type.modality)
     Exam.objects.bulk_create(
         Exam(
             order=template.order,
             procedure_type=template.procedure_type,
-            room=department["rooms"]["MR1"],
+            room=bulk_room,
             status=Exam.Status.SCHEDULED,
-            scheduled_start=at(13) + timedelta(seconds=10 * n),
-            scheduled_end=at(13) + timedelta(seconds=10 * n + 10),
+            scheduled_start=at(0) + timedelta(seconds=5 * n),
+            scheduled_end=at(0) + timedelta(seconds=5 * n + 5),
             requested_procedure_id=f"BULK{n}",
             scheduled_procedure_step_id=f"BULK{n}",
             study_instance_uid=f"1.2.3.{n}",
         )
-        for n in range(2000)
+        for n in range(5000)
     )
     assoc = associate(mwl_port)
     statuses = []
@@ -99,7 +103,27 @@ def test_c_cancel_stops_the_stream_with_fe00(department, mwl_port):
     assoc.release()
     assert statuses[0] == 0xFF00
     assert statuses[-1] == 0xFE00
-    assert len(statuses) < 1000  # 2,005 exams would match
+    assert len(statuses) < 5005  # 5,005 exams would match
+
+
+def test_the_handler_stops_at_the_first_match_after_a_cancel(department):
+    """The same, without the network race: the handler checks for a cancel before every match it sends."""
+
+    class Event:
+        identifier = query(PatientName="", PatientID="")
+        assoc = type("Assoc", (), {"requestor": type("Requestor", (), {"ae_title": "CT1"})()})()
+        sent = 0
+
+        @property
+        def is_cancelled(self) -> bool:
+            return self.sent >= 2
+
+    event = Event()
+    statuses = []
+    for status, _answer in scp.handle_find(event):
+        statuses.append(status)
+        event.sent += 1
+    assert statuses == [0xFF00, 0xFF00, 0xFE00]
 
 
 def test_a_query_retrieve_level_does_not_fit_the_worklist(department, mwl_port):
