@@ -42,10 +42,15 @@ def _nodelay(event) -> None:
         event.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+# pynetdicom treats an empty allow-list as "anyone". With nobody allowed, this title stands in (pynetdicom takes
+# no impossible one; a station would have to be named exactly so) so that callers are rejected.
+NOBODY = "RIS NO CALLERS"
+
+
 def allowed_callers() -> list[str]:
     """The rooms' station AE titles and the extra ones from settings."""
     titles = set(Room.objects.filter(active=True).values_list("station_ae_title", flat=True))
-    return sorted(titles | set(settings.RIS_MWL_EXTRA_AE_TITLES))
+    return sorted(titles | set(settings.RIS_MWL_EXTRA_AE_TITLES)) or [NOBODY]
 
 
 def handle_open(event) -> None:
@@ -77,7 +82,8 @@ def handle_find(event):
     try:
         query = parse_query(identifier, tz=timezone.get_current_timezone(), fold=fold)
     except (InvalidQuery, ValueError, TypeError, AttributeError, KeyError) as error:
-        log.info("C-FIND from %s refused: %s", _caller(event), error)
+        # The reason may quote a value (a birth date): log its kind only.
+        log.info("C-FIND from %s refused with A900 (%s)", _caller(event), type(error).__name__)
         yield IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, None
         return
     close_old_connections()
@@ -99,6 +105,8 @@ def handle_find(event):
             response, unsupported = build_response(identifier, values)
             matches += 1
             yield (PENDING_WARNING if unsupported else PENDING), response
+        if matches == settings.RIS_MWL_MAX_MATCHES:
+            log.warning("C-FIND from %s: stopped at the cap of %d matches", _caller(event), matches)
         log.info("C-FIND from %s: %d matches", _caller(event), matches)
     except Exception:
         log.exception("C-FIND from %s failed", _caller(event))
@@ -143,7 +151,10 @@ def _mpps(event, service, uid: str, dataset_of):
         dataset = dataset_of()
         report = parse_step_report(dataset, tz=timezone.get_current_timezone())
         service(sop_instance_uid=str(uid), report=report, attributes=_json(dataset), calling_ae=_caller(event))
-        return _status(0x0000), dataset  # the step's attributes as they now stand
+        dataset.SOPInstanceUID = str(uid)
+        if getattr(event.request, "AffectedSOPInstanceUID", "x") is None:
+            dataset.AffectedSOPInstanceUID = str(uid)  # pynetdicom moves it into the N-CREATE-RSP (PS3.7 10.1.5)
+        return _status(0x0000), dataset
     except services.StepError as error:
         log.info("MPPS %s from %s refused: %s", uid, _caller(event), error.message)
         return _status(error.status, error.error_id, error.message), None

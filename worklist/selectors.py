@@ -25,8 +25,9 @@ STRING_FIELDS = {
 
 def _string(field: str, value: str, *, case_insensitive: bool = False) -> Q:
     """Single value or wildcard matching; a stored empty value never matches (the value here is never empty)."""
-    if has_wildcards(value):
-        return Q(**{f"{field}__{'iregex' if case_insensitive else 'regex'}": wildcard_regex(value)})
+    if has_wildcards(value):  # "**" would match a zero-length value: an empty stored value never matches
+        pattern = Q(**{f"{field}__{'iregex' if case_insensitive else 'regex'}": wildcard_regex(value)})
+        return pattern & ~Q(**{field: ""})
     return Q(**{f"{field}__iexact" if case_insensitive else field: value})
 
 

@@ -190,7 +190,7 @@ def parse_query(identifier: Dataset, *, tz, fold) -> WorklistQuery:
         items = identifier.ScheduledProcedureStepSequence or []
         if len(items) > 1:
             raise InvalidQuery("the Scheduled Procedure Step Sequence may hold one item in a query")
-        if not items:
+        if not items or len(items[0]) == 0:  # no item, or an empty one: the whole item is asked for
             query.whole_sps_item = True
         else:
             _parse_sps_item(items[0], query, tz=tz, fold=fold)
@@ -314,7 +314,7 @@ def _answer(query: Dataset, values: dict) -> tuple[Dataset, bool]:
             setattr(answer, keyword, value)
             continue
         asked = element.value or []
-        if not asked:  # an empty sequence asks for the whole item (as wlmscpfs does)
+        if not asked or len(asked[0]) == 0:  # an empty sequence or item asks for the whole item (as wlmscpfs)
             setattr(answer, keyword, Sequence([_to_dataset(item) for item in value]))
             continue
         items = []
@@ -346,10 +346,32 @@ def _all_text(values: dict) -> str:
     return "\n".join(parts)
 
 
+# Single-byte character sets (PS3.3 C.12.1.1.2) a response may be written in, when every value fits.
+SINGLE_BYTE_SETS = frozenset(
+    {
+        "ISO_IR 100",
+        "ISO_IR 101",
+        "ISO_IR 109",
+        "ISO_IR 110",
+        "ISO_IR 144",
+        "ISO_IR 127",
+        "ISO_IR 126",
+        "ISO_IR 138",
+        "ISO_IR 148",
+        "ISO_IR 203",
+        "ISO_IR 166",
+        "ISO_IR 13",
+    }
+)
+
+
 def response_charset(query: Dataset, values: dict) -> str:
-    """The query's Specific Character Set when every value fits it (single-byte sets only), else UTF-8."""
+    """The query's single-byte Specific Character Set when every value fits it, else UTF-8 (ISO_IR 192).
+
+    The default repertoire (no set, or ISO_IR 6) and the ISO 2022 sets are answered in UTF-8, a superset of ASCII.
+    """
     asked = _text(query, "SpecificCharacterSet").split("\\")[0].strip()
-    if asked and asked != UTF8 and not asked.startswith("ISO 2022") and _encodable(values, asked):
+    if asked in SINGLE_BYTE_SETS and _encodable(values, asked):
         return asked
     return UTF8
 

@@ -298,3 +298,18 @@ def test_station_scoped_worklist_shows_only_the_callers_room(department, mwl_por
     results, _ = find(assoc, query(PatientName="", PatientID=""))
     assoc.release()
     assert [str(r.PatientName) for r in results] == ["山田^太郎"]
+
+
+def test_with_restriction_on_and_nobody_allowed_every_caller_is_rejected(mwl_port, settings):
+    settings.RIS_MWL_RESTRICT_CALLERS = True  # no rooms, no extra titles
+    caller = AE(ae_title="CT1")
+    caller.add_requested_context(ModalityWorklistInformationFind)
+    assert caller.associate("127.0.0.1", mwl_port, ae_title="RIS_MWL").is_rejected
+
+
+def test_n_create_without_a_uid_is_answered_with_the_uid_the_ris_gave_the_step(department, mwl_port):
+    assoc = associate(mwl_port, contexts=(ModalityPerformedProcedureStep,))
+    created, attributes = assoc.send_n_create(mpps_create(department["exams"]["oster"]), ModalityPerformedProcedureStep)
+    assoc.release()
+    assert created.Status == 0x0000
+    assert PerformedProcedureStep.objects.get().sop_instance_uid == attributes.SOPInstanceUID

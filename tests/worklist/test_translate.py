@@ -164,3 +164,16 @@ def test_an_unknown_requested_key_comes_back_empty_and_flags_the_warning():
 def test_response_character_set(asked, name, charset):
     query = identifier(SpecificCharacterSet=asked) if asked else identifier()
     assert response_charset(query, {"PatientName": name}) == charset
+
+
+def test_the_default_repertoire_and_unknown_sets_are_answered_in_utf8():
+    assert response_charset(identifier(SpecificCharacterSet="ISO_IR 6"), {"PatientName": "Øster^Åse"}) == "ISO_IR 192"
+    assert response_charset(identifier(SpecificCharacterSet="GB18030"), {"PatientName": "Smith"}) == "ISO_IR 192"
+
+
+def test_an_empty_sps_item_asks_for_the_whole_item_too():
+    ds = identifier(PatientID="")
+    ds.ScheduledProcedureStepSequence = [Dataset()]
+    assert parse(ds).whole_sps_item is True
+    answer, _ = build_response(ds, VALUES)
+    assert answer.ScheduledProcedureStepSequence[0].ScheduledStationAETitle == "CT1"
