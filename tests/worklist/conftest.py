@@ -71,10 +71,12 @@ def department(db):
     return {"rooms": {"CT1": ct1, "CT2": ct2, "MR1": mr1}, "patients": patients, "exams": exams}
 
 
-def findscu(port: int, *keys: str, calling: str = "CT1", workdir: Path) -> tuple[list[pydicom.Dataset], str]:
+def findscu(
+    port: int, *keys: str, calling: str = "CT1", workdir: Path, options: tuple[str, ...] = ()
+) -> tuple[list[pydicom.Dataset], str]:
     """Query with DCMTK's findscu -W; return the responses (written by -X) and what findscu printed."""
     binary = need_tool("findscu")
-    args = [binary, "-v", "-W", "-aet", calling, "-aec", "RIS_MWL", "-X", "-od", str(workdir)]
+    args = [binary, "-v", "-W", "-aet", calling, "-aec", "RIS_MWL", "-X", "-od", str(workdir), *options]
     for key in keys:
         args += ["-k", key]
     result = subprocess.run(
