@@ -279,9 +279,8 @@ def load(size: int, catalog: Catalog, today: date, tz: ZoneInfo) -> dict[str, fl
     now = timezone.now()
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE scheduling_exam, scheduling_order, ris_patient RESTART IDENTITY CASCADE"
-        )  # also what refers to them (MPPS, coverages)
+        # CASCADE empties what refers to them as well (MPPS, coverages)
+        cursor.execute("TRUNCATE scheduling_exam, scheduling_order, ris_patient RESTART IDENTITY CASCADE")
     check_copy_columns(Patient._meta.db_table, PATIENT_COLUMNS)
     check_copy_columns(Order._meta.db_table, ORDER_COLUMNS)
     check_copy_columns(Exam._meta.db_table, EXAM_COLUMNS)
