@@ -1,4 +1,5 @@
-"""Text folding for search: case- and accent-insensitive keys that match what people type at a desk."""
+"""Text for people: folding for search (case- and accent-insensitive keys that match what people type at a desk),
+and person names in components."""
 
 import unicodedata
 
@@ -13,3 +14,12 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_SPECIAL))
     stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
     return " ".join(stripped.translate(_SPECIAL).split())
+
+
+# A person's name in components, in DICOM PN / HL7 XPN component order after the family name.
+NAME_PARTS = ("family_name", "given_name", "middle_name", "name_prefix", "name_suffix")
+
+
+def person_name(family: str, given: str = "", middle: str = "", prefix: str = "", suffix: str = "") -> str:
+    """A DICOM PN value from components: ("Müller", "Jürgen") -> "Müller^Jürgen" (trailing empty ones dropped)."""
+    return "^".join((family, given, middle, prefix, suffix)).rstrip("^")

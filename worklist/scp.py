@@ -9,19 +9,20 @@ import contextlib
 import logging
 import socket
 import ssl
+import time
 
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 from pydicom import Dataset
 from pydicom.uid import generate_uid
-from pynetdicom import AE, evt
+from pynetdicom import AE, _config, evt
 from pynetdicom.sop_class import ModalityPerformedProcedureStep, ModalityWorklistInformationFind, Verification
 
 from ris.models import Room
 from ris.text import fold
 from worklist import selectors, services
-from worklist.translate import InvalidQuery, build_response, parse_query, parse_step_report, worklist_item
+from worklist.translate import InvalidQuery, ResponsePlan, parse_query, parse_step_report, worklist_item
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,22 @@ def handle_echo(event) -> int:
     return 0x0000
 
 
+# Responses a C-FIND may have waiting for the socket. pynetdicom queues them without bound, and its network thread
+# reads nothing from the peer (a C-CANCEL included) while it still has something to send: without a limit, a fast
+# handler would queue every match and the cancel would land only after the last one.
+SEND_BACKLOG = 16
+
+
+def _keep_pace(event) -> None:
+    """Wait while the association has more than SEND_BACKLOG messages not yet sent."""
+    try:
+        waiting = event.assoc.dul.to_provider_queue
+    except AttributeError:  # not a network association (tests call the handler directly)
+        return
+    while waiting.qsize() > SEND_BACKLOG and event.assoc.is_established:
+        time.sleep(0.0005)
+
+
 def handle_find(event):
     """Modality Worklist C-FIND: one database query, streamed; cancel stops it with FE00."""
     try:
@@ -92,17 +109,19 @@ def handle_find(event):
         exams = selectors.worklist_exams(
             query, statuses=settings.RIS_MWL_STATUSES, limit=settings.RIS_MWL_MAX_MATCHES, station_ae_title=station
         )
+        plan = ResponsePlan(identifier)
         matches = 0
-        for exam in exams.iterator(chunk_size=200):
+        for row in selectors.worklist_rows(exams):
+            _keep_pace(event)
             if event.is_cancelled:
                 yield CANCELLED, None
                 return
             values = worklist_item(
-                exam,
-                local_start=timezone.localtime(exam.scheduled_start),
+                row,
+                local_start=timezone.localtime(row["scheduled_start"]),
                 coding_scheme=settings.RIS_PROCEDURE_CODING_SCHEME,
             )
-            response, unsupported = build_response(identifier, values)
+            response, unsupported = plan.build(values)
             matches += 1
             yield (PENDING_WARNING if unsupported else PENDING), response
         if matches == settings.RIS_MWL_MAX_MATCHES:
@@ -179,6 +198,10 @@ HANDLERS = [
 
 
 def build_ae(ae_title: str) -> AE:
+    # pynetdicom formats every request and response identifier for its debug log even when nothing logs it:
+    # patient data, and time spent on every match.
+    _config.LOG_REQUEST_IDENTIFIERS = False
+    _config.LOG_RESPONSE_IDENTIFIERS = False
     ae = AE(ae_title=ae_title)
     ae.require_called_aet = True  # pynetdicom accepts any called AE title otherwise
     ae.maximum_associations = settings.RIS_MWL_MAX_ASSOCIATIONS

@@ -6,12 +6,19 @@ the response identifier holding exactly the keys the query asked for (PS3.4 K.4.
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from functools import cache
+from typing import Any
 
-from pydicom import Dataset
+from pydicom import DataElement, Dataset, config
 from pydicom.charset import convert_encodings
+from pydicom.datadict import dictionary_VR
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag, Tag
+
+from ris.text import NAME_PARTS, person_name
 
 MWL_FIND = "1.2.840.10008.5.1.4.31"  # Modality Worklist Information Model - FIND
 UTF8 = "ISO_IR 192"
@@ -231,107 +238,139 @@ def _code_item(value: str, scheme: str, meaning: str) -> dict:
     return {"CodeValue": value, "CodingSchemeDesignator": scheme, "CodeMeaning": meaning[:64]}
 
 
-def worklist_item(exam, *, local_start: datetime | None, coding_scheme: str) -> dict:
-    """Every attribute the SCP can return for an exam (PS3.4 Table K.6-1), by keyword; sequences as lists."""
-    order, patient, procedure = exam.order, exam.order.patient, exam.procedure_type
-    physician = order.referring_physician
-    room = exam.room
-    code = [_code_item(procedure.code, coding_scheme, procedure.name)]
+def worklist_item(row: Mapping[str, Any], *, local_start: datetime | None, coding_scheme: str) -> dict:
+    """Every attribute the SCP can return for an exam (PS3.4 Table K.6-1), by keyword; sequences as lists.
+
+    `row` holds the exam's columns under the names of worklist.selectors.WORKLIST_ROW.
+    """
+    code = [_code_item(row["procedure_code"], coding_scheme, row["procedure_name"])]
+    physician = person_name(*(row[f"physician_{part}"] or "" for part in NAME_PARTS))
     sps = {
-        "ScheduledStationAETitle": room.station_ae_title if room else "",
-        "ScheduledStationName": room.station_name if room else "",
-        "ScheduledProcedureStepLocation": room.location if room else "",
+        "ScheduledStationAETitle": row["station_ae_title"] or "",
+        "ScheduledStationName": row["station_name"] or "",
+        "ScheduledProcedureStepLocation": row["location"] or "",
         "ScheduledProcedureStepStartDate": _dicom_date(local_start),
         "ScheduledProcedureStepStartTime": _dicom_time(local_start),
-        "Modality": procedure.modality.code,
+        "Modality": row["modality"],
         "ScheduledPerformingPhysicianName": "",
-        "ScheduledProcedureStepDescription": procedure.name[:64],
+        "ScheduledProcedureStepDescription": row["procedure_name"][:64],
         "ScheduledProtocolCodeSequence": code,
-        "ScheduledProcedureStepID": exam.scheduled_procedure_step_id,
-        "ScheduledProcedureStepStatus": EXAM_TO_SPS_STATUS.get(exam.status, ""),
+        "ScheduledProcedureStepID": row["scheduled_procedure_step_id"],
+        "ScheduledProcedureStepStatus": EXAM_TO_SPS_STATUS.get(row["status"], ""),
         "PreMedication": "",
         "RequestedContrastAgent": "",
         "CommentsOnTheScheduledProcedureStep": "",
     }
     return {
-        "AccessionNumber": order.accession_number,
-        "ReferringPhysicianName": physician.dicom_pn if physician else "",
-        "RequestingPhysician": physician.dicom_pn if physician else "",
+        "AccessionNumber": row["accession_number"],
+        "ReferringPhysicianName": physician,
+        "RequestingPhysician": physician,
         "ReferencedStudySequence": [],
         "ReferencedPatientSequence": [],
-        "PatientName": patient.dicom_pn,
-        "PatientID": patient.mrn,
-        "IssuerOfPatientID": patient.mrn_issuer,
-        "PatientBirthDate": _dicom_date(patient.birth_date),
-        "PatientSex": patient.sex,
+        "PatientName": person_name(*(row[f"patient_{part}"] for part in NAME_PARTS)),
+        "PatientID": row["mrn"],
+        "IssuerOfPatientID": row["mrn_issuer"],
+        "PatientBirthDate": _dicom_date(row["birth_date"]),
+        "PatientSex": row["sex"],
         "PatientWeight": None,
         "PatientSize": None,
         "MedicalAlerts": "",
         "Allergies": "",
         "PregnancyStatus": None,
-        "AdmissionID": order.admission_id,
+        "AdmissionID": row["admission_id"],
         "SpecialNeeds": "",
         "CurrentPatientLocation": "",
         "PatientState": "",
-        "StudyInstanceUID": exam.study_instance_uid,
-        "RequestedProcedureID": exam.requested_procedure_id,
-        "RequestedProcedureDescription": procedure.name[:64],
+        "StudyInstanceUID": row["study_instance_uid"],
+        "RequestedProcedureID": row["requested_procedure_id"],
+        "RequestedProcedureDescription": row["procedure_name"][:64],
         "RequestedProcedureCodeSequence": code,
-        "RequestedProcedurePriority": PRIORITY.get(order.priority, ""),
+        "RequestedProcedurePriority": PRIORITY.get(row["priority"], ""),
         "PatientTransportArrangements": "",
-        "ReasonForTheRequestedProcedure": order.reason[:64],
-        "PlacerOrderNumberImagingServiceRequest": order.placer_order_number,
-        "FillerOrderNumberImagingServiceRequest": order.filler_order_number,
+        "ReasonForTheRequestedProcedure": row["reason"][:64],
+        "PlacerOrderNumberImagingServiceRequest": row["placer_order_number"],
+        "FillerOrderNumberImagingServiceRequest": row["filler_order_number"],
         "ImagingServiceRequestComments": "",
         "ScheduledProcedureStepSequence": [sps],
     }
 
 
+@cache
+def _tag_and_vr(keyword: str) -> tuple[BaseTag, str]:
+    tag = Tag(keyword)
+    return tag, dictionary_VR(tag)
+
+
+def _element(tag: BaseTag, vr: str, value) -> DataElement:
+    # The values come from the database's validated fields: pydicom's per-value checks would only cost time.
+    return DataElement(tag, vr, value, validation_mode=config.IGNORE)
+
+
 def _to_dataset(values: dict) -> Dataset:
     dataset = Dataset()
     for keyword, value in values.items():
+        tag, vr = _tag_and_vr(keyword)
         if isinstance(value, list):
-            setattr(dataset, keyword, Sequence([_to_dataset(item) for item in value]))
-        else:
-            setattr(dataset, keyword, value)
+            value = Sequence([_to_dataset(item) for item in value])
+        dataset.add(_element(tag, vr, value))
     return dataset
 
 
-def _answer(query: Dataset, values: dict) -> tuple[Dataset, bool]:
-    """The keys of `query`, filled from `values`; True where a key was not one the SCP knows."""
-    answer = Dataset()
-    unsupported = False
+@dataclass(frozen=True)
+class _Key:
+    """A key the query asked for. `item`: for a sequence, the keys asked inside it; () asks for the whole item."""
+
+    tag: BaseTag
+    vr: str
+    keyword: str
+    item: tuple["_Key", ...] | None = None
+
+
+def _keys(query: Dataset) -> tuple[_Key, ...]:
+    keys = []
     for element in query:
         keyword = element.keyword
         if not keyword or element.tag.group == 0x0000 or keyword == "SpecificCharacterSet":
             continue
-        if keyword not in values:
+        tag, vr = _tag_and_vr(keyword)
+        item = None
+        if vr == "SQ":
+            asked = element.value or []
+            # an empty sequence or item asks for the whole item (as wlmscpfs)
+            item = _keys(asked[0]) if asked and len(asked[0]) else ()
+        keys.append(_Key(tag, vr, keyword, item))
+    return tuple(keys)
+
+
+def _answer(keys: tuple[_Key, ...], values: dict) -> tuple[Dataset, bool]:
+    """The keys asked for, filled from `values`; True where a key was not one the SCP knows."""
+    answer = Dataset()
+    unsupported = False
+    for key in keys:
+        if key.keyword not in values:
             unsupported = True
-            setattr(answer, keyword, Sequence() if element.VR == "SQ" else None)
+            answer.add(_element(key.tag, key.vr, Sequence() if key.vr == "SQ" else None))
             continue
-        value = values[keyword]
-        if element.VR != "SQ":
-            setattr(answer, keyword, value)
-            continue
-        asked = element.value or []
-        if not asked or len(asked[0]) == 0:  # an empty sequence or item asks for the whole item (as wlmscpfs)
-            setattr(answer, keyword, Sequence([_to_dataset(item) for item in value]))
+        value = values[key.keyword]
+        if key.item is None:
+            answer.add(_element(key.tag, key.vr, value))
             continue
         items = []
         for item in value:
-            sub_answer, sub_unsupported = _answer(asked[0], item)
-            unsupported |= sub_unsupported
+            if key.item:
+                sub_answer, sub_unsupported = _answer(key.item, item)
+                unsupported |= sub_unsupported
+            else:
+                sub_answer = _to_dataset(item)
             items.append(sub_answer)
-        setattr(answer, keyword, Sequence(items))
+        answer.add(_element(key.tag, key.vr, Sequence(items)))
     return answer, unsupported
 
 
-def _encodable(values: dict, charset: str) -> bool:
-    codecs = convert_encodings([charset])
-    text = _all_text(values)
+def _encodable(values: dict, codec: str) -> bool:
     try:
-        text.encode(codecs[0])
-    except (UnicodeEncodeError, LookupError):
+        _all_text(values).encode(codec)
+    except UnicodeEncodeError:
         return False
     return True
 
@@ -365,22 +404,38 @@ SINGLE_BYTE_SETS = frozenset(
 )
 
 
-def response_charset(query: Dataset, values: dict) -> str:
-    """The query's single-byte Specific Character Set when every value fits it, else UTF-8 (ISO_IR 192).
+class ResponsePlan:
+    """How to answer one query: the keys it asked for and its character set, worked out once for all matches."""
 
-    The default repertoire (no set, or ISO_IR 6) and the ISO 2022 sets are answered in UTF-8, a superset of ASCII.
-    """
-    asked = _text(query, "SpecificCharacterSet").split("\\")[0].strip()
-    if asked in SINGLE_BYTE_SETS and _encodable(values, asked):
-        return asked
-    return UTF8
+    def __init__(self, query: Dataset):
+        self.keys = _keys(query)
+        asked = _text(query, "SpecificCharacterSet").split("\\")[0].strip()
+        self.single_byte = asked if asked in SINGLE_BYTE_SETS else None
+        self.codec = convert_encodings([asked])[0] if self.single_byte else None
+
+    def charset(self, values: dict) -> str:
+        """The query's single-byte Specific Character Set when every value fits it, else UTF-8 (ISO_IR 192).
+
+        The default repertoire (no set, or ISO_IR 6) and the ISO 2022 sets are answered in UTF-8, a superset of
+        ASCII.
+        """
+        if self.single_byte and _encodable(values, self.codec):
+            return self.single_byte
+        return UTF8
+
+    def build(self, values: dict) -> tuple[Dataset, bool]:
+        """The response identifier for one match, and whether a requested key was not supported (status FF01)."""
+        answer, unsupported = _answer(self.keys, values)
+        answer.add(_element(*_tag_and_vr("SpecificCharacterSet"), self.charset(values)))
+        return answer, unsupported
+
+
+def response_charset(query: Dataset, values: dict) -> str:
+    return ResponsePlan(query).charset(values)
 
 
 def build_response(query: Dataset, values: dict) -> tuple[Dataset, bool]:
-    """The response identifier for one match, and whether a requested key was not supported (status FF01)."""
-    answer, unsupported = _answer(query, values)
-    answer.SpecificCharacterSet = response_charset(query, values)
-    return answer, unsupported
+    return ResponsePlan(query).build(values)
 
 
 # --- MPPS ------------------------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 from django.db import models
 
+from ris.text import NAME_PARTS, person_name
+
 
 class TimeStamped(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
@@ -33,5 +35,4 @@ class PersonName(models.Model):
 
     @property
     def dicom_pn(self) -> str:
-        parts = [self.family_name, self.given_name, self.middle_name, self.name_prefix, self.name_suffix]
-        return "^".join(parts).rstrip("^")
+        return person_name(*(getattr(self, part) for part in NAME_PARTS))

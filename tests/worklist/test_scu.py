@@ -1,5 +1,6 @@
 """A pynetdicom SCU against the running SCP: character sets, cancel, MPPS, access control and bad input."""
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -58,6 +59,17 @@ def test_a_latin1_query_matches_names_stored_in_unicode_and_answers_in_latin1(de
     assoc.release()
     assert statuses[-1] == 0x0000
     assert [(str(r.PatientName), r.SpecificCharacterSet) for r in results] == [("Müller^Jürgen", "ISO_IR 100")]
+
+
+def test_identifiers_stay_out_of_the_log_even_at_debug_level(department, mwl_port, caplog):
+    caplog.set_level(logging.DEBUG, logger="pynetdicom")
+    assoc = associate(mwl_port)
+    results, _ = find(assoc, query(PatientName="Müller*", PatientID="", PatientBirthDate=""))
+    assoc.release()
+    assert [str(r.PatientName) for r in results] == ["Müller^Jürgen"]
+    assert "Find SCP Response" in caplog.text  # pynetdicom did log at debug level
+    assert "Müller" not in caplog.text
+    assert "P1" not in caplog.text.split()
 
 
 def test_a_name_latin1_cannot_hold_comes_back_in_utf8(department, mwl_port):
