@@ -1,1 +1,106 @@
-"""Models of this app arrive with its issue; the app is installed so that its URLs and migrations have a home."""
+"""HL7 v2 traffic: every message in and out, stored before it is acknowledged or sent, and the peers it goes to."""
+
+from django.db import models
+from django.db.models import Q
+
+
+class InboundMessage(models.Model):
+    """One message received over MLLP, stored before any ACK leaves (HL7 v2.5.1 2.9 original and enhanced mode)."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "RECEIVED", "Received, not yet applied"
+        APPLIED = "APPLIED", "Applied (AA)"
+        ERROR = "ERROR", "Not applied: application error (AE)"
+        REJECTED = "REJECTED", "Rejected (AR)"
+
+    raw = models.TextField(help_text="The message as received, segments separated by carriage returns")
+    message_type = models.CharField(max_length=3, blank=True, db_index=True, help_text="MSH-9.1, e.g. ORM")
+    trigger_event = models.CharField(max_length=3, blank=True, help_text="MSH-9.2, e.g. O01")
+    control_id = models.CharField(max_length=199, blank=True, help_text="MSH-10")
+    sending_application = models.CharField(max_length=227, blank=True, help_text="MSH-3")
+    sending_facility = models.CharField(max_length=227, blank=True, help_text="MSH-4")
+    version = models.CharField(max_length=16, blank=True, help_text="MSH-12")
+    accept_ack_type = models.CharField(max_length=2, blank=True, help_text="MSH-15 (enhanced mode when set)")
+    application_ack_type = models.CharField(max_length=2, blank=True, help_text="MSH-16")
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    peer = models.CharField(max_length=100, blank=True, help_text="Address the message came from")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RECEIVED, db_index=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    ack_code = models.CharField(max_length=2, blank=True, help_text="MSA-1 of the application acknowledgement")
+    ack = models.TextField(blank=True, help_text="The acknowledgement sent back (original mode) or queued")
+    outcome = models.TextField(blank=True, help_text="What happened, for people: the error and where it was")
+    # What the message was about, for the message log's search (no names: identifiers only).
+    mrn = models.CharField("MRN", max_length=64, blank=True, db_index=True)
+    accession_number = models.CharField(max_length=16, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            # One message per sender and control ID: a resend is answered with the first outcome, never re-applied.
+            models.UniqueConstraint(
+                fields=["sending_application", "sending_facility", "control_id"],
+                condition=~Q(control_id=""),
+                name="inbound_control_id_unique_per_sender",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.message_type}^{self.trigger_event} {self.control_id}"
+
+
+class Destination(models.Model):
+    """A peer the RIS sends HL7 to over MLLP (the PACS, the CIS), and which message types it takes."""
+
+    name = models.CharField(max_length=64, unique=True)
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField()
+    message_types = models.JSONField(
+        default=list, blank=True, help_text='Message types it receives, e.g. ["ORM", "ORU"]'
+    )
+    receiving_application = models.CharField(max_length=227, blank=True, help_text="MSH-5 of what is sent")
+    receiving_facility = models.CharField(max_length=227, blank=True, help_text="MSH-6 of what is sent")
+    enabled = models.BooleanField(default=True)
+    use_tls = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.host}:{self.port})"
+
+    def takes(self, message_type: str) -> bool:
+        return self.enabled and message_type in self.message_types
+
+
+class OutboundMessage(models.Model):
+    """One message to one destination: queued in the transaction that caused it, delivered in order per order."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Waiting to be sent"
+        SENT = "SENT", "Acknowledged (AA/CA)"
+        FAILED = "FAILED", "Failed: retries exhausted"
+
+    destination = models.ForeignKey(Destination, on_delete=models.PROTECT, related_name="messages")
+    message_type = models.CharField(max_length=3, db_index=True)
+    trigger_event = models.CharField(max_length=3)
+    control_id = models.CharField(max_length=20, unique=True)
+    raw = models.TextField()
+    # Messages with one key (an order's accession number) are delivered one after the other, in id order.
+    sequence_key = models.CharField(max_length=64, blank=True, db_index=True)
+    accession_number = models.CharField(max_length=16, blank=True, db_index=True)
+    mrn = models.CharField("MRN", max_length=64, blank=True, db_index=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    ack = models.TextField(blank=True, help_text="The peer's acknowledgement")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["destination", "status", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.message_type}^{self.trigger_event} {self.control_id} -> {self.destination.name}"

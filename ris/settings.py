@@ -183,5 +183,24 @@ RIS_MWL_STATION_SCOPED = env_bool("RIS_MWL_STATION_SCOPED", False)
 RIS_MWL_TLS_CERT = env_str("RIS_MWL_TLS_CERT")
 RIS_MWL_TLS_KEY = env_str("RIS_MWL_TLS_KEY")
 RIS_MWL_TLS_CA = env_str("RIS_MWL_TLS_CA")  # set: callers must present a certificate signed by this CA
+# --- HL7 v2 over MLLP (interfaces/) ------------------------------------------------------------------------------
+RIS_HL7_HOST = env_str("RIS_HL7_HOST", "127.0.0.1")
+RIS_HL7_PORT = env_int("RIS_HL7_PORT", 2575)
+RIS_HL7_MAX_FRAME_BYTES = env_int("RIS_HL7_MAX_FRAME_BYTES", 10 * 1024 * 1024)
+RIS_HL7_MAX_CONNECTIONS = env_int("RIS_HL7_MAX_CONNECTIONS", 50)
+RIS_HL7_IDLE_TIMEOUT_SECONDS = env_int("RIS_HL7_IDLE_TIMEOUT_SECONDS", 300)
+# MSH-3/MSH-4 of what the RIS sends and acknowledges.
+RIS_HL7_APPLICATION = env_str("RIS_HL7_APPLICATION", "RIS")
+RIS_HL7_FACILITY = env_str("RIS_HL7_FACILITY", "RADIOLOGY")
+# Accept messages only from these sending applications (MSH-3); empty accepts every sender.
+RIS_HL7_ALLOWED_SENDERS = env_list("RIS_HL7_ALLOWED_SENDERS", [])
+RIS_HL7_TLS_CERT = env_str("RIS_HL7_TLS_CERT")
+RIS_HL7_TLS_KEY = env_str("RIS_HL7_TLS_KEY")
+RIS_HL7_TLS_CA = env_str("RIS_HL7_TLS_CA")  # set: senders must present a certificate signed by this CA
+# Outbound delivery: wait this long for the peer's ACK; retry with exponential backoff; give up after N tries.
+RIS_HL7_ACK_TIMEOUT_SECONDS = env_int("RIS_HL7_ACK_TIMEOUT_SECONDS", 30)
+RIS_HL7_RETRY_BASE_SECONDS = env_int("RIS_HL7_RETRY_BASE_SECONDS", 10)
+RIS_HL7_MAX_ATTEMPTS = env_int("RIS_HL7_MAX_ATTEMPTS", 8)
+
 # Coding Scheme Designator of the department's procedure codes (the codes HL7 OBR-4 names).
 RIS_PROCEDURE_CODING_SCHEME = env_str("RIS_PROCEDURE_CODING_SCHEME", "99RIS")
