@@ -25,10 +25,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(InboundMessage)
 class InboundMessageAdmin(ReadOnlyAdmin):
-    list_display = ("received_at", "message_type", "trigger_event", "control_id", "sending_application", "status")
+    list_display = ("created_at", "message_type", "trigger_event", "control_id", "sending_application", "status")
     list_filter = ("status", "message_type", "trigger_event")
     search_fields = ("control_id", "mrn", "accession_number", "sending_application")
-    date_hierarchy = "received_at"
+    date_hierarchy = "created_at"
 
 
 @admin.register(OutboundMessage)

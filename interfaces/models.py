@@ -3,9 +3,14 @@
 from django.db import models
 from django.db.models import Q
 
+from ris.models.base import TimeStamped
 
-class InboundMessage(models.Model):
-    """One message received over MLLP, stored before any ACK leaves (HL7 v2.5.1 2.9 original and enhanced mode)."""
+
+class InboundMessage(TimeStamped):
+    """One message received over MLLP, stored before any ACK leaves (HL7 v2.5.1 2.9 original and enhanced mode).
+
+    created_at is the time it was received.
+    """
 
     class Status(models.TextChoices):
         RECEIVED = "RECEIVED", "Received, not yet applied"
@@ -22,7 +27,6 @@ class InboundMessage(models.Model):
     version = models.CharField(max_length=16, blank=True, help_text="MSH-12")
     accept_ack_type = models.CharField(max_length=2, blank=True, help_text="MSH-15 (enhanced mode when set)")
     application_ack_type = models.CharField(max_length=2, blank=True, help_text="MSH-16")
-    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     peer = models.CharField(max_length=100, blank=True, help_text="Address the message came from")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.RECEIVED, db_index=True)
     applied_at = models.DateTimeField(null=True, blank=True)
@@ -34,7 +38,7 @@ class InboundMessage(models.Model):
     accession_number = models.CharField(max_length=16, blank=True, db_index=True)
 
     class Meta:
-        ordering = ["-received_at", "-id"]
+        ordering = ["-created_at", "-id"]
         constraints = [
             # One message per sender and control ID: a resend is answered with the first outcome, never re-applied.
             models.UniqueConstraint(
@@ -43,13 +47,13 @@ class InboundMessage(models.Model):
                 name="inbound_control_id_unique_per_sender",
             )
         ]
-        indexes = [models.Index(fields=["status", "received_at"])]
+        indexes = [models.Index(fields=["status", "created_at"]), models.Index(fields=["created_at"])]
 
     def __str__(self) -> str:
         return f"{self.message_type}^{self.trigger_event} {self.control_id}"
 
 
-class Destination(models.Model):
+class Destination(TimeStamped):
     """A peer the RIS sends HL7 to over MLLP (the PACS, the CIS), and which message types it takes."""
 
     name = models.CharField(max_length=64, unique=True)
@@ -73,7 +77,7 @@ class Destination(models.Model):
         return self.enabled and message_type in self.message_types
 
 
-class OutboundMessage(models.Model):
+class OutboundMessage(TimeStamped):
     """One message to one destination: queued in the transaction that caused it, delivered in order per order."""
 
     class Status(models.TextChoices):
@@ -95,12 +99,11 @@ class OutboundMessage(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     ack = models.TextField(blank=True, help_text="The peer's acknowledgement")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["destination", "status", "id"])]
+        indexes = [models.Index(fields=["destination", "status", "id"]), models.Index(fields=["created_at"])]
 
     def __str__(self) -> str:
         return f"{self.message_type}^{self.trigger_event} {self.control_id} -> {self.destination.name}"

@@ -6,9 +6,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from ris import outbox
 from ris.audit import Actor, attribute
 from ris.exceptions import ApplicationError
-from ris.models import Coverage, IdentifierSequence, Patient, Payer
+from ris.models import Coverage, IdentifierSequence, OutboxEvent, Patient, Payer
 from ris.validators import local_today
 
 PATIENT_FIELDS = frozenset(
@@ -181,3 +182,10 @@ def coverage_update(*, coverage: Coverage, acting_user: Actor, **changes) -> Cov
     attribute(coverage, acting_user)
     coverage.save()
     return coverage
+
+
+def outbox_add(*, kind: str, **payload) -> OutboxEvent:
+    """Record a change the outside world must hear of, in the caller's transaction; subscribers hear after commit."""
+    event = OutboxEvent.objects.create(kind=kind, payload=payload)
+    transaction.on_commit(outbox.ring)
+    return event

@@ -2,6 +2,7 @@
 
 from ris.models.accounts import Role, User
 from ris.models.catalog import Modality, OpeningHours, ProcedureType, Room
+from ris.models.outbox import OutboxEvent
 from ris.models.parties import Facility, Payer, ReferringPhysician
 from ris.models.patients import Coverage, Patient
 from ris.models.sequences import IdentifierSequence
@@ -12,6 +13,7 @@ __all__ = [
     "IdentifierSequence",
     "Modality",
     "OpeningHours",
+    "OutboxEvent",
     "Patient",
     "Payer",
     "ProcedureType",
