@@ -24,6 +24,7 @@ class FrameReader:
         self.max_bytes = max_bytes
         self._buffer = bytearray()
         self._in_frame = False
+        self._scanned = 0  # bytes of the current frame already searched for its end
 
     def feed(self, data: bytes) -> list[bytes]:
         messages = []
@@ -40,20 +41,17 @@ class FrameReader:
                     return messages
                 del self._buffer[: start + 1]
                 self._in_frame = True
-            end = self._buffer.find(END)
-            if end < 0:
-                if len(self._buffer) > self.max_bytes:
-                    self._buffer.clear()
-                    self._in_frame = False
-                    raise FrameError(f"frame larger than {self.max_bytes} bytes")
+            end = self._buffer.find(END, max(0, self._scanned - 1))
+            if end < 0 and len(self._buffer) <= self.max_bytes:
+                self._scanned = len(self._buffer)
                 return messages
-            if end > self.max_bytes:
+            self._scanned = 0
+            self._in_frame = False
+            if end < 0 or end > self.max_bytes:
                 self._buffer.clear()
-                self._in_frame = False
                 raise FrameError(f"frame larger than {self.max_bytes} bytes")
             messages.append(bytes(self._buffer[:end]))
             del self._buffer[: end + 2]
-            self._in_frame = False
 
     @property
     def pending(self) -> int:
