@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from ris.models import ProcedureType, Room
 from ris.models.catalog import MAX_PROCEDURE_MINUTES
-from scheduling.models import Exam
+from scheduling.models import Exam, Order
 from scheduling.slots import Interval, free_starts
 from scheduling.workflow import HOLDS_ROOM
 
@@ -183,3 +183,15 @@ def arrivals_expected(day: date) -> QuerySet[Exam]:
         .filter(scheduled_start__gte=start, scheduled_start__lt=end)
         .order_by("scheduled_start", "room__name")
     )
+
+
+def order_by_number(*, placer_application: str, placer_order_number: str, filler_order_number: str) -> Order | None:
+    """The order a placer (ORC-2 with its application) or the RIS's own filler number (ORC-3) names."""
+    orders = Order.objects.select_related("patient")
+    if filler_order_number:
+        found = orders.filter(filler_order_number=filler_order_number).first()
+        if found is not None:
+            return found
+    if placer_order_number:
+        return orders.filter(placer_application=placer_application, placer_order_number=placer_order_number).first()
+    return None

@@ -38,8 +38,13 @@ def order_create(
     diagnosis_codes: Sequence[str] = (),
     placer_order_number: str = "",
     placer_application: str = "",
+    accession_number: str = "",
+    admission_id: str = "",
 ) -> Order:
-    """Create an order and one exam per procedure, each with its IDs and Study Instance UID."""
+    """Create an order and one exam per procedure, each with its IDs and Study Instance UID.
+
+    The accession number is the sender's when given (an ordering system that assigns them), else the RIS's own.
+    """
     if not procedure_types:
         raise ApplicationError("An order needs at least one procedure.", field="procedure_types")
     if patient.is_merged:
@@ -55,12 +60,18 @@ def order_create(
         diagnosis_codes=[normalize_icd10cm(code) for code in diagnosis_codes if code.strip()],
         placer_order_number=placer_order_number.strip(),
         placer_application=placer_application.strip(),
-        accession_number=identifier_next("accession", settings.RIS_ACCESSION_PATTERN, max_length=16),
+        accession_number=accession_number.strip()
+        or identifier_next("accession", settings.RIS_ACCESSION_PATTERN, max_length=16),
+        admission_id=admission_id.strip(),
         filler_order_number=identifier_next("filler_order", settings.RIS_FILLER_ORDER_PATTERN, max_length=64),
     )
     validated_or_raise(order, exclude=["status"])
     attribute(order, acting_user)
-    order.save()
+    try:
+        with transaction.atomic():
+            order.save()
+    except IntegrityError:  # the validation above saw no clash; a concurrent order took the number since
+        raise ApplicationError("An order with this number exists already.", field="placer_order_number") from None
     for procedure_type in procedure_types:
         number = sequence_next_value("requested_procedure")
         exam = Exam(
@@ -220,3 +231,25 @@ def exam_set_report_status(*, exam: Exam, status: str, acting_user: Actor) -> Ex
     if status not in (S.PRELIMINARY, S.FINAL, S.AMENDED):
         raise ApplicationError(f"{status} is not a report status.")
     return _exam_transition(exam, status, acting_user=acting_user)
+
+
+ORDER_CHANGEABLE = frozenset({"priority", "reason", "diagnosis_codes", "referring_physician", "admission_id"})
+
+
+@transaction.atomic
+def order_update(*, order: Order, acting_user: Actor, note: str = "", **changes) -> Order:
+    """Change what was asked for (HL7 ORC-1 XO, or the front desk): priority, reason, diagnoses, physician."""
+    unknown = set(changes) - ORDER_CHANGEABLE
+    if unknown:
+        raise ApplicationError(f"These order fields cannot be changed: {', '.join(sorted(unknown))}.")
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.status in (Order.Status.CANCELLED, Order.Status.DISCONTINUED, Order.Status.COMPLETED):
+        raise ApplicationError(f"Order {order.accession_number} is {order.get_status_display().lower()}: no changes.")
+    if "diagnosis_codes" in changes:
+        changes["diagnosis_codes"] = [normalize_icd10cm(code) for code in changes["diagnosis_codes"] if code.strip()]
+    for name, value in changes.items():
+        setattr(order, name, value)
+    validated_or_raise(order, exclude=["status"])
+    attribute(order, acting_user, note or "order changed")
+    order.save()
+    return order

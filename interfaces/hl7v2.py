@@ -1,0 +1,350 @@
+"""HL7 v2 text, as pure functions: character sets, escapes, safe field access over the `hl7` package's parse tree,
+and acknowledgements. No ORM access.
+
+The `hl7` package (python-hl7) splits the message; values are read raw and unescaped here, because python-hl7
+turns a hex escape (\\XC3BC\\) into one character per byte and hl7apy leaves escapes as they are.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import hl7
+
+# MSH-18 (HL7 table 0211) -> Python codec. Empty means the default: UTF-8 here.
+CHARSETS = {
+    "": "utf-8",
+    "ASCII": "ascii",
+    "8859/1": "latin-1",
+    "8859/2": "iso8859-2",
+    "8859/5": "iso8859-5",
+    "8859/7": "iso8859-7",
+    "8859/9": "iso8859-9",
+    "8859/15": "iso8859-15",
+    "UNICODE UTF-8": "utf-8",
+}
+SUPPORTED_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6")
+
+
+class MessageError(ValueError):
+    """The message cannot be read or applied. `location` is (segment, sequence, field); `code` from table 0357."""
+
+    def __init__(self, text: str, *, code: int = 207, location: tuple[str, int, int] | None = None):
+        super().__init__(text)
+        self.text = text
+        self.code = code
+        self.location = location
+
+
+class Rejected(MessageError):
+    """Not a message this RIS takes at all (AR): unparseable, unsupported type, event or version."""
+
+
+# HL7 table 0357 message error condition codes.
+ERROR_CODES = {
+    100: "Segment sequence error",
+    101: "Required field missing",
+    102: "Data type error",
+    103: "Table value not found",
+    200: "Unsupported message type",
+    201: "Unsupported event code",
+    203: "Unsupported version id",
+    204: "Unknown key identifier",
+    205: "Duplicate key identifier",
+    206: "Application record locked",
+    207: "Application internal error",
+}
+
+
+def _msh_fields(data: bytes) -> list[bytes]:
+    """The MSH segment's fields, split on its own field separator; index n-1 holds MSH-n (MSH-1 is the separator)."""
+    if not data.startswith(b"MSH") or len(data) < 8:
+        raise Rejected("The message does not start with an MSH segment.", code=100, location=("MSH", 1, 0))
+    separator = data[3:4]
+    segment = re.split(rb"[\r\n]", data, maxsplit=1)[0]
+    return [b"MSH", *segment[4:].split(separator)] if separator else [b"MSH"]
+
+
+def decode(data: bytes) -> str:
+    """The message as text, in the character set MSH-18 names (UTF-8 when empty).
+
+    A sender that declares a single-byte set but sends valid UTF-8 with non-ASCII characters (seen in the field)
+    is read as UTF-8: such byte pairs almost never occur in real Latin text.
+    """
+    fields = _msh_fields(data)
+    declared = fields[17].decode("ascii", "replace").strip().upper() if len(fields) > 17 else ""
+    codec = CHARSETS.get(declared)
+    if codec is None:
+        raise Rejected(f"Character set {declared!r} (MSH-18) is not supported.", code=103, location=("MSH", 1, 18))
+    if codec != "utf-8" and not data.isascii():
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError:
+        raise Rejected(f"The message is not valid {declared or 'UTF-8'} text.", code=102) from None
+
+
+def parse(text: str) -> hl7.Message:
+    """Split the message (segments on CR; a stray LF is taken as CR); raise Rejected when it is not HL7."""
+    text = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
+    if not text.startswith("MSH"):
+        raise Rejected("The message does not start with an MSH segment.", code=100, location=("MSH", 1, 0))
+    try:
+        return hl7.parse(text)
+    except Exception as error:  # python-hl7 raises several kinds on broken input
+        raise Rejected(f"The message cannot be parsed ({type(error).__name__}).", code=102) from None
+
+
+@dataclass(frozen=True)
+class Encoding:
+    field: str = "|"
+    component: str = "^"
+    repetition: str = "~"
+    escape: str = "\\"
+    subcomponent: str = "&"
+
+    @classmethod
+    def of(cls, message: hl7.Message) -> "Encoding":
+        msh = message.segment("MSH")
+        chars = str(msh[2]) if len(msh) > 2 else "^~\\&"
+        chars = (chars + "^~\\&"[len(chars) :])[:4]
+        return cls(str(msh[1]) or "|", chars[0], chars[1], chars[2], chars[3])
+
+
+def unescape(value: str, encoding: Encoding, codec: str = "utf-8") -> str:
+    """HL7 v2.5.1 2.7: \\F\\ \\S\\ \\T\\ \\R\\ \\E\\, \\Xhh..\\ (bytes in the message's character set), \\.br\\."""
+    esc = encoding.escape
+    if esc not in value:
+        return value
+    pattern = re.compile(re.escape(esc) + r"(.*?)" + re.escape(esc))
+    named = {
+        "F": encoding.field,
+        "S": encoding.component,
+        "T": encoding.subcomponent,
+        "R": encoding.repetition,
+        "E": esc,
+        ".br": "\n",
+    }
+
+    def replace(match: re.Match) -> str:
+        body = match.group(1)
+        if body in named:
+            return named[body]
+        if body[:1] == "X" and len(body) > 1 and len(body) % 2 == 1:
+            try:
+                return bytes.fromhex(body[1:]).decode(codec)
+            except (ValueError, UnicodeDecodeError):
+                return match.group(0)
+        return match.group(0)  # \H\, \N\, \Z..\ and the like: kept as sent
+
+    return pattern.sub(replace, value)
+
+
+def escape(value: str, encoding: Encoding = Encoding()) -> str:
+    """The reverse of unescape for the five delimiters (and line breaks as \\.br\\)."""
+    esc = encoding.escape
+    value = value.replace(esc, f"{esc}E{esc}")
+    for char, name in (
+        (encoding.field, "F"),
+        (encoding.component, "S"),
+        (encoding.subcomponent, "T"),
+        (encoding.repetition, "R"),
+    ):
+        value = value.replace(char, f"{esc}{name}{esc}")
+    return value.replace("\r\n", "\n").replace("\n", f"{esc}.br{esc}").replace("\r", f"{esc}.br{esc}")
+
+
+class Reader:
+    """Field access that never raises: a missing segment, field, repetition or component reads as ""."""
+
+    def __init__(self, message: hl7.Message, codec: str = "utf-8"):
+        self.message = message
+        self.encoding = Encoding.of(message)
+        self.codec = codec
+
+    def segments(self, name: str) -> list:
+        return [segment for segment in self.message if str(segment[0]) == name]
+
+    def segment(self, name: str):
+        found = self.segments(name)
+        return found[0] if found else None
+
+    def raw(self, segment, field: int, component: int = 1, repetition: int = 1, subcomponent: int = 1) -> str:
+        if segment is None or field >= len(segment):
+            return ""
+        if str(segment[0]) == "MSH" and field <= 2:
+            return str(segment[field])
+        value = segment[field]
+        items = list(value) if not isinstance(value, str) else [value]
+        if not items:
+            return ""
+        if isinstance(items[0], str):  # a plain field: no repetitions or components
+            return str(items[0]) if (component, repetition, subcomponent) == (1, 1, 1) else ""
+        if repetition > len(items):
+            return ""
+        components = list(items[repetition - 1])
+        if component > len(components):
+            return ""
+        sub = components[component - 1]
+        subs = [sub] if isinstance(sub, str) else list(sub)
+        return str(subs[subcomponent - 1]) if subcomponent <= len(subs) else ""
+
+    def get(self, segment, field: int, component: int = 1, repetition: int = 1, subcomponent: int = 1) -> str:
+        """The unescaped value, stripped; HL7's explicit null ("") reads as empty."""
+        value = self.raw(segment, field, component, repetition, subcomponent).strip()
+        return "" if value == '""' else unescape(value, self.encoding, self.codec)
+
+    def repetitions(self, segment, field: int) -> int:
+        if segment is None or field >= len(segment):
+            return 0
+        value = segment[field]
+        items = list(value) if not isinstance(value, str) else [value]
+        return 0 if not items or items == [""] else (1 if isinstance(items[0], str) else len(items))
+
+
+def parse_date(value: str, *, location: tuple[str, int, int]) -> date | None:
+    """An HL7 DT/DTM's date part: YYYY[MM[DD]] (a year or month alone is refused: a birth date needs the day)."""
+    digits = value.strip()[:8]
+    if not digits:
+        return None
+    try:
+        return datetime.strptime(digits, "%Y%m%d").date()
+    except ValueError:
+        raise MessageError(f"{value!r} is not a date (YYYYMMDD).", code=102, location=location) from None
+
+
+def parse_datetime(value: str, *, tz, location: tuple[str, int, int]) -> datetime | None:
+    """An HL7 DTM, YYYYMMDD[HH[MM[SS[.S]]]][+/-ZZZZ]; without an offset, local time."""
+    match = re.fullmatch(r"(\d{8})(\d{2})?(\d{2})?(\d{2})?(?:\.\d+)?([+-]\d{4})?", value.strip())
+    if not match:
+        if not value.strip():
+            return None
+        raise MessageError(f"{value!r} is not a date and time (YYYYMMDDHHMM).", code=102, location=location)
+    day, hour, minute, second, offset = match.groups()
+    try:
+        naive = datetime.strptime(f"{day}{hour or '00'}{minute or '00'}{second or '00'}", "%Y%m%d%H%M%S")
+    except ValueError:
+        raise MessageError(f"{value!r} is not a date and time.", code=102, location=location) from None
+    if offset:
+        return datetime.strptime(f"{naive:%Y%m%d%H%M%S}{offset}", "%Y%m%d%H%M%S%z")
+    return naive.replace(tzinfo=tz)
+
+
+@dataclass(frozen=True)
+class Header:
+    """What MSH says about a message, as plain text."""
+
+    message_type: str
+    trigger_event: str
+    control_id: str
+    sending_application: str
+    sending_facility: str
+    receiving_application: str
+    receiving_facility: str
+    version: str
+    processing_id: str
+    accept_ack_type: str
+    application_ack_type: str
+
+    @property
+    def enhanced(self) -> bool:
+        """Enhanced acknowledgement mode: MSH-15 or MSH-16 present (HL7 v2.5.1 2.9.3)."""
+        return bool(self.accept_ack_type or self.application_ack_type)
+
+
+def header(reader: Reader) -> Header:
+    msh = reader.segment("MSH")
+    return Header(
+        message_type=reader.get(msh, 9, 1).upper(),
+        trigger_event=reader.get(msh, 9, 2).upper(),
+        control_id=reader.get(msh, 10),
+        sending_application=reader.get(msh, 3),
+        sending_facility=reader.get(msh, 4),
+        receiving_application=reader.get(msh, 5),
+        receiving_facility=reader.get(msh, 6),
+        version=reader.get(msh, 12),
+        processing_id=reader.get(msh, 11) or "P",
+        accept_ack_type=reader.get(msh, 15).upper(),
+        application_ack_type=reader.get(msh, 16).upper(),
+    )
+
+
+def header_from_bytes(data: bytes) -> Header:
+    """The best reading of MSH a message that cannot be parsed allows (for its ACK and its log row)."""
+    try:
+        fields = [f.decode("utf-8", "replace") for f in _msh_fields(data)]
+    except Rejected:
+        fields = []
+    components = "^"
+    if len(fields) > 1 and fields[1]:
+        components = fields[1][0]
+
+    def field(n: int, component: int = 1) -> str:
+        value = fields[n - 1] if len(fields) >= n else ""
+        parts = value.split(components)
+        return parts[component - 1].strip()[:199] if len(parts) >= component else ""
+
+    return Header(
+        message_type=field(9, 1)[:3].upper(),
+        trigger_event=field(9, 2)[:3].upper(),
+        control_id=field(10),
+        sending_application=field(3),
+        sending_facility=field(4),
+        receiving_application=field(5),
+        receiving_facility=field(6),
+        version=field(12)[:16],
+        processing_id=field(11) or "P",
+        accept_ack_type=field(15)[:2].upper(),
+        application_ack_type=field(16)[:2].upper(),
+    )
+
+
+def acknowledgement(
+    original: Header,
+    code: str,
+    *,
+    control_id: str,
+    timestamp: datetime,
+    application: str,
+    facility: str,
+    error: MessageError | None = None,
+    text: str = "",
+) -> str:
+    """An ACK (HL7 v2.5.1 2.14.1): MSH, MSA and, for an error, ERR naming location, code and reason."""
+    enc = Encoding()
+    trigger = original.trigger_event
+    version = original.version if original.version in SUPPORTED_VERSIONS else "2.5.1"
+    msh = [
+        "MSH",
+        "^~\\&",
+        escape(application),
+        escape(facility),
+        escape(original.sending_application),
+        escape(original.sending_facility),
+        f"{timestamp:%Y%m%d%H%M%S%z}",
+        "",
+        f"ACK^{trigger}^ACK" if trigger else "ACK",
+        control_id,
+        original.processing_id or "P",
+        version,
+        "",
+        "",
+        "",
+        "",
+        "",
+        "UNICODE UTF-8",
+    ]
+    message_text = (error.text if error else text)[:80]
+    segments = ["|".join(msh), "|".join(["MSA", code, escape(original.control_id), escape(message_text, enc)])]
+    if error is not None:
+        location = ""
+        if error.location:
+            segment, sequence, field = error.location
+            location = f"{segment}^{sequence}^{field}" if field else f"{segment}^{sequence}"
+        condition = f"{error.code}^{ERROR_CODES.get(error.code, 'Application error')}^HL70357"
+        severity = "E"
+        segments.append("|".join(["ERR", "", location, condition, severity, "", "", "", escape(error.text, enc)]))
+    return "\r".join(segments) + "\r"

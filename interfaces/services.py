@@ -1,0 +1,467 @@
+"""Inbound HL7: store every message, then apply it in one transaction, and answer with the ACK that tells the outcome.
+
+HL7 v2.5.1 ch. 2.9: original mode (MSH-15 and MSH-16 empty) answers AA / AE / AR after applying; enhanced mode
+answers a commit accept (CA) once the message is stored and sends the application acknowledgement later (a task).
+A message is stored before any acknowledgement leaves, and one control ID from one sender is applied once: a resend
+gets the first answer again.
+"""
+
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from interfaces import inbound
+from interfaces.hl7v2 import (
+    SUPPORTED_VERSIONS,
+    Header,
+    MessageError,
+    Reader,
+    Rejected,
+    acknowledgement,
+    decode,
+    header,
+    header_from_bytes,
+    parse,
+)
+from interfaces.models import Destination, InboundMessage, OutboundMessage
+from ris.audit import Interface
+from ris.exceptions import ApplicationError
+from ris.models import Patient, ProcedureType, ReferringPhysician
+from ris.services import identifier_next, patient_merge, patient_register, patient_update
+from scheduling import services as scheduling
+from scheduling.models import Exam, Order
+from scheduling.selectors import order_by_number, rooms_for
+
+log = logging.getLogger(__name__)
+
+M = InboundMessage.Status
+
+
+# --- acknowledgements ------------------------------------------------------------------------------------------
+
+
+def _ack(original: Header, code: str, *, error: MessageError | None = None, text: str = "") -> str:
+    return acknowledgement(
+        original,
+        code,
+        control_id=identifier_next("hl7_ack", "ACK{seq:010d}", max_length=20),
+        timestamp=timezone.localtime(),
+        application=settings.RIS_HL7_APPLICATION,
+        facility=settings.RIS_HL7_FACILITY,
+        error=error,
+        text=text,
+    )
+
+
+def _outcome(error: BaseException) -> str:
+    location = ""
+    if isinstance(error, MessageError) and error.location:
+        segment, _sequence, field = error.location
+        location = f" ({segment}-{field})" if field else f" ({segment})"
+    return f"{getattr(error, 'text', None) or getattr(error, 'message', None) or error}{location}"
+
+
+# --- receiving -------------------------------------------------------------------------------------------------
+
+
+def message_receive(data: bytes, *, peer: str = "") -> str:
+    """Store one inbound message, apply it (original mode) or accept it (enhanced mode); return the ACK to send."""
+    try:
+        text = decode(data)
+        reader = Reader(parse(text))
+        head = header(reader)
+    except Rejected as error:
+        head = header_from_bytes(data)
+        return _store_rejected(data.decode("utf-8", "replace"), head, error, peer=peer)
+    if head.control_id:
+        earlier = _earlier(head)
+        if earlier is not None:
+            return _answer_again(earlier)
+    refusal = _refusal(head)
+    if refusal is not None:
+        return _store_rejected(text, head, refusal, peer=peer)
+    try:
+        if head.enhanced:
+            return _accept(text, head, peer=peer)
+        return _apply_now(text, reader, head, peer=peer)
+    except IntegrityError:  # the same control ID arrived on another connection a moment ago
+        earlier = _earlier(head)
+        if earlier is None:
+            raise
+        return _answer_again(earlier)
+
+
+def _earlier(head: Header) -> InboundMessage | None:
+    return InboundMessage.objects.filter(
+        sending_application=head.sending_application,
+        sending_facility=head.sending_facility,
+        control_id=head.control_id,
+    ).first()
+
+
+def _answer_again(message: InboundMessage) -> str:
+    """A resend: the first outcome, never a second application. Stored but not applied yet: apply it now."""
+    log.info("HL7 %s: control ID seen before (message %s), answered again", message.control_id, message.pk)
+    if message.status == M.RECEIVED:
+        message_apply(message.pk)
+        message.refresh_from_db()
+    if message.accept_ack_type or message.application_ack_type:
+        return _ack(_header_of(message), "CA")
+    return message.ack
+
+
+def _header_of(message: InboundMessage) -> Header:
+    return header_from_bytes(message.raw.encode())
+
+
+SUPPORTED = {
+    "ADT": {"A01", "A04", "A08", "A31", "A40"},
+    "ORM": {"O01"},
+    "OMI": {"O23"},
+}
+
+
+def _refusal(head: Header) -> Rejected | None:
+    if settings.RIS_HL7_ALLOWED_SENDERS and head.sending_application not in settings.RIS_HL7_ALLOWED_SENDERS:
+        return Rejected(f"Sending application {head.sending_application!r} is not configured.", code=207)
+    if head.version not in SUPPORTED_VERSIONS:
+        return Rejected(f"HL7 version {head.version!r} is not supported.", code=203, location=("MSH", 1, 12))
+    if head.message_type not in SUPPORTED:
+        return Rejected(f"Message type {head.message_type!r} is not supported.", code=200, location=("MSH", 1, 9))
+    if head.trigger_event not in SUPPORTED[head.message_type]:
+        return Rejected(
+            f"{head.message_type}^{head.trigger_event!s} is not supported.", code=201, location=("MSH", 1, 9)
+        )
+    if not head.control_id:
+        return Rejected("MSH-10 (message control ID) is empty.", code=101, location=("MSH", 1, 10))
+    return None
+
+
+def _row(text: str, head: Header, *, peer: str, status: str) -> InboundMessage:
+    return InboundMessage(
+        raw=text,
+        message_type=head.message_type[:3],
+        trigger_event=head.trigger_event[:3],
+        control_id=head.control_id[:199],
+        sending_application=head.sending_application[:227],
+        sending_facility=head.sending_facility[:227],
+        version=head.version[:16],
+        accept_ack_type=head.accept_ack_type[:2],
+        application_ack_type=head.application_ack_type[:2],
+        peer=peer[:100],
+        status=status,
+    )
+
+
+def _store_rejected(text: str, head: Header, error: Rejected, *, peer: str) -> str:
+    ack = _ack(head, "AR", error=error)
+    row = _row(text, head, peer=peer, status=M.REJECTED)
+    row.control_id = ""  # a rejected message holds no claim on its control ID: a corrected resend is applied
+    row.ack, row.ack_code, row.outcome = ack, "AR", _outcome(error)
+    row.save()
+    log.info("HL7 message %s rejected (AR): %s", row.pk, error.code)
+    return ack
+
+
+def _accept(text: str, head: Header, *, peer: str) -> str:
+    """Enhanced mode: store, commit, answer CA; the message is applied (and answered) by a task."""
+    from interfaces.inbound_tasks import apply_inbound  # the tasks module imports this one
+
+    with transaction.atomic():
+        row = _row(text, head, peer=peer, status=M.RECEIVED)
+        row.save()
+        transaction.on_commit(lambda: apply_inbound.delay(row.pk))
+    return _ack(head, "CA")
+
+
+def _apply_now(text: str, reader: Reader, head: Header, *, peer: str) -> str:
+    """Original mode: store and apply in one transaction; the ACK leaves after it commits."""
+    with transaction.atomic():
+        row = _row(text, head, peer=peer, status=M.RECEIVED)
+        row.save()
+        _apply(row, reader, head)
+    return row.ack
+
+
+def _apply(row: InboundMessage, reader: Reader, head: Header) -> None:
+    """Apply inside a savepoint; record the outcome and the ACK on the row (the caller's transaction)."""
+    try:
+        with transaction.atomic():
+            handler = HANDLERS[(head.message_type, head.trigger_event)]
+            handler(reader, head, row)
+        row.status, row.ack_code, row.outcome = M.APPLIED, "AA", "applied"
+        row.ack = _ack(head, "AA")
+    except (MessageError, ApplicationError) as error:
+        if not isinstance(error, MessageError):
+            error = MessageError(error.message, code=207)
+        row.status, row.ack_code, row.outcome = M.ERROR, "AE", _outcome(error)
+        row.ack = _ack(head, "AE", error=error)
+    except Exception:
+        log.exception("HL7 message %s could not be applied", row.pk)
+        error = MessageError("The RIS could not apply the message (internal error).", code=207)
+        row.status, row.ack_code, row.outcome = M.ERROR, "AE", error.text
+        row.ack = _ack(head, "AE", error=error)
+    row.applied_at = timezone.now()
+    row.save()
+    log.info("HL7 message %s %s^%s: %s", row.pk, head.message_type, head.trigger_event, row.ack_code)
+
+
+def message_apply(message_id: int) -> InboundMessage | None:
+    """Apply a stored message that is not applied yet (enhanced mode, or after a crash). Idempotent."""
+    with transaction.atomic():
+        row = InboundMessage.objects.select_for_update().filter(pk=message_id, status=M.RECEIVED).first()
+        if row is None:
+            return None
+        try:
+            reader = Reader(parse(row.raw))
+        except Rejected as error:
+            row.status, row.ack_code, row.outcome = M.REJECTED, "AR", _outcome(error)
+            row.save()
+            return row
+        _apply(row, reader, header(reader))
+    return row
+
+
+def messages_pending() -> list[int]:
+    """Messages stored but not applied (a process died between the two): oldest first."""
+    return list(InboundMessage.objects.filter(status=M.RECEIVED).order_by("id").values_list("id", flat=True))
+
+
+# --- applying: patients ----------------------------------------------------------------------------------------
+
+
+def _actor(head: Header) -> Interface:
+    return Interface("HL7", head.sending_application or "unknown")
+
+
+def _find_patient(mrn: str, issuer: str) -> Patient | None:
+    return Patient.objects.filter(mrn=mrn, mrn_issuer=issuer or settings.RIS_MRN_ISSUER).first()
+
+
+def _patient_upsert(data: inbound.PatientData, actor: Interface) -> Patient:
+    """Register the patient, or update what the message carries (HL7: an empty field means "no change")."""
+    existing = _find_patient(data.mrn, data.mrn_issuer)
+    if existing is None:
+        fields = {k: v for k, v in data.fields().items() if v not in ("", None) and k != "family_name"}
+        try:
+            return patient_register(
+                family_name=data.names["family_name"],
+                mrn=data.mrn,
+                mrn_issuer=data.mrn_issuer,
+                acting_user=actor,
+                **fields,
+            )
+        except ApplicationError as error:
+            # Another connection registered the same patient a moment ago (its transaction has committed now).
+            existing = _find_patient(data.mrn, data.mrn_issuer) if error.field == "mrn" else None
+            if existing is None:
+                raise
+    if existing.is_merged:
+        existing = existing.merged_into
+    changes = {k: v for k, v in data.fields().items() if v not in ("", None) and getattr(existing, k) != v}
+    if changes:
+        return patient_update(patient=existing, acting_user=actor, reason="HL7 update", **changes)
+    return existing
+
+
+def _adt_patient(reader: Reader, head: Header, row: InboundMessage) -> None:
+    """ADT^A01 / A04 register (or update a known patient); A08 / A31 update (or register an unknown one)."""
+    data = inbound.patient(reader)
+    row.mrn = data.mrn[:64]
+    _patient_upsert(data, _actor(head))
+
+
+def _adt_merge(reader: Reader, head: Header, row: InboundMessage) -> None:
+    """ADT^A40: the MRG-1 record is merged into the PID-3 one (its orders, exams and reports move)."""
+    data = inbound.patient(reader)
+    row.mrn = data.mrn[:64]
+    prior_mrn, prior_issuer = inbound.prior_patient(reader)
+    source = _find_patient(prior_mrn, prior_issuer)
+    if source is None:
+        raise MessageError(f"No patient with MRN {prior_mrn} to merge.", code=204, location=("MRG", 1, 1))
+    target = _patient_upsert(data, _actor(head))
+    patient_merge(source=source, target=target, acting_user=_actor(head))
+
+
+# --- applying: orders ------------------------------------------------------------------------------------------
+
+
+def _procedure_types(data: inbound.OrderData) -> list[ProcedureType]:
+    found = []
+    for request in data.procedures:
+        procedure = ProcedureType.objects.select_related("modality").filter(code=request.code, active=True).first()
+        if procedure is None:
+            raise MessageError(
+                f"Procedure code {request.code!r} is not in the catalog.",
+                code=103,
+                location=("OBR", request.sequence, 4),
+            )
+        if request.modality and request.modality != procedure.modality.code:
+            raise MessageError(
+                f"{request.code} is a {procedure.modality.code} procedure, OBR-24 says {request.modality}.",
+                code=103,
+                location=("OBR", request.sequence, 24),
+            )
+        found.append(procedure)
+    return found
+
+
+def _book_where_free(exam: Exam, start, actor: Interface) -> bool:
+    """IHE RAD-2 with a start time: the first suitable room free then; False when none is (the exam waits)."""
+    for room in rooms_for(exam.procedure_type).order_by("name"):
+        try:
+            scheduling.exam_book(exam=exam, room=room, start=start, acting_user=actor, reason="scheduled by the CIS")
+            return True
+        except ApplicationError:
+            continue
+    return False
+
+
+def _existing_order(data: inbound.OrderData) -> Order:
+    order = order_by_number(
+        placer_application=data.placer_application,
+        placer_order_number=data.placer_order_number,
+        filler_order_number=data.filler_order_number,
+    )
+    if order is None:
+        raise MessageError(
+            f"No order {data.placer_order_number or data.filler_order_number} from {data.placer_application}.",
+            code=204,
+            location=("ORC", 1, 2 if data.placer_order_number else 3),
+        )
+    return order
+
+
+def _schedule(order: Order, data: inbound.OrderData, actor: Interface) -> None:
+    """ORC-5 SC with a start time: book each exam still waiting (or move a booked one) to that time."""
+    if data.order_status != "SC":
+        return
+    exams = list(order.exams.select_related("procedure_type").order_by("id"))
+    for exam, request in zip(exams, data.procedures, strict=False):
+        if request.start is None or exam.status not in (Exam.Status.ORDERED, Exam.Status.SCHEDULED):
+            continue
+        if exam.scheduled_start == request.start:
+            continue
+        if not _book_where_free(exam, request.start, actor):
+            log.info("HL7: exam %s left for the front desk to book (no room free at the requested time)", exam.pk)
+
+
+def _orm(reader: Reader, head: Header, row: InboundMessage) -> None:
+    """ORM^O01 / OMI^O23, by order control (ORC-1)."""
+    tz = timezone.get_current_timezone()
+    data = inbound.order(reader, sending_application=head.sending_application, tz=tz)
+    actor = _actor(head)
+    patient_data = inbound.patient(reader)
+    row.mrn = patient_data.mrn[:64]
+    if data.control == "NW":
+        patient = _patient_upsert(patient_data, actor)
+        physician = None
+        if data.ordering_provider_npi:
+            physician = ReferringPhysician.objects.filter(npi=data.ordering_provider_npi).first()
+        order = scheduling.order_create(
+            patient=patient,
+            procedure_types=_procedure_types(data),
+            acting_user=actor,
+            referring_physician=physician,
+            priority=data.priority,
+            reason=data.reason,
+            diagnosis_codes=data.diagnosis_codes,
+            placer_order_number=data.placer_order_number,
+            placer_application=data.placer_application,
+            accession_number=data.procedures[0].accession_number,
+            admission_id=data.admission_id,
+        )
+        row.accession_number = order.accession_number
+        _schedule(order, data, actor)
+        return
+    order = _existing_order(data)
+    row.accession_number = order.accession_number
+    CONTROLS[data.control](order, data, actor)
+
+
+def _cancel(order: Order, data: inbound.OrderData, actor: Interface) -> None:
+    """CA: every exam not started is cancelled; an exam under way cannot be (AE)."""
+    for exam in order.exams.order_by("id"):
+        if exam.status in (Exam.Status.ORDERED, Exam.Status.SCHEDULED, Exam.Status.ARRIVED):
+            scheduling.exam_cancel(exam=exam, reason="Cancelled by the ordering system (ORC-1 CA)", acting_user=actor)
+        elif exam.status not in (Exam.Status.CANCELLED, Exam.Status.NO_SHOW, Exam.Status.DISCONTINUED):
+            raise MessageError(
+                f"Exam {exam.requested_procedure_id} is {exam.get_status_display().lower()}: it cannot be cancelled;"
+                " send DC to discontinue it.",
+                code=207,
+                location=("ORC", 1, 1),
+            )
+
+
+def _discontinue(order: Order, data: inbound.OrderData, actor: Interface) -> None:
+    """DC: exams not started are cancelled, exams under way discontinued."""
+    reason = "Discontinued by the ordering system (ORC-1 DC)"
+    for exam in order.exams.order_by("id"):
+        if exam.status in (Exam.Status.ORDERED, Exam.Status.SCHEDULED, Exam.Status.ARRIVED):
+            scheduling.exam_cancel(exam=exam, reason=reason, acting_user=actor)
+        elif exam.status == Exam.Status.IN_PROGRESS:
+            scheduling.exam_discontinue(exam=exam, reason=reason, acting_user=actor)
+
+
+def _change(order: Order, data: inbound.OrderData, actor: Interface) -> None:
+    """XO: priority, reason and diagnoses as now sent; a new start time (ORC-5 SC) moves the booking."""
+    changes = {"priority": data.priority}
+    if data.reason:
+        changes["reason"] = data.reason
+    if data.diagnosis_codes:
+        changes["diagnosis_codes"] = data.diagnosis_codes
+    scheduling.order_update(order=order, acting_user=actor, note="changed by the ordering system (ORC-1 XO)", **changes)
+    _schedule(order, data, actor)
+
+
+def _status_change(order: Order, data: inbound.OrderData, actor: Interface) -> None:
+    """SC: with ORC-5 SC and a start time the exams are booked then; other statuses are the RIS's to set."""
+    _schedule(order, data, actor)
+
+
+CONTROLS: dict[str, Callable[[Order, inbound.OrderData, Interface], None]] = {
+    "CA": _cancel,
+    "DC": _discontinue,
+    "XO": _change,
+    "SC": _status_change,
+}
+
+HANDLERS: dict[tuple[str, str], Callable[[Reader, Header, InboundMessage], None]] = {
+    ("ADT", "A01"): _adt_patient,
+    ("ADT", "A04"): _adt_patient,
+    ("ADT", "A08"): _adt_patient,
+    ("ADT", "A31"): _adt_patient,
+    ("ADT", "A40"): _adt_merge,
+    ("ORM", "O01"): _orm,
+    ("OMI", "O23"): _orm,
+}
+
+
+# --- enhanced mode: the application acknowledgement ------------------------------------------------------------
+
+
+def application_ack_wanted(message: InboundMessage) -> bool:
+    """MSH-16 (HL7 table 0155): AL always, ER on error, SU on success, NE (or empty) never."""
+    wanted = message.application_ack_type
+    ok = message.status == M.APPLIED
+    return wanted == "AL" or (wanted == "ER" and not ok) or (wanted == "SU" and ok)
+
+
+def application_ack_queue(message: InboundMessage) -> "OutboundMessage | None":
+    """Queue the application ACK for the sender's configured destination (a Destination named as its MSH-3)."""
+    destination = Destination.objects.filter(name=message.sending_application, enabled=True).first()
+    if destination is None:
+        log.warning("HL7 message %s: no destination named for its sender; application ACK not sent", message.pk)
+        return None
+    return OutboundMessage.objects.create(
+        destination=destination,
+        message_type="ACK",
+        trigger_event=message.trigger_event,
+        control_id=header_from_bytes(message.ack.encode()).control_id[:20],
+        raw=message.ack,
+        mrn=message.mrn,
+        accession_number=message.accession_number,
+    )

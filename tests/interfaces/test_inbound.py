@@ -1,0 +1,208 @@
+"""Inbound HL7 applied through message_receive: outcomes, ERR locations, idempotency, modes, escapes, character sets."""
+
+from datetime import datetime, time, timedelta
+
+import pytest
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from interfaces.models import InboundMessage
+from interfaces.services import message_receive
+from ris.models import Patient
+from scheduling.models import Exam, Order
+from tests.factories import PatientFactory, make_booked_exam
+from tests.interfaces.conftest import adt, msh, orm, pid, tomorrow_at
+
+pytestmark = pytest.mark.django_db
+
+
+def receive(text: str, encoding: str = "utf-8") -> dict[str, list[str]]:
+    ack = message_receive(text.encode(encoding))
+    return {segment.split("|")[0]: segment.split("|") for segment in ack.split("\r") if segment}
+
+
+def domain_counts() -> tuple[int, int, int]:
+    return Patient.objects.count(), Order.objects.count(), Exam.objects.count()
+
+
+def test_an_unknown_procedure_code_is_answered_ae_naming_obr_4_and_nothing_is_written(catalog):
+    ack = receive(orm("C1", code="NOPE"))
+    assert ack["MSA"][1] == "AE"
+    assert ack["ERR"][2] == "OBR^1^4"
+    assert ack["ERR"][3].startswith("103^")
+    assert "NOPE" in ack["ERR"][8]
+    assert domain_counts() == (0, 0, 0)  # the patient of the failed order was not registered either
+    stored = InboundMessage.objects.get()
+    assert (stored.status, stored.ack_code, stored.control_id) == ("ERROR", "AE", "C1")
+
+
+def test_a_missing_pid_is_answered_ae(catalog):
+    text = orm("C1").replace("\r" + pid() + "\r", "\r")
+    ack = receive(text)
+    assert (ack["MSA"][1], ack["ERR"][2]) == ("AE", "PID^1")
+    assert domain_counts() == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        (orm("C1", version="2.1"), "203"),
+        (msh("C1", "ORU^R01") + "\rPID|1||P1", "200"),
+        (msh("C1", "ADT^A99") + "\rPID|1||P1", "201"),
+        ("PID|1||P1^^^HOSP||Nobody", "100"),
+        ("MSH|^~\\&|CIS", "203"),  # truncated: no version (nor control ID)
+    ],
+)
+def test_unsupported_or_unreadable_messages_are_answered_ar(catalog, text, code):
+    ack = receive(text)
+    assert ack["MSA"][1] == "AR"
+    assert ack["ERR"][3].startswith(code + "^")
+    assert domain_counts() == (0, 0, 0)
+    assert InboundMessage.objects.get().status == "REJECTED"
+
+
+def test_an_unknown_order_control_code_is_answered_ae_naming_orc_1(catalog):
+    ack = receive(orm("C1", control="ZZ"))
+    assert (ack["MSA"][1], ack["ERR"][2]) == ("AE", "ORC^1^1")
+    assert domain_counts() == (0, 0, 0)
+
+
+def test_a_resent_control_id_gets_the_first_answer_and_is_applied_once(catalog):
+    first = message_receive(orm("C1").encode())
+    again = message_receive(orm("C1").encode())
+    assert again == first
+    assert Order.objects.count() == 1
+    assert InboundMessage.objects.count() == 1
+
+
+def test_the_same_control_id_from_another_sender_is_another_message(catalog):
+    receive(orm("C1"))
+    receive(orm("C1", placer="PL2").replace("|CIS|HOSP|", "|LAB|HOSP|", 1))
+    assert Order.objects.count() == 2
+
+
+def test_enhanced_mode_answers_a_commit_accept_and_applies_the_message(catalog, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        ack = receive(orm("C1", extra="||AL|NE"))
+    assert ack["MSA"][1] == "CA"
+    assert InboundMessage.objects.get().status == "APPLIED"  # the task ran (eagerly here)
+    assert Order.objects.count() == 1
+
+
+def test_a_stored_message_left_unapplied_is_applied_on_restart(catalog, django_capture_on_commit_callbacks):
+    from interfaces.inbound_tasks import apply_pending
+
+    with django_capture_on_commit_callbacks(execute=False):  # the process "dies" before its task runs
+        receive(orm("C1", extra="||AL|NE"))
+    assert InboundMessage.objects.get().status == "RECEIVED"
+    assert apply_pending() == 1
+    assert apply_pending() == 0
+    assert Order.objects.count() == 1
+
+
+def test_cancel_cancels_the_exams_and_an_unknown_order_is_ae_naming_orc_2(catalog):
+    receive(orm("C1"))
+    assert receive(orm("C2", control="CA"))["MSA"][1] == "AA"
+    assert Exam.objects.get().status == Exam.Status.CANCELLED
+    ack = receive(orm("C3", control="CA", placer="NOSUCH"))
+    assert (ack["MSA"][1], ack["ERR"][2]) == ("AE", "ORC^1^2")
+
+
+def test_discontinue_cancels_waiting_exams(catalog):
+    receive(orm("C1"))
+    assert receive(orm("C2", control="DC"))["MSA"][1] == "AA"
+    assert Exam.objects.get().status == Exam.Status.CANCELLED
+
+
+def test_change_updates_the_order(catalog):
+    receive(orm("C1"))
+    text = orm("C2", control="XO").replace("^^^^^R", "").replace("^Headache", "^Worse headache")
+    assert receive(text)["MSA"][1] == "AA"
+    assert Order.objects.get().reason == "Worse headache"
+
+
+def test_a_cis_scheduled_order_is_booked_in_the_first_free_room(catalog):
+    ack = receive(orm("C1", status="SC", start=tomorrow_at(9)))
+    assert ack["MSA"][1] == "AA"
+    exam = Exam.objects.get()
+    assert exam.status == Exam.Status.SCHEDULED
+    assert exam.room == catalog["room"]
+    assert timezone.localtime(exam.scheduled_start).time() == time(9)
+
+
+def test_a_cis_scheduled_order_with_no_free_room_waits_for_the_front_desk_and_is_still_aa(catalog):
+    start = timezone.make_aware(datetime.combine(timezone.localdate() + timedelta(days=1), time(9)))
+    make_booked_exam(room=catalog["room"], start=start, procedure_types=[catalog["head"]])
+    ack = receive(orm("C1", status="SC", start=tomorrow_at(9), placer="PL9"))
+    assert ack["MSA"][1] == "AA"
+    assert Order.objects.get(placer_order_number="PL9").exams.get().status == Exam.Status.ORDERED
+
+
+def test_a_start_time_without_orc_5_sc_leaves_the_exam_ordered(catalog):
+    receive(orm("C1", start=tomorrow_at(9)))
+    assert Exam.objects.get().status == Exam.Status.ORDERED
+
+
+def test_adt_update_and_merge(catalog):
+    receive(adt("C1", mrn="P1"))
+    receive(orm("C2", mrn="P1"))
+    receive(adt("C3", trigger="A08", mrn="P1", name="Müller^Jürgen^^^Prof"))
+    assert Patient.objects.get(mrn="P1").name_prefix == "Prof"
+    receive(adt("C4", mrn="P2", name="Øster^Åse", sex="F"))
+    merge = adt("C5", trigger="A40", mrn="P2", name="Øster^Åse", sex="F") + "\rMRG|P1^^^HOSP"
+    assert receive(merge)["MSA"][1] == "AA"
+    source, target = Patient.objects.get(mrn="P1"), Patient.objects.get(mrn="P2")
+    assert source.merged_into == target
+    assert Order.objects.get().patient == target
+
+
+def test_a_merge_of_an_unknown_record_is_ae_naming_mrg_1(catalog):
+    ack = receive(adt("C1", trigger="A40") + "\rMRG|NOSUCH^^^HOSP")
+    assert (ack["MSA"][1], ack["ERR"][2]) == ("AE", "MRG^1^1")
+
+
+def test_escapes_and_hex_escapes_are_decoded(catalog):
+    receive(adt("C1", name="O\\T\\Brien\\F\\X^J\\XC3BC\\rgen"))
+    patient = Patient.objects.get()
+    assert (patient.family_name, patient.given_name) == ("O&Brien|X", "Jürgen")
+
+
+def test_latin1_messages_declared_in_msh_18(catalog):
+    text = adt("C1", name="Øster^Åse").replace("UNICODE UTF-8", "8859/1")
+    assert receive(text, encoding="latin-1")["MSA"][1] == "AA"
+    assert Patient.objects.get().family_name == "Øster"
+
+
+def test_utf8_bytes_under_a_latin1_declaration_are_read_as_utf8(catalog):
+    text = adt("C1", name="Øster^Åse").replace("UNICODE UTF-8", "8859/1")
+    receive(text, encoding="utf-8")
+    assert Patient.objects.get().family_name == "Øster"
+
+
+def test_an_update_of_a_merged_record_goes_to_the_survivor(catalog):
+    survivor = PatientFactory(mrn="P2", mrn_issuer="HOSP")
+    PatientFactory(mrn="P1", mrn_issuer="HOSP", merged_into=survivor)
+    receive(adt("C1", trigger="A08", mrn="P1", name="Neu^Name"))
+    survivor.refresh_from_db()
+    assert survivor.family_name == "Neu"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.text(max_size=300).map(lambda t: ("MSH|^~\\&|" + t).encode()),
+        st.sampled_from([orm("X"), adt("X")]).flatmap(
+            lambda m: st.integers(min_value=0, max_value=len(m)).map(lambda n: m[:n].encode())
+        ),
+    )
+)
+def test_random_and_truncated_input_gets_an_ack_and_writes_no_domain_data(catalog, data):
+    before = domain_counts()
+    ack = message_receive(data)
+    assert ack.startswith("MSH|")
+    code = ack.split("MSA|")[1][:2]
+    assert code in ("AA", "AE", "AR")
+    if code != "AA":
+        assert domain_counts() == before
