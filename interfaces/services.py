@@ -7,6 +7,7 @@ gets the first answer again.
 """
 
 import logging
+import secrets
 from collections.abc import Callable
 
 from django.conf import settings
@@ -30,7 +31,7 @@ from interfaces.models import Destination, InboundMessage, OutboundMessage
 from ris.audit import Interface
 from ris.exceptions import ApplicationError
 from ris.models import Patient, ProcedureType, ReferringPhysician
-from ris.services import identifier_next, patient_merge, patient_register, patient_update
+from ris.services import patient_merge, patient_register, patient_update
 from scheduling import services as scheduling
 from scheduling.models import Exam, Order
 from scheduling.selectors import order_by_number, rooms_for
@@ -47,7 +48,7 @@ def _ack(original: Header, code: str, *, error: MessageError | None = None, text
     return acknowledgement(
         original,
         code,
-        control_id=identifier_next("hl7_ack", "ACK{seq:010d}", max_length=20),
+        control_id=secrets.token_hex(10),  # 20 characters, unique without a database round trip
         timestamp=timezone.localtime(),
         application=settings.RIS_HL7_APPLICATION,
         facility=settings.RIS_HL7_FACILITY,
@@ -76,10 +77,6 @@ def message_receive(data: bytes, *, peer: str = "") -> str:
     except Rejected as error:
         head = header_from_bytes(data)
         return _store_rejected(data.decode("utf-8", "replace"), head, error, peer=peer)
-    if head.control_id:
-        earlier = _earlier(head)
-        if earlier is not None:
-            return _answer_again(earlier)
     refusal = _refusal(head)
     if refusal is not None:
         return _store_rejected(text, head, refusal, peer=peer)
@@ -87,7 +84,7 @@ def message_receive(data: bytes, *, peer: str = "") -> str:
         if head.enhanced:
             return _accept(text, head, peer=peer)
         return _apply_now(text, reader, head, peer=peer)
-    except IntegrityError:  # the same control ID arrived on another connection a moment ago
+    except IntegrityError:  # a resend, or the same control ID on another connection a moment ago: rolled back
         earlier = _earlier(head)
         if earlier is None:
             raise
@@ -178,10 +175,13 @@ def _accept(text: str, head: Header, *, peer: str) -> str:
 
 
 def _apply_now(text: str, reader: Reader, head: Header, *, peer: str) -> str:
-    """Original mode: store and apply in one transaction; the ACK leaves after it commits."""
+    """Original mode: apply and store in one transaction; the ACK leaves after it commits.
+
+    The row is inserted last, with its outcome: its unique (sender, control ID) makes a resend's transaction fail
+    at that insert, roll back whatever it applied, and get the first answer instead.
+    """
     with transaction.atomic():
         row = _row(text, head, peer=peer, status=M.RECEIVED)
-        row.save()
         _apply(row, reader, head)
     return row.ack
 

@@ -26,7 +26,6 @@ def study_instance_uid_new() -> str:
     return generate_uid(prefix=f"{root}." if root else None)
 
 
-@transaction.atomic
 def order_create(
     *,
     patient: Patient,
@@ -45,6 +44,48 @@ def order_create(
 
     The accession number is the sender's when given (an ordering system that assigns them), else the RIS's own.
     """
+    try:
+        return _order_create(
+            patient=patient,
+            procedure_types=procedure_types,
+            acting_user=acting_user,
+            referring_physician=referring_physician,
+            priority=priority,
+            reason=reason,
+            diagnosis_codes=diagnosis_codes,
+            placer_order_number=placer_order_number,
+            placer_application=placer_application,
+            accession_number=accession_number,
+            admission_id=admission_id,
+        )
+    except IntegrityError as error:  # the database holds uniqueness; say which number clashed
+        if "placer" in str(error):
+            raise ApplicationError(
+                f"Order {placer_order_number} from {placer_application or 'this placer'} exists already.",
+                field="placer_order_number",
+            ) from None
+        if "accession" in str(error):
+            raise ApplicationError(
+                f"Accession number {accession_number} is in use.", field="accession_number"
+            ) from None
+        raise
+
+
+@transaction.atomic
+def _order_create(
+    *,
+    patient: Patient,
+    procedure_types: Sequence[ProcedureType],
+    acting_user: Actor,
+    referring_physician: ReferringPhysician | None,
+    priority: str,
+    reason: str,
+    diagnosis_codes: Sequence[str],
+    placer_order_number: str,
+    placer_application: str,
+    accession_number: str,
+    admission_id: str,
+) -> Order:
     if not procedure_types:
         raise ApplicationError("An order needs at least one procedure.", field="procedure_types")
     if patient.is_merged:
@@ -65,13 +106,11 @@ def order_create(
         admission_id=admission_id.strip(),
         filler_order_number=identifier_next("filler_order", settings.RIS_FILLER_ORDER_PATTERN, max_length=64),
     )
-    validated_or_raise(order, exclude=["status"])
+    # The database holds uniqueness (the RIS's numbers come from sequences; a placer number may repeat): one
+    # INSERT, not a query per constraint first, on the path every HL7 order takes.
+    validated_or_raise(order, exclude=["status"], database_checks=False)
     attribute(order, acting_user)
-    try:
-        with transaction.atomic():
-            order.save()
-    except IntegrityError:  # the validation above saw no clash; a concurrent order took the number since
-        raise ApplicationError("An order with this number exists already.", field="placer_order_number") from None
+    order.save()
     for procedure_type in procedure_types:
         number = sequence_next_value("requested_procedure")
         exam = Exam(

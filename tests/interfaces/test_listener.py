@@ -13,7 +13,7 @@ from ris.models import Patient
 from scheduling.models import Exam, Order
 from tests.interfaces.conftest import adt, mllp_send, orm, write_messages
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.slow]
 
 
 def msa(ack: str) -> list[str]:

@@ -16,7 +16,7 @@ from interfaces.models import InboundMessage
 from scheduling.models import Order
 from tests.interfaces.conftest import free_port, orm
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 
