@@ -326,7 +326,7 @@ def acknowledgement(
         escape(original.sending_facility),
         f"{timestamp:%Y%m%d%H%M%S%z}",
         "",
-        f"ACK^{trigger}^ACK" if trigger else "ACK",
+        f"ACK^{trigger}^ACK",  # MSG-3 names the structure even when the trigger is unknown
         control_id,
         original.processing_id or "P",
         version,

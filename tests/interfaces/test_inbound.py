@@ -4,6 +4,8 @@ from datetime import datetime, time, timedelta
 
 import pytest
 from django.utils import timezone
+from hl7apy.consts import VALIDATION_LEVEL
+from hl7apy.parser import parse_message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -206,3 +208,16 @@ def test_random_and_truncated_input_gets_an_ack_and_writes_no_domain_data(catalo
     assert code in ("AA", "AE", "AR")
     if code != "AA":
         assert domain_counts() == before
+
+
+# (An ACK to bytes with no readable MSH cannot name the control ID it answers, which MSA-2 requires.)
+@pytest.mark.parametrize(
+    "text", [orm("V1"), orm("V2", code="NOPE"), orm("V3", version="2.1"), orm("V4", extra="||AL|NE")]
+)
+def test_every_ack_is_a_valid_v2_5_1_ack_for_hl7apy(catalog, text, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        ack = message_receive(text.encode())
+    message = parse_message(ack, find_groups=True, validation_level=VALIDATION_LEVEL.STRICT)
+    assert message.validate()
+    assert message.msh.msh_9.to_er7().startswith("ACK")
+    assert message.msa.msa_1.value in ("AA", "AE", "AR", "CA")
