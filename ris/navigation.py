@@ -12,6 +12,7 @@ ENTRIES = [
     ("Reading", "reporting:home"),
     ("Billing", "billing:home"),
     ("Administration", "ris:admin_home"),
+    ("HL7 messages", "interfaces:message_log"),
 ]
 
 

@@ -18,5 +18,6 @@ urlpatterns = [
     path("worklist/", include("worklist.urls")),
     path("reporting/", include("reporting.urls")),
     path("billing/", include("billing.urls")),
+    path("interfaces/", include("interfaces.urls")),
     path("admin/", admin.site.urls),
 ]

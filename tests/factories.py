@@ -145,3 +145,69 @@ def make_booked_exam(*, start: datetime | None = None, room=None, actor=TEST_ACT
     tomorrow = timezone.localdate() + timedelta(days=1)
     start = start or datetime.combine(tomorrow, time(9), tzinfo=timezone.get_current_timezone())
     return exam_book(exam=exam, room=room, start=start, acting_user=actor)
+
+
+# --- HL7 message records (the message log shows them; they are written by the interfaces, not by services) -------
+
+
+def _hl7_message(message) -> str:
+    """A small ORM^O01 (or whatever type the row names) whose MSH, PID and OBR agree with the row's columns."""
+    return "\r".join(
+        [
+            f"MSH|^~\\&|CIS|HOSP|RIS|RAD|20260105101010||{message.message_type}^{message.trigger_event}"
+            f"|{message.control_id}|P|2.5.1",
+            f"PID|1||{message.mrn}^^^HOSP^MR||Doe^Jane||19700101|F",
+            f"OBR|1|PL1^CIS|{message.accession_number}^RIS|CTHEAD^CT head^99RIS",
+        ]
+    )
+
+
+def _hl7_ack(message) -> str:
+    msh = f"MSH|^~\\&|RIS|RAD|CIS|HOSP|20260105101011||ACK^{message.trigger_event}^ACK|A{message.control_id}|P|2.5.1"
+    return f"{msh}\rMSA|AA|{message.control_id}"
+
+
+class InboundMessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "interfaces.InboundMessage"
+
+    message_type = "ORM"
+    trigger_event = "O01"
+    control_id = factory.Sequence(lambda n: f"CIS{n:06d}")
+    sending_application = "CIS"
+    sending_facility = "HOSP"
+    version = "2.5.1"
+    status = "APPLIED"
+    ack_code = "AA"
+    mrn = factory.Sequence(lambda n: f"P{n:05d}")
+    accession_number = factory.Sequence(lambda n: f"ACC{n:05d}")
+    raw = factory.LazyAttribute(_hl7_message)
+    ack = factory.LazyAttribute(_hl7_ack)
+
+
+class DestinationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "interfaces.Destination"
+        django_get_or_create = ("name",)
+
+    name = "PACS"
+    host = "127.0.0.1"
+    port = 2575
+    message_types = factory.LazyFunction(lambda: ["ORM", "ORU"])
+
+
+class OutboundMessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "interfaces.OutboundMessage"
+
+    destination = factory.SubFactory(DestinationFactory)
+    message_type = "ORM"
+    trigger_event = "O01"
+    control_id = factory.Sequence(lambda n: f"RIS{n:06d}")
+    mrn = factory.Sequence(lambda n: f"Q{n:05d}")
+    accession_number = factory.Sequence(lambda n: f"OUT{n:05d}")
+    sequence_key = factory.LazyAttribute(lambda message: message.accession_number)
+    status = "SENT"
+    attempts = 1
+    raw = factory.LazyAttribute(_hl7_message)
+    ack = factory.LazyAttribute(_hl7_ack)

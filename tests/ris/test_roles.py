@@ -16,6 +16,7 @@ PAGES = {
     "ris:admin_home": {Role.ADMIN},
     "worklist:reconcile_list": {Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN},
     "scheduling:board": {Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN},
+    "interfaces:message_log": {Role.ADMIN},
 }
 CLINICAL_PAGES = ["scheduling:home", "worklist:home", "reporting:home"]
 
