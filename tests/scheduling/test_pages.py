@@ -1,5 +1,6 @@
 """The front-desk and technologist pages, driven through Django's test client."""
 
+import re
 from datetime import date, datetime, time, timedelta
 
 import pytest
@@ -293,3 +294,12 @@ def test_board_and_booking_answer_a_bad_day_with_a_message(desk, day):
         assert response.status_code == 200
         assert response.context["day"] == timezone.localdate()
         assert "showing today" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_help_texts_are_what_the_inputs_point_to_for_screen_readers(client_for):
+    page = client_for(Role.FRONT_DESK).get(reverse("scheduling:patient_register")).content.decode()
+    described = re.findall(r'aria-describedby="([^"]+)"', page)
+    assert described  # the MRN and phone fields have help texts
+    for target in described:
+        assert f'id="{target}"' in page
