@@ -4,6 +4,7 @@ import shutil
 import pytest
 from django.db import connection
 
+from ris.celery import app as celery_app
 from ris.models import Role
 from tests.factories import UserFactory
 
@@ -23,6 +24,20 @@ def need_tool(name: str) -> str:
     path = shutil.which(name)
     need(path is not None, f"{name} is not installed")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process(request):
+    """Celery tasks run in the test's own process and transaction, as on a laptop without a broker, even when CI
+    configures Redis; a test marked `celery_worker` gets the real broker and starts a worker itself."""
+    if request.node.get_closest_marker("celery_worker"):
+        yield
+        return
+    conf = celery_app.conf
+    previous = conf.task_always_eager, conf.task_eager_propagates
+    conf.task_always_eager = conf.task_eager_propagates = True
+    yield
+    conf.task_always_eager, conf.task_eager_propagates = previous
 
 
 @pytest.fixture(autouse=True)

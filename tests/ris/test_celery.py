@@ -9,6 +9,7 @@ from tests.conftest import need
 
 
 @pytest.mark.slow
+@pytest.mark.celery_worker
 def test_a_real_worker_consumes_tasks_from_the_configured_broker():
     need(settings.CELERY_BROKER_URL.startswith("redis://"), "no Redis broker configured (CELERY_BROKER_URL)")
     from celery.contrib.testing.worker import start_worker
