@@ -3,9 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-# The web server, the DICOM worklist SCP, the HL7 listener, and a Celery worker only when a broker is configured
-# (otherwise tasks run in-process).
-PROCESSES := web worklist hl7 $(if $(CELERY_BROKER_URL)$(REDIS_URL),worker,)
+# The web server, the DICOM worklist SCP, the HL7 listener, and a Celery worker and beat only when a broker is
+# configured (otherwise tasks run in-process).
+PROCESSES := web worklist hl7 $(if $(CELERY_BROKER_URL)$(REDIS_URL),worker beat,)
 
 .PHONY: run test lint format migrate seed clean
 

@@ -1,8 +1,11 @@
-"""Admin: destinations are configured here; messages are records, shown read-only."""
+"""Admin: destinations are configured here; messages are records, shown read-only (a failed outbound message can
+be queued again)."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from interfaces.models import Destination, InboundMessage, OutboundMessage
+from interfaces.sender import outbound_resend
+from ris.exceptions import ApplicationError
 
 
 @admin.register(Destination)
@@ -33,7 +36,36 @@ class InboundMessageAdmin(ReadOnlyAdmin):
 
 @admin.register(OutboundMessage)
 class OutboundMessageAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "message_type", "trigger_event", "control_id", "destination", "status", "attempts")
+    list_display = (
+        "created_at",
+        "message_type",
+        "trigger_event",
+        "control_id",
+        "destination",
+        "accession_number",
+        "status",
+        "attempts",
+        "next_attempt_at",
+    )
     list_filter = ("status", "message_type", "destination")
     search_fields = ("control_id", "mrn", "accession_number")
     date_hierarchy = "created_at"
+    actions = ["resend"]
+
+    @admin.action(description="Resend selected failed messages", permissions=["resend"])
+    def resend(self, request, queryset):
+        resent = 0
+        for message in queryset.filter(status=OutboundMessage.Status.FAILED).order_by("id"):
+            try:
+                outbound_resend(message=message, acting_user=request.user)
+            except ApplicationError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                resent += 1
+        skipped = queryset.count() - resent
+        self.message_user(request, f"{resent} message(s) queued again.", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"{skipped} message(s) not failed, left as they were.", messages.WARNING)
+
+    def has_resend_permission(self, request) -> bool:
+        return request.user.has_perm("interfaces.change_outboundmessage")

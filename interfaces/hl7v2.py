@@ -72,6 +72,8 @@ def decode(data: bytes) -> str:
     is read as UTF-8: such byte pairs almost never occur in real Latin text.
     """
     fields = _msh_fields(data)
+    if b"\x00" in data:
+        raise Rejected("The message contains NUL bytes.", code=102)
     declared = fields[17].decode("ascii", "replace").strip().upper() if len(fields) > 17 else ""
     codec = CHARSETS.get(declared)
     if codec is None:
@@ -146,7 +148,7 @@ def unescape(value: str, encoding: Encoding, codec: str = "utf-8") -> str:
 def escape(value: str, encoding: Encoding = Encoding()) -> str:
     """The reverse of unescape for the five delimiters (and line breaks as \\.br\\)."""
     esc = encoding.escape
-    value = value.replace(esc, f"{esc}E{esc}")
+    value = value.replace("\x00", "").replace(esc, f"{esc}E{esc}")  # (NUL: only ever garbage echoed back)
     for char, name in (
         (encoding.field, "F"),
         (encoding.component, "S"),

@@ -15,6 +15,7 @@ from django.db import close_old_connections, connection
 
 from interfaces import services
 from interfaces.mllp import FrameError, FrameReader, frame
+from ris.tls import server_context
 
 log = logging.getLogger(__name__)
 
@@ -90,15 +91,8 @@ class _Server(socketserver.ThreadingTCPServer):
 
 
 def tls_context() -> ssl.SSLContext | None:
-    """A server TLS context when a certificate is configured; with a CA, senders must present a certificate."""
-    if not settings.RIS_HL7_TLS_CERT:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.RIS_HL7_TLS_CERT, settings.RIS_HL7_TLS_KEY or None)
-    if settings.RIS_HL7_TLS_CA:
-        context.load_verify_locations(settings.RIS_HL7_TLS_CA)
-        context.verify_mode = ssl.CERT_REQUIRED
-    return context
+    """TLS when a certificate is configured; with a CA, senders must present a certificate it signed."""
+    return server_context(settings.RIS_HL7_TLS_CERT, settings.RIS_HL7_TLS_KEY, settings.RIS_HL7_TLS_CA)
 
 
 def start(host: str, port: int, *, block: bool) -> _Server:

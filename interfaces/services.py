@@ -137,17 +137,22 @@ def _refusal(head: Header) -> Rejected | None:
     return None
 
 
+def _text(value: str, length: int | None = None) -> str:
+    """Storable text: PostgreSQL takes no NUL character (a garbage message may hold some)."""
+    return value.replace("\x00", "\ufffd")[:length]
+
+
 def _row(text: str, head: Header, *, peer: str, status: str) -> InboundMessage:
     return InboundMessage(
-        raw=text,
-        message_type=head.message_type[:3],
-        trigger_event=head.trigger_event[:3],
-        control_id=head.control_id[:199],
-        sending_application=head.sending_application[:227],
-        sending_facility=head.sending_facility[:227],
-        version=head.version[:16],
-        accept_ack_type=head.accept_ack_type[:2],
-        application_ack_type=head.application_ack_type[:2],
+        raw=_text(text),
+        message_type=_text(head.message_type, 3),
+        trigger_event=_text(head.trigger_event, 3),
+        control_id=_text(head.control_id, 199),
+        sending_application=_text(head.sending_application, 227),
+        sending_facility=_text(head.sending_facility, 227),
+        version=_text(head.version, 16),
+        accept_ack_type=_text(head.accept_ack_type, 2),
+        application_ack_type=_text(head.application_ack_type, 2),
         peer=peer[:100],
         status=status,
     )
@@ -165,7 +170,7 @@ def _store_rejected(text: str, head: Header, error: Rejected, *, peer: str) -> s
 
 def _accept(text: str, head: Header, *, peer: str) -> str:
     """Enhanced mode: store, commit, answer CA; the message is applied (and answered) by a task."""
-    from interfaces.inbound_tasks import apply_inbound  # the tasks module imports this one
+    from interfaces.tasks import apply_inbound  # the tasks module imports this one
 
     with transaction.atomic():
         row = _row(text, head, peer=peer, status=M.RECEIVED)

@@ -140,6 +140,11 @@ else:
     CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
+# The safety net of the outbox: anything a missed doorbell or a stopped worker left is drained every minute
+# (celery beat, started by `make run` with a broker).
+CELERY_BEAT_SCHEDULE = {
+    "interfaces-drain-outbox": {"task": "interfaces.drain_outbox", "schedule": 60.0},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 

@@ -11,7 +11,7 @@ from pydicom.uid import generate_uid
 from ris.audit import Actor, attribute
 from ris.exceptions import ApplicationError
 from ris.models import Patient, ProcedureType, ReferringPhysician, Room
-from ris.services import identifier_next, sequence_next_value, validated_or_raise
+from ris.services import identifier_next, outbox_add, sequence_next_value, validated_or_raise
 from ris.validators import normalize_icd10cm
 from scheduling.models import Exam, Order, Priority
 from scheduling.selectors import exams_holding_room, free_slots_by_room, room_open_periods
@@ -141,6 +141,7 @@ def _exam_transition(
     """Lock the exam, check the transition, apply it with its fields, and bring the order's status along."""
     exam = Exam.objects.select_for_update().select_related("order", "procedure_type").get(pk=exam.pk)
     check_transition(exam.status, target)
+    previous = exam.status
     now = at or timezone.now()
     exam.status = target
     exam.status_changed_at = now
@@ -154,7 +155,28 @@ def _exam_transition(
     attribute(exam, acting_user, reason or f"{target.lower()}")
     exam.save()
     _order_refresh_status(exam.order, acting_user)
+    _exam_outbox_add(exam, previous, now)
     return exam
+
+
+def _exam_outbox_add(exam: Exam, previous: str, at: datetime) -> None:
+    """Tell the outside world (interfaces/ turns it into an ORM to the PACS): the facts of this change, no names."""
+    if exam.status == S.SCHEDULED:
+        kind = "exam.booked" if previous == S.ORDERED else "exam.rescheduled"
+    elif exam.status == S.CANCELLED:
+        kind = "exam.cancelled"
+    else:
+        kind = "exam.status"
+    outbox_add(
+        kind=kind,
+        exam_id=exam.pk,
+        accession_number=exam.order.accession_number,
+        status=str(exam.status),
+        previous_status=str(previous),
+        scheduled_start=exam.scheduled_start.isoformat() if exam.scheduled_start else None,
+        scheduled_end=exam.scheduled_end.isoformat() if exam.scheduled_end else None,
+        at=at.isoformat(),
+    )
 
 
 SLOT_TAKEN = "This slot is no longer free; choose another time."

@@ -21,6 +21,7 @@ from pynetdicom.sop_class import ModalityPerformedProcedureStep, ModalityWorklis
 
 from ris.models import Room
 from ris.text import fold
+from ris.tls import server_context
 from worklist import selectors, services
 from worklist.translate import InvalidQuery, ResponsePlan, parse_query, parse_step_report, worklist_item
 
@@ -215,15 +216,8 @@ def build_ae(ae_title: str) -> AE:
 
 
 def tls_context() -> ssl.SSLContext | None:
-    """A server TLS context when a certificate is configured; with a CA, callers must present a certificate."""
-    if not settings.RIS_MWL_TLS_CERT:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.RIS_MWL_TLS_CERT, settings.RIS_MWL_TLS_KEY or None)
-    if settings.RIS_MWL_TLS_CA:
-        context.load_verify_locations(settings.RIS_MWL_TLS_CA)
-        context.verify_mode = ssl.CERT_REQUIRED
-    return context
+    """TLS when a certificate is configured; with a CA, callers must present a certificate it signed."""
+    return server_context(settings.RIS_MWL_TLS_CERT, settings.RIS_MWL_TLS_KEY, settings.RIS_MWL_TLS_CA)
 
 
 def start(host: str, port: int, ae_title: str, *, block: bool):

@@ -64,6 +64,16 @@ def test_unsupported_or_unreadable_messages_are_answered_ar(catalog, text, code)
     assert InboundMessage.objects.get().status == "REJECTED"
 
 
+def test_nul_bytes_are_refused_and_the_message_is_still_stored(catalog):
+    ack = message_receive(orm("C\x00N").replace("Müller", "M\x00ller").encode())
+    assert "MSA|AR|" in ack
+    assert "\x00" not in ack
+    stored = InboundMessage.objects.get()
+    assert stored.status == "REJECTED"
+    assert "\x00" not in stored.raw
+    assert domain_counts() == (0, 0, 0)
+
+
 def test_an_unknown_order_control_code_is_answered_ae_naming_orc_1(catalog):
     ack = receive(orm("C1", control="ZZ"))
     assert (ack["MSA"][1], ack["ERR"][2]) == ("AE", "ORC^1^1")
@@ -93,7 +103,7 @@ def test_enhanced_mode_answers_a_commit_accept_and_applies_the_message(catalog, 
 
 
 def test_a_stored_message_left_unapplied_is_applied_on_restart(catalog, django_capture_on_commit_callbacks):
-    from interfaces.inbound_tasks import apply_pending
+    from interfaces.tasks import apply_pending
 
     with django_capture_on_commit_callbacks(execute=False):  # the process "dies" before its task runs
         receive(orm("C1", extra="||AL|NE"))

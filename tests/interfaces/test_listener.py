@@ -2,16 +2,18 @@
 
 import contextlib
 import socket
+import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from interfaces import listener
 from interfaces.mllp import frame
 from interfaces.models import InboundMessage
 from ris.models import Patient
 from scheduling.models import Exam, Order
-from tests.interfaces.conftest import adt, mllp_send, orm, write_messages
+from tests.interfaces.conftest import adt, free_port, mllp_send, orm, write_messages
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.slow]
 
@@ -99,3 +101,33 @@ def test_a_message_split_across_many_reads_is_one_message(catalog, hl7_port):
             time.sleep(0.002)
         received = read_frame(sock)
     assert msa(received[1:-2].decode())[1:3] == ["AA", "C1"]
+
+
+def tls_exchange(context: ssl.SSLContext, port: int, message: str) -> bytes:
+    """One message over TLS: the ACK frame, or b"" when the handshake or the connection fails."""
+    try:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(frame(message.encode()))
+            return read_frame(tls)
+    except (ssl.SSLError, OSError):
+        return b""
+
+
+def test_tls_with_a_client_certificate(catalog, settings, certificates):
+    settings.RIS_HL7_TLS_CERT = str(certificates / "server.pem")
+    settings.RIS_HL7_TLS_KEY = str(certificates / "server.key")
+    settings.RIS_HL7_TLS_CA = str(certificates / "ca.pem")
+    port = free_port()
+    server = listener.start("127.0.0.1", port, block=False)
+    try:
+        client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(certificates / "ca.pem"))
+        client.load_cert_chain(str(certificates / "client.pem"), str(certificates / "client.key"))
+        assert msa(tls_exchange(client, port, adt("T1"))[1:-2].decode())[1:3] == ["AA", "T1"]
+        anonymous = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(certificates / "ca.pem"))
+        assert tls_exchange(anonymous, port, adt("T2")) == b""  # no client certificate, no answer
+        assert send_frames(port, frame(adt("T3").encode())) == b""  # plain text neither
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert Patient.objects.count() == 1

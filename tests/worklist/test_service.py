@@ -2,14 +2,12 @@
 
 import re
 import ssl
-import subprocess
 import threading
 
 import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
 
-from tests.conftest import need_tool
 from tests.worklist.conftest import findscu, free_port
 from worklist import scp
 
@@ -38,65 +36,6 @@ def test_several_associations_are_served_at_once(department, mwl_port, tmp_path)
         # five exams are scheduled today or tomorrow; five queries, each answered with all five and success
         assert len(re.findall(r"Received Find Response \d+ \(Pending\)", output)) == 25, output
         assert len(re.findall(r"Received Final Find Response \(Success\)", output)) == 5, output
-
-
-def _openssl(*args: str, cwd) -> None:
-    subprocess.run([need_tool("openssl"), *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture
-def certificates(tmp_path):
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl."""
-    _openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=Test CA",
-        cwd=tmp_path,
-    )
-    for name in ("server", "client"):
-        _openssl(
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            f"{name}.key",
-            "-out",
-            f"{name}.csr",
-            "-subj",
-            f"/CN={name}",
-            cwd=tmp_path,
-        )
-        (tmp_path / f"{name}.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-        _openssl(
-            "x509",
-            "-req",
-            "-in",
-            f"{name}.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            f"{name}.pem",
-            "-days",
-            "1",
-            "-extfile",
-            f"{name}.ext",
-            cwd=tmp_path,
-        )
-    return tmp_path
 
 
 def test_tls_with_a_client_certificate(department, settings, certificates):

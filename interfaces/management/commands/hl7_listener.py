@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from interfaces import listener
-from interfaces.inbound_tasks import apply_pending
+from interfaces.tasks import apply_pending
 
 
 class Command(BaseCommand):
