@@ -13,6 +13,8 @@ from datetime import date, datetime
 
 from hl7apy.core import Message
 
+from interfaces import hl7v2
+
 VERSION = "2.5.1"
 CHARSET = "UNICODE UTF-8"  # MSH-18, HL7 table 0211
 
@@ -115,11 +117,9 @@ class ReportData:
 
 
 def escape(value: str) -> str:
-    """One value as HL7 text: the escape character first, then the four delimiters; line breaks become spaces."""
-    value = value.replace("\\", "\\E\\")
-    for char, name in (("|", "F"), ("^", "S"), ("&", "T"), ("~", "R")):
-        value = value.replace(char, f"\\{name}\\")
-    return " ".join(value.splitlines()) if ("\r" in value or "\n" in value) else value
+    """One value as HL7 text (interfaces.hl7v2.escape); a line break inside a value becomes a space (report text
+    is split into one OBX per line before)."""
+    return hl7v2.escape(" ".join(value.splitlines()) if ("\r" in value or "\n" in value) else value)
 
 
 def timestamp(value: datetime) -> str:
