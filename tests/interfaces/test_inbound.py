@@ -231,3 +231,19 @@ def test_every_ack_is_a_valid_v2_5_1_ack_for_hl7apy(catalog, text, django_captur
     assert message.validate()
     assert message.msh.msh_9.to_er7().startswith("ACK")
     assert message.msa.msa_1.value in ("AA", "AE", "AR", "CA")
+
+
+def test_omi_o23_orders_with_the_senders_accession_number_from_ipc_1(catalog):
+    text = "\r".join(
+        [
+            msh("O1", "OMI^O23^OMI_O23"),
+            pid(),
+            "ORC|NW|PL7^CIS",
+            "TQ1|1||||||20261201090000||S",  # TQ1-7 start, TQ1-9 priority
+            "OBR|1|PL7^CIS||CTHEAD^CT head^99RIS",
+            "IPC|ACC777|RP777|1.2.3.777|SPS777",
+        ]
+    )
+    assert receive(text)["MSA"][1] == "AA"
+    order = Order.objects.get()
+    assert (order.accession_number, order.priority, order.placer_order_number) == ("ACC777", "STAT", "PL7")
