@@ -17,6 +17,8 @@ from django.utils.dateparse import parse_datetime
 
 from interfaces import outbound
 from interfaces.models import Destination, OutboundMessage
+from reporting.models import Report
+from reporting.text import report_lines
 from ris.models import OutboxEvent, Patient
 from scheduling.models import Exam
 
@@ -26,7 +28,9 @@ log = logging.getLogger(__name__)
 ORDER_CONTROL = {"exam.booked": "NW", "exam.rescheduled": "XO", "exam.cancelled": "CA", "exam.status": "SC"}
 # Exam statuses an SC tells of; report statuses reach the PACS as ORU, booking and cancelling have their own.
 STATUS_CHANGES = frozenset({"ARRIVED", "IN_PROGRESS", "COMPLETED", "DISCONTINUED", "NO_SHOW"})
-HANDLED_KINDS = tuple(ORDER_CONTROL)
+# Report events and the result status of their ORU^R01 (HL7 table 0085): final, corrected (an addendum).
+RESULT_STATUS = {"report.final": "F", "report.addendum": "C"}
+HANDLED_KINDS = (*ORDER_CONTROL, *RESULT_STATUS)
 
 
 def control_id_new() -> str:
@@ -50,7 +54,8 @@ def outbox_drain(*, batch_size: int = 200) -> int:
             )
             if not events:
                 return processed
-            destinations = [d for d in Destination.objects.filter(enabled=True) if d.takes("ORM")]
+            enabled = list(Destination.objects.filter(enabled=True))
+            takers = {kind: [d for d in enabled if d.takes(kind)] for kind in ("ORM", "ORU")}
             now = timezone.now()
             done, blocked = [], set()
             for event in events:
@@ -59,7 +64,11 @@ def outbox_drain(*, batch_size: int = 200) -> int:
                     continue
                 try:
                     with transaction.atomic():
-                        OutboundMessage.objects.bulk_create(_messages_for(event, destinations, now))
+                        if event.kind in RESULT_STATUS:
+                            messages = _report_messages(event, takers["ORU"], now)
+                        else:
+                            messages = _messages_for(event, takers["ORM"], now)
+                        OutboundMessage.objects.bulk_create(messages)
                 except Exception:
                     log.exception("Outbox event %s (%s) not turned into messages; kept", event.pk, event.kind)
                     if key:
@@ -115,6 +124,58 @@ def _messages_for(event: OutboxEvent, destinations: list[Destination], now: date
             destination.name,
             event.pk,
         )
+    return messages
+
+
+def _report_messages(event: OutboxEvent, destinations: list[Destination], now: datetime) -> list[OutboundMessage]:
+    """ORU^R01 with the report as it now reads (F on signing final, C with each signed addendum)."""
+    if not destinations:
+        return []
+    report = (
+        Report.objects.select_related("exam__order__patient", "exam__procedure_type", "signed_by")
+        .filter(pk=event.payload.get("report_id"))
+        .first()
+    )
+    if report is None or report.signed_by is None:
+        log.warning("Outbox event %s: report %s is gone or not signed; nothing sent", event.pk, event.payload)
+        return []
+    exam, order = report.exam, report.exam.order
+    signer = report.signed_by
+    # The report as it read at the event: a late drain must not send an addendum signed after it.
+    as_of = _local(event.payload.get("at")) or now
+    addenda = list(report.addenda.filter(signed_at__isnull=False, signed_at__lte=as_of).select_related("author"))
+    data = outbound.ReportData(
+        accession_number=order.accession_number,
+        filler_order_number=order.filler_order_number,
+        filler_application=settings.RIS_HL7_APPLICATION,
+        procedure_code=exam.procedure_type.code,
+        procedure_name=exam.procedure_type.name,
+        coding_scheme=settings.RIS_PROCEDURE_CODING_SCHEME,
+        lines=report_lines(report, addenda),
+        result_status=RESULT_STATUS[event.kind],
+        radiologist=outbound.Physician(id=signer.npi, family_name=signer.last_name, given_name=signer.first_name),
+        observed_at=timezone.localtime(report.signed_at),
+        placer_order_number=order.placer_order_number,
+        placer_application=order.placer_application,
+        study_instance_uid=exam.study_instance_uid,
+    )
+    patient = patient_data(order.patient)
+    messages = []
+    for destination in destinations:
+        control_id = control_id_new()
+        messages.append(
+            OutboundMessage(
+                destination=destination,
+                message_type="ORU",
+                trigger_event="R01",
+                control_id=control_id,
+                raw=outbound.oru_r01(header_for(destination, control_id, now), patient, data),
+                sequence_key=order.accession_number,
+                accession_number=order.accession_number,
+                mrn=patient.mrn,
+            )
+        )
+        log.info("ORU^R01 %s for accession %s queued to %s", control_id, order.accession_number, destination.name)
     return messages
 
 

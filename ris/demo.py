@@ -30,7 +30,8 @@ DEMO_USERS = [
     # username, first name, last name, role, title
     ("frontdesk", "Fran", "Desk", Role.FRONT_DESK, ""),
     ("technologist", "Toni", "Tech", Role.TECHNOLOGIST, "RT(R)"),
-    ("radiologist", "Rita", "Reader", Role.RADIOLOGIST, "MD"),
+    ("radiologist", "Rita", "Reader", Role.RADIOLOGIST, "MD"),  # attending: signs final (reporting/demo.py)
+    ("resident", "Remy", "Resident", Role.RADIOLOGIST, "MD"),  # saves preliminary reports
     ("billing", "Bill", "Clerk", Role.BILLING, ""),
     ("admin", "Ada", "Admin", Role.ADMIN, ""),
 ]

@@ -188,6 +188,14 @@ RIS_MWL_STATION_SCOPED = env_bool("RIS_MWL_STATION_SCOPED", False)
 RIS_MWL_TLS_CERT = env_str("RIS_MWL_TLS_CERT")
 RIS_MWL_TLS_KEY = env_str("RIS_MWL_TLS_KEY")
 RIS_MWL_TLS_CA = env_str("RIS_MWL_TLS_CA")  # set: callers must present a certificate signed by this CA
+# --- Reporting (reporting/) -------------------------------------------------------------------------------------
+# A reading claim lapses after this much inactivity; another radiologist may then take the exam.
+RIS_READING_CLAIM_MINUTES = env_int("RIS_READING_CLAIM_MINUTES", 15)
+# Opens the study in the PACS viewer; {study_uid} and {accession} are filled in. Empty: no viewer link.
+RIS_VIEWER_URL_TEMPLATE = env_str("RIS_VIEWER_URL_TEMPLATE", "")
+# The letterhead of report PDFs.
+RIS_REPORT_LETTERHEAD = env_str("RIS_REPORT_LETTERHEAD", "Department of Radiology")
+
 # --- HL7 v2 over MLLP (interfaces/) ------------------------------------------------------------------------------
 RIS_HL7_HOST = env_str("RIS_HL7_HOST", "127.0.0.1")
 RIS_HL7_PORT = env_int("RIS_HL7_PORT", 2575)

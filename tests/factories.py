@@ -211,3 +211,26 @@ class OutboundMessageFactory(factory.django.DjangoModelFactory):
     attempts = 1
     raw = factory.LazyAttribute(_hl7_message)
     ack = factory.LazyAttribute(_hl7_ack)
+
+
+# --- Reporting ---------------------------------------------------------------------------------------------------
+
+
+def make_completed_exam(*, priority: str = "ROUTINE", actor=TEST_ACTOR, **order_kwargs):
+    """An exam taken through booking, arrival, start and completion by the real services (ready to report)."""
+    from scheduling.services import exam_check_in, exam_complete, exam_start
+
+    exam = make_booked_exam(actor=actor, priority=priority, **order_kwargs)
+    for step in (exam_check_in, exam_start, exam_complete):
+        exam = step(exam=exam, acting_user=actor)
+    return exam
+
+
+def make_radiologist(*, attending: bool = True, **kwargs):
+    """A radiologist; an attending may sign final (permission reporting.sign_final), a resident may not."""
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(role=Role.RADIOLOGIST, **kwargs)
+    if attending:
+        user.user_permissions.add(Permission.objects.get(content_type__app_label="reporting", codename="sign_final"))
+    return User.objects.get(pk=user.pk)  # a fresh instance: no stale permission cache

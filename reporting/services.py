@@ -1,0 +1,224 @@
+"""Writes of reports: claiming an exam for reading, drafts, preliminary and final signing, addenda, critical results.
+
+A FINAL report and a signed addendum are refused here with a clear message and by the database (a trigger).
+Signing final and each signed addendum record an outbox event: the HL7 interface sends ORU^R01 from it.
+"""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from reporting.models import SECTIONS, Addendum, CriticalResult, ReadingClaim, Report, ReportTemplate
+from ris.audit import attribute
+from ris.exceptions import ApplicationError
+from ris.services import outbox_add
+from scheduling.models import Exam
+from scheduling.services import exam_set_report_status
+
+S = Exam.Status
+READABLE = (S.COMPLETED, S.PRELIMINARY)  # exams whose report may still be written
+FINAL_MESSAGE = "This report is final: it can only be amended by an addendum."
+
+
+def _claim_lapse() -> timedelta:
+    return timedelta(minutes=settings.RIS_READING_CLAIM_MINUTES)
+
+
+def claim_holder(exam: Exam, *, now: datetime | None = None):
+    """The user whose claim on the exam is live, or None."""
+    claim = ReadingClaim.objects.select_related("user").filter(exam=exam).first()
+    if claim is None or claim.last_activity < (now or timezone.now()) - _claim_lapse():
+        return None
+    return claim.user
+
+
+@transaction.atomic
+def reading_claim(*, exam: Exam, user, now: datetime | None = None) -> ReadingClaim:
+    """Claim an exam for reading (or keep one's claim alive); refused while another radiologist's claim is live."""
+    now = now or timezone.now()
+    exam = Exam.objects.select_for_update().get(pk=exam.pk)
+    claim = ReadingClaim.objects.select_for_update().filter(exam=exam).first()
+    if claim is not None and claim.user_id != user.pk and claim.last_activity >= now - _claim_lapse():
+        name = claim.user.get_full_name() or claim.user.get_username()
+        raise ApplicationError(f"{name} is reading this exam; it is free again after {_claim_lapse()} without work.")
+    if claim is None:
+        return ReadingClaim.objects.create(exam=exam, user=user, last_activity=now)
+    claim.user, claim.last_activity = user, now
+    claim.save(update_fields=["user", "last_activity", "updated_at"])
+    return claim
+
+
+def reading_release(*, exam: Exam, user) -> None:
+    ReadingClaim.objects.filter(exam=exam, user=user).delete()
+
+
+def template_for(exam: Exam) -> ReportTemplate | None:
+    """The template of the exam's procedure type, else of its modality."""
+    templates = ReportTemplate.objects.filter(active=True)
+    return (
+        templates.filter(procedure_type=exam.procedure_type_id).first()
+        or templates.filter(procedure_type__isnull=True, modality=exam.procedure_type.modality_id).first()
+    )
+
+
+def _locked_report(report: Report) -> Report:
+    report = Report.objects.select_for_update().select_related("exam__order").get(pk=report.pk)
+    if report.is_final:
+        raise ApplicationError(FINAL_MESSAGE)
+    return report
+
+
+@transaction.atomic
+def report_save_draft(*, exam: Exam, user, sections: dict[str, str], template: ReportTemplate | None = None) -> Report:
+    """Create or update the exam's draft (the editor autosaves through this); the author must hold the claim."""
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        raise ApplicationError(f"Unknown report sections: {', '.join(sorted(unknown))}.")
+    exam = Exam.objects.select_for_update().get(pk=exam.pk)
+    if exam.status not in READABLE:
+        raise ApplicationError(f"Exam {exam.requested_procedure_id} is {exam.get_status_display().lower()}: no report.")
+    reading_claim(exam=exam, user=user)
+    report = Report.objects.select_for_update().filter(exam=exam).first()
+    if report is None:
+        report = Report(exam=exam, author=user, template=template or template_for(exam))
+    elif report.is_final:
+        raise ApplicationError(FINAL_MESSAGE)
+    if template is not None:
+        report.template = template
+    for name, value in sections.items():
+        setattr(report, name, value.replace("\r\n", "\n"))
+    attribute(report, user, "draft saved")
+    report.save()
+    return report
+
+
+def _check_password(user, password: str) -> None:
+    if not password or not user.check_password(password):
+        raise ApplicationError("The password is not right; the report was not signed.", field="password")
+
+
+@transaction.atomic
+def report_sign_preliminary(*, report: Report, user) -> Report:
+    """A resident (or any radiologist) saves the report PRELIMINARY: visible, not yet the legal record."""
+    report = _locked_report(report)
+    if not report.impression.strip():
+        raise ApplicationError("Write an impression before saving the report preliminary.", field="impression")
+    report.status, report.preliminary_by, report.preliminary_at = Report.Status.PRELIMINARY, user, timezone.now()
+    attribute(report, user, "preliminary")
+    report.save()
+    exam_set_report_status(exam=report.exam, status=S.PRELIMINARY, acting_user=user)
+    return report
+
+
+@transaction.atomic
+def report_sign_final(*, report: Report, user, password: str) -> Report:
+    """An attending radiologist signs FINAL after confirming the password; the HL7 interface sends ORU^R01."""
+    if not user.has_perm("reporting.sign_final"):
+        raise ApplicationError("Only an attending radiologist can sign a report final; save it preliminary.")
+    _check_password(user, password)
+    report = _locked_report(report)
+    if not report.impression.strip():
+        raise ApplicationError("A final report needs an impression.", field="impression")
+    now = timezone.now()
+    report.status, report.signed_by, report.signed_at = Report.Status.FINAL, user, now
+    attribute(report, user, "signed final")
+    report.save()
+    exam_set_report_status(exam=report.exam, status=S.FINAL, acting_user=user)
+    reading_release(exam=report.exam, user=user)
+    outbox_add(
+        kind="report.final",
+        report_id=report.pk,
+        exam_id=report.exam_id,
+        accession_number=report.exam.order.accession_number,
+        at=now.isoformat(),
+    )
+    return report
+
+
+@transaction.atomic
+def addendum_save(*, report: Report, user, text: str, addendum: Addendum | None = None) -> Addendum:
+    """Write (or rewrite, until signed) an addendum to a FINAL report."""
+    report = Report.objects.select_for_update().get(pk=report.pk)
+    if not report.is_final:
+        raise ApplicationError("Only a final report takes addenda; edit the report itself.")
+    if not text.strip():
+        raise ApplicationError("The addendum is empty.", field="text")
+    if addendum is None:
+        addendum = Addendum(report=report, author=user)
+    else:
+        addendum = Addendum.objects.select_for_update().get(pk=addendum.pk, report=report)
+    if addendum.signed_at is not None:
+        raise ApplicationError("This addendum is signed: write another.")
+    addendum.text = text.replace("\r\n", "\n")
+    attribute(addendum, user, "addendum saved")
+    addendum.save()
+    return addendum
+
+
+@transaction.atomic
+def addendum_sign(*, addendum: Addendum, user, password: str) -> Addendum:
+    """Sign an addendum (password confirmed): the exam becomes AMENDED and the interface sends ORU^R01 (C)."""
+    if not user.has_perm("reporting.sign_final"):
+        raise ApplicationError("Only an attending radiologist can sign an addendum.")
+    _check_password(user, password)
+    addendum = Addendum.objects.select_for_update().select_related("report__exam__order").get(pk=addendum.pk)
+    if addendum.signed_at is not None:
+        raise ApplicationError("This addendum is signed already.")
+    now = timezone.now()
+    addendum.signed_at = now
+    attribute(addendum, user, "addendum signed")
+    addendum.save()
+    exam_set_report_status(exam=addendum.report.exam, status=S.AMENDED, acting_user=user)
+    outbox_add(
+        kind="report.addendum",
+        report_id=addendum.report_id,
+        addendum_id=addendum.pk,
+        exam_id=addendum.report.exam_id,
+        accession_number=addendum.report.exam.order.accession_number,
+        at=now.isoformat(),
+    )
+    return addendum
+
+
+@transaction.atomic
+def critical_flag(*, report: Report, user, category: str, description: str) -> CriticalResult:
+    """Flag a critical finding; it stays on the open list until it is closed."""
+    if category not in CriticalResult.Category.values:
+        raise ApplicationError("Choose a category of critical result.", field="category")
+    if not description.strip():
+        raise ApplicationError("Say what the critical finding is.", field="description")
+    critical = CriticalResult(report=report, category=category, description=description.strip(), flagged_by=user)
+    attribute(critical, user, "flagged")
+    critical.save()
+    return critical
+
+
+@transaction.atomic
+def critical_notify(*, critical: CriticalResult, user, person: str, method: str, at: datetime | None = None):
+    """Record who was told, how and when."""
+    critical = CriticalResult.objects.select_for_update().get(pk=critical.pk)
+    if not person.strip():
+        raise ApplicationError("Name the person who was notified.", field="notified_person")
+    if method not in CriticalResult.Method.values:
+        raise ApplicationError("Choose how they were notified.", field="notification_method")
+    at = at or timezone.now()
+    if at > timezone.now() + timedelta(minutes=5):
+        raise ApplicationError("The notification time is in the future.", field="notified_at")
+    critical.notified_person, critical.notification_method, critical.notified_at = person.strip(), method, at
+    attribute(critical, user, "notified")
+    critical.save()
+    return critical
+
+
+@transaction.atomic
+def critical_close(*, critical: CriticalResult, user) -> CriticalResult:
+    """Close a critical result once its communication is recorded."""
+    critical = CriticalResult.objects.select_for_update().get(pk=critical.pk)
+    if critical.notified_at is None:
+        raise ApplicationError("Record who was notified before closing the critical result.")
+    critical.closed_at, critical.closed_by = timezone.now(), user
+    attribute(critical, user, "closed")
+    critical.save()
+    return critical
