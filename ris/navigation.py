@@ -10,6 +10,7 @@ ENTRIES = [
     ("Technologist", "worklist:home"),
     ("MPPS to reconcile", "worklist:reconcile_list"),
     ("Reading", "reporting:home"),
+    ("Critical results", "reports:critical"),
     ("Billing", "billing:home"),
     ("Administration", "ris:admin_home"),
     ("HL7 messages", "interfaces:message_log"),

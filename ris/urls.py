@@ -17,6 +17,7 @@ urlpatterns = [
     path("scheduling/", include("scheduling.urls")),
     path("worklist/", include("worklist.urls")),
     path("reporting/", include("reporting.urls")),
+    path("reports/", include("reporting.urls_outputs")),
     path("billing/", include("billing.urls")),
     path("interfaces/", include("interfaces.urls")),
     path("admin/", admin.site.urls),

@@ -12,6 +12,7 @@ PAGES = {
     "scheduling:home": {Role.FRONT_DESK, Role.ADMIN},
     "worklist:home": {Role.TECHNOLOGIST, Role.ADMIN},
     "reporting:home": {Role.RADIOLOGIST, Role.ADMIN},
+    "reports:critical": {Role.RADIOLOGIST, Role.ADMIN},
     "billing:home": {Role.BILLING, Role.ADMIN},
     "ris:admin_home": {Role.ADMIN},
     "worklist:reconcile_list": {Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN},

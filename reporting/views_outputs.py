@@ -1,0 +1,122 @@
+"""The PDF of a final report (for the clinical roles) and the critical results list (for radiologists)."""
+
+import io
+import logging
+
+from django.contrib import messages
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from reporting import services
+from reporting.forms_outputs import CriticalCloseForm, CriticalNotifyForm
+from reporting.models import CriticalResult
+from reporting.pdf import report_pdf
+from reporting.selectors import critical_results_open
+from reporting.status import final_report_of, report_status_for
+from ris.exceptions import ApplicationError
+from ris.models import Role
+from ris.roles import role_required
+from scheduling.forms import add_service_error
+from scheduling.selectors import exams_with_context
+
+logger = logging.getLogger(__name__)
+
+PDF_READERS = (Role.RADIOLOGIST, Role.TECHNOLOGIST, Role.FRONT_DESK, Role.ADMIN)  # not billing: no report text
+CRITICAL = (Role.RADIOLOGIST, Role.ADMIN)
+
+
+@role_required(*PDF_READERS)
+def report_pdf_download(request, exam_pk: int):
+    """The final report as a PDF attachment; 404 with an explanation while the report is not final."""
+    exam = get_object_or_404(exams_with_context(), pk=exam_pk)
+    report = final_report_of(exam)
+    if report is None:
+        context = {"exam": exam, "report_status": report_status_for([exam])[exam.pk]}
+        return render(request, "reporting/pdf_missing.html", context, status=404)
+    data = report_pdf(report)
+    accession = exam.order.accession_number
+    logger.info("report PDF of exam %s (accession %s) by user %s", exam.pk, accession, request.user.pk)
+    response = FileResponse(
+        io.BytesIO(data),
+        as_attachment=True,
+        filename=f"report-{exam.order.accession_number}.pdf",
+        content_type="application/pdf",
+    )
+    response["Cache-Control"] = "private, no-store"  # a patient's report: not for shared caches
+    return response
+
+
+# --- critical results ---------------------------------------------------------------------------------------
+
+
+def _notify_form(critical: CriticalResult, data=None) -> CriticalNotifyForm:
+    return CriticalNotifyForm(data, auto_id=f"id_critical{critical.pk}_%s")
+
+
+def _critical_page(request, *, bound: dict | None = None):
+    """The open critical results, oldest first, each with its notify and close forms (`bound` ones keep errors)."""
+    bound = bound or {}
+    rows = [
+        {
+            "critical": critical,
+            "notify_form": bound.get(("notify", critical.pk)) or _notify_form(critical),
+            "close_form": bound.get(("close", critical.pk)) or CriticalCloseForm(),
+        }
+        for critical in critical_results_open().select_related("report__exam__procedure_type", "report__signed_by")
+    ]
+    return render(request, "reporting/critical.html", {"rows": rows})
+
+
+def _open_critical(request, pk: int) -> CriticalResult | None:
+    critical = get_object_or_404(CriticalResult, pk=pk)
+    if critical.closed_at is not None:
+        messages.info(request, "That critical result is closed already.")
+        return None
+    return critical
+
+
+@role_required(*CRITICAL)
+def critical_list(request):
+    return _critical_page(request)
+
+
+@require_POST
+@role_required(*CRITICAL)
+def critical_notify(request, pk: int):
+    """Record who was told, how and when."""
+    critical = _open_critical(request, pk)
+    if critical is None:
+        return redirect("reports:critical")
+    form = _notify_form(critical, request.POST)
+    if form.is_valid():
+        try:
+            services.critical_notify(
+                critical=critical,
+                user=request.user,
+                person=form.cleaned_data["notified_person"],
+                method=form.cleaned_data["notification_method"],
+                at=form.cleaned_data["notified_at"],
+            )
+        except ApplicationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, f"Notification of {form.cleaned_data['notified_person']} recorded.")
+            return redirect("reports:critical")
+    return _critical_page(request, bound={("notify", pk): form})
+
+
+@require_POST
+@role_required(*CRITICAL)
+def critical_close(request, pk: int):
+    critical = _open_critical(request, pk)
+    if critical is None:
+        return redirect("reports:critical")
+    form = CriticalCloseForm(request.POST)
+    try:
+        services.critical_close(critical=critical, user=request.user)
+    except ApplicationError as error:
+        add_service_error(form, error)
+        return _critical_page(request, bound={("close", pk): form})
+    messages.success(request, "Critical result closed.")
+    return redirect("reports:critical")
