@@ -77,14 +77,14 @@ def report_save_draft(*, exam: Exam, user, sections: dict[str, str], template: R
     if unknown:
         raise ApplicationError(f"Unknown report sections: {', '.join(sorted(unknown))}.")
     exam = Exam.objects.select_for_update().get(pk=exam.pk)
+    report = Report.objects.select_for_update().filter(exam=exam).first()
+    if report is not None and report.is_final:
+        raise ApplicationError(FINAL_MESSAGE)
     if exam.status not in READABLE:
         raise ApplicationError(f"Exam {exam.requested_procedure_id} is {exam.get_status_display().lower()}: no report.")
     reading_claim(exam=exam, user=user)
-    report = Report.objects.select_for_update().filter(exam=exam).first()
     if report is None:
         report = Report(exam=exam, author=user, template=template or template_for(exam))
-    elif report.is_final:
-        raise ApplicationError(FINAL_MESSAGE)
     if template is not None:
         report.template = template
     for name, value in sections.items():
@@ -109,6 +109,7 @@ def report_sign_preliminary(*, report: Report, user) -> Report:
     attribute(report, user, "preliminary")
     report.save()
     exam_set_report_status(exam=report.exam, status=S.PRELIMINARY, acting_user=user)
+    reading_release(exam=report.exam, user=user)  # the attending who signs it final takes it from here
     return report
 
 

@@ -3,4 +3,13 @@ from django.urls import path
 from reporting import views
 
 app_name = "reporting"
-urlpatterns = [path("", views.home, name="home")]
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("exams/<int:exam_pk>/", views.editor, name="editor"),
+    path("exams/<int:exam_pk>/autosave/", views.autosave, name="autosave"),
+    path("exams/<int:exam_pk>/preliminary/", views.preliminary, name="preliminary"),
+    path("exams/<int:exam_pk>/sign/", views.sign, name="sign"),
+    path("exams/<int:exam_pk>/addendum/", views.addendum_save, name="addendum_save"),
+    path("exams/<int:exam_pk>/addendum/sign/", views.addendum_sign, name="addendum_sign"),
+    path("exams/<int:exam_pk>/versions/", views.versions, name="versions"),
+]

@@ -1,13 +1,295 @@
-"""Radiologist pages."""
+"""Radiologist pages: the reading worklist, the report editor (autosave, signing, addenda) and report versions.
 
-from django.shortcuts import render
+Each view checks its input, calls one service or selector, and renders; a service's refusal becomes a form error
+(or, for the editor's autosave, a JSON error with HTTP 409).
+"""
 
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import F, Q
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from reporting import selectors, services
+from reporting.forms import (
+    SECTION_LABELS,
+    AddendumForm,
+    AddendumSignForm,
+    PreliminaryForm,
+    ReportForm,
+    SignForm,
+    WorklistFilterForm,
+)
+from reporting.models import SECTIONS, Addendum, Macro, ReadingClaim, Report, ReportTemplate
+from ris.exceptions import ApplicationError
 from ris.models import Role
-from ris.roles import role_required
-from scheduling.selectors import exams_awaiting_report
+from ris.roles import role_required, user_roles
+from scheduling.forms import add_service_error
+from scheduling.models import Exam
+from scheduling.selectors import exams_with_context
+
+S = Exam.Status
+READERS = (Role.RADIOLOGIST, Role.ADMIN)  # may look at reports
+AUTHORS = (Role.RADIOLOGIST,)  # may write them
+PERFORMED = (S.COMPLETED, S.PRELIMINARY, S.FINAL, S.AMENDED)
+PAGE_SIZE = 50
 
 
-@role_required(Role.RADIOLOGIST, Role.ADMIN)
+def _claim_holders(exam_ids: list[int]) -> dict[int, object]:
+    """The holder of each live claim among `exam_ids`, in one query (the worklist shows them per row)."""
+    live = timezone.now() - timedelta(minutes=settings.RIS_READING_CLAIM_MINUTES)
+    claims = ReadingClaim.objects.filter(exam_id__in=exam_ids, last_activity__gte=live).select_related("user")
+    return {claim.exam_id: claim.user for claim in claims}
+
+
+@role_required(*READERS)
 def home(request):
-    """Performed exams that still need a final report."""
-    return render(request, "reporting/home.html", {"exams": exams_awaiting_report()[:200]})
+    """Exams still to be reported, STAT first then the oldest, narrowed by the GET filters, 50 a page."""
+    form = WorklistFilterForm(request.GET)
+    page = None
+    if form.is_valid():
+        exams = selectors.reading_worklist(user=request.user, **form.criteria())
+        page = Paginator(exams, PAGE_SIZE).get_page(request.GET.get("page"))
+        holders = _claim_holders([exam.pk for exam in page])
+        page.rows = [
+            {"exam": exam, "holder": holders.get(exam.pk), "viewer_url": selectors.viewer_url(exam)} for exam in page
+        ]
+    return render(request, "reporting/home.html", {"form": form, "page": page})
+
+
+# --- the editor -------------------------------------------------------------------------------------------------
+
+
+def _exam(pk: int) -> Exam:
+    return get_object_or_404(exams_with_context().filter(status__in=PERFORMED), pk=pk)
+
+
+def _labelled(source) -> list[tuple[str, str]]:
+    """(label, text) of each section of a report or one of its history rows."""
+    return [(SECTION_LABELS[name], getattr(source, name)) for name in SECTIONS]
+
+
+def _is_author(user) -> bool:
+    return Role.RADIOLOGIST in user_roles(user)
+
+
+def _macros(user) -> dict[str, str]:
+    """Macro texts by name: the user's own win over shared ones of the same name."""
+    macros = Macro.objects.filter(Q(owner=user) | Q(owner__isnull=True)).order_by(F("owner").asc(nulls_first=True))
+    return {macro.name: macro.text for macro in macros}  # shared ones first, so the user's own overwrite them
+
+
+def _templates() -> dict[str, dict[str, str]]:
+    templates = ReportTemplate.objects.filter(active=True)
+    return {str(template.pk): {name: getattr(template, name) for name in SECTIONS} for template in templates}
+
+
+def _editor(request, exam: Exam, **bound):
+    """Render the editor: editable for the radiologist holding the claim, read-only otherwise and once final."""
+    report = selectors.report_of(exam)
+    user = request.user
+    holder = services.claim_holder(exam)
+    editable = _is_author(user) and not (report and report.is_final) and holder == user
+    if report is None:
+        template = services.template_for(exam)
+        initial = {"template": template, **{name: getattr(template, name, "") for name in SECTIONS}}
+    else:
+        initial = {"template": report.template, **report.sections()}
+    addenda = list(report.addenda.select_related("author")) if report else []
+    own_draft = next((a for a in addenda if a.signed_at is None and a.author_id == user.pk), None)
+    context = {
+        "exam": exam,
+        "report": report,
+        "sections": _labelled(report) if report else [],
+        "holder": holder,
+        "editable": editable,
+        "is_author": _is_author(user),
+        "can_sign_final": user.has_perm("reporting.sign_final"),
+        "form": ReportForm(initial=initial),
+        "preliminary_form": bound.get("preliminary_form"),
+        "sign_form": bound.get("sign_form") or SignForm(),
+        "signed_addenda": [a for a in addenda if a.signed_at is not None],
+        "own_draft": own_draft,
+        "addendum_form": bound.get("addendum_form") or AddendumForm(initial={"text": getattr(own_draft, "text", "")}),
+        "addendum_sign_form": bound.get("addendum_sign_form") or AddendumSignForm(prefix="addendum"),
+        "priors": selectors.priors(exam),
+        "viewer_url": selectors.viewer_url(exam),
+        "macros": _macros(user) if editable else {},
+        "templates": _templates() if editable else {},
+    }
+    return render(request, "reporting/editor.html", context)
+
+
+@role_required(*READERS)
+def editor(request, exam_pk: int):
+    """Open an exam for reading: a radiologist claims it (unless a colleague holds it); admins only look."""
+    exam = _exam(exam_pk)
+    report = selectors.report_of(exam)
+    if _is_author(request.user) and exam.status in services.READABLE and not (report and report.is_final):
+        try:
+            services.reading_claim(exam=exam, user=request.user)
+        except ApplicationError as error:
+            messages.warning(request, error.message)
+    return _editor(request, exam)
+
+
+def _wants_json(request) -> bool:
+    return request.headers.get("X-Requested-With") == "fetch"
+
+
+@require_POST
+@role_required(*AUTHORS)
+def autosave(request, exam_pk: int):
+    """Save the draft (the editor posts every few seconds); JSON for the editor's script, a redirect without it."""
+    exam = _exam(exam_pk)
+    form = ReportForm(request.POST)
+    if not form.is_valid():
+        message = "; ".join(f"{form.fields[name].label}: {' '.join(errors)}" for name, errors in form.errors.items())
+        if _wants_json(request):
+            return JsonResponse({"error": message}, status=400)
+        messages.error(request, message)
+        return redirect("reporting:editor", exam_pk=exam.pk)
+    try:
+        report = services.report_save_draft(
+            exam=exam, user=request.user, sections=form.sections(), template=form.cleaned_data["template"]
+        )
+    except ApplicationError as error:
+        if _wants_json(request):
+            return JsonResponse({"error": error.message}, status=409)
+        messages.error(request, error.message)
+        return redirect("reporting:editor", exam_pk=exam.pk)
+    saved_at = timezone.localtime(report.updated_at)
+    if _wants_json(request):
+        return JsonResponse({"saved_at": saved_at.isoformat(), "saved_at_display": f"{saved_at:%H:%M:%S}"})
+    messages.success(request, f"Draft saved at {saved_at:%H:%M:%S}.")
+    return redirect("reporting:editor", exam_pk=exam.pk)
+
+
+def _report_or_404(exam: Exam) -> Report:
+    report = selectors.report_of(exam)
+    if report is None:
+        raise Http404("This exam has no report yet.")
+    return report
+
+
+def _held_by_another(request, exam: Exam, form) -> bool:
+    """A colleague's live claim keeps others from signing what is on their screen; say so on the form."""
+    holder = services.claim_holder(exam)
+    if holder is not None and holder != request.user:
+        name = holder.get_full_name() or holder.get_username()
+        form.add_error(None, f"{name} is reading this exam: the report was not signed.")
+        return True
+    return False
+
+
+@require_POST
+@role_required(*AUTHORS)
+def preliminary(request, exam_pk: int):
+    """Save the report PRELIMINARY (any radiologist)."""
+    exam = _exam(exam_pk)
+    report = _report_or_404(exam)
+    form = PreliminaryForm(request.POST)
+    if form.is_valid() and not _held_by_another(request, exam, form):
+        try:
+            services.report_sign_preliminary(report=report, user=request.user)
+        except ApplicationError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, "The report is saved preliminary.")
+            return redirect("reporting:editor", exam_pk=exam.pk)
+    return _editor(request, exam, preliminary_form=form)
+
+
+@require_POST
+@role_required(*AUTHORS)
+def sign(request, exam_pk: int):
+    """Sign the report FINAL after the password; only an attending may (the service says so otherwise)."""
+    exam = _exam(exam_pk)
+    report = _report_or_404(exam)
+    form = SignForm(request.POST)
+    if form.is_valid() and not _held_by_another(request, exam, form):
+        try:
+            services.report_sign_final(report=report, user=request.user, password=form.cleaned_data["password"])
+        except ApplicationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, "The report is signed final.")
+            return redirect("reporting:editor", exam_pk=exam.pk)
+    return _editor(request, exam, sign_form=form)
+
+
+def _own_addendum(request, report: Report) -> Addendum | None:
+    pk = request.POST.get("addendum")
+    if not pk:
+        return None
+    return get_object_or_404(Addendum, pk=pk, report=report, author=request.user)
+
+
+@require_POST
+@role_required(*AUTHORS)
+def addendum_save(request, exam_pk: int):
+    """Write (or rewrite, until signed) one's addendum to a final report."""
+    exam = _exam(exam_pk)
+    report = _report_or_404(exam)
+    form = AddendumForm(request.POST)
+    if form.is_valid():
+        try:
+            text, addendum = form.cleaned_data["text"], _own_addendum(request, report)
+            services.addendum_save(report=report, user=request.user, text=text, addendum=addendum)
+        except ApplicationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, "Addendum saved: sign it to send it.")
+            return redirect("reporting:editor", exam_pk=exam.pk)
+    return _editor(request, exam, addendum_form=form)
+
+
+@require_POST
+@role_required(*AUTHORS)
+def addendum_sign(request, exam_pk: int):
+    """Sign one's saved addendum after the password."""
+    exam = _exam(exam_pk)
+    report = _report_or_404(exam)
+    addendum = _own_addendum(request, report)
+    if addendum is None:
+        raise Http404("No addendum to sign.")
+    form = AddendumSignForm(request.POST, prefix="addendum")
+    if form.is_valid():
+        try:
+            services.addendum_sign(addendum=addendum, user=request.user, password=form.cleaned_data["password"])
+        except ApplicationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, "The addendum is signed.")
+            return redirect("reporting:editor", exam_pk=exam.pk)
+    return _editor(request, exam, addendum_sign_form=form)
+
+
+# --- versions ---------------------------------------------------------------------------------------------------
+
+
+@role_required(*READERS)
+def versions(request, exam_pk: int):
+    """Every saved version of the report (who, when, status) and the sections of the one chosen."""
+    exam = _exam(exam_pk)
+    report = _report_or_404(exam)
+    history = report.history.order_by("-history_id")
+    chosen = history.first()
+    if request.GET.get("version"):
+        try:
+            chosen = get_object_or_404(history, history_id=int(request.GET["version"]))
+        except ValueError as error:
+            raise Http404("No such version.") from error
+    context = {
+        "exam": exam,
+        "report": report,
+        "history": history,
+        "chosen": chosen,
+        "sections": _labelled(chosen),
+    }
+    return render(request, "reporting/versions.html", context)

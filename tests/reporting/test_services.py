@@ -70,6 +70,13 @@ def test_the_resident_saves_preliminary_and_cannot_sign_final(exam, resident):
         services.report_sign_final(report=report, user=resident, password=TEST_PASSWORD)
 
 
+def test_after_a_preliminary_save_the_attending_may_take_the_exam_at_once(exam, resident, attending):
+    report = services.report_save_draft(exam=exam, user=resident, sections=SECTIONS)
+    services.report_sign_preliminary(report=report, user=resident)
+    services.report_save_draft(exam=exam, user=attending, sections={"impression": "Agreed. " + SECTIONS["impression"]})
+    assert services.report_sign_final(report=report, user=attending, password=TEST_PASSWORD).is_final
+
+
 def test_signing_final_needs_the_password(exam, attending):
     report = services.report_save_draft(exam=exam, user=attending, sections=SECTIONS)
     with pytest.raises(ApplicationError, match="password"):
@@ -80,7 +87,7 @@ def test_signing_final_needs_the_password(exam, attending):
 def test_a_final_report_is_refused_by_the_service_and_by_the_database(exam, attending):
     report = signed(exam, attending)
     assert Exam.objects.get(pk=exam.pk).status == Exam.Status.FINAL
-    with pytest.raises(ApplicationError, match="final"):
+    with pytest.raises(ApplicationError, match="amended by an addendum"):
         services.report_save_draft(exam=exam, user=attending, sections={"impression": "Changed"})
     with pytest.raises(IntegrityError), transaction.atomic():
         Report.objects.filter(pk=report.pk).update(impression="Changed behind the service's back")

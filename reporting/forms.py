@@ -1,0 +1,118 @@
+"""Radiologist forms: field checks only; the services' refusals land next to the field they name."""
+
+from django import forms
+
+from reporting.models import SECTIONS, ReportTemplate
+from ris.models import Modality, ProcedureType, ReferringPhysician
+
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
+SECTION_LABELS = {
+    "clinical_information": "Clinical information",
+    "technique": "Technique",
+    "comparison": "Comparison",
+    "findings": "Findings",
+    "impression": "Impression",
+}
+
+
+class WorklistFilterForm(forms.Form):
+    modality = forms.ChoiceField(required=False)
+    body_part = forms.ChoiceField(required=False)
+    referring_physician = forms.ModelChoiceField(
+        ReferringPhysician.objects.order_by("family_name", "given_name"), required=False, empty_label="Any"
+    )
+    date_from = forms.DateField(label="Performed from", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="Performed to", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    mine = forms.BooleanField(label="Only mine", required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        codes = Modality.objects.order_by("code").values_list("code", flat=True)
+        self.fields["modality"].choices = [("", "Any"), *((code, code) for code in codes)]
+        parts = (
+            ProcedureType.objects.exclude(body_part="")
+            .order_by("body_part")
+            .values_list("body_part", flat=True)
+            .distinct()
+        )
+        self.fields["body_part"].choices = [("", "Any"), *((part, part) for part in parts)]
+
+    def _clean_day(self, name: str):
+        day = self.cleaned_data[name]
+        if day and not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+            raise forms.ValidationError(f"Give a date between {EARLIEST_YEAR} and {LATEST_YEAR}.")
+        return day
+
+    def clean_date_from(self):
+        return self._clean_day("date_from")
+
+    def clean_date_to(self):
+        return self._clean_day("date_to")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
+
+    def criteria(self) -> dict:
+        """The valid form as keyword arguments of reading_worklist (without the user)."""
+        data = self.cleaned_data
+        physician = data["referring_physician"]
+        return {
+            "modality": data["modality"],
+            "body_part": data["body_part"],
+            "referring_physician": physician.pk if physician else None,
+            "date_from": data["date_from"],
+            "date_to": data["date_to"],
+            "mine": data["mine"],
+        }
+
+
+class ReportForm(forms.Form):
+    """The five sections of a draft and the template it was started from."""
+
+    template = forms.ModelChoiceField(
+        ReportTemplate.objects.filter(active=True), required=False, empty_label="(no template)"
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in SECTIONS:
+            rows = 8 if name in ("findings", "impression") else 3
+            self.fields[name] = forms.CharField(
+                label=SECTION_LABELS[name],
+                required=False,
+                strip=False,
+                max_length=20_000,
+                widget=forms.Textarea(attrs={"rows": rows, "data-section": name, "spellcheck": "true"}),
+            )
+
+    def sections(self) -> dict[str, str]:
+        return {name: self.cleaned_data[name] for name in SECTIONS}
+
+
+class SignForm(forms.Form):
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Signing final makes the report the legal record: it can then only be amended by an addendum.",
+    )
+
+
+class AddendumForm(forms.Form):
+    text = forms.CharField(label="Addendum", max_length=20_000, widget=forms.Textarea(attrs={"rows": 5}))
+
+
+class AddendumSignForm(forms.Form):
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="A signed addendum is sent to the referring physician and cannot be changed.",
+    )
+
+
+class PreliminaryForm(forms.Form):
+    """No fields: it carries the service's refusal to the page."""
