@@ -5,6 +5,13 @@ from django import forms
 from reporting.models import CriticalResult
 
 
+class CriticalFlagForm(forms.Form):
+    """Flag a critical finding on a report (ACR categories)."""
+
+    category = forms.ChoiceField(choices=[("", "—"), *CriticalResult.Category.choices])
+    description = forms.CharField(max_length=200, label="Critical finding")
+
+
 class CriticalNotifyForm(forms.Form):
     """Who was told of a critical result, how and when (field names as the service's errors name them)."""
 

@@ -25,6 +25,7 @@ from reporting.forms import (
     SignForm,
     WorklistFilterForm,
 )
+from reporting.forms_outputs import CriticalFlagForm
 from reporting.models import SECTIONS, Addendum, Macro, ReadingClaim, Report, ReportTemplate
 from ris.exceptions import ApplicationError
 from ris.models import Role
@@ -118,6 +119,8 @@ def _editor(request, exam: Exam, **bound):
         "addendum_form": bound.get("addendum_form") or AddendumForm(initial={"text": getattr(own_draft, "text", "")}),
         "addendum_sign_form": bound.get("addendum_sign_form") or AddendumSignForm(prefix="addendum"),
         "priors": selectors.priors(exam),
+        "critical_results": list(report.critical_results.order_by("created_at")) if report else [],
+        "critical_form": CriticalFlagForm(),
         "viewer_url": selectors.viewer_url(exam),
         "macros": _macros(user) if editable else {},
         "templates": _templates() if editable else {},

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from reporting import services
-from reporting.forms_outputs import CriticalCloseForm, CriticalNotifyForm
+from reporting.forms_outputs import CriticalCloseForm, CriticalFlagForm, CriticalNotifyForm
 from reporting.models import CriticalResult
 from reporting.pdf import report_pdf
 from reporting.selectors import critical_results_open
@@ -120,3 +120,23 @@ def critical_close(request, pk: int):
         return _critical_page(request, bound={("close", pk): form})
     messages.success(request, "Critical result closed.")
     return redirect("reports:critical")
+
+
+@require_POST
+@role_required(Role.RADIOLOGIST)
+def critical_flag(request, exam_pk: int):
+    """Flag a critical result on the exam's report, from the editor; it joins the open list."""
+    exam = get_object_or_404(exams_with_context(), pk=exam_pk)
+    report = getattr(exam, "report", None)
+    form = CriticalFlagForm(request.POST)
+    if report is None:
+        messages.error(request, "Save the report first; a critical result belongs to a report.")
+    elif not form.is_valid():
+        messages.error(request, "Choose a category and say what the critical finding is.")
+    else:
+        try:
+            services.critical_flag(report=report, user=request.user, **form.cleaned_data)
+            messages.success(request, "Critical result flagged: record who you notified on the critical results list.")
+        except ApplicationError as error:
+            messages.error(request, error.message)
+    return redirect("reporting:editor", exam_pk=exam.pk)

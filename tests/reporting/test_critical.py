@@ -100,3 +100,33 @@ def test_only_radiologists_and_admins_may_record_notifications(client_for, radio
         {"notified_person": "Dr. Okafor", "notification_method": "PHONE"},
     )
     assert response.status_code == (302 if role in {Role.RADIOLOGIST, Role.ADMIN} else 403)
+
+
+def test_the_editor_flags_a_critical_result_which_joins_the_open_list(reader, radiologist):
+    exam = make_completed_exam()
+    services.report_save_draft(exam=exam, user=radiologist, sections={"findings": "Free air under the diaphragm."})
+    editor = reader.get(reverse("reporting:editor", args=[exam.pk]))
+    assert b"Flag critical result" in editor.content
+    response = reader.post(
+        reverse("reports:critical_flag", args=[exam.pk]),
+        {"category": "RED", "description": "Pneumoperitoneum"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    critical = CriticalResult.objects.get()
+    assert (critical.category, critical.description, critical.flagged_by) == ("RED", "Pneumoperitoneum", radiologist)
+    assert b"Pneumoperitoneum" in reader.get(reverse("reports:critical")).content
+
+
+def test_flagging_without_a_category_is_refused_with_a_message(reader, radiologist):
+    exam = make_completed_exam()
+    services.report_save_draft(exam=exam, user=radiologist, sections={"findings": "x"})
+    response = reader.post(reverse("reports:critical_flag", args=[exam.pk]), {"description": "x"}, follow=True)
+    assert b"Choose a category" in response.content
+    assert not CriticalResult.objects.exists()
+
+
+def test_other_roles_cannot_flag(client_for):
+    exam = make_completed_exam()
+    response = client_for(Role.TECHNOLOGIST).post(reverse("reports:critical_flag", args=[exam.pk]), {"category": "RED"})
+    assert response.status_code == 403
