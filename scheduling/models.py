@@ -70,7 +70,11 @@ class Order(TimeStamped):
             ),
             models.CheckConstraint(condition=Q(priority__in=Priority.values), name="order_priority_valid"),
         ]
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            # The reading worklist puts STAT exams first: finding the few STAT orders must not scan them all.
+            models.Index(fields=["id"], condition=Q(priority="STAT"), name="order_stat_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.accession_number
@@ -120,6 +124,12 @@ class Exam(TimeStamped):
         indexes = [
             models.Index(fields=["room", "scheduled_start"]),
             models.Index(fields=["status", "scheduled_start"]),
+            # The reading worklist: performed exams not yet final, oldest first.
+            models.Index(
+                fields=["completed_at", "id"],
+                condition=Q(status__in=["COMPLETED", "PRELIMINARY"]),
+                name="exam_reading_backlog_idx",
+            ),
         ]
 
     def __str__(self) -> str:
