@@ -581,6 +581,7 @@ ORDER_COLUMNS = (
     "status",
     "created_at",
     "updated_at",
+    "admission_id",
 )
 EXAM_COLUMNS = (
     "id",
@@ -628,6 +629,7 @@ def order_and_exam_rows(
                 order_status_for([outcome.status]),
                 exam.booked_at,
                 updated,
+                "",  # admission ID (HL7 PV1-19): none
             )
         )
         rows.append(

@@ -3,7 +3,7 @@
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from reporting.models import CriticalResult, ReadingClaim, Report
@@ -24,12 +24,12 @@ def reading_worklist(
     date_to: date | None = None,
     mine: bool = False,
     now: datetime | None = None,
-) -> QuerySet[Exam]:
+) -> "ReadingWorklist":
     """Exams performed and not yet final: STAT first, then the oldest.
 
     Shaped for a backlog among a million exams: the filters on the catalog and on "mine" become lists of IDs
-    (small tables, small sets) and STAT-ness a list of exam IDs found through a partial index on STAT orders, so
-    the page is one sort of exam rows (index exam_reading_backlog_idx) joined to the rest for the rows shown only.
+    (small tables, small sets), STAT-ness a list of exam IDs found through a partial index on STAT orders, and a
+    page is read along the backlog index (exam_reading_backlog_idx), joined to the rest for the rows shown only.
     """
     now = now or timezone.now()
     backlog = Exam.objects.filter(status__in=[S.COMPLETED, S.PRELIMINARY])
@@ -40,8 +40,10 @@ def reading_worklist(
         if body_part:
             procedures = procedures.filter(body_part=body_part)
         backlog = backlog.filter(procedure_type_id__in=list(procedures.values_list("id", flat=True)))
-    if referring_physician:
-        backlog = backlog.filter(order__referring_physician_id=referring_physician)
+    if referring_physician:  # the physician's waiting exams, found on the backlog index (which holds order_id)
+        orders = Order.objects.filter(referring_physician_id=referring_physician).values("id")
+        waiting = backlog.filter(order_id__in=orders).order_by().values_list("id", flat=True)
+        backlog = backlog.filter(pk__in=list(waiting))
     if date_from:
         backlog = backlog.filter(completed_at__gte=local_day_bounds(date_from)[0])
     if date_to:
@@ -54,11 +56,52 @@ def reading_worklist(
         )
         backlog = backlog.filter(pk__in={*claimed, *authored})
     stat_orders = Order.objects.filter(priority=Priority.STAT).values("id")
-    stat_ids = list(backlog.filter(order_id__in=stat_orders).values_list("id", flat=True))
-    stat_first = Case(When(pk__in=stat_ids, then=Value(0)), default=Value(1), output_field=IntegerField())
-    return backlog.select_related(
-        "order__patient", "order__referring_physician", "procedure_type__modality", "room", "report"
-    ).order_by(stat_first, "completed_at", "id")
+    stat_ids = list(backlog.filter(order_id__in=stat_orders).order_by().values_list("id", flat=True))
+    return ReadingWorklist(backlog, stat_ids)
+
+
+class ReadingWorklist:
+    """STAT exams first, then the others, each oldest first: what a paginator slices, in two index-friendly
+    queries per page (the backlog index walked in order and stopped after the page) instead of one sort of all."""
+
+    related = ("order__patient", "order__referring_physician", "procedure_type__modality", "room", "report")
+
+    def __init__(self, backlog: QuerySet[Exam], stat_ids: list[int]):
+        rows = backlog.select_related(*self.related)
+        self._stat = rows.filter(pk__in=stat_ids).order_by("completed_at", "id")
+        self._rest = rows.exclude(pk__in=stat_ids).order_by("completed_at", "id")
+        self._stat_count = len(stat_ids)
+        self._backlog = backlog
+        self._count: int | None = None
+
+    def count(self) -> int:
+        if self._count is None:
+            self._count = self._backlog.count()
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __iter__(self):
+        yield from self._stat
+        yield from self._rest
+
+    def __getitem__(self, index):
+        if isinstance(index, int):
+            found = self[index : index + 1]
+            if not found:
+                raise IndexError(index)
+            return found[0]
+        start, stop = index.start or 0, index.stop if index.stop is not None else self.count()
+        if start < 0 or stop < 0 or index.step not in (None, 1):
+            raise ValueError("The reading worklist takes plain, non-negative slices.")
+        stat = self._stat_count
+        rows: list[Exam] = []
+        if start < stat:
+            rows += list(self._stat[start : min(stop, stat)])
+        if stop > stat:
+            rows += list(self._rest[max(start - stat, 0) : stop - stat])
+        return rows
 
 
 def report_of(exam: Exam) -> Report | None:
