@@ -4,19 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ris', '0004_outbox'),
-        ('scheduling', '0004_historicalorder_admission_id_order_admission_id'),
+        ("ris", "0004_outbox"),
+        ("scheduling", "0004_historicalorder_admission_id_order_admission_id"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='exam',
-            index=models.Index(condition=models.Q(('status__in', ['COMPLETED', 'PRELIMINARY'])), fields=['completed_at', 'id', 'order_id'], name='exam_reading_backlog_idx'),
+            model_name="exam",
+            index=models.Index(
+                condition=models.Q(("status__in", ["COMPLETED", "PRELIMINARY"])),
+                fields=["completed_at", "id", "order_id"],
+                name="exam_reading_backlog_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(condition=models.Q(('priority', 'STAT')), fields=['id'], name='order_stat_idx'),
+            model_name="order",
+            index=models.Index(condition=models.Q(("priority", "STAT")), fields=["id"], name="order_stat_idx"),
         ),
     ]
