@@ -87,7 +87,9 @@ class Report(TimeStamped):
         ordering = ["-updated_at"]
         permissions = [("sign_final", "Can sign reports final (attending radiologist)")]
         # "Mine" on the reading worklist: a radiologist's reports not final yet, among all they ever wrote.
-        indexes = [models.Index(fields=["author"], condition=~Q(status="FINAL"), name="report_open_by_author_idx")]
+        indexes = [
+            models.Index(fields=["author", "exam"], condition=~Q(status="FINAL"), name="report_open_by_author_idx")
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(status="FINAL") | Q(signed_by__isnull=False, signed_at__isnull=False),

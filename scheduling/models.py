@@ -124,10 +124,10 @@ class Exam(TimeStamped):
         indexes = [
             models.Index(fields=["room", "scheduled_start"]),
             models.Index(fields=["status", "scheduled_start"]),
-            # The reading worklist: performed exams not yet final, oldest first; order_id too, so that finding the
-            # STAT ones among them reads the index alone.
+            # The reading worklist: performed exams not yet final, oldest first; order_id and procedure_type_id
+            # too, so that finding the STAT ones and filtering by modality or body part read the index alone.
             models.Index(
-                fields=["completed_at", "id", "order_id"],
+                fields=["completed_at", "id", "order_id", "procedure_type_id"],
                 condition=Q(status__in=["COMPLETED", "PRELIMINARY"]),
                 name="exam_reading_backlog_idx",
             ),

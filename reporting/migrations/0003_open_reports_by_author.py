@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
             model_name="report",
             index=models.Index(
                 condition=models.Q(("status", "FINAL"), _negated=True),
-                fields=["author"],
+                fields=["author", "exam"],
                 name="report_open_by_author_idx",
             ),
         ),

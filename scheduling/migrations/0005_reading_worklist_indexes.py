@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
             model_name="exam",
             index=models.Index(
                 condition=models.Q(("status__in", ["COMPLETED", "PRELIMINARY"])),
-                fields=["completed_at", "id", "order_id"],
+                fields=["completed_at", "id", "order_id", "procedure_type_id"],
                 name="exam_reading_backlog_idx",
             ),
         ),
