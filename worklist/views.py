@@ -19,8 +19,9 @@ S = Exam.Status
 
 @role_required(Role.TECHNOLOGIST, Role.ADMIN)
 def home(request):
-    """Today's exams on the modalities, patients waiting first."""
-    exams = exams_scheduled_on(timezone.localdate(), statuses={S.SCHEDULED, S.ARRIVED, S.IN_PROGRESS, S.COMPLETED})
+    """Today's exams on the modalities, patients waiting first; reported ones too, with their report's status."""
+    statuses = {S.SCHEDULED, S.ARRIVED, S.IN_PROGRESS, S.COMPLETED, S.PRELIMINARY, S.FINAL, S.AMENDED}
+    exams = exams_scheduled_on(timezone.localdate(), statuses=statuses)
     return render(request, "worklist/home.html", {"exams": exams, "today": timezone.localdate()})
 
 

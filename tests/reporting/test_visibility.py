@@ -50,6 +50,14 @@ def test_front_desk_sees_the_report_status_and_the_pdf_link_on_the_order(client_
     assert IMPRESSION not in html
 
 
+def test_the_exam_page_shows_the_report_status_and_the_pdf_link_but_not_the_text(client_for):
+    exam = signed_exam()
+    html = client_for(Role.FRONT_DESK).get(reverse("scheduling:exam", args=[exam.pk])).content.decode()
+    assert '<span class="report-status">Final</span>' in html
+    assert f'href="{reverse("reports:pdf", args=[exam.pk])}"' in html
+    assert IMPRESSION not in html
+
+
 def test_front_desk_sees_no_pdf_link_before_the_report_is_final(client_for):
     exam = make_completed_exam()
     html = client_for(Role.FRONT_DESK).get(reverse("scheduling:order", args=[exam.order_id])).content.decode()
@@ -65,6 +73,16 @@ def test_technologist_home_shows_the_report_status_of_todays_exams(client_for):
     html = client_for(Role.TECHNOLOGIST).get(reverse("worklist:home")).content.decode()
     assert exam.order.accession_number in html
     assert '<span class="report-status">Draft</span>' in html
+
+
+def test_technologist_home_offers_the_pdf_of_todays_reported_exams(client_for):
+    exam = signed_exam()
+    now = timezone.now()
+    Exam.objects.filter(pk=exam.pk).update(scheduled_start=now, scheduled_end=now + timedelta(minutes=20))
+    html = client_for(Role.TECHNOLOGIST).get(reverse("worklist:home")).content.decode()
+    assert '<span class="report-status">Final</span>' in html
+    assert f'href="{reverse("reports:pdf", args=[exam.pk])}"' in html
+    assert IMPRESSION not in html
 
 
 def test_billing_sees_the_codes_and_that_a_final_report_exists_but_not_its_text(client_for):
