@@ -22,14 +22,14 @@ READABLE = (S.COMPLETED, S.PRELIMINARY)  # exams whose report may still be writt
 FINAL_MESSAGE = "This report is final: it can only be amended by an addendum."
 
 
-def _claim_lapse() -> timedelta:
+def claim_lapse() -> timedelta:
     return timedelta(minutes=settings.RIS_READING_CLAIM_MINUTES)
 
 
 def claim_holder(exam: Exam, *, now: datetime | None = None):
     """The user whose claim on the exam is live, or None."""
     claim = ReadingClaim.objects.select_related("user").filter(exam=exam).first()
-    if claim is None or claim.last_activity < (now or timezone.now()) - _claim_lapse():
+    if claim is None or claim.last_activity < (now or timezone.now()) - claim_lapse():
         return None
     return claim.user
 
@@ -40,9 +40,9 @@ def reading_claim(*, exam: Exam, user, now: datetime | None = None) -> ReadingCl
     now = now or timezone.now()
     exam = Exam.objects.select_for_update().get(pk=exam.pk)
     claim = ReadingClaim.objects.select_for_update().filter(exam=exam).first()
-    if claim is not None and claim.user_id != user.pk and claim.last_activity >= now - _claim_lapse():
+    if claim is not None and claim.user_id != user.pk and claim.last_activity >= now - claim_lapse():
         name = claim.user.get_full_name() or claim.user.get_username()
-        raise ApplicationError(f"{name} is reading this exam; it is free again after {_claim_lapse()} without work.")
+        raise ApplicationError(f"{name} is reading this exam; it is free again after {claim_lapse()} without work.")
     if claim is None:
         return ReadingClaim.objects.create(exam=exam, user=user, last_activity=now)
     claim.user, claim.last_activity = user, now

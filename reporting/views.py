@@ -147,6 +147,20 @@ def _wants_json(request) -> bool:
 
 @require_POST
 @role_required(*AUTHORS)
+def keep_claim(request, exam_pk: int):
+    """The open editor says the radiologist is still reading (once a minute, while the page is visible)."""
+    exam = _exam(exam_pk)
+    if exam.status not in services.READABLE:
+        return JsonResponse({"error": "This exam's report is final: there is nothing to hold."}, status=409)
+    try:
+        claim = services.reading_claim(exam=exam, user=request.user)
+    except ApplicationError as error:
+        return JsonResponse({"error": error.message}, status=409)
+    return JsonResponse({"claimed_until": (claim.last_activity + services.claim_lapse()).isoformat()})
+
+
+@require_POST
+@role_required(*AUTHORS)
 def autosave(request, exam_pk: int):
     """Save the draft (the editor posts every few seconds); JSON for the editor's script, a redirect without it."""
     exam = _exam(exam_pk)

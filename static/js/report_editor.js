@@ -122,6 +122,22 @@
     });
   });
 
+  // Reading without typing still counts: renew the claim once a minute while the page is in view, so that a
+  // colleague is not handed the exam after RIS_READING_CLAIM_MINUTES of careful looking.
+  var CLAIM_MS = 60000;
+  window.setInterval(function () {
+    if (document.visibilityState !== "visible") return;
+    fetch(form.dataset.keepClaim, {
+      method: "POST",
+      headers: { "X-CSRFToken": csrfToken(), "X-Requested-With": "fetch", Accept: "application/json" },
+      credentials: "same-origin",
+    }).then(function (response) {
+      if (response.status === 409) {
+        response.json().then(function (body) { show(body.error, true); });
+      }
+    });
+  }, CLAIM_MS);
+
   // Leaving with a change not yet sent: send it on the way out (keepalive lets the request outlive the page).
   window.addEventListener("pagehide", function () {
     if (!dirty) return;

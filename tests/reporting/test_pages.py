@@ -5,13 +5,14 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from reporting import services
-from reporting.models import Addendum, Macro, Report, ReportTemplate
+from reporting.models import Addendum, Macro, ReadingClaim, Report, ReportTemplate
 from ris.models import Role
 from scheduling.models import Exam, Priority
 from tests.factories import (
@@ -344,3 +345,23 @@ def test_a_user_of_another_role_gets_no_claim_by_looking(exam):
     technologist = UserFactory(role=Role.TECHNOLOGIST)
     assert signed_in(technologist).get(url("editor", exam)).status_code == 403
     assert services.claim_holder(exam) is None
+
+
+def test_the_open_editor_keeps_the_claim_alive_without_typing(settings, attending, resident, exam):
+    settings.RIS_READING_CLAIM_MINUTES = 15
+    reader = signed_in(attending)
+    reader.get(url("editor", exam))
+    ReadingClaim.objects.filter(exam=exam).update(last_activity=timezone.now() - timedelta(minutes=14))
+    response = reader.post(url("keep_claim", exam), HTTP_X_REQUESTED_WITH="fetch")
+    assert response.status_code == 200
+    ReadingClaim.objects.filter(exam=exam).update(last_activity=F("last_activity") - timedelta(minutes=2))
+    assert services.claim_holder(exam) == attending  # 16 minutes after opening, still held: the ping renewed it
+    colleague = signed_in(resident).post(url("keep_claim", exam), HTTP_X_REQUESTED_WITH="fetch")
+    assert colleague.status_code == 409
+    assert "is reading this exam" in colleague.json()["error"]
+
+
+def test_a_final_report_has_no_claim_to_keep(attending, exam):
+    client = signed_in(attending)
+    final_report(client, exam)
+    assert client.post(url("keep_claim", exam)).status_code == 409
