@@ -85,6 +85,7 @@ from pynetdicom.sop_class import ModalityWorklistInformationFind
 
 # bench.scheduling sets Django up on import (production-like environment); its loading helpers are shared.
 from bench.scheduling import (
+    ORDER_COLUMNS,
     PATIENT_COLUMNS,
     check_copy_columns,
     copy_rows,
@@ -207,22 +208,6 @@ def exam_slots(size: int, today: date, tz: ZoneInfo, rooms: int) -> Iterator[tup
         yield room, start, start + timedelta(seconds=min(SLOT_SECONDS, spacing[day]))
 
 
-ORDER_COLUMNS = (
-    "id",
-    "placer_order_number",
-    "placer_application",
-    "filler_order_number",
-    "accession_number",
-    "patient_id",
-    "referring_physician_id",
-    "priority",
-    "reason",
-    "diagnosis_codes",
-    "status",
-    "admission_id",
-    "created_at",
-    "updated_at",
-)
 EXAM_COLUMNS = (
     "id",
     "order_id",
@@ -254,7 +239,7 @@ def order_and_exam_rows(
         booked = now - timedelta(days=rng.uniform(0, 20))
         orders.append(
             (number, "", "", f"WF{number:09d}", f"W{number:09d}", rng.choice(patient_ids), physician, priority,
-             "", "[]", "SCHEDULED", f"V{number:09d}" if rng.random() < 0.3 else "", booked, booked)
+             "", "[]", "SCHEDULED", booked, booked, f"V{number:09d}" if rng.random() < 0.3 else "")
         )  # fmt: skip
         exams.append(
             (number, number, rng.choice(catalog.procedures[modality]), room_id, start, end, f"WRP{number:09d}",

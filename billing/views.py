@@ -7,10 +7,7 @@ from django.utils import timezone
 
 from ris.models import Role
 from ris.roles import role_required
-from scheduling.models import Exam
-from scheduling.selectors import exams_performed_since
-
-REPORTED = (Exam.Status.FINAL, Exam.Status.AMENDED)  # the exam's status follows its report's final signature
+from scheduling.selectors import exams_performed_since, exams_reported_since
 
 
 @role_required(Role.BILLING, Role.ADMIN)
@@ -20,6 +17,5 @@ def home(request):
     Billing sees that a final report is on file and the codes to bill, never the report's text.
     """
     since = timezone.now() - timedelta(days=30)
-    exams = exams_performed_since(since)
-    context = {"exams": exams[:500], "reported": exams.filter(status__in=REPORTED)[:200]}
+    context = {"exams": exams_performed_since(since)[:500], "reported": exams_reported_since(since)[:200]}
     return render(request, "billing/home.html", context)

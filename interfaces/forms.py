@@ -5,12 +5,13 @@ import re
 from django import forms
 
 from interfaces.models import InboundMessage, OutboundMessage
+from ris.forms import DateRangeMixin
 
 _MESSAGE_TYPE = re.compile(r"([A-Z0-9]{3})(?:\^([A-Z0-9]{3}))?")
-EARLIEST_YEAR, LATEST_YEAR = 2000, 2999
 
 
-class MessageLogForm(forms.Form):
+class MessageLogForm(DateRangeMixin, forms.Form):
+    earliest_year = 2000  # the message store starts with the RIS
     direction = forms.ChoiceField(
         choices=[("", "Received and sent"), ("in", "Received"), ("out", "Sent")], required=False
     )
@@ -36,24 +37,6 @@ class MessageLogForm(forms.Form):
         if value and not _MESSAGE_TYPE.fullmatch(value):
             raise forms.ValidationError("A type is three letters or digits, with or without the event: ORM, ORM^O01.")
         return value
-
-    def _clean_day(self, name: str):
-        day = self.cleaned_data[name]
-        if day and not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
-            raise forms.ValidationError(f"Give a date between {EARLIEST_YEAR} and {LATEST_YEAR}.")
-        return day
-
-    def clean_date_from(self):
-        return self._clean_day("date_from")
-
-    def clean_date_to(self):
-        return self._clean_day("date_to")
-
-    def clean(self) -> dict:
-        data = super().clean()
-        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            self.add_error("date_to", "The end date is before the start date.")
-        return data
 
     def search_criteria(self) -> dict:
         """The valid form as keyword arguments of message_log_search."""

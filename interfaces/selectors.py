@@ -2,16 +2,16 @@
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from functools import cache
 from typing import Literal
 
 from django.db.models import CharField, F, QuerySet, Value
-from django.utils import timezone
 from hl7apy.core import Field, Segment
 from hl7apy.exceptions import HL7apyException
 
 from interfaces.models import InboundMessage, OutboundMessage
+from scheduling.selectors import local_day_bounds
 
 Direction = Literal["in", "out"]
 FIELD_NAME_VERSION = "2.5.1"  # field names are those of v2.5.1 whatever version a message declares
@@ -32,10 +32,6 @@ LOG_COLUMNS = (
 
 
 # --- the message log --------------------------------------------------------------------------------------------
-
-
-def _start_of(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def message_log_search(
@@ -69,9 +65,9 @@ def message_log_search(
     if status:
         filters["status"] = status
     if date_from:
-        filters["created_at__gte"] = _start_of(date_from)
+        filters["created_at__gte"] = local_day_bounds(date_from)[0]
     if date_to:
-        filters["created_at__lt"] = _start_of(date_to + timedelta(days=1))
+        filters["created_at__lt"] = local_day_bounds(date_to)[1]
 
     inbound = (
         InboundMessage.objects.filter(**filters)

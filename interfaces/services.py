@@ -31,6 +31,7 @@ from interfaces.models import Destination, InboundMessage, OutboundMessage
 from ris.audit import Interface
 from ris.exceptions import ApplicationError
 from ris.models import Patient, ProcedureType, ReferringPhysician
+from ris.selectors import patient_by_mrn
 from ris.services import patient_merge, patient_register, patient_update
 from scheduling import services as scheduling
 from scheduling.models import Exam, Order
@@ -242,13 +243,9 @@ def _actor(head: Header) -> Interface:
     return Interface("HL7", head.sending_application or "unknown")
 
 
-def _find_patient(mrn: str, issuer: str) -> Patient | None:
-    return Patient.objects.filter(mrn=mrn, mrn_issuer=issuer or settings.RIS_MRN_ISSUER).first()
-
-
 def _patient_upsert(data: inbound.PatientData, actor: Interface) -> Patient:
     """Register the patient, or update what the message carries (HL7: an empty field means "no change")."""
-    existing = _find_patient(data.mrn, data.mrn_issuer)
+    existing = patient_by_mrn(data.mrn, data.mrn_issuer)
     if existing is None:
         fields = {k: v for k, v in data.fields().items() if v not in ("", None) and k != "family_name"}
         try:
@@ -261,7 +258,7 @@ def _patient_upsert(data: inbound.PatientData, actor: Interface) -> Patient:
             )
         except ApplicationError as error:
             # Another connection registered the same patient a moment ago (its transaction has committed now).
-            existing = _find_patient(data.mrn, data.mrn_issuer) if error.field == "mrn" else None
+            existing = patient_by_mrn(data.mrn, data.mrn_issuer) if error.field == "mrn" else None
             if existing is None:
                 raise
     if existing.is_merged:
@@ -284,7 +281,7 @@ def _adt_merge(reader: Reader, head: Header, row: InboundMessage) -> None:
     data = inbound.patient(reader)
     row.mrn = data.mrn[:64]
     prior_mrn, prior_issuer = inbound.prior_patient(reader)
-    source = _find_patient(prior_mrn, prior_issuer)
+    source = patient_by_mrn(prior_mrn, prior_issuer)
     if source is None:
         raise MessageError(f"No patient with MRN {prior_mrn} to merge.", code=204, location=("MRG", 1, 1))
     target = _patient_upsert(data, _actor(head))

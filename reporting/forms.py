@@ -3,9 +3,9 @@
 from django import forms
 
 from reporting.models import SECTIONS, ReportTemplate
+from ris.forms import DateRangeMixin
 from ris.models import Modality, ProcedureType, ReferringPhysician
 
-EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
 SECTION_LABELS = {
     "clinical_information": "Clinical information",
     "technique": "Technique",
@@ -15,7 +15,7 @@ SECTION_LABELS = {
 }
 
 
-class WorklistFilterForm(forms.Form):
+class WorklistFilterForm(DateRangeMixin, forms.Form):
     modality = forms.ChoiceField(required=False)
     body_part = forms.ChoiceField(required=False)
     referring_physician = forms.ModelChoiceField(
@@ -36,24 +36,6 @@ class WorklistFilterForm(forms.Form):
             .distinct()
         )
         self.fields["body_part"].choices = [("", "Any"), *((part, part) for part in parts)]
-
-    def _clean_day(self, name: str):
-        day = self.cleaned_data[name]
-        if day and not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
-            raise forms.ValidationError(f"Give a date between {EARLIEST_YEAR} and {LATEST_YEAR}.")
-        return day
-
-    def clean_date_from(self):
-        return self._clean_day("date_from")
-
-    def clean_date_to(self):
-        return self._clean_day("date_to")
-
-    def clean(self) -> dict:
-        data = super().clean()
-        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            self.add_error("date_to", "The end date is before the start date.")
-        return data
 
     def criteria(self) -> dict:
         """The valid form as keyword arguments of reading_worklist (without the user)."""

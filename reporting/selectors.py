@@ -3,15 +3,36 @@
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from reporting.models import CriticalResult, ReadingClaim, Report
+from reporting.models import CriticalResult, Macro, ReadingClaim, Report, ReportTemplate
 from ris.models import ProcedureType
 from scheduling.models import Exam, Order, Priority
 from scheduling.selectors import local_day_bounds
 
 S = Exam.Status
+
+
+def claim_lapse() -> timedelta:
+    """How long a reading claim lasts without a save or a renewal (RIS_READING_CLAIM_MINUTES)."""
+    return timedelta(minutes=settings.RIS_READING_CLAIM_MINUTES)
+
+
+def claims_live_since(now: datetime | None = None) -> datetime:
+    """Claims touched at or after this time are live."""
+    return (now or timezone.now()) - claim_lapse()
+
+
+def claim_holders(exam_ids, *, now: datetime | None = None) -> dict[int, object]:
+    """The user holding a live claim on each of `exam_ids` that has one, in one query."""
+    claims = ReadingClaim.objects.filter(exam_id__in=exam_ids, last_activity__gte=claims_live_since(now))
+    return {claim.exam_id: claim.user for claim in claims.select_related("user")}
+
+
+def claim_holder(exam: Exam, *, now: datetime | None = None):
+    """The user whose claim on the exam is live, or None."""
+    return claim_holders([exam.pk], now=now).get(exam.pk)
 
 
 def reading_worklist(
@@ -49,7 +70,7 @@ def reading_worklist(
     if date_to:
         backlog = backlog.filter(completed_at__lt=local_day_bounds(date_to)[1])
     if mine and user is not None:
-        live = now - timedelta(minutes=settings.RIS_READING_CLAIM_MINUTES)
+        live = claims_live_since(now)
         claimed = ReadingClaim.objects.filter(user=user, last_activity__gte=live).values_list("exam_id", flat=True)
         authored = (
             Report.objects.filter(author=user).exclude(status=Report.Status.FINAL).values_list("exam_id", flat=True)
@@ -102,6 +123,21 @@ class ReadingWorklist:
         if stop > stat:
             rows += list(self._rest[max(start - stat, 0) : stop - stat])
         return rows
+
+
+def template_for(exam: Exam) -> ReportTemplate | None:
+    """The template of the exam's procedure type, else of its modality."""
+    templates = ReportTemplate.objects.filter(active=True)
+    return (
+        templates.filter(procedure_type=exam.procedure_type_id).first()
+        or templates.filter(procedure_type__isnull=True, modality=exam.procedure_type.modality_id).first()
+    )
+
+
+def macros_for(user) -> dict[str, str]:
+    """Macro texts by name: the user's own win over shared ones of the same name."""
+    macros = Macro.objects.filter(Q(owner=user) | Q(owner__isnull=True)).order_by(F("owner").asc(nulls_first=True))
+    return {macro.name: macro.text for macro in macros}  # shared ones first, so the user's own overwrite them
 
 
 def report_of(exam: Exam) -> Report | None:

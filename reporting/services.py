@@ -6,11 +6,11 @@ Signing final and each signed addendum record an outbox event: the HL7 interface
 
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from reporting.models import SECTIONS, Addendum, CriticalResult, ReadingClaim, Report, ReportTemplate
+from reporting.selectors import claim_holder, claim_lapse, claims_live_since, template_for
 from ris.audit import attribute
 from ris.exceptions import ApplicationError
 from ris.services import outbox_add
@@ -22,27 +22,16 @@ READABLE = (S.COMPLETED, S.PRELIMINARY)  # exams whose report may still be writt
 FINAL_MESSAGE = "This report is final: it can only be amended by an addendum."
 
 
-def claim_lapse() -> timedelta:
-    return timedelta(minutes=settings.RIS_READING_CLAIM_MINUTES)
-
-
-def claim_holder(exam: Exam, *, now: datetime | None = None):
-    """The user whose claim on the exam is live, or None."""
-    claim = ReadingClaim.objects.select_related("user").filter(exam=exam).first()
-    if claim is None or claim.last_activity < (now or timezone.now()) - claim_lapse():
-        return None
-    return claim.user
-
-
 @transaction.atomic
 def reading_claim(*, exam: Exam, user, now: datetime | None = None) -> ReadingClaim:
     """Claim an exam for reading (or keep one's claim alive); refused while another radiologist's claim is live."""
     now = now or timezone.now()
     exam = Exam.objects.select_for_update().get(pk=exam.pk)
     claim = ReadingClaim.objects.select_for_update().filter(exam=exam).first()
-    if claim is not None and claim.user_id != user.pk and claim.last_activity >= now - claim_lapse():
-        name = claim.user.get_full_name() or claim.user.get_username()
-        raise ApplicationError(f"{name} is reading this exam; it is free again after {claim_lapse()} without work.")
+    if claim is not None and claim.user_id != user.pk and claim.last_activity >= claims_live_since(now):
+        raise ApplicationError(
+            f"{_name(claim.user)} is reading this exam; it is free again after {claim_lapse()} without work."
+        )
     if claim is None:
         return ReadingClaim.objects.create(exam=exam, user=user, last_activity=now)
     claim.user, claim.last_activity = user, now
@@ -52,15 +41,6 @@ def reading_claim(*, exam: Exam, user, now: datetime | None = None) -> ReadingCl
 
 def reading_release(*, exam: Exam, user) -> None:
     ReadingClaim.objects.filter(exam=exam, user=user).delete()
-
-
-def template_for(exam: Exam) -> ReportTemplate | None:
-    """The template of the exam's procedure type, else of its modality."""
-    templates = ReportTemplate.objects.filter(active=True)
-    return (
-        templates.filter(procedure_type=exam.procedure_type_id).first()
-        or templates.filter(procedure_type__isnull=True, modality=exam.procedure_type.modality_id).first()
-    )
 
 
 def _locked_report(report: Report) -> Report:
@@ -94,15 +74,34 @@ def report_save_draft(*, exam: Exam, user, sections: dict[str, str], template: R
     return report
 
 
+def _name(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
 def _check_password(user, password: str) -> None:
     if not password or not user.check_password(password):
         raise ApplicationError("The password is not right; the report was not signed.", field="password")
+
+
+def _check_attending(user, password: str, *, refusal: str) -> None:
+    """Signing final or an addendum: an attending radiologist (reporting.sign_final) who confirms the password."""
+    if not user.has_perm("reporting.sign_final"):
+        raise ApplicationError(refusal)
+    _check_password(user, password)
+
+
+def _check_not_held_by_another(exam: Exam, user) -> None:
+    """A colleague's live claim keeps others from signing what is on their own screen."""
+    holder = claim_holder(exam)
+    if holder is not None and holder != user:
+        raise ApplicationError(f"{_name(holder)} is reading this exam: the report was not signed.")
 
 
 @transaction.atomic
 def report_sign_preliminary(*, report: Report, user) -> Report:
     """A resident (or any radiologist) saves the report PRELIMINARY: visible, not yet the legal record."""
     report = _locked_report(report)
+    _check_not_held_by_another(report.exam, user)
     if not report.impression.strip():
         raise ApplicationError("Write an impression before saving the report preliminary.", field="impression")
     report.status, report.preliminary_by, report.preliminary_at = Report.Status.PRELIMINARY, user, timezone.now()
@@ -116,10 +115,11 @@ def report_sign_preliminary(*, report: Report, user) -> Report:
 @transaction.atomic
 def report_sign_final(*, report: Report, user, password: str) -> Report:
     """An attending radiologist signs FINAL after confirming the password; the HL7 interface sends ORU^R01."""
-    if not user.has_perm("reporting.sign_final"):
-        raise ApplicationError("Only an attending radiologist can sign a report final; save it preliminary.")
-    _check_password(user, password)
+    _check_attending(
+        user, password, refusal="Only an attending radiologist can sign a report final; save it preliminary."
+    )
     report = _locked_report(report)
+    _check_not_held_by_another(report.exam, user)
     if not report.impression.strip():
         raise ApplicationError("A final report needs an impression.", field="impression")
     now = timezone.now()
@@ -161,9 +161,7 @@ def addendum_save(*, report: Report, user, text: str, addendum: Addendum | None 
 @transaction.atomic
 def addendum_sign(*, addendum: Addendum, user, password: str) -> Addendum:
     """Sign an addendum (password confirmed): the exam becomes AMENDED and the interface sends ORU^R01 (C)."""
-    if not user.has_perm("reporting.sign_final"):
-        raise ApplicationError("Only an attending radiologist can sign an addendum.")
-    _check_password(user, password)
+    _check_attending(user, password, refusal="Only an attending radiologist can sign an addendum.")
     addendum = Addendum.objects.select_for_update().select_related("report__exam__order").get(pk=addendum.pk)
     if addendum.signed_at is not None:
         raise ApplicationError("This addendum is signed already.")

@@ -4,12 +4,8 @@ Each view checks its input, calls one service or selector, and renders; a servic
 (or, for the editor's autosave, a JSON error with HTTP 409).
 """
 
-from datetime import timedelta
-
-from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import F, Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -26,26 +22,18 @@ from reporting.forms import (
     WorklistFilterForm,
 )
 from reporting.forms_outputs import CriticalFlagForm
-from reporting.models import SECTIONS, Addendum, Macro, ReadingClaim, Report, ReportTemplate
+from reporting.models import SECTIONS, Addendum, Report, ReportTemplate
 from ris.exceptions import ApplicationError
 from ris.models import Role
 from ris.roles import role_required, user_roles
 from scheduling.forms import add_service_error
 from scheduling.models import Exam
 from scheduling.selectors import exams_with_context
+from scheduling.workflow import PERFORMED
 
-S = Exam.Status
 READERS = (Role.RADIOLOGIST, Role.ADMIN)  # may look at reports
 AUTHORS = (Role.RADIOLOGIST,)  # may write them
-PERFORMED = (S.COMPLETED, S.PRELIMINARY, S.FINAL, S.AMENDED)
 PAGE_SIZE = 50
-
-
-def _claim_holders(exam_ids: list[int]) -> dict[int, object]:
-    """The holder of each live claim among `exam_ids`, in one query (the worklist shows them per row)."""
-    live = timezone.now() - timedelta(minutes=settings.RIS_READING_CLAIM_MINUTES)
-    claims = ReadingClaim.objects.filter(exam_id__in=exam_ids, last_activity__gte=live).select_related("user")
-    return {claim.exam_id: claim.user for claim in claims}
 
 
 @role_required(*READERS)
@@ -56,7 +44,7 @@ def home(request):
     if form.is_valid():
         exams = selectors.reading_worklist(user=request.user, **form.criteria())
         page = Paginator(exams, PAGE_SIZE).get_page(request.GET.get("page"))
-        holders = _claim_holders([exam.pk for exam in page])
+        holders = selectors.claim_holders([exam.pk for exam in page])
         page.rows = [
             {"exam": exam, "holder": holders.get(exam.pk), "viewer_url": selectors.viewer_url(exam)} for exam in page
         ]
@@ -79,12 +67,6 @@ def _is_author(user) -> bool:
     return Role.RADIOLOGIST in user_roles(user)
 
 
-def _macros(user) -> dict[str, str]:
-    """Macro texts by name: the user's own win over shared ones of the same name."""
-    macros = Macro.objects.filter(Q(owner=user) | Q(owner__isnull=True)).order_by(F("owner").asc(nulls_first=True))
-    return {macro.name: macro.text for macro in macros}  # shared ones first, so the user's own overwrite them
-
-
 def _templates() -> dict[str, dict[str, str]]:
     templates = ReportTemplate.objects.filter(active=True)
     return {str(template.pk): {name: getattr(template, name) for name in SECTIONS} for template in templates}
@@ -94,10 +76,10 @@ def _editor(request, exam: Exam, **bound):
     """Render the editor: editable for the radiologist holding the claim, read-only otherwise and once final."""
     report = selectors.report_of(exam)
     user = request.user
-    holder = services.claim_holder(exam)
+    holder = selectors.claim_holder(exam)
     editable = _is_author(user) and not (report and report.is_final) and holder == user
     if report is None:
-        template = services.template_for(exam)
+        template = selectors.template_for(exam)
         initial = {"template": template, **{name: getattr(template, name, "") for name in SECTIONS}}
     else:
         initial = {"template": report.template, **report.sections()}
@@ -122,7 +104,7 @@ def _editor(request, exam: Exam, **bound):
         "critical_results": list(report.critical_results.order_by("created_at")) if report else [],
         "critical_form": CriticalFlagForm(),
         "viewer_url": selectors.viewer_url(exam),
-        "macros": _macros(user) if editable else {},
+        "macros": selectors.macros_for(user) if editable else {},
         "templates": _templates() if editable else {},
     }
     return render(request, "reporting/editor.html", context)
@@ -156,7 +138,7 @@ def keep_claim(request, exam_pk: int):
         claim = services.reading_claim(exam=exam, user=request.user)
     except ApplicationError as error:
         return JsonResponse({"error": error.message}, status=409)
-    return JsonResponse({"claimed_until": (claim.last_activity + services.claim_lapse()).isoformat()})
+    return JsonResponse({"claimed_until": (claim.last_activity + selectors.claim_lapse()).isoformat()})
 
 
 @require_POST
@@ -194,16 +176,6 @@ def _report_or_404(exam: Exam) -> Report:
     return report
 
 
-def _held_by_another(request, exam: Exam, form) -> bool:
-    """A colleague's live claim keeps others from signing what is on their screen; say so on the form."""
-    holder = services.claim_holder(exam)
-    if holder is not None and holder != request.user:
-        name = holder.get_full_name() or holder.get_username()
-        form.add_error(None, f"{name} is reading this exam: the report was not signed.")
-        return True
-    return False
-
-
 @require_POST
 @role_required(*AUTHORS)
 def preliminary(request, exam_pk: int):
@@ -211,7 +183,7 @@ def preliminary(request, exam_pk: int):
     exam = _exam(exam_pk)
     report = _report_or_404(exam)
     form = PreliminaryForm(request.POST)
-    if form.is_valid() and not _held_by_another(request, exam, form):
+    if form.is_valid():
         try:
             services.report_sign_preliminary(report=report, user=request.user)
         except ApplicationError as error:
@@ -229,7 +201,7 @@ def sign(request, exam_pk: int):
     exam = _exam(exam_pk)
     report = _report_or_404(exam)
     form = SignForm(request.POST)
-    if form.is_valid() and not _held_by_another(request, exam, form):
+    if form.is_valid():
         try:
             services.report_sign_final(report=report, user=request.user, password=form.cleaned_data["password"])
         except ApplicationError as error:

@@ -2,6 +2,7 @@
 
 from datetime import date, datetime
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db.models import Count, Q, QuerySet
 
@@ -80,3 +81,8 @@ def patient_likely_duplicates(*, family_name: str, birth_date: date | None, excl
         merged_into__isnull=True,
     )
     return duplicates.exclude(pk=exclude_id) if exclude_id else duplicates
+
+
+def patient_by_mrn(mrn: str, issuer: str = "") -> Patient | None:
+    """The patient an MRN names under its issuing authority (the RIS's own, RIS_MRN_ISSUER, when none is given)."""
+    return Patient.objects.filter(mrn=mrn, mrn_issuer=issuer or settings.RIS_MRN_ISSUER).first()

@@ -11,7 +11,7 @@ from ris.models import ProcedureType, Room
 from ris.models.catalog import MAX_PROCEDURE_MINUTES
 from scheduling.models import Exam, Order
 from scheduling.slots import Interval, free_starts
-from scheduling.workflow import HOLDS_ROOM
+from scheduling.workflow import HOLDS_ROOM, PERFORMED, REPORTED
 
 S = Exam.Status
 
@@ -38,18 +38,14 @@ def exams_scheduled_on(day: date, *, statuses: set[str] | None = None) -> QueryS
     return exams.order_by("room__name", "scheduled_start")
 
 
-def exams_awaiting_report() -> QuerySet[Exam]:
-    """Performed exams without a final report, oldest first."""
-    return exams_with_context().filter(status__in=[S.COMPLETED, S.PRELIMINARY]).order_by("completed_at", "id")
-
-
 def exams_performed_since(since: datetime) -> QuerySet[Exam]:
     """Exams performed (completed or reported) since `since`, newest first."""
-    return (
-        exams_with_context()
-        .filter(status__in=[S.COMPLETED, S.PRELIMINARY, S.FINAL, S.AMENDED], completed_at__gte=since)
-        .order_by("-completed_at")
-    )
+    return exams_with_context().filter(status__in=PERFORMED, completed_at__gte=since).order_by("-completed_at")
+
+
+def exams_reported_since(since: datetime) -> QuerySet[Exam]:
+    """Exams performed since `since` whose final report is on file, newest first."""
+    return exams_performed_since(since).filter(status__in=REPORTED)
 
 
 def exam_status_counts(exams: QuerySet[Exam]) -> dict[str, int]:

@@ -58,6 +58,7 @@ ACTIVE_NOT_STARTED = {S.ORDERED, S.NO_SHOW}
 BOOKED = {S.SCHEDULED}
 UNDER_WAY = {S.ARRIVED, S.IN_PROGRESS}
 PERFORMED = {S.COMPLETED, S.PRELIMINARY, S.FINAL, S.AMENDED}
+REPORTED = {S.FINAL, S.AMENDED}  # a final report is on file (the exam follows its report's signature)
 
 
 def order_status_for(exam_statuses: Iterable[str]) -> str:

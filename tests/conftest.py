@@ -1,5 +1,6 @@
 import os
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -19,6 +20,13 @@ def need(condition: bool, reason: str) -> None:
     if REQUIRE_PEERS:
         pytest.fail(f"RIS_REQUIRE_PEERS=1 but {reason}")
     pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def need_tool(name: str) -> str:

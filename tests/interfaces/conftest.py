@@ -7,14 +7,8 @@ from pathlib import Path
 import pytest
 
 from interfaces import listener
-from tests.conftest import need_tool
+from tests.conftest import free_port, need_tool
 from tests.factories import ProcedureTypeFactory, RoomFactory
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -84,6 +78,17 @@ def orm(
 def segment(name: str, fields: dict[int, str]) -> str:
     """A segment from its non-empty fields by number."""
     return "|".join([name, *(fields.get(n, "") for n in range(1, max(fields) + 1))])
+
+
+def read_frame(sock: socket.socket) -> bytes:
+    """One ACK frame, or what came before the listener closed the connection."""
+    data = b""
+    while not data.endswith(b"\x1c\x0d"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def mllp_send(port: int, path) -> list[str]:

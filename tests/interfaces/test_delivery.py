@@ -21,8 +21,8 @@ from ris.exceptions import ApplicationError
 from ris.models import OutboxEvent
 from ris.services import outbox_add
 from scheduling import services
+from tests.conftest import free_port
 from tests.factories import TEST_ACTOR, PatientFactory, RoomFactory, UserFactory, make_order
-from tests.interfaces.conftest import free_port
 
 Status = OutboundMessage.Status
 TRANSACTIONAL = pytest.mark.django_db(transaction=True, serialized_rollback=True)

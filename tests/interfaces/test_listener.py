@@ -13,7 +13,8 @@ from interfaces.mllp import frame
 from interfaces.models import InboundMessage
 from ris.models import Patient
 from scheduling.models import Exam, Order
-from tests.interfaces.conftest import adt, free_port, mllp_send, orm, write_messages
+from tests.conftest import free_port
+from tests.interfaces.conftest import adt, mllp_send, orm, read_frame, write_messages
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.slow]
 
@@ -48,17 +49,6 @@ def send_frames(port: int, payload: bytes, *, timeout: float = 10) -> bytes:
             return read_frame(sock)
         except OSError:
             return b""
-
-
-def read_frame(sock: socket.socket) -> bytes:
-    """One ACK frame, or what came before the listener closed the connection."""
-    data = b""
-    while not data.endswith(b"\x1c\x0d"):
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def test_many_messages_on_many_connections_at_once(postgresql, catalog, hl7_port):

@@ -6,7 +6,8 @@ from pynetdicom import AE
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
 from interfaces.services import message_receive
-from tests.interfaces.conftest import free_port, orm, tomorrow_at
+from tests.conftest import free_port
+from tests.interfaces.conftest import orm, tomorrow_at
 from worklist import scp
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.slow]

@@ -14,7 +14,8 @@ from django.db import connection
 from interfaces.mllp import frame
 from interfaces.models import InboundMessage
 from scheduling.models import Order
-from tests.interfaces.conftest import free_port, orm
+from tests.conftest import free_port
+from tests.interfaces.conftest import orm, read_frame
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.slow]
 
@@ -49,13 +50,7 @@ def send_batch(port: int, messages: list[str]) -> list[bytes]:
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         for message in messages:
             sock.sendall(frame(message.encode()))
-            data = b""
-            while not data.endswith(b"\x1c\x0d"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            acks.append(data)
+            acks.append(read_frame(sock))
     return acks
 
 

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from reporting import services
+from reporting import selectors, services
 from reporting.models import Addendum, Macro, ReadingClaim, Report, ReportTemplate
 from ris.models import Role
 from scheduling.models import Exam, Priority
@@ -22,7 +22,6 @@ from tests.factories import (
     ReferringPhysicianFactory,
     UserFactory,
     make_completed_exam,
-    make_radiologist,
 )
 
 pytestmark = pytest.mark.django_db
@@ -35,21 +34,6 @@ SECTIONS = {
     "impression": "Small left effusion.",
 }
 FETCH = {"HTTP_X_REQUESTED_WITH": "fetch"}
-
-
-@pytest.fixture
-def exam():
-    return make_completed_exam()
-
-
-@pytest.fixture
-def attending():
-    return make_radiologist(attending=True)
-
-
-@pytest.fixture
-def resident():
-    return make_radiologist(attending=False)
 
 
 def signed_in(user) -> Client:
@@ -95,7 +79,7 @@ def test_an_administrator_may_look_but_not_write(client_for, exam):
     html = admin.get(url("editor", exam)).content.decode()
     assert 'id="report-form"' not in html
     assert admin.post(url("autosave", exam), SECTIONS, **FETCH).status_code == 403
-    assert services.claim_holder(exam) is None
+    assert selectors.claim_holder(exam) is None
 
 
 def test_an_exam_not_yet_performed_has_no_editor(attending):
@@ -180,7 +164,7 @@ def test_opening_the_editor_claims_the_exam_and_fills_in_the_template(attending,
         name="CT head", procedure_type=exam.procedure_type, technique="Axial CT of the head without contrast."
     )
     response = signed_in(attending).get(url("editor", exam))
-    assert services.claim_holder(exam) == attending
+    assert selectors.claim_holder(exam) == attending
     assert response.context["form"]["technique"].value() == "Axial CT of the head without contrast."
     assert 'id="report-form"' in response.content.decode()
 
@@ -344,7 +328,7 @@ def test_the_versions_page_lists_each_saved_version_and_shows_one(attending, exa
 def test_a_user_of_another_role_gets_no_claim_by_looking(exam):
     technologist = UserFactory(role=Role.TECHNOLOGIST)
     assert signed_in(technologist).get(url("editor", exam)).status_code == 403
-    assert services.claim_holder(exam) is None
+    assert selectors.claim_holder(exam) is None
 
 
 def test_the_open_editor_keeps_the_claim_alive_without_typing(settings, attending, resident, exam):
@@ -355,7 +339,7 @@ def test_the_open_editor_keeps_the_claim_alive_without_typing(settings, attendin
     response = reader.post(url("keep_claim", exam), HTTP_X_REQUESTED_WITH="fetch")
     assert response.status_code == 200
     ReadingClaim.objects.filter(exam=exam).update(last_activity=F("last_activity") - timedelta(minutes=2))
-    assert services.claim_holder(exam) == attending  # 16 minutes after opening, still held: the ping renewed it
+    assert selectors.claim_holder(exam) == attending  # 16 minutes after opening, still held: the ping renewed it
     colleague = signed_in(resident).post(url("keep_claim", exam), HTTP_X_REQUESTED_WITH="fetch")
     assert colleague.status_code == 409
     assert "is reading this exam" in colleague.json()["error"]

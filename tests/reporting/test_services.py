@@ -19,27 +19,11 @@ from tests.factories import (
     DestinationFactory,
     ProcedureTypeFactory,
     make_completed_exam,
-    make_radiologist,
 )
 
 pytestmark = pytest.mark.django_db
 
 SECTIONS = {"findings": "Small left pleural effusion.", "impression": "Small left effusion. No pneumothorax."}
-
-
-@pytest.fixture
-def exam():
-    return make_completed_exam()
-
-
-@pytest.fixture
-def attending():
-    return make_radiologist(attending=True)
-
-
-@pytest.fixture
-def resident():
-    return make_radiologist(attending=False)
 
 
 def signed(exam, attending) -> Report:
@@ -57,9 +41,9 @@ def test_a_draft_needs_the_claim_and_another_radiologist_is_kept_out(exam, atten
 def test_a_claim_lapses_after_inactivity(exam, attending, resident, settings):
     settings.RIS_READING_CLAIM_MINUTES = 15
     services.reading_claim(exam=exam, user=resident, now=timezone.now() - timedelta(minutes=16))
-    assert services.claim_holder(exam) is None
+    assert selectors.claim_holder(exam) is None
     services.report_save_draft(exam=exam, user=attending, sections={"findings": "Taken over"})
-    assert services.claim_holder(exam) == attending
+    assert selectors.claim_holder(exam) == attending
 
 
 def test_the_resident_saves_preliminary_and_cannot_sign_final(exam, resident):
@@ -132,7 +116,7 @@ def test_the_template_of_the_procedure_beats_the_modality_one(exam):
     ReportTemplate.objects.create(name="Modality", modality=exam.procedure_type.modality, technique="generic")
     ReportTemplate.objects.create(name="Procedure", procedure_type=exam.procedure_type, technique="specific")
     ReportTemplate.objects.create(name="Other", procedure_type=other, technique="other")
-    assert services.template_for(exam).name == "Procedure"
+    assert selectors.template_for(exam).name == "Procedure"
 
 
 def test_critical_results_stay_open_until_notified_and_closed(exam, attending):

@@ -1,5 +1,4 @@
 import os
-import socket
 import subprocess
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -8,7 +7,7 @@ import pydicom
 import pytest
 from django.utils import timezone
 
-from tests.conftest import need_tool
+from tests.conftest import free_port, need_tool
 from tests.factories import (
     PatientFactory,
     ProcedureTypeFactory,
@@ -17,12 +16,6 @@ from tests.factories import (
     make_booked_exam,
 )
 from worklist import scp
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
 
-from tests.worklist.conftest import findscu, free_port
+from tests.conftest import free_port
+from tests.worklist.conftest import findscu
 from worklist import scp
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.slow]

@@ -1,0 +1,27 @@
+"""Form pieces shared by the apps' pages."""
+
+from django import forms
+
+
+class DateRangeMixin:
+    """`date_from` and `date_to` fields: each within a plausible span of years, the end not before the start."""
+
+    earliest_year, latest_year = 1900, 2999
+
+    def _clean_day(self, name: str):
+        day = self.cleaned_data[name]
+        if day and not self.earliest_year <= day.year <= self.latest_year:
+            raise forms.ValidationError(f"Give a date between {self.earliest_year} and {self.latest_year}.")
+        return day
+
+    def clean_date_from(self):
+        return self._clean_day("date_from")
+
+    def clean_date_to(self):
+        return self._clean_day("date_to")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
