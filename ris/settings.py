@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
     "simple_history",
     "ris",
     "scheduling",
@@ -103,6 +105,25 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 SESSION_COOKIE_AGE = env_int("RIS_SESSION_SECONDS", 15 * 60)
 SESSION_SAVE_EVERY_REQUEST = True  # the session expires after inactivity, not after login
+
+# --- REST API (/api/) ----------------------------------------------------------------------------------------
+# Signed-in browsers (session, with CSRF), scripts with a token (Authorization: Token ...) or a user's password
+# (HTTP Basic, over TLS in production). Every endpoint names the roles it admits (ris.api.RolePermission).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "ris.api.RolePermission"],
+    "DEFAULT_PAGINATION_CLASS": "ris.api.NewestFirst",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "ris.api.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+}
 
 # --- Internationalisation and time ----------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

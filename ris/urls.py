@@ -20,5 +20,6 @@ urlpatterns = [
     path("reports/", include("reporting.urls_outputs")),
     path("billing/", include("billing.urls")),
     path("interfaces/", include("interfaces.urls")),
+    path("api/", include("ris.api_urls")),
     path("admin/", admin.site.urls),
 ]

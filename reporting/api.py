@@ -1,0 +1,161 @@
+"""Reports over the REST API: read them (as the role may), and for radiologists write drafts, sign and amend.
+
+Every write is one call of reporting.services, as from the editor: a FINAL report is refused there (HTTP 400 with
+the service's message) and, below that, by the database.
+"""
+
+from django.shortcuts import get_object_or_404
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from reporting import selectors, services
+from reporting.models import SECTIONS, Addendum, Report, ReportTemplate
+from ris.models import Role
+from scheduling.models import Exam
+from scheduling.workflow import PERFORMED
+
+
+class AddendumSerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Addendum
+        fields = ["id", "text", "author", "signed_at", "created_at"]
+        read_only_fields = fields
+
+
+class ReportSerializer(serializers.ModelSerializer):
+    accession_number = serializers.CharField(source="exam.order.accession_number", read_only=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    preliminary_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    signed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    addenda = AddendumSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Report
+        fields = [
+            "id",
+            "exam",
+            "accession_number",
+            "status",
+            "template",
+            *SECTIONS,
+            "author",
+            "preliminary_by",
+            "preliminary_at",
+            "signed_by",
+            "signed_at",
+            "addenda",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class DraftSerializer(serializers.Serializer):
+    """A draft's sections (any subset) and, optionally, the template it follows."""
+
+    template = serializers.PrimaryKeyRelatedField(
+        queryset=ReportTemplate.objects.filter(active=True), required=False, allow_null=True
+    )
+    clinical_information = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    technique = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    comparison = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    findings = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    impression = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+
+    def sections(self) -> dict[str, str]:
+        return {name: self.validated_data[name] for name in SECTIONS if name in self.validated_data}
+
+
+class NewDraftSerializer(DraftSerializer):
+    exam = serializers.PrimaryKeyRelatedField(queryset=Exam.objects.filter(status__in=PERFORMED))
+
+
+class PasswordSerializer(serializers.Serializer):
+    password = serializers.CharField(write_only=True, style={"input_type": "password"}, trim_whitespace=False)
+
+
+class AddendumTextSerializer(serializers.Serializer):
+    text = serializers.CharField(trim_whitespace=False)
+
+
+class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Reports: list and read; radiologists create and update drafts, save preliminary, sign final, add addenda.
+
+    A draft is written with POST (exam and sections) or PATCH/PUT (sections); the author holds the exam's reading
+    claim from then on, as in the editor. Signing final and signing an addendum take the signer's password.
+    """
+
+    allowed_roles = selectors.ALL_REPORTS | selectors.FINAL_REPORTS
+    write_roles = frozenset({Role.RADIOLOGIST})
+    serializer_class = ReportSerializer
+    filterset_fields = ["status", "exam"]
+
+    def get_queryset(self):
+        return selectors.reports_visible_to(self.request.user)
+
+    def get_serializer_class(self):
+        return {
+            "create": NewDraftSerializer,
+            "update": DraftSerializer,
+            "partial_update": DraftSerializer,
+            "preliminary": serializers.Serializer,
+            "sign": PasswordSerializer,
+            "addenda": AddendumTextSerializer,
+            "sign_addendum": PasswordSerializer,
+        }.get(self.action, ReportSerializer)
+
+    def _input(self, **kwargs):
+        serializer = self.get_serializer(data=self.request.data, **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return serializer
+
+    def _report(self, report: Report, code: int = status.HTTP_200_OK) -> Response:
+        report = self.get_queryset().get(pk=report.pk)
+        return Response(ReportSerializer(report, context=self.get_serializer_context()).data, status=code)
+
+    def create(self, request):
+        data = self._input()
+        report = services.report_save_draft(
+            exam=data.validated_data["exam"],
+            user=request.user,
+            sections=data.sections(),
+            template=data.validated_data.get("template"),
+        )
+        return self._report(report, status.HTTP_201_CREATED)
+
+    def update(self, request, pk=None, partial=False):
+        report = self.get_object()
+        data = self._input(partial=partial)
+        report = services.report_save_draft(
+            exam=report.exam, user=request.user, sections=data.sections(), template=data.validated_data.get("template")
+        )
+        return self._report(report)
+
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk, partial=True)
+
+    @action(detail=True, methods=["post"])
+    def preliminary(self, request, pk=None):
+        return self._report(services.report_sign_preliminary(report=self.get_object(), user=request.user))
+
+    @action(detail=True, methods=["post"])
+    def sign(self, request, pk=None):
+        password = self._input().validated_data["password"]
+        return self._report(services.report_sign_final(report=self.get_object(), user=request.user, password=password))
+
+    @action(detail=True, methods=["post"])
+    def addenda(self, request, pk=None):
+        text = self._input().validated_data["text"]
+        services.addendum_save(report=self.get_object(), user=request.user, text=text)
+        return self._report(self.get_object(), status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"], url_path=r"addenda/(?P<addendum_pk>\d+)/sign")
+    def sign_addendum(self, request, pk=None, addendum_pk=None):
+        report = self.get_object()
+        addendum = get_object_or_404(Addendum, pk=addendum_pk, report=report)
+        password = self._input().validated_data["password"]
+        services.addendum_sign(addendum=addendum, user=request.user, password=password)
+        return self._report(report)
