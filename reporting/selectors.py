@@ -1,13 +1,14 @@
 """Reads for radiologists: the reading worklist, an exam's report with its addenda, priors, the viewer link."""
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from reporting.models import CriticalResult, Macro, ReadingClaim, Report, ReportTemplate
-from ris.models import ProcedureType
+from ris.models import ProcedureType, Role
+from ris.roles import user_roles
 from scheduling.models import Exam, Order, Priority
 from scheduling.selectors import local_day_bounds
 
@@ -45,12 +46,13 @@ def reading_worklist(
     date_to: date | None = None,
     mine: bool = False,
     now: datetime | None = None,
-) -> "ReadingWorklist":
+) -> "ReadingWorklist | ReadingWorklistOfFew":
     """Exams performed and not yet final: STAT first, then the oldest.
 
-    Shaped for a backlog among a million exams: the filters on the catalog and on "mine" become lists of IDs
-    (small tables, small sets), STAT-ness a list of exam IDs found through a partial index on STAT orders, and a
-    page is read along the backlog index (exam_reading_backlog_idx), joined to the rest for the rows shown only.
+    Shaped for a backlog among a million exams: the filters on the catalog become lists of IDs (small tables),
+    STAT-ness a list of exam IDs found through a partial index on STAT orders, and a page is read along the
+    backlog index (exam_reading_backlog_idx), joined to the rest for the rows shown only. A referring physician
+    or "mine" leaves a few hundred exams at most: they are ordered from their keys in Python instead.
     """
     now = now or timezone.now()
     backlog = Exam.objects.filter(status__in=[S.COMPLETED, S.PRELIMINARY])
@@ -61,34 +63,70 @@ def reading_worklist(
         if body_part:
             procedures = procedures.filter(body_part=body_part)
         backlog = backlog.filter(procedure_type_id__in=list(procedures.values_list("id", flat=True)))
-    if referring_physician:  # the physician's waiting exams, found on the backlog index (which holds order_id)
-        orders = Order.objects.filter(referring_physician_id=referring_physician).values("id")
-        waiting = backlog.filter(order_id__in=orders).order_by().values_list("id", flat=True)
-        backlog = backlog.filter(pk__in=list(waiting))
     if date_from:
         backlog = backlog.filter(completed_at__gte=local_day_bounds(date_from)[0])
     if date_to:
         backlog = backlog.filter(completed_at__lt=local_day_bounds(date_to)[1])
-    if mine and user is not None:
-        live = claims_live_since(now)
-        claimed = ReadingClaim.objects.filter(user=user, last_activity__gte=live).values_list("exam_id", flat=True)
-        authored = (
-            Report.objects.filter(author=user).exclude(status=Report.Status.FINAL).values_list("exam_id", flat=True)
-        )
-        backlog = backlog.filter(pk__in={*claimed, *authored})
+    if referring_physician or (mine and user is not None):
+        return ReadingWorklistOfFew(_few_keys(backlog, user, referring_physician, mine, now))
     stat_orders = Order.objects.filter(priority=Priority.STAT).values("id")
     stat_ids = list(backlog.filter(order_id__in=stat_orders).order_by().values_list("id", flat=True))
     return ReadingWorklist(backlog, stat_ids)
+
+
+def _few_keys(backlog: QuerySet[Exam], user, referring_physician: int | None, mine: bool, now: datetime) -> set:
+    """(id, completed_at, priority) of the waiting exams of a referring physician and/or of "mine" (the user's live
+    claims and reports not final): a few hundred at most, read along indexes that start with the physician or
+    the author instead of the whole backlog."""
+    keys = backlog.order_by().values_list("id", "completed_at", "order__priority")
+    if referring_physician:
+        keys = keys.filter(order__referring_physician_id=referring_physician)
+    if not (mine and user is not None):
+        return set(keys)
+    claimed = ReadingClaim.objects.filter(user=user, last_activity__gte=claims_live_since(now))
+    authored = keys.filter(report__author=user, report__status__in=[Report.Status.DRAFT, Report.Status.PRELIMINARY])
+    return {*authored, *keys.filter(pk__in=list(claimed.values_list("exam_id", flat=True)))}
+
+
+READING_ROW_RELATED = ("order__patient", "order__referring_physician", "procedure_type__modality", "room", "report")
+
+
+class ReadingWorklistOfFew:
+    """The worklist when a filter leaves a few exams ("mine", a referring physician's): ordered once (STAT first,
+    then the oldest) from their keys, each page then read by primary key."""
+
+    def __init__(self, keys: set[tuple[int, datetime | None, str]]):
+        oldest = datetime.min.replace(tzinfo=UTC)
+        ordered = sorted(keys, key=lambda key: (key[2] != Priority.STAT, key[1] or oldest, key[0]))
+        self._ids = [key[0] for key in ordered]
+        self._rows = Exam.objects.select_related(*READING_ROW_RELATED)
+
+    def count(self) -> int:
+        return len(self._ids)
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def _read(self, ids: list[int]) -> list[Exam]:
+        found = self._rows.in_bulk(ids)
+        return [found[pk] for pk in ids if pk in found]
+
+    def __iter__(self):
+        for start in range(0, len(self._ids), 100):
+            yield from self._read(self._ids[start : start + 100])
+
+    def __getitem__(self, index):
+        if isinstance(index, int):
+            return self._read([self._ids[index]])[0]
+        return self._read(self._ids[index])
 
 
 class ReadingWorklist:
     """STAT exams first, then the others, each oldest first: what a paginator slices, in two index-friendly
     queries per page (the backlog index walked in order and stopped after the page) instead of one sort of all."""
 
-    related = ("order__patient", "order__referring_physician", "procedure_type__modality", "room", "report")
-
     def __init__(self, backlog: QuerySet[Exam], stat_ids: list[int]):
-        rows = backlog.select_related(*self.related)
+        rows = backlog.select_related(*READING_ROW_RELATED)
         self._stat = rows.filter(pk__in=stat_ids).order_by("completed_at", "id")
         self._rest = rows.exclude(pk__in=stat_ids).order_by("completed_at", "id")
         self._stat_count = len(stat_ids)
@@ -123,6 +161,23 @@ class ReadingWorklist:
         if stop > stat:
             rows += list(self._rest[max(start - stat, 0) : stop - stat])
         return rows
+
+
+# Who reads report text: radiologists and administrators every version; technologists and front desk the final
+# report (as its PDF shows it); billing clerks none (they see that a final report exists, and its codes).
+ALL_REPORTS = frozenset({Role.RADIOLOGIST, Role.ADMIN})
+FINAL_REPORTS = frozenset({Role.TECHNOLOGIST, Role.FRONT_DESK})
+
+
+def reports_visible_to(user) -> QuerySet[Report]:
+    """The reports whose text `user` may read, with what a listing shows."""
+    roles = user_roles(user)
+    reports = Report.objects.select_related("exam__order", "author", "signed_by").prefetch_related("addenda")
+    if roles & ALL_REPORTS:
+        return reports
+    if roles & FINAL_REPORTS:
+        return reports.filter(status=Report.Status.FINAL)
+    return reports.none()
 
 
 def template_for(exam: Exam) -> ReportTemplate | None:

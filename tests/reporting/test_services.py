@@ -18,6 +18,7 @@ from tests.factories import (
     TEST_PASSWORD,
     DestinationFactory,
     ProcedureTypeFactory,
+    ReferringPhysicianFactory,
     make_completed_exam,
 )
 
@@ -135,6 +136,27 @@ def test_the_reading_worklist_puts_stat_first_then_the_oldest_and_leaves_final_o
     done = make_completed_exam()
     signed(done, attending)
     assert list(selectors.reading_worklist()) == [stat, old, newer]
+
+
+def test_mine_and_a_referrers_list_keep_stat_first_then_the_oldest_page_by_page(attending, resident):
+    referrer = ReferringPhysicianFactory()
+    old, stat, newer = (
+        make_completed_exam(referring_physician=referrer),
+        make_completed_exam(priority="STAT", referring_physician=referrer),
+        make_completed_exam(referring_physician=referrer),
+    )
+    someone_elses = make_completed_exam()
+    for exam in (newer, old, stat):
+        services.report_save_draft(exam=exam, user=resident, sections={"findings": "Draft"})
+    services.report_save_draft(exam=someone_elses, user=attending, sections={"findings": "Draft"})
+
+    for worklist in (
+        selectors.reading_worklist(user=resident, mine=True),
+        selectors.reading_worklist(referring_physician=referrer.pk),
+    ):
+        assert (worklist.count(), list(worklist)) == (3, [stat, old, newer])
+        assert (worklist[0:2], worklist[2:3], worklist[1]) == ([stat, old], [newer], old)
+    assert list(selectors.reading_worklist(user=attending, mine=True, referring_physician=referrer.pk)) == []
 
 
 def test_the_viewer_link_fills_in_the_study(exam, settings):
