@@ -130,8 +130,10 @@ def report_sign_final(*, report: Report, user, password: str) -> Report:
     reading_release(exam=report.exam, user=user)
     outbox_add(
         kind="report.final",
+        acting_user=user,
         report_id=report.pk,
         exam_id=report.exam_id,
+        signed_by_id=user.pk,
         accession_number=report.exam.order.accession_number,
         at=now.isoformat(),
     )
@@ -172,6 +174,7 @@ def addendum_sign(*, addendum: Addendum, user, password: str) -> Addendum:
     exam_set_report_status(exam=addendum.report.exam, status=S.AMENDED, acting_user=user)
     outbox_add(
         kind="report.addendum",
+        acting_user=user,
         report_id=addendum.report_id,
         addendum_id=addendum.pk,
         exam_id=addendum.report.exam_id,

@@ -197,8 +197,10 @@ def coverage_update(*, coverage: Coverage, acting_user: Actor, **changes) -> Cov
     return coverage
 
 
-def outbox_add(*, kind: str, **payload) -> OutboxEvent:
-    """Record a change the outside world must hear of, in the caller's transaction; subscribers hear after commit."""
+def outbox_add(*, kind: str, acting_user: Actor, **payload) -> OutboxEvent:
+    """Record a change the outside world must hear of, in the caller's transaction; listeners hear now, in it
+    (with who made the change), subscribers after commit."""
     event = OutboxEvent.objects.create(kind=kind, payload=payload)
+    outbox.hear(kind, payload, acting_user)
     transaction.on_commit(outbox.ring)
     return event

@@ -217,6 +217,26 @@ RIS_VIEWER_URL_TEMPLATE = env_str("RIS_VIEWER_URL_TEMPLATE", "")
 # The letterhead of report PDFs.
 RIS_REPORT_LETTERHEAD = env_str("RIS_REPORT_LETTERHEAD", "Department of Radiology")
 
+# --- Billing (billing/) ---------------------------------------------------------------------------------------------
+# What the department bills of an exam: the global service, or only the professional (26) or technical (TC) part.
+RIS_BILLING_MODE = env_str("RIS_BILLING_MODE", "global")
+if RIS_BILLING_MODE not in ("global", "professional", "technical"):
+    raise ImproperlyConfigured("RIS_BILLING_MODE must be global, professional or technical.")
+RIS_BILLING_DISCONTINUED_MODIFIER_53 = env_bool("RIS_BILLING_DISCONTINUED_MODIFIER_53", True)
+RIS_BILLING_PLACE_OF_SERVICE = env_str("RIS_BILLING_PLACE_OF_SERVICE", "22")  # CMS code: 22 on-campus outpatient
+RIS_BILLING_FACILITY = env_str("RIS_BILLING_FACILITY", "")  # Facility code of the billing provider; else the first
+RIS_CLAIM_PATTERN = env_str("RIS_CLAIM_PATTERN", "C{seq:09d}")
+RIS_BATCH_PATTERN = env_str("RIS_BATCH_PATTERN", "B{seq:07d}")
+# The X12 envelope: who sends (ISA06/GS02) to which clearinghouse (ISA08/GS03), test (T) or production (P) usage.
+RIS_X12_SENDER_ID = env_str("RIS_X12_SENDER_ID", "RISRADIOLOGY")
+RIS_X12_RECEIVER_ID = env_str("RIS_X12_RECEIVER_ID", "CLEARINGHOUSE")
+RIS_X12_RECEIVER_NAME = env_str("RIS_X12_RECEIVER_NAME", "CLEARINGHOUSE")
+RIS_X12_USAGE = env_str("RIS_X12_USAGE", "T")
+RIS_X12_CONTACT_NAME = env_str("RIS_X12_CONTACT_NAME", "BILLING OFFICE")
+RIS_X12_CONTACT_PHONE = env_str("RIS_X12_CONTACT_PHONE", "5555550100")
+# Export files hold PHI: kept under the var directory, never served as static files (downloads check the role).
+MEDIA_ROOT = Path(env_str("RIS_MEDIA_ROOT", str(VAR_DIR / "files")))
+
 # --- HL7 v2 over MLLP (interfaces/) ------------------------------------------------------------------------------
 RIS_HL7_HOST = env_str("RIS_HL7_HOST", "127.0.0.1")
 RIS_HL7_PORT = env_int("RIS_HL7_PORT", 2575)

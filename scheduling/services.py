@@ -155,11 +155,11 @@ def _exam_transition(
     attribute(exam, acting_user, reason or f"{target.lower()}")
     exam.save()
     _order_refresh_status(exam.order, acting_user)
-    _exam_outbox_add(exam, previous, now)
+    _exam_outbox_add(exam, previous, now, acting_user)
     return exam
 
 
-def _exam_outbox_add(exam: Exam, previous: str, at: datetime) -> None:
+def _exam_outbox_add(exam: Exam, previous: str, at: datetime, acting_user: Actor) -> None:
     """Tell the outside world (interfaces/ turns it into an ORM to the PACS): the facts of this change, no names."""
     if exam.status == S.SCHEDULED:
         kind = "exam.booked" if previous == S.ORDERED else "exam.rescheduled"
@@ -169,6 +169,7 @@ def _exam_outbox_add(exam: Exam, previous: str, at: datetime) -> None:
         kind = "exam.status"
     outbox_add(
         kind=kind,
+        acting_user=acting_user,
         exam_id=exam.pk,
         accession_number=exam.order.accession_number,
         status=str(exam.status),

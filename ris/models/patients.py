@@ -33,6 +33,9 @@ class Patient(PersonName, Address, TimeStamped):
     sex = models.CharField(max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
     phone = models.CharField(max_length=32, blank=True, validators=[validate_phone])
     email = models.EmailField(blank=True)
+    self_pay = models.BooleanField(
+        default=False, help_text="Pays for themself: charges without insurance go on a patient statement, not a claim"
+    )
     merged_into = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,
@@ -99,6 +102,13 @@ class Coverage(TimeStamped):
     group_number = models.CharField(max_length=64, blank=True)
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.PRIMARY)
     relationship = models.CharField(max_length=2, choices=Relationship.choices, default=Relationship.SELF)
+    # The insured person when it is not the patient (a parent, a spouse): claims name them as the subscriber.
+    subscriber_family_name = models.CharField(max_length=64, blank=True)
+    subscriber_given_name = models.CharField(max_length=64, blank=True)
+    subscriber_birth_date = models.DateField(null=True, blank=True)
+    subscriber_sex = models.CharField(
+        max_length=1, blank=True, choices=[("M", "Male"), ("F", "Female"), ("U", "Unknown")]
+    )
     effective_from = models.DateField(null=True, blank=True)
     effective_to = models.DateField(null=True, blank=True)
     active = models.BooleanField(default=True)
