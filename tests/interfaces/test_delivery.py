@@ -352,7 +352,8 @@ def test_each_event_becomes_one_message_per_enabled_destination_taking_orm():
     pacs(4, name="Switched off", enabled=False)
     exam, room = new_exam()
     services.exam_book(exam=exam, room=room, start=tomorrow(9), acting_user=TEST_ACTOR)
-    outbox_add(kind="report.final", acting_user=TEST_ACTOR, report_id=10**9)  # a report that is gone: processed, nothing to send
+    # A report that is gone: processed, nothing to send.
+    outbox_add(kind="report.final", acting_user=TEST_ACTOR, report_id=10**9)
 
     assert outbox_drain() == 2
     messages = OutboundMessage.objects.select_related("destination").order_by("destination__name")
