@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
@@ -62,6 +63,8 @@ def batch_run(batch_id: int) -> ExportBatch | None:
         return _finish(batch, csv_path, x12_path)
     except Exception as error:
         log.exception("Export batch %s failed", batch.pk)
+        for path in _export_paths(batch):  # nothing half-written is kept
+            path.unlink(missing_ok=True)
         with transaction.atomic():
             Claim.objects.filter(batch=batch, status=Claim.Status.READY).update(batch=None)
             batch.status, batch.error, batch.finished_at = ExportBatch.Status.FAILED, str(error)[:2000], timezone.now()
@@ -96,17 +99,19 @@ def _claims_in_chunks(batch: ExportBatch) -> Iterator[list[Claim]]:
         yield list(claims)
 
 
-def _charges_prefetch():
-    from django.db.models import Prefetch
-
+def _charges_prefetch() -> Prefetch:
     charges = Charge.objects.select_related("rendering_provider", "exam__order__referring_physician").order_by("id")
     return Prefetch("charges", queryset=charges, to_attr="lines")
 
 
-def _write_files(batch: ExportBatch) -> tuple[Path, Path]:
+def _export_paths(batch: ExportBatch) -> tuple[Path, Path]:
     folder = Path(settings.MEDIA_ROOT) / ExportBatch.FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    csv_path, x12_path = folder / f"{batch.number}.csv", folder / f"{batch.number}.837"
+    return folder / f"{batch.number}.csv", folder / f"{batch.number}.837"
+
+
+def _write_files(batch: ExportBatch) -> tuple[Path, Path | None]:
+    csv_path, x12_path = _export_paths(batch)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
     done = 0
 
     def claims_for_x12() -> Iterator[x12.ClaimData]:
@@ -119,10 +124,16 @@ def _write_files(batch: ExportBatch) -> tuple[Path, Path]:
             done += len(chunk)
             ExportBatch.objects.filter(pk=batch.pk).update(claims_done=done, updated_at=timezone.now())
 
-    with csv_path.open("w", newline="", encoding="utf-8") as csv_out, x12_path.open("w", encoding="ascii") as x12_out:
+    insured = Claim.objects.filter(batch=batch, payer__isnull=False).exists()
+    with csv_path.open("w", newline="", encoding="utf-8") as csv_out:
         writer = csv.writer(csv_out)
         writer.writerow(CSV_COLUMNS)
-        x12.write_837p(x12_out, interchange_for(batch), claims_for_x12())
+        if not insured:  # self-pay claims only: patient statements, no 837P
+            for _ in claims_for_x12():
+                pass
+            return csv_path, None
+        with x12_path.open("w", encoding="ascii") as x12_out:
+            x12.write_837p(x12_out, interchange_for(batch), claims_for_x12())
     return csv_path, x12_path
 
 
@@ -252,7 +263,7 @@ def claim_data(claim: Claim) -> x12.ClaimData:
 
 
 @transaction.atomic
-def _finish(batch: ExportBatch, csv_path: Path, x12_path: Path) -> ExportBatch:
+def _finish(batch: ExportBatch, csv_path: Path, x12_path: Path | None) -> ExportBatch:
     now = timezone.now()
     claims = list(Claim.objects.select_for_update().filter(batch=batch))
     for claim in claims:
@@ -268,7 +279,7 @@ def _finish(batch: ExportBatch, csv_path: Path, x12_path: Path) -> ExportBatch:
     )
     media = Path(settings.MEDIA_ROOT)
     batch.csv_file.name = str(csv_path.relative_to(media))
-    batch.x12_file.name = str(x12_path.relative_to(media))
+    batch.x12_file.name = str(x12_path.relative_to(media)) if x12_path else ""
     batch.status, batch.claims_done, batch.finished_at = ExportBatch.Status.DONE, len(claims), now
     attribute(batch, batch.created_by, "exported")
     batch.save()

@@ -1,7 +1,8 @@
 """ANSI X12 837P 005010X222A1 (professional claim) from plain data: no database access.
 
-Text is written in the X12 basic character set (pyx12 and most payers reject anything else): upper-cased, accents
-dropped, a few letters spelled in ASCII (Ø -> O, ß -> SS), separators and other characters turned into spaces.
+Non-ASCII text is never written (pyx12 reads files as ASCII): text is put into the X12 basic character set, upper-
+cased, accents dropped, a few letters spelled out (Ø -> O, ß -> SS), separators and other characters made spaces;
+names and addresses are cut to their element's length, identifiers never (too long raises ValueError).
 """
 
 import itertools
@@ -103,6 +104,7 @@ class Interchange:
 SEGMENT_TERMINATOR = "~\n"  # "~" ends a segment; the newline only helps people reading the file (readers skip it)
 ELEMENT_SEPARATOR, COMPONENT_SEPARATOR, REPETITION_SEPARATOR = "*", ":", "^"
 VERSION = "005010X222A1"
+CLAIMS_PER_SET = 5000  # 005010X222A1 1.4.1: at most 5,000 claims (2300 loops) per transaction set
 MAX_LINES, MAX_DIAGNOSES, MAX_POINTERS, MAX_MODIFIERS = 50, 12, 4, 4
 SELF = "18"
 PATIENT_RELATIONSHIPS = frozenset({"01", "19", "20", "21", "39", "40", "53", "G8"})  # PAT01 of loop 2000C
@@ -140,6 +142,7 @@ def _id(value: str, what: str, max_len: int, min_len: int = 1) -> str:
 
 
 def _digits(value: str, what: str, lengths: tuple[int, ...]) -> str:
+    """`value` itself when it is ASCII digits of one of the `lengths`."""
     if not (value.isascii() and value.isdigit() and len(value) in lengths):
         raise ValueError(f"{what} {value!r} must be {' or '.join(map(str, lengths))} digits")
     return value
@@ -179,6 +182,7 @@ class _Segments:
 
 
 def _composite(*components: str) -> str:
+    """Components joined by ":" without trailing empty ones."""
     return COMPONENT_SEPARATOR.join(components).rstrip(COMPONENT_SEPARATOR)
 
 
@@ -190,15 +194,17 @@ def _address(seg: _Segments, street: str, city: str, state: str, postal_code: st
     seg("N4", _text(city, f"{what} city", 30, 2), state, _digits(postal_code, f"{what} ZIP code", (5, 9)))
 
 
-def _person(seg: _Segments, qualifier: str, person: Person, id_qualifier: str = "", id_code: str = "") -> None:
-    """NM1 of a person with N3, N4 and DMG (loops 2010BA subscriber and 2010CA patient)."""
+def _person(seg: _Segments, qualifier: str, person: Person, member_id: str = "", is_patient: bool = True) -> None:
+    """NM1 of the subscriber (2010BA, IL) or patient (2010CA, QC), then N3, N4 and DMG only for the patient: the
+    guide says of 2010BA's "Required when the patient is the subscriber. If not required ..., do not send"."""
     what = "subscriber" if qualifier == "IL" else "patient"
-    if person.sex not in ("M", "F", "U"):
-        raise ValueError(f"{what} sex {person.sex!r} must be M, F or U")
     family = _text(person.family_name, f"{what} family name", 60)
-    seg("NM1", qualifier, "1", family, clean(person.given_name, 35), "", "", "", id_qualifier, id_code)
-    _address(seg, person.street, person.city, person.state, person.postal_code, what)
-    seg("DMG", "D8", f"{person.birth_date:%Y%m%d}", person.sex)
+    seg("NM1", qualifier, "1", family, clean(person.given_name, 35), "", "", "", "MI" if member_id else "", member_id)
+    if is_patient:
+        if person.sex not in ("M", "F", "U"):
+            raise ValueError(f"{what} sex {person.sex!r} must be M, F or U")
+        _address(seg, person.street, person.city, person.state, person.postal_code, what)
+        seg("DMG", "D8", f"{person.birth_date:%Y%m%d}", person.sex)
 
 
 def _provider(seg: _Segments, qualifier: str, provider: Provider, what: str) -> None:
@@ -208,8 +214,8 @@ def _provider(seg: _Segments, qualifier: str, provider: Provider, what: str) -> 
     seg("NM1", qualifier, "1", family, clean(provider.given_name, 35), "", "", "", "XX", npi)
 
 
-def _header(seg: _Segments, ic: Interchange) -> None:
-    """ISA, GS, ST and BHT, then 1000A submitter, 1000B receiver and 2000A/2010AA billing provider."""
+def _envelope(seg: _Segments, ic: Interchange) -> tuple[str, str]:
+    """ISA and GS; returns the sender and receiver ids as written."""
     if not 1 <= ic.control_number <= 999_999_999:
         raise ValueError(f"control number {ic.control_number} must be 1 to 999999999")
     if ic.usage not in ("P", "T"):
@@ -220,9 +226,15 @@ def _header(seg: _Segments, ic: Interchange) -> None:
         f"{when:%y%m%d}", f"{when:%H%M}", REPETITION_SEPARATOR, "00501", f"{number:09d}", "0", ic.usage,
         COMPONENT_SEPARATOR)  # fmt: skip
     seg("GS", "HC", sender, receiver, f"{when:%Y%m%d}", f"{when:%H%M}", str(number), "X", VERSION)
+    return sender, receiver
+
+
+def _set_header(seg: _Segments, ic: Interchange, set_number: int, sender: str, receiver: str) -> None:
+    """ST and BHT, then 1000A submitter, 1000B receiver and 2000A/2010AA billing provider."""
+    when = ic.created_at
     seg.count = 0
-    seg("ST", "837", f"{number:04d}", VERSION)
-    seg("BHT", "0019", "00", str(number), f"{when:%Y%m%d}", f"{when:%H%M}", "CH")
+    seg("ST", "837", f"{set_number:04d}", VERSION)
+    seg("BHT", "0019", "00", f"{ic.control_number}-{set_number}", f"{when:%Y%m%d}", f"{when:%H%M}", "CH")
     submitter, provider = ic.submitter, ic.billing_provider
     seg("NM1", "41", "2", _text(submitter.name, "submitter name", 60), "", "", "", "", "46", sender)
     phone = re.sub(r"\D", "", submitter.contact_phone)
@@ -250,7 +262,7 @@ def _diagnoses(claim: ClaimData) -> list[str]:
     return composites
 
 
-def _line(seg: _Segments, claim: ClaimData, number: int, line: ServiceLine) -> Decimal:
+def _line(seg: _Segments, claim: ClaimData, number: int, line: ServiceLine) -> None:
     """Loop 2400: LX, SV1 (procedure, charge, units, diagnosis pointers), DTP*472 and REF*6R."""
     where = f"claim {claim.claim_number} line {number}"
     if not _PROCEDURE.fullmatch(line.cpt_code):
@@ -271,7 +283,6 @@ def _line(seg: _Segments, claim: ClaimData, number: int, line: ServiceLine) -> D
     seg("DTP", "472", "D8", f"{line.date_of_service:%Y%m%d}")
     if clean(line.control_number, 50):
         seg("REF", "6R", _id(line.control_number, f"{where}: control number", 50))
-    return line.charge
 
 
 def _claim(seg: _Segments, claim: ClaimData, hl: int) -> int:
@@ -299,7 +310,7 @@ def _claim(seg: _Segments, claim: ClaimData, hl: int) -> int:
     group = clean(claim.group_number, 50)
     seg("SBR", claim.payer_responsibility, SELF if is_self else "", group, "", "", "", "", "", "CI")
     member_id = _id(claim.member_id, f"{where}: member id", 80, 2)
-    _person(seg, "IL", claim.subscriber, "MI", member_id)
+    _person(seg, "IL", claim.subscriber, member_id, is_patient=is_self)
     payer_id = _id(claim.payer_id, f"{where}: payer id", 80, 2)
     seg("NM1", "PR", "2", _text(claim.payer_name, f"{where}: payer name", 60), "", "", "", "", "PI", payer_id)
     if not is_self:
@@ -318,22 +329,30 @@ def _claim(seg: _Segments, claim: ClaimData, hl: int) -> int:
     return hl + 1
 
 
-def write_837p(out: TextIO, interchange: Interchange, claims: Iterable[ClaimData]) -> int:
-    """Write one interchange holding one 837P transaction set with all `claims`, segment by segment as the
-    claims are read, and return how many claims were written. A ValueError names the first claim or field that
-    X12 cannot carry; what was written before it is then incomplete, so write to a temporary file."""
+def write_837p(
+    out: TextIO, interchange: Interchange, claims: Iterable[ClaimData], *, claims_per_set: int = CLAIMS_PER_SET
+) -> int:
+    """Write one interchange of 837P transaction sets (a new one every `claims_per_set` claims, as the guide
+    recommends at most 5,000 per set), segment by segment as the claims are read, and return how many claims were
+    written. A ValueError names the first claim or field that X12 cannot carry; what was written before it is
+    then incomplete, so write to a temporary file."""
     remaining = iter(claims)
     first = next(remaining, None)
     if first is None:
         raise ValueError("an 837P needs at least one claim")  # raised before anything is written
     seg = _Segments(out)
-    _header(seg, interchange)
-    written, hl = 0, 2
+    sender, receiver = _envelope(seg, interchange)
+    written, sets, hl = 0, 0, 2
     for claim in itertools.chain((first,), remaining):
+        if written % claims_per_set == 0:
+            if sets:
+                seg("SE", str(seg.count + 1), f"{sets:04d}")
+            sets, hl = sets + 1, 2
+            _set_header(seg, interchange, sets, sender, receiver)
         hl = _claim(seg, claim, hl)
         written += 1
     number = interchange.control_number
-    seg("SE", str(seg.count + 1), f"{number:04d}")
-    seg("GE", "1", str(number))
+    seg("SE", str(seg.count + 1), f"{sets:04d}")
+    seg("GE", str(sets), str(number))
     seg("IEA", "1", f"{number:09d}")
     return written

@@ -109,7 +109,7 @@ def test_a_batch_for_one_payer_leaves_the_others(
 
 
 def test_a_failing_export_marks_the_batch_failed_and_releases_its_claims(
-    claims_of_a_day, clerk, monkeypatch, django_capture_on_commit_callbacks
+    claims_of_a_day, clerk, monkeypatch, tmp_path, django_capture_on_commit_callbacks
 ):
     def broken(*args, **kwargs):
         raise ValueError("disk full")
@@ -119,5 +119,17 @@ def test_a_failing_export_marks_the_batch_failed_and_releases_its_claims(
         batch = export(clerk)
     batch.refresh_from_db()
     assert (batch.status, batch.error) == ("FAILED", "disk full")
+    assert not list((tmp_path / "files").rglob(f"{batch.number}.*"))  # nothing half-written is kept
     assert not Claim.objects.filter(batch=batch).exists()
     assert Claim.objects.filter(status=Claim.Status.READY).count() == 3
+
+
+def test_a_batch_of_self_pay_claims_only_gives_a_csv_and_no_837p(
+    department, attending, clerk, django_capture_on_commit_callbacks
+):
+    billable_exam(PatientFactory(self_pay=True), attending)
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = export(clerk)
+    batch.refresh_from_db()
+    assert (batch.status, bool(batch.csv_file), bool(batch.x12_file)) == ("DONE", True, False)
+    assert len(batch.csv_file.read().decode().splitlines()) == 2

@@ -70,10 +70,16 @@ def line(cpt: str, charge: str, pointers: tuple[int, ...] = (1,), modifiers: tup
     return ServiceLine(cpt, modifiers, units, Decimal(charge), DOS, pointers, f"{cpt}-{charge}")
 
 
+def relined(data: ClaimData, *lines: ServiceLine) -> ClaimData:
+    """`data` with these lines and their sum as its total."""
+    return replace(data, lines=lines, total=sum((item.charge for item in lines), Decimal(0)))
+
+
 def claim(number: str, lines: tuple[ServiceLine, ...], **changes) -> ClaimData:
+    """A claim of ALICE's; its total is the sum of its lines unless `changes` sets one."""
     data = ClaimData(
         claim_number=number,
-        total=sum((item.charge for item in lines), Decimal(0)),
+        total=Decimal(0),
         place_of_service="22",
         diagnosis_codes=("R05.9", "J18.9", "M54.50"),
         subscriber=ALICE,
@@ -87,13 +93,7 @@ def claim(number: str, lines: tuple[ServiceLine, ...], **changes) -> ClaimData:
         lines=lines,
     )
     data = replace(data, **changes)
-    return (
-        replace(data, total=sum((item.charge for item in data.lines), Decimal(0))) if "total" not in changes else data
-    )
-
-
-def relined(data: ClaimData, *lines: ServiceLine) -> ClaimData:
-    return replace(data, lines=lines, total=sum((item.charge for item in lines), Decimal(0)))
+    return data if "total" in changes else relined(data, *data.lines)
 
 
 CLAIMS = (
@@ -163,8 +163,8 @@ def test_segments_as_the_guide_shows_them(tmp_path):
     assert len(lines[0]) == 106
     assert lines[1:4] == [
         "GS*HC*RISRADIOLOGY*CLEARINGHOUSE*20240506*0708*4217*X*005010X222A1~",
-        "ST*837*4217*005010X222A1~",
-        "BHT*0019*00*4217*20240506*0708*CH~",
+        "ST*837*0001*005010X222A1~",
+        "BHT*0019*00*4217-1*20240506*0708*CH~",
     ]
     for expected in (
         "NM1*41*2*LAKESIDE IMAGING CENTER*****46*RISRADIOLOGY~",
@@ -201,12 +201,29 @@ def test_envelope_control_numbers_and_counts(tmp_path):
     by_id = {segment[0]: segment for segment in found if segment[0] in ("ISA", "IEA", "GS", "GE", "ST", "SE")}
     assert by_id["ISA"][13] == by_id["IEA"][2] == "000004217"
     assert by_id["GS"][6] == by_id["GE"][2] == "4217"
-    assert by_id["ST"][2] == by_id["SE"][2] == "4217"
+    assert by_id["ST"][2] == by_id["SE"][2] == "0001"
     ids = [segment[0] for segment in found]
     assert int(by_id["SE"][1]) == ids.index("SE") - ids.index("ST") + 1
     assert by_id["GE"][1] == by_id["IEA"][1] == "1"
     assert ids.count("ISA") == ids.count("GS") == ids.count("ST") == 1
     assert ids.count("CLM") == len(CLAIMS)
+
+
+def test_claims_beyond_the_guides_limit_per_set_start_a_new_transaction_set(tmp_path):
+    path = tmp_path / "claims.837"
+    with path.open("w", encoding="ascii") as out:
+        assert write_837p(out, INTERCHANGE, CLAIMS * 3, claims_per_set=len(CLAIMS)) == 3 * len(CLAIMS)
+    assert x12_errors(path) == []
+    found = segments(path.read_text(encoding="ascii"))
+    ids = [segment[0] for segment in found]
+    starts = [index for index, name in enumerate(ids) if name == "ST"]
+    ends = [index for index, name in enumerate(ids) if name == "SE"]
+    assert [found[i][2] for i in starts] == [found[i][2] for i in ends] == ["0001", "0002", "0003"]
+    assert [int(found[end][1]) for end in ends] == [end - start + 1 for start, end in zip(starts, ends, strict=True)]
+    assert found[ids.index("GE")][1] == "3"
+    for start, end in zip(starts, ends, strict=True):
+        assert ids[start:end].count("CLM") == len(CLAIMS)
+        assert found[start + 1 + ids[start + 1 :].index("HL")][1] == "1"  # each set numbers its levels from 1
 
 
 def test_hierarchy_links_each_patient_to_its_subscriber(tmp_path):
@@ -223,6 +240,9 @@ def test_hierarchy_links_each_patient_to_its_subscriber(tmp_path):
             sbr = found[index + 1]
             assert sbr[0] == "SBR"
             assert segment[4] == ("0" if sbr[2] == "18" else "1")
+            assert found[index + 2][:2] == ["NM1", "IL"]
+            after = found[index + 3][0]  # 2010BA has N3, N4 and DMG only when the patient is the subscriber
+            assert after == ("N3" if sbr[2] == "18" else "NM1")
         else:
             assert segment[3] == "23"
             assert segment[4] == "0"
