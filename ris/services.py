@@ -29,6 +29,7 @@ PATIENT_FIELDS = frozenset(
         "country",
         "phone",
         "email",
+        "self_pay",
     }
 )
 
@@ -178,7 +179,20 @@ def coverage_add(
 
 
 COVERAGE_FIELDS = frozenset(
-    {"payer", "member_id", "group_number", "priority", "relationship", "effective_from", "effective_to", "active"}
+    {
+        "payer",
+        "member_id",
+        "group_number",
+        "priority",
+        "relationship",
+        "subscriber_family_name",
+        "subscriber_given_name",
+        "subscriber_birth_date",
+        "subscriber_sex",
+        "effective_from",
+        "effective_to",
+        "active",
+    }
 )
 
 

@@ -88,6 +88,16 @@ def test_registration_assigns_an_mrn_and_opens_the_patient(desk):
 
 
 @pytest.mark.django_db
+def test_a_patient_registered_as_self_pay_is_shown_so(desk):
+    desk.post(reverse("scheduling:patient_register"), {**PATIENT, "self_pay": "on"})
+    patient = Patient.objects.get()
+    assert patient.self_pay
+    assert "<dd>self-pay</dd>" in desk.get(reverse("scheduling:patient", args=[patient.pk])).content.decode()
+    other = PatientFactory()
+    assert "none on file" in desk.get(reverse("scheduling:patient", args=[other.pk])).content.decode()
+
+
+@pytest.mark.django_db
 def test_order_entry_makes_one_exam_per_procedure(desk):
     patient = PatientFactory()
     procedures = [ProcedureTypeFactory(), ProcedureTypeFactory()]
