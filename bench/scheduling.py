@@ -345,6 +345,7 @@ PATIENT_COLUMNS = (
     "state",
     "postal_code",
     "country",
+    "self_pay",
     "created_at",
     "updated_at",
 )
@@ -379,6 +380,7 @@ def patient_rows(rng: random.Random, count: int, today: date, now: datetime) -> 
             state,
             postal_code,
             "US",
+            False,
             created,
             created,
         )

@@ -90,8 +90,10 @@ def charge_render_on_event(payload: dict, acting_user: Actor) -> None:
     charge = Charge.objects.select_for_update().filter(exam_id=exam_id).first() if exam_id and signer_id else None
     if charge is None or charge.rendering_provider_id == signer_id:
         return
-    if charge.claim_id is not None and charge.claim.status not in (Claim.Status.DRAFT, Claim.Status.READY):
-        return  # already billed under the provider known then
+    if charge.claim_id is not None and (
+        charge.claim.status not in (Claim.Status.DRAFT, Claim.Status.READY) or charge.claim.batch_id is not None
+    ):
+        return  # billed (or being exported) under the provider known then
     charge.rendering_provider = User.objects.get(pk=signer_id)
     attribute(charge, acting_user, "rendering provider")
     charge.save(update_fields=["rendering_provider", "updated_at"])
@@ -142,9 +144,10 @@ def _set_claim_status(claim: Claim, status: str, acting_user: Actor, reason: str
 
 @transaction.atomic
 def claim_validate(*, claim: Claim, acting_user: Actor) -> Claim:
-    """Check the claim again: errors hold it (DRAFT), none make it READY. Exported claims are left as they are."""
+    """Check the claim again: errors hold it (DRAFT), none make it READY. Claims exported, or taken into a batch
+    being exported, are left as they are."""
     claim = Claim.objects.select_for_update().select_related("patient", "payer", "coverage").get(pk=claim.pk)
-    if claim.status not in (Claim.Status.DRAFT, Claim.Status.READY):
+    if claim.status not in (Claim.Status.DRAFT, Claim.Status.READY) or claim.batch_id is not None:
         return claim
     charges = list(claim.charges.select_related("rendering_provider").order_by("id"))
     claim.total = sum((charge.amount for charge in charges), Decimal("0"))

@@ -3,9 +3,10 @@
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from billing import services
-from billing.models import Charge, Claim
+from billing.models import Charge, Claim, ExportBatch
 from reporting import services as reporting
 from ris.audit import Interface
 from ris.exceptions import ApplicationError
@@ -105,3 +106,13 @@ def test_a_radiologist_without_npi_is_named_as_the_problem(department, payer):
     no_npi = make_radiologist(attending=True)
     billable_exam(insured_patient(payer), no_npi)
     assert any("NPI of the rendering radiologist" in error for error in build()[0].errors)
+
+
+def test_a_claim_taken_into_an_export_is_not_revalidated_under_it(department, payer, attending):
+    billable_exam(insured_patient(payer), attending)
+    claim = build()[0]
+    today = timezone.localdate()
+    batch = ExportBatch.objects.create(number="B1", date_from=today, date_to=today, created_by=attending)
+    Claim.objects.filter(pk=claim.pk).update(batch=batch)
+    Charge.objects.filter(claim=claim).update(diagnosis_codes=[])  # would hold the claim if validated now
+    assert services.claim_validate(claim=claim, acting_user=CLERK).status == Claim.Status.READY
