@@ -1,0 +1,38 @@
+"""Billing forms: the filters of the charge and claim lists, the export batch, a claim's outcome."""
+
+from django import forms
+
+from billing.models import Charge, Claim
+from ris.forms import DateRangeMixin
+from ris.models import Payer
+
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class ChargeFilterForm(DateRangeMixin, forms.Form):
+    status = forms.ChoiceField(choices=[("", "Any status"), *Charge.Status.choices], required=False)
+    date_from = forms.DateField(label="Service from", required=False, widget=DATE)
+    date_to = forms.DateField(label="Service to", required=False, widget=DATE)
+    cpt_code = forms.CharField(label="CPT", max_length=5, required=False)
+
+    def criteria(self) -> dict:
+        return {name: value for name, value in self.cleaned_data.items() if value}
+
+
+class ClaimFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=[("", "Any status"), *Claim.Status.choices], required=False)
+    payer = forms.ModelChoiceField(Payer.objects.all(), required=False, empty_label="All payers")
+
+    def criteria(self) -> dict:
+        return {name: value for name, value in self.cleaned_data.items() if value}
+
+
+class BatchForm(DateRangeMixin, forms.Form):
+    date_from = forms.DateField(label="Service from", widget=DATE)
+    date_to = forms.DateField(label="Service to", widget=DATE)
+    payer = forms.ModelChoiceField(Payer.objects.filter(active=True), required=False, empty_label="All payers")
+
+
+class OutcomeForm(forms.Form):
+    status = forms.ChoiceField(choices=[(Claim.Status.PAID, "Paid"), (Claim.Status.DENIED, "Denied")])
+    note = forms.CharField(max_length=100, required=False, help_text="e.g. the denial reason code")
