@@ -1,9 +1,15 @@
 """Demo reporting set-up: the attending may sign final, report templates per modality, shared macros."""
 
-from django.contrib.auth.models import Permission
+from datetime import datetime, time
 
-from reporting.models import Macro, ReportTemplate
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+
+from reporting import services
+from reporting.models import Macro, Report, ReportTemplate
+from ris.demo import DEMO_PASSWORD
 from ris.models import Modality, User
+from scheduling.models import Exam
 
 TEMPLATES = {
     "CT": ("CT (general)", "Axial images acquired; multiplanar reconstructions reviewed.", "None available."),
@@ -16,6 +22,14 @@ MACROS = {
     "nofrac": "No fracture or dislocation.",
     "clear": "The lungs are clear. No pleural effusion or pneumothorax.",
     "followup": "Follow-up imaging is recommended as clinically indicated.",
+}
+
+
+SIGNED_PER_SEED = 40  # each signature checks the password (PBKDF2): a few seconds in all
+NORMAL_REPORT = {
+    "clinical_information": "Routine examination.",
+    "findings": "No acute abnormality.",
+    "impression": "No acute abnormality.",
 }
 
 
@@ -38,4 +52,23 @@ def seed(*, rng, actor, log) -> None:
             )
     for name, text in MACROS.items():
         Macro.objects.get_or_create(name=name, owner=None, defaults={"text": text})
-    log(f"reporting: {ReportTemplate.objects.count()} templates, {Macro.objects.count()} macros")
+    signed = _sign_older_exams()
+    templates, macros = ReportTemplate.objects.count(), Macro.objects.count()
+    log(f"reporting: {templates} templates, {macros} macros, {signed} reports signed")
+
+
+def _sign_older_exams(limit: int = SIGNED_PER_SEED) -> int:
+    """The demo radiologist signs some exams performed before today, so billing and the PDFs have final reports;
+    today's stay on the reading worklist. Once: a later seed finds the radiologist's signed reports and stops."""
+    radiologist = User.objects.filter(username="radiologist").first()
+    if radiologist is None or Report.objects.filter(signed_by=radiologist).exists():
+        return 0
+    radiologist = User.objects.get(pk=radiologist.pk)  # a fresh instance: no stale permission cache
+    before_today = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
+    waiting = Exam.objects.filter(status=Exam.Status.COMPLETED, completed_at__lt=before_today, report__isnull=True)
+    signed = 0
+    for exam in waiting.order_by("completed_at", "id")[:limit]:
+        report = services.report_save_draft(exam=exam, user=radiologist, sections=NORMAL_REPORT)
+        services.report_sign_final(report=report, user=radiologist, password=DEMO_PASSWORD)
+        signed += 1
+    return signed

@@ -317,6 +317,7 @@ def _patients(rng: random.Random, payers: list[Payer], actor: Actor) -> None:
             postal_code=postal_code,
             country="US",
             phone=phone,
+            self_pay=payer is None,
             acting_user=actor,
         )
         if payer is not None:  # about one in six pays for themselves
