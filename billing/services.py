@@ -146,7 +146,9 @@ def _set_claim_status(claim: Claim, status: str, acting_user: Actor, reason: str
 def claim_validate(*, claim: Claim, acting_user: Actor) -> Claim:
     """Check the claim again: errors hold it (DRAFT), none make it READY. Claims exported, or taken into a batch
     being exported, are left as they are."""
-    claim = Claim.objects.select_for_update().select_related("patient", "payer", "coverage").get(pk=claim.pk)
+    claim = (
+        Claim.objects.select_for_update(of=("self",)).select_related("patient", "payer", "coverage").get(pk=claim.pk)
+    )
     if claim.status not in (Claim.Status.DRAFT, Claim.Status.READY) or claim.batch_id is not None:
         return claim
     charges = list(claim.charges.select_related("rendering_provider").order_by("id"))
