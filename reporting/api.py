@@ -5,6 +5,7 @@ the service's message) and, below that, by the database.
 """
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -28,8 +29,8 @@ class AddendumSerializer(serializers.ModelSerializer):
 class ReportSerializer(serializers.ModelSerializer):
     accession_number = serializers.CharField(source="exam.order.accession_number", read_only=True)
     author = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    preliminary_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    signed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    preliminary_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    signed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     addenda = AddendumSerializer(many=True, read_only=True)
 
     class Meta:
@@ -101,7 +102,6 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             "create": NewDraftSerializer,
             "update": DraftSerializer,
             "partial_update": DraftSerializer,
-            "preliminary": serializers.Serializer,
             "sign": PasswordSerializer,
             "addenda": AddendumTextSerializer,
             "sign_addendum": PasswordSerializer,
@@ -137,21 +137,25 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def partial_update(self, request, pk=None):
         return self.update(request, pk, partial=True)
 
+    @extend_schema(request=None, responses=ReportSerializer)
     @action(detail=True, methods=["post"])
     def preliminary(self, request, pk=None):
         return self._report(services.report_sign_preliminary(report=self.get_object(), user=request.user))
 
+    @extend_schema(responses=ReportSerializer)
     @action(detail=True, methods=["post"])
     def sign(self, request, pk=None):
         password = self._input().validated_data["password"]
         return self._report(services.report_sign_final(report=self.get_object(), user=request.user, password=password))
 
+    @extend_schema(responses=ReportSerializer)
     @action(detail=True, methods=["post"])
     def addenda(self, request, pk=None):
         text = self._input().validated_data["text"]
         services.addendum_save(report=self.get_object(), user=request.user, text=text)
         return self._report(self.get_object(), status.HTTP_201_CREATED)
 
+    @extend_schema(responses=ReportSerializer)
     @action(detail=True, methods=["post"], url_path=r"addenda/(?P<addendum_pk>\d+)/sign")
     def sign_addendum(self, request, pk=None, addendum_pk=None):
         report = self.get_object()

@@ -1,53 +1,165 @@
-"""What every REST API endpoint shares: the role check, refusals mapped to HTTP 400/404, cursor pagination.
+"""The core's REST endpoints: patients (search, register, update), referring physicians and the catalog."""
 
-Endpoints are thin: a serializer checks the shape of the input, one service (the same one the pages and the HL7
-handlers call) applies the rule, and its `ApplicationError` comes back as a 400 with the field it names.
-"""
+import django_filters
+from rest_framework import mixins, serializers, viewsets
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions, pagination, permissions
+from ris.models import Coverage, Modality, Patient, ProcedureType, ReferringPhysician, Role, Room
+from ris.selectors import patient_search
+from ris.services import PATIENT_FIELDS, patient_register, patient_update, procedure_type_save
 
-from ris.exceptions import ApplicationError, NotFound
-from ris.roles import user_roles
-
-
-class RolePermission(permissions.BasePermission):
-    """The view's `allowed_roles` may read; its `write_roles` (by default the same) may change things. A view that
-    names no roles (the API root) admits any user holding a role."""
-
-    message = "Your role does not give access to this endpoint."
-
-    def has_permission(self, request, view) -> bool:
-        roles = user_roles(request.user)
-        readers = getattr(view, "allowed_roles", None)
-        if readers is None:
-            return bool(roles)
-        wanted = readers if request.method in permissions.SAFE_METHODS else getattr(view, "write_roles", readers)
-        return bool(wanted & roles)
+ALL_ROLES = frozenset(Role)
+PATIENT_WRITERS = frozenset({Role.FRONT_DESK, Role.ADMIN})
+ADMINS = frozenset({Role.ADMIN})
 
 
-def refusal_detail(error: ApplicationError) -> dict:
-    """A service's refusal as DRF field errors: under the field it names, else under non_field_errors."""
-    return {error.field or "non_field_errors": [error.message]}
+class CoverageSerializer(serializers.ModelSerializer):
+    payer_id = serializers.CharField(source="payer.payer_id", read_only=True)
+    payer_name = serializers.CharField(source="payer.name", read_only=True)
+
+    class Meta:
+        model = Coverage
+        fields = ["id", "priority", "payer_id", "payer_name", "member_id", "group_number", "relationship", "active"]
+        read_only_fields = fields
 
 
-def exception_handler(exc, context):
-    """Business refusals and model validation become 400 (NotFound 404) with the message written for the caller."""
-    from rest_framework.views import exception_handler as drf_exception_handler  # it imports this module's classes
+class PatientSerializer(serializers.ModelSerializer):
+    """A patient as read, and the fields a registration or an update may set (the MRN only when registering)."""
 
-    if isinstance(exc, NotFound):
-        exc = exceptions.NotFound(exc.message)
-    elif isinstance(exc, ApplicationError):
-        exc = exceptions.ValidationError(refusal_detail(exc))
-    elif isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
-    return drf_exception_handler(exc, context)
+    coverages = CoverageSerializer(many=True, read_only=True)
+    merged_into = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Patient
+        fields = ["id", "mrn", "mrn_issuer", *sorted(PATIENT_FIELDS), "merged_into", "coverages", "updated_at"]
+        read_only_fields = ["id", "mrn_issuer", "merged_into", "coverages", "updated_at"]
+        extra_kwargs = {"mrn": {"required": False, "allow_blank": True}, "family_name": {"required": True}}
+        validators = []  # the MRN's uniqueness per issuer is checked by the service (and held by the database)
+
+    def validate_mrn(self, value: str) -> str:
+        if self.instance is not None and value and value != self.instance.mrn:
+            raise serializers.ValidationError("An MRN is fixed once registered.")
+        return value
+
+    def create(self, validated_data) -> Patient:
+        return patient_register(acting_user=self.context["request"].user, **validated_data)
+
+    def update(self, instance, validated_data) -> Patient:
+        validated_data.pop("mrn", None)
+        return patient_update(patient=instance, acting_user=self.context["request"].user, **validated_data)
 
 
-class NewestFirst(pagination.CursorPagination):
-    """Stable pages however rows are added meanwhile; ?page_size up to 200."""
+class PatientFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Names, birth date or MRN, as the front desk searches")
+    mrn = django_filters.CharFilter()
+    birth_date = django_filters.DateFilter()
 
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
+    class Meta:
+        model = Patient
+        fields = ["q", "mrn", "birth_date"]
+
+    def search(self, queryset, name, value):
+        return queryset.filter(pk__in=[patient.pk for patient in patient_search(value, limit=200)])
+
+
+class PatientViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Patients: search and read (every role), register and update (front desk, administrators)."""
+
+    allowed_roles = ALL_ROLES
+    write_roles = PATIENT_WRITERS
+    serializer_class = PatientSerializer
+    filterset_class = PatientFilter
+    ordering_fields = ["id", "family_name", "birth_date", "updated_at"]
+    queryset = Patient.objects.prefetch_related("coverages__payer")
+
+
+class ReferringPhysicianSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReferringPhysician
+        fields = ["id", "family_name", "given_name", "name_prefix", "name_suffix", "npi", "specialty", "active"]
+        read_only_fields = fields
+
+
+class ReferringPhysicianViewSet(viewsets.ReadOnlyModelViewSet):
+    allowed_roles = ALL_ROLES
+    serializer_class = ReferringPhysicianSerializer
+    queryset = ReferringPhysician.objects.all()
+    filterset_fields = ["npi", "active", "family_name"]
+    ordering_fields = ["id", "family_name"]
+
+
+class ModalitySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Modality
+        fields = ["id", "code", "name"]
+        read_only_fields = fields
+
+
+class ModalityViewSet(viewsets.ReadOnlyModelViewSet):
+    allowed_roles = ALL_ROLES
+    serializer_class = ModalitySerializer
+    queryset = Modality.objects.all()
+    filterset_fields = ["code"]
+
+
+class RoomSerializer(serializers.ModelSerializer):
+    modality = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Room
+        fields = ["id", "name", "modality", "station_ae_title", "station_name", "active"]
+        read_only_fields = fields
+
+
+class RoomViewSet(viewsets.ReadOnlyModelViewSet):
+    allowed_roles = ALL_ROLES
+    serializer_class = RoomSerializer
+    queryset = Room.objects.select_related("modality")
+    filterset_fields = ["modality__code", "active"]
+
+
+class ProcedureTypeSerializer(serializers.ModelSerializer):
+    """A procedure of the catalog; administrators create and change them (a catalog load is a loop of POSTs)."""
+
+    modality = serializers.SlugRelatedField(slug_field="code", queryset=Modality.objects.all())
+
+    class Meta:
+        model = ProcedureType
+        fields = [
+            "id",
+            "code",
+            "name",
+            "modality",
+            "cpt_code",
+            "body_part",
+            "default_duration_minutes",
+            "preparation",
+            "active",
+        ]
+        read_only_fields = ["id"]
+
+    def create(self, validated_data) -> ProcedureType:
+        return procedure_type_save(acting_user=self.context["request"].user, **validated_data)
+
+    def update(self, instance, validated_data) -> ProcedureType:
+        return procedure_type_save(procedure=instance, acting_user=self.context["request"].user, **validated_data)
+
+
+class ProcedureTypeViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    allowed_roles = ALL_ROLES
+    write_roles = ADMINS
+    serializer_class = ProcedureTypeSerializer
+    queryset = ProcedureType.objects.select_related("modality")
+    filterset_fields = ["code", "modality__code", "cpt_code", "body_part", "active"]
+    ordering_fields = ["id", "code", "name"]

@@ -1,5 +1,6 @@
 """Writes of the core domain. Every change to a patient goes through here, in a transaction, with its actor."""
 
+import logging
 from datetime import date
 
 from django.conf import settings
@@ -8,10 +9,12 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ris import outbox
-from ris.audit import Actor, attribute
+from ris.audit import Actor, actor_label, attribute
 from ris.exceptions import ApplicationError
-from ris.models import Coverage, IdentifierSequence, OutboxEvent, Patient, Payer
+from ris.models import Coverage, IdentifierSequence, OutboxEvent, Patient, Payer, ProcedureType
 from ris.validators import local_today
+
+log = logging.getLogger(__name__)
 
 PATIENT_FIELDS = frozenset(
     {
@@ -218,3 +221,15 @@ def outbox_add(*, kind: str, acting_user: Actor, **payload) -> OutboxEvent:
     outbox.hear(kind, payload, acting_user)
     transaction.on_commit(outbox.ring)
     return event
+
+
+@transaction.atomic
+def procedure_type_save(*, acting_user: Actor, procedure: ProcedureType | None = None, **fields) -> ProcedureType:
+    """Add a procedure to the catalog, or change one (its code, CPT code, duration, ...), validated as a whole."""
+    procedure = procedure or ProcedureType()
+    for name, value in fields.items():
+        setattr(procedure, name, value)
+    validated_or_raise(procedure)
+    procedure.save()
+    log.info("Procedure type %s saved by %s", procedure.pk, actor_label(acting_user))
+    return procedure

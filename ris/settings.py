@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "simple_history",
     "ris",
     "scheduling",
@@ -108,21 +110,38 @@ SESSION_SAVE_EVERY_REQUEST = True  # the session expires after inactivity, not a
 
 # --- REST API (/api/) ----------------------------------------------------------------------------------------
 # Signed-in browsers (session, with CSRF), scripts with a token (Authorization: Token ...) or a user's password
-# (HTTP Basic, over TLS in production). Every endpoint names the roles it admits (ris.api.RolePermission).
+# (HTTP Basic, over TLS in production). Every endpoint names the roles it admits (ris.drf.RolePermission).
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+    "DEFAULT_AUTHENTICATION_CLASSES": [  # the first one names the challenge of a 401 (WWW-Authenticate: Basic)
         "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "ris.api.RolePermission"],
-    "DEFAULT_PAGINATION_CLASS": "ris.api.NewestFirst",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "EXCEPTION_HANDLER": "ris.api.exception_handler",
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "ris.drf.RolePermission"],
+    "DEFAULT_PAGINATION_CLASS": "ris.drf.NewestFirst",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "ris.drf.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "RIS API",
+    "DESCRIPTION": "Patients, orders, exams, reports, charges and claims of the Radiology Information System. "
+    "Every write goes through the same rules as the pages and the HL7 interface.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"ModalityCodeEnum": "ris.models.catalog.Modality.Code"},
 }
 
 # --- Internationalisation and time ----------------------------------------------------------------------------
