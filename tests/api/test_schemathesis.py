@@ -5,7 +5,9 @@ import base64
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
@@ -21,7 +23,18 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_app
 
 
 @pytest.fixture
-def headers(db):
+def _connection_kept():
+    """As Django's test client does: requests must not close the test's database connection (PostgreSQL would lose
+    the test's transaction when each request ends)."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def headers(db, _connection_kept):
     """An administrator (reads every endpoint, writes patients and the catalog), over a database with an exam."""
     make_completed_exam()
     user = UserFactory(role=Role.ADMIN)
