@@ -45,6 +45,7 @@ def test_radiologist_drafts_closes_the_browser_finds_the_draft_signs_and_amends(
     sign_in(page, live_server, "drlee")
     page.get_by_role("link", name="ØSTER, Åse").click()
     expect(page.get_by_label("Technique", exact=True)).to_have_value("Axial CT of the head without contrast.")
+    page.wait_for_load_state("load")  # the editor's script (end of the page) has run: its listeners are attached
     # Switching the template over written text asks first; declining (Playwright dismisses dialogs) keeps the text.
     page.get_by_label("Template").select_option(label="CT generic")
     expect(page.get_by_label("Template")).to_have_value(str(ReportTemplate.objects.get(name="CT head").pk))
@@ -65,6 +66,7 @@ def test_radiologist_drafts_closes_the_browser_finds_the_draft_signs_and_amends(
     row.get_by_role("link", name="ØSTER, Åse").click()
     expect(page.get_by_label("Findings", exact=True)).to_have_value("Brain parenchyma normal. Ventricles normal size.")
     expect(page.get_by_label("Impression", exact=True)).to_have_value("No acute intracranial abnormality. ")
+    page.wait_for_load_state("load")
     page.screenshot(path=str(artifacts / "report_editor.png"), full_page=True)
 
     # Sign final with the password.
