@@ -4,14 +4,18 @@ Every write is one call of reporting.services, as from the editor: a FINAL repor
 the service's message) and, below that, by the database.
 """
 
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from reporting import selectors, services
 from reporting.models import SECTIONS, Addendum, Report, ReportTemplate
+from reporting.pdf import report_pdf
 from ris.models import Role
 from scheduling.models import Exam
 from scheduling.workflow import PERFORMED
@@ -82,6 +86,18 @@ class AddendumTextSerializer(serializers.Serializer):
     text = serializers.CharField(trim_whitespace=False)
 
 
+class PDFRenderer(renderers.BaseRenderer):
+    """Lets a client ask for application/pdf; the PDF itself is a plain HttpResponse, a refusal is JSON (below)."""
+
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
 class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Reports: list and read; radiologists create and update drafts, save preliminary, sign final, add addenda.
 
@@ -96,6 +112,12 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     def get_queryset(self):
         return selectors.reports_visible_to(self.request.user)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(getattr(response, "accepted_renderer", None), PDFRenderer):  # an error asked for as a PDF
+            response.accepted_renderer, response.accepted_media_type = renderers.JSONRenderer(), "application/json"
+        return response
 
     def get_serializer_class(self):
         return {
@@ -141,6 +163,18 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @action(detail=True, methods=["post"])
     def preliminary(self, request, pk=None):
         return self._report(services.report_sign_preliminary(report=self.get_object(), user=request.user))
+
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"], renderer_classes=[PDFRenderer, renderers.JSONRenderer])
+    def pdf(self, request, pk=None):
+        """The final report as PDF, as the exam page offers it (scripts and FHIR clients sign in as for the API)."""
+        report = self.get_object()
+        if not report.is_final:
+            raise NotFound("The report is not final: it has no PDF yet.")
+        response = HttpResponse(report_pdf(report), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="report-{report.exam.order.accession_number}.pdf"'
+        response["Cache-Control"] = "private, no-store"  # a patient's report: not for shared caches
+        return response
 
     @extend_schema(responses=ReportSerializer)
     @action(detail=True, methods=["post"])

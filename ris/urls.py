@@ -21,5 +21,6 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("interfaces/", include("interfaces.urls")),
     path("api/", include("ris.api_urls")),
+    path("fhir/r4/", include("interfaces.fhir.urls")),
     path("admin/", admin.site.urls),
 ]

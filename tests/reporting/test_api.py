@@ -138,3 +138,15 @@ def test_scripts_sign_in_with_a_token_or_basic_auth_and_are_not_sent_to_the_logi
     anonymous = APIClient().get(reports_url())
     assert anonymous.status_code in (401, 403)
     assert "login" not in anonymous.get("Location", "")
+
+
+def test_the_pdf_of_a_final_report_only(attending, exam):
+    client = api_for(attending)
+    draft = client.post(reports_url(), {"exam": exam.pk, **SECTIONS}, format="json").json()["id"]
+    refused = client.get(reports_url(draft, "pdf"), HTTP_ACCEPT="application/pdf")
+    assert (refused.status_code, refused["Content-Type"]) == (404, "application/json")
+    assert refused.json() == {"detail": "The report is not final: it has no PDF yet."}
+    client.post(reports_url(draft, "sign"), {"password": TEST_PASSWORD}, format="json")
+    response = client.get(reports_url(draft, "pdf"))
+    assert (response.status_code, response["Content-Type"]) == (200, "application/pdf")
+    assert response.content.startswith(b"%PDF")
