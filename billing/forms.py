@@ -34,5 +34,18 @@ class BatchForm(DateRangeMixin, forms.Form):
 
 
 class OutcomeForm(forms.Form):
-    status = forms.ChoiceField(choices=[(Claim.Status.PAID, "Paid"), (Claim.Status.DENIED, "Denied")])
-    note = forms.CharField(max_length=100, required=False, help_text="e.g. the denial reason code")
+    """The payer's answer to an exported claim; shown once per claim row, so without ids (labels by aria-label)."""
+
+    status = forms.ChoiceField(
+        choices=[(Claim.Status.PAID, "Paid"), (Claim.Status.DENIED, "Denied")],
+        widget=forms.Select(attrs={"aria-label": "Outcome"}),
+    )
+    note = forms.CharField(
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs={"aria-label": "Note", "placeholder": "Note, e.g. CO-16", "size": 14}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", False)
+        super().__init__(*args, **kwargs)

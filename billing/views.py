@@ -13,6 +13,8 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from billing import selectors, services
@@ -25,7 +27,16 @@ from scheduling.forms import add_service_error
 from scheduling.selectors import exams_performed_since, exams_reported_since
 
 BILLING = (Role.BILLING, Role.ADMIN)
+PAGE_SIZE = 100
 DOWNLOADS = {"csv": ("csv_file", "text/csv"), "837": ("x12_file", "application/edi-x12")}
+
+
+def _back(request, default: str):
+    """Redirect to the page the action was started from (`next`, same site only), else to `default`."""
+    target = request.POST.get("next")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return redirect(target)
+    return redirect(default)
 
 
 @role_required(*BILLING)
@@ -41,51 +52,59 @@ def home(request):
 
 @role_required(*BILLING)
 def charges(request):
+    """Charges narrowed by the GET filters, 100 a page, with the count and sum of all the filter finds."""
     form = ChargeFilterForm(request.GET)
     page, totals = None, None
     if form.is_valid():
         rows = selectors.charges_list(**form.criteria())
         totals = rows.aggregate(count=Count("id"), amount=Sum("amount"))
-        page = Paginator(rows, 100).get_page(request.GET.get("page"))
+        page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "billing/charges.html", {"form": form, "page": page, "totals": totals})
 
 
 @role_required(*BILLING)
 def claims(request):
+    """The claim worklist by status and payer; held claims show why, exported ones take the payer's answer."""
     form = ClaimFilterForm(request.GET)
     page = None
     if form.is_valid():
-        page = Paginator(selectors.claims_list(**form.criteria()), 100).get_page(request.GET.get("page"))
+        page = Paginator(selectors.claims_list(**form.criteria()), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "billing/claims.html", {"form": form, "page": page, "outcome_form": OutcomeForm()})
 
 
 @require_POST
 @role_required(*BILLING)
 def claims_build(request):
+    """Put every open charge on a claim; the message counts the claims built, ready and held."""
     built = services.claims_build(acting_user=request.user)
     held = sum(claim.status == Claim.Status.DRAFT for claim in built)
-    messages.success(
-        request, f"{len(built)} claim{'s' if len(built) != 1 else ''} built: {len(built) - held} ready, {held} held."
-    )
-    return redirect("billing:claims")
+    if built:
+        plural = "s" if len(built) != 1 else ""
+        messages.success(request, f"{len(built)} claim{plural} built: {len(built) - held} ready, {held} held.")
+    else:
+        messages.info(request, "0 claims built: there are no open charges.")
+    return _back(request, "billing:claims")
 
 
 @require_POST
 @role_required(*BILLING)
 def claim_validate(request, pk: int):
+    """Check one claim again (after its charge, coverage or the facility was put right)."""
     claim = services.claim_validate(claim=get_object_or_404(Claim, pk=pk), acting_user=request.user)
-    messages.info(request, f"Claim {claim.number}: {claim.get_status_display().lower()}.")
-    return redirect(reverse("billing:claims") + f"?status={claim.status}")
+    held = f", {len(claim.errors)} error{'s' if len(claim.errors) != 1 else ''}" if claim.errors else ""
+    messages.info(request, f"Claim {claim.number}: {claim.get_status_display().lower()}{held}.")
+    return _back(request, "billing:claims")
 
 
 @require_POST
 @role_required(*BILLING)
 def claim_outcome(request, pk: int):
+    """Record PAID or DENIED on an exported claim; a refusal is shown as a message and nothing changes."""
     claim = get_object_or_404(Claim, pk=pk)
     form = OutcomeForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose paid or denied.")
-        return redirect("billing:claims")
+        messages.error(request, f"Claim {claim.number}: choose paid or denied (a note has at most 100 characters).")
+        return _back(request, "billing:claims")
     try:
         claim = services.claim_set_outcome(
             claim=claim, status=form.cleaned_data["status"], note=form.cleaned_data["note"], acting_user=request.user
@@ -94,11 +113,12 @@ def claim_outcome(request, pk: int):
         messages.error(request, error.message)
     else:
         messages.success(request, f"Claim {claim.number}: {claim.get_status_display().lower()}.")
-    return redirect("billing:claims")
+    return _back(request, "billing:claims")
 
 
 @role_required(*BILLING)
 def batches(request):
+    """Queue an export of the ready claims of a period (and payer); below, the recent batches."""
     form = BatchForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -111,6 +131,7 @@ def batches(request):
 
 
 def _batch_state(batch: ExportBatch) -> dict:
+    """What the batch page and its progress poll show; the download links once the batch is done."""
     done = batch.status == ExportBatch.Status.DONE
     return {
         "status": batch.status,
@@ -128,15 +149,19 @@ def _batch_state(batch: ExportBatch) -> dict:
 
 @role_required(*BILLING)
 def batch(request, pk: int):
+    """One batch: its progress bar (kept moving by static/js/billing_progress.js), then its files."""
     batch = get_object_or_404(ExportBatch.objects.select_related("payer", "created_by"), pk=pk)
     return render(request, "billing/batch.html", {"batch": batch, "state": _batch_state(batch)})
 
 
+@never_cache
 @role_required(*BILLING)
 def batch_status(request, pk: int):
+    """JSON for the progress bar: status, claims_done, claims_total, percent, error and the download URLs."""
     return JsonResponse(_batch_state(get_object_or_404(ExportBatch, pk=pk)))
 
 
+@never_cache
 @role_required(*BILLING)
 def batch_download(request, pk: int, kind: str):
     """The batch's CSV or 837P file (PHI: only through this role-checked view, never as a static file)."""
