@@ -25,6 +25,11 @@ def modifiers_for(mode: str, *, discontinued: bool, modifier_53: bool) -> list[s
     return modifiers
 
 
+def fee_modifier(modifiers: list[str]) -> str:
+    """The modifier a fee is scheduled under: 26 or TC for a split service, none for the global one."""
+    return next((modifier for modifier in modifiers if modifier in ("26", "TC")), "")
+
+
 def _passes(validator, value: str) -> bool:
     try:
         validator(value or "")

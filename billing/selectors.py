@@ -1,10 +1,12 @@
 """Reads for billing: fees, the coverage that pays on a date, the billing provider, the pages' lists."""
 
 from datetime import date
+from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
+from billing import rules
 from billing.models import Charge, Claim, ExportBatch, Fee
 from ris.models import Coverage, Facility, Patient, Payer
 
@@ -17,6 +19,14 @@ def fee_for(cpt_code: str, modifier: str, payer: Payer | None) -> Fee | None:
         if own is not None:
             return own
     return fees.filter(schedule__payer__isnull=True).first()
+
+
+def price(patient: Patient, day: date, cpt_code: str, modifiers: list[str]) -> Decimal:
+    """A service's fee for this patient on this day: their primary payer's schedule, else the default one; 0 when
+    neither has the code (the claim is then held)."""
+    coverage = coverage_on(patient, day)
+    fee = fee_for(cpt_code, rules.fee_modifier(modifiers), coverage and coverage.payer)
+    return fee.amount if fee is not None else Decimal("0")
 
 
 def coverage_on(patient: Patient, day: date, priority: str = Coverage.Priority.PRIMARY) -> Coverage | None:

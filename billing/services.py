@@ -48,15 +48,13 @@ def charge_capture(*, exam: Exam, acting_user: Actor) -> Charge | None:
         return existing
     day = _service_day(exam)
     patient = exam.order.patient
-    coverage = selectors.coverage_on(patient, day)
     modifiers = rules.modifiers_for(
         settings.RIS_BILLING_MODE,
         discontinued=exam.status == S.DISCONTINUED,
         modifier_53=settings.RIS_BILLING_DISCONTINUED_MODIFIER_53,
     )
     code = exam.procedure_type.cpt_code
-    fee = selectors.fee_for(code, rules.MODE_MODIFIER[settings.RIS_BILLING_MODE], coverage and coverage.payer)
-    amount = fee.amount if fee is not None else Decimal("0")
+    amount = selectors.price(patient, day, code, modifiers)
     charge = Charge(
         exam=exam,
         patient=patient,
@@ -104,8 +102,7 @@ def charge_render_on_event(payload: dict, acting_user: Actor) -> None:
 # --- claims ------------------------------------------------------------------------------------------------------
 
 
-def _claim_facts(claim: Claim, charges: list[Charge]) -> rules.ClaimFacts:
-    provider = selectors.billing_provider()
+def _claim_facts(claim: Claim, charges: list[Charge], provider) -> rules.ClaimFacts:
     return rules.ClaimFacts(
         self_pay=claim.payer_id is None and claim.patient.self_pay,
         payer_id=claim.payer.payer_id if claim.payer_id else "",
@@ -146,6 +143,10 @@ def _set_claim_status(claim: Claim, status: str, acting_user: Actor, reason: str
 def claim_validate(*, claim: Claim, acting_user: Actor) -> Claim:
     """Check the claim again: errors hold it (DRAFT), none make it READY. Claims exported, or taken into a batch
     being exported, are left as they are."""
+    return _validate(claim, acting_user, selectors.billing_provider())
+
+
+def _validate(claim: Claim, acting_user: Actor, provider) -> Claim:
     claim = (
         Claim.objects.select_for_update(of=("self",)).select_related("patient", "payer", "coverage").get(pk=claim.pk)
     )
@@ -153,7 +154,7 @@ def claim_validate(*, claim: Claim, acting_user: Actor) -> Claim:
         return claim
     charges = list(claim.charges.select_related("rendering_provider").order_by("id"))
     claim.total = sum((charge.amount for charge in charges), Decimal("0"))
-    claim.errors = rules.claim_errors(_claim_facts(claim, charges))
+    claim.errors = rules.claim_errors(_claim_facts(claim, charges, provider))
     _set_claim_status(claim, Claim.Status.DRAFT if claim.errors else Claim.Status.READY, acting_user, "validated")
     claim.save()
     return claim
@@ -173,7 +174,7 @@ def claims_build(*, acting_user: Actor, through: date | None = None) -> list[Cla
             coverages[key] = selectors.coverage_on(charge.patient, charge.date_of_service)
         coverage = coverages[key]
         groups[(*key, coverage.payer_id if coverage else None)].append(charge)
-    claims = []
+    claims, provider = [], selectors.billing_provider()
     for (patient_id, day, payer_id), members in groups.items():
         coverage = coverages[(patient_id, day)]
         claim = Claim(
@@ -189,7 +190,7 @@ def claims_build(*, acting_user: Actor, through: date | None = None) -> list[Cla
             charge.claim, charge.status = claim, Charge.Status.BILLED
             attribute(charge, acting_user, f"on claim {claim.number}")
             charge.save(update_fields=["claim", "status", "updated_at"])
-        claims.append(claim_validate(claim=claim, acting_user=acting_user))
+        claims.append(_validate(claim, acting_user, provider))
     return claims
 
 
@@ -236,12 +237,10 @@ def charges_reprice(*, acting_user: Actor) -> int:
     """Price again the open charges that found no fee when captured (the fee schedule has changed since)."""
     repriced = 0
     for charge in Charge.objects.select_for_update().filter(status=Charge.Status.OPEN, fee=0).select_related("patient"):
-        coverage = selectors.coverage_on(charge.patient, charge.date_of_service)
-        modifier = next((m for m in charge.modifiers if m in ("26", "TC")), "")
-        fee = selectors.fee_for(charge.cpt_code, modifier, coverage and coverage.payer)
-        if fee is None or fee.amount == 0:
+        fee = selectors.price(charge.patient, charge.date_of_service, charge.cpt_code, charge.modifiers)
+        if fee == 0:
             continue
-        charge.fee, charge.amount = fee.amount, fee.amount * charge.units
+        charge.fee, charge.amount = fee, fee * charge.units
         attribute(charge, acting_user, "repriced")
         charge.save(update_fields=["fee", "amount", "updated_at"])
         repriced += 1

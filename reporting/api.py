@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from reporting import selectors, services
 from reporting.models import SECTIONS, Addendum, Report, ReportTemplate
 from reporting.pdf import report_pdf
+from reporting.status import final_report_of
 from ris.models import Role
 from scheduling.models import Exam
 from scheduling.workflow import PERFORMED
@@ -168,8 +169,8 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @action(detail=True, methods=["get"], renderer_classes=[PDFRenderer, renderers.JSONRenderer])
     def pdf(self, request, pk=None):
         """The final report as PDF, as the exam page offers it (scripts and FHIR clients sign in as for the API)."""
-        report = self.get_object()
-        if not report.is_final:
+        report = final_report_of(self.get_object().exam)  # as the exam page's PDF: FINAL only, with what it prints
+        if report is None:
             raise NotFound("The report is not final: it has no PDF yet.")
         response = HttpResponse(report_pdf(report), content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="report-{report.exam.order.accession_number}.pdf"'

@@ -39,6 +39,15 @@ def _as_date(token: str) -> date | None:
     return None
 
 
+def patient_name_matches(text: str) -> Q:
+    """Every word of `text` a fragment of the patient's names, in any order, ignoring case and accents (over the
+    folded search_name and, on PostgreSQL, its trigram index)."""
+    condition = Q()
+    for word in fold(text).split():
+        condition &= Q(search_name__contains=word)
+    return condition
+
+
 def patient_search(query: str, *, limit: int = 50) -> list[Patient]:
     """Patients (not merged away) matching every word of `query`.
 
@@ -51,9 +60,7 @@ def patient_search(query: str, *, limit: int = 50) -> list[Patient]:
         return []
     dates = [d for d in map(_as_date, tokens) if d is not None]
     words = [fold(token) for token in tokens if _as_date(token) is None]
-    condition = Q()
-    for word in words:
-        condition &= Q(search_name__contains=word)
+    condition = patient_name_matches(" ".join(words))
     if len(tokens) == 1 and not dates:
         condition |= Q(mrn__in={tokens[0], tokens[0].upper(), tokens[0].lower()})
     for birth_date in dates:

@@ -15,11 +15,10 @@ REQUIRE_PEERS = os.environ.get("RIS_REQUIRE_PEERS") == "1"
 
 def need(condition: bool, reason: str) -> None:
     """Skip unless `condition` holds; with RIS_REQUIRE_PEERS=1 (CI) a missing peer fails the test instead."""
-    if condition:
-        return
-    if REQUIRE_PEERS:
-        pytest.fail(f"RIS_REQUIRE_PEERS=1 but {reason}")
-    pytest.skip(reason)
+    if not condition:
+        if REQUIRE_PEERS:
+            pytest.fail(f"RIS_REQUIRE_PEERS=1 but {reason}")
+        pytest.skip(reason)
 
 
 def free_port() -> int:

@@ -26,6 +26,7 @@ from interfaces.fhir import resources as r
 from reporting.models import Addendum, Report
 from reporting.selectors import reports_visible_to
 from ris.models import Patient
+from ris.selectors import patient_name_matches
 from ris.text import fold
 from scheduling.models import Exam
 from scheduling.selectors import exams_with_context
@@ -259,10 +260,9 @@ def patients(user) -> QuerySet[Patient]:
 def _name_words(value: str) -> Q:
     """Every word a fragment of the names, ignoring case and accents: the match of ris.selectors.patient_search
     (over the same folded key and its trigram index), as a queryset that can be counted and paged."""
-    words = fold(value).split()
-    if not words:
+    if not fold(value).split():
         raise SearchError("name needs a value.")
-    return reduce(lambda condition, word: condition & Q(search_name__contains=word), words, Q())
+    return patient_name_matches(value)
 
 
 def _mrn_of_issuer(issuer: str, code: str) -> Q:
