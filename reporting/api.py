@@ -17,6 +17,7 @@ from reporting import selectors, services
 from reporting.models import SECTIONS, Addendum, Report, ReportTemplate
 from reporting.pdf import report_pdf
 from reporting.status import final_report_of
+from ris.drf import AccessLogged
 from ris.models import Role
 from scheduling.models import Exam
 from scheduling.workflow import PERFORMED
@@ -99,7 +100,7 @@ class PDFRenderer(renderers.BaseRenderer):
         return data
 
 
-class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ReportViewSet(AccessLogged, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Reports: list and read; radiologists create and update drafts, save preliminary, sign final, add addenda.
 
     A draft is written with POST (exam and sections) or PATCH/PUT (sections); the author holds the exam's reading

@@ -23,6 +23,7 @@ from reporting.forms import (
 )
 from reporting.forms_outputs import CriticalFlagForm
 from reporting.models import SECTIONS, Addendum, Report, ReportTemplate
+from ris.access import shown
 from ris.exceptions import ApplicationError
 from ris.models import Role
 from ris.roles import role_required, user_roles
@@ -54,8 +55,10 @@ def home(request):
 # --- the editor -------------------------------------------------------------------------------------------------
 
 
-def _exam(pk: int) -> Exam:
-    return get_object_or_404(exams_with_context().filter(status__in=PERFORMED), pk=pk)
+def _exam(request, pk: int) -> Exam:
+    exam = get_object_or_404(exams_with_context().filter(status__in=PERFORMED), pk=pk)
+    shown(request, exam)
+    return exam
 
 
 def _labelled(source) -> list[tuple[str, str]]:
@@ -75,6 +78,8 @@ def _templates() -> dict[str, dict[str, str]]:
 def _editor(request, exam: Exam, **bound):
     """Render the editor: editable for the radiologist holding the claim, read-only otherwise and once final."""
     report = selectors.report_of(exam)
+    if report is not None:
+        shown(request, report)
     user = request.user
     holder = selectors.claim_holder(exam)
     editable = _is_author(user) and not (report and report.is_final) and holder == user
@@ -113,7 +118,7 @@ def _editor(request, exam: Exam, **bound):
 @role_required(*READERS)
 def editor(request, exam_pk: int):
     """Open an exam for reading: a radiologist claims it (unless a colleague holds it); admins only look."""
-    exam = _exam(exam_pk)
+    exam = _exam(request, exam_pk)
     report = selectors.report_of(exam)
     if _is_author(request.user) and exam.status in services.READABLE and not (report and report.is_final):
         try:
@@ -131,7 +136,7 @@ def _wants_json(request) -> bool:
 @role_required(*AUTHORS)
 def keep_claim(request, exam_pk: int):
     """The open editor says the radiologist is still reading (once a minute, while the page is visible)."""
-    exam = _exam(exam_pk)
+    exam = _exam(request, exam_pk)
     if exam.status not in services.READABLE:
         return JsonResponse({"error": "This exam's report is final: there is nothing to hold."}, status=409)
     try:
@@ -145,7 +150,7 @@ def keep_claim(request, exam_pk: int):
 @role_required(*AUTHORS)
 def autosave(request, exam_pk: int):
     """Save the draft (the editor posts every few seconds); JSON for the editor's script, a redirect without it."""
-    exam = _exam(exam_pk)
+    exam = _exam(request, exam_pk)
     form = ReportForm(request.POST)
     if not form.is_valid():
         message = "; ".join(f"{form.fields[name].label}: {' '.join(errors)}" for name, errors in form.errors.items())
@@ -180,7 +185,7 @@ def _report_or_404(exam: Exam) -> Report:
 @role_required(*AUTHORS)
 def preliminary(request, exam_pk: int):
     """Save the report PRELIMINARY (any radiologist)."""
-    exam = _exam(exam_pk)
+    exam = _exam(request, exam_pk)
     report = _report_or_404(exam)
     form = PreliminaryForm(request.POST)
     if form.is_valid():
@@ -198,7 +203,7 @@ def preliminary(request, exam_pk: int):
 @role_required(*AUTHORS)
 def sign(request, exam_pk: int):
     """Sign the report FINAL after the password; only an attending may (the service says so otherwise)."""
-    exam = _exam(exam_pk)
+    exam = _exam(request, exam_pk)
     report = _report_or_404(exam)
     form = SignForm(request.POST)
     if form.is_valid():
@@ -223,7 +228,7 @@ def _own_addendum(request, report: Report) -> Addendum | None:
 @role_required(*AUTHORS)
 def addendum_save(request, exam_pk: int):
     """Write (or rewrite, until signed) one's addendum to a final report."""
-    exam = _exam(exam_pk)
+    exam = _exam(request, exam_pk)
     report = _report_or_404(exam)
     form = AddendumForm(request.POST)
     if form.is_valid():
@@ -242,7 +247,7 @@ def addendum_save(request, exam_pk: int):
 @role_required(*AUTHORS)
 def addendum_sign(request, exam_pk: int):
     """Sign one's saved addendum after the password."""
-    exam = _exam(exam_pk)
+    exam = _exam(request, exam_pk)
     report = _report_or_404(exam)
     addendum = _own_addendum(request, report)
     if addendum is None:
@@ -265,8 +270,9 @@ def addendum_sign(request, exam_pk: int):
 @role_required(*READERS)
 def versions(request, exam_pk: int):
     """Every saved version of the report (who, when, status) and the sections of the one chosen."""
-    exam = _exam(exam_pk)
+    exam = _exam(request, exam_pk)
     report = _report_or_404(exam)
+    shown(request, report)
     history = report.history.order_by("-history_id")
     chosen = history.first()
     if request.GET.get("version"):

@@ -14,6 +14,7 @@ from reporting.models import CriticalResult
 from reporting.pdf import report_pdf
 from reporting.selectors import critical_results_open
 from reporting.status import final_report_of, report_status_for
+from ris.access import shown
 from ris.exceptions import ApplicationError
 from ris.models import Role
 from ris.roles import role_required
@@ -34,6 +35,7 @@ def report_pdf_download(request, exam_pk: int):
     if report is None:
         context = {"exam": exam, "report_status": report_status_for([exam])[exam.pk]}
         return render(request, "reporting/pdf_missing.html", context, status=404)
+    shown(request, exam, report)
     data = report_pdf(report)
     accession = exam.order.accession_number
     logger.info("report PDF of exam %s (accession %s) by user %s", exam.pk, accession, request.user.pk)

@@ -7,6 +7,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from ris import services
 from ris.admin_base import ReadOnlyInline
 from ris.models import (
+    AccessRecord,
     Coverage,
     Facility,
     IdentifierSequence,
@@ -139,6 +140,25 @@ class IdentifierSequenceAdmin(admin.ModelAdmin):
         return False  # a sequence set back would hand out identifiers twice
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AccessRecord)
+class AccessRecordAdmin(admin.ModelAdmin):
+    """The PHI access log, searchable and never writable (the model refuses changes as well)."""
+
+    list_display = ("at", "username", "address", "channel", "kind", "object_id", "patient_id", "path")
+    list_filter = ("channel", "kind")
+    search_fields = ("=username", "=patient_id")
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:

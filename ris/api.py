@@ -3,6 +3,7 @@
 import django_filters
 from rest_framework import mixins, serializers, viewsets
 
+from ris.drf import AccessLogged
 from ris.models import Coverage, Modality, Patient, ProcedureType, ReferringPhysician, Role, Room
 from ris.selectors import patient_search
 from ris.services import PATIENT_FIELDS, patient_register, patient_update, procedure_type_save
@@ -62,6 +63,7 @@ class PatientFilter(django_filters.FilterSet):
 
 
 class PatientViewSet(
+    AccessLogged,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,

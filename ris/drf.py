@@ -9,6 +9,7 @@ handlers call) applies the rule, and its `ApplicationError` comes back as a 400 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, pagination, permissions
 
+from ris.access import shown
 from ris.exceptions import ApplicationError, NotFound
 from ris.roles import user_roles
 
@@ -53,3 +54,18 @@ class NewestFirst(pagination.CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+
+class AccessLogged:
+    """Viewset mixin: the records an answer shows (one object, or a page of a list) go to the PHI access log."""
+
+    def get_object(self):
+        found = super().get_object()
+        shown(self.request, found)
+        return found
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        if page is not None:
+            shown(self.request, *page)
+        return page

@@ -25,3 +25,13 @@ class DateRangeMixin:
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             self.add_error("date_to", "The end date is before the start date.")
         return data
+
+
+class AccessLogFilterForm(DateRangeMixin, forms.Form):
+    username = forms.CharField(label="User", max_length=150, required=False)
+    mrn = forms.CharField(label="Patient MRN", max_length=64, required=False)
+    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def criteria(self) -> dict:
+        return {name: value for name, value in self.cleaned_data.items() if value}

@@ -1,5 +1,6 @@
 """The navigation bar: an entry shows only when the page behind it admits the user's role."""
 
+from django.conf import settings
 from django.urls import resolve, reverse
 
 from ris.roles import allows
@@ -29,4 +30,9 @@ def navigation(request) -> dict:
     current = [entry for entry in entries if request.path.startswith(entry["url"])]
     if current:  # the most specific entry: /scheduling/board/ is the board, not the front desk
         max(current, key=lambda entry: len(entry["url"]))["active"] = True
-    return {"nav_entries": entries, "show_admin_site": user.is_staff}
+    return {
+        "nav_entries": entries,
+        "show_admin_site": user.is_staff,
+        "session_seconds": settings.SESSION_COOKIE_AGE,
+        "session_warning_seconds": min(settings.RIS_SESSION_WARNING_SECONDS, settings.SESSION_COOKIE_AGE // 2),
+    }

@@ -1,12 +1,13 @@
 """Reads of the core domain."""
 
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
-from ris.models import Patient, ProcedureType, Role, Room
+from ris.models import AccessRecord, Patient, ProcedureType, Role, Room
 from ris.text import fold
 
 
@@ -93,3 +94,29 @@ def patient_likely_duplicates(*, family_name: str, birth_date: date | None, excl
 def patient_by_mrn(mrn: str, issuer: str = "") -> Patient | None:
     """The patient an MRN names under its issuing authority (the RIS's own, RIS_MRN_ISSUER, when none is given)."""
     return Patient.objects.filter(mrn=mrn, mrn_issuer=issuer or settings.RIS_MRN_ISSUER).first()
+
+
+def access_records(
+    *, username: str = "", mrn: str = "", date_from: date | None = None, date_to: date | None = None
+) -> QuerySet[AccessRecord]:
+    """The PHI access log, newest first: by user (exact username), by patient (MRN, with the records the patient
+    had before a merge) and by day (the department's local days, both ends included)."""
+    records = AccessRecord.objects.all()
+    if username:
+        records = records.filter(username=username)
+    if mrn:
+        patients = Patient.objects.filter(Q(mrn=mrn) | Q(merged_into__mrn=mrn)).values("pk")
+        records = records.filter(patient_id__in=patients)
+    if date_from:
+        records = records.filter(at__gte=_local_midnight(date_from))
+    if date_to:
+        records = records.filter(at__lt=_local_midnight(date_to + timedelta(days=1)))
+    return records.order_by("-at", "-id")
+
+
+def patients_by_pk(pks) -> dict[int, Patient]:
+    return Patient.objects.in_bulk(set(pks))
+
+
+def _local_midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))

@@ -4,6 +4,7 @@ With nothing set, the project runs on a laptop: DEBUG on, SQLite under var/, Cel
 Production sets DEBUG=0, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -39,6 +40,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "ris",
     "scheduling",
     "worklist",
@@ -53,10 +57,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "ris.security.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "ris.access.AccessLogMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the locked-out page
 ]
 
 ROOT_URLCONF = "ris.urls"
@@ -107,6 +115,29 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 SESSION_COOKIE_AGE = env_int("RIS_SESSION_SECONDS", 15 * 60)
 SESSION_SAVE_EVERY_REQUEST = True  # the session expires after inactivity, not after login
+# Pages warn this long before the session lapses and offer to keep it (static/js/session.js).
+RIS_SESSION_WARNING_SECONDS = env_int("RIS_SESSION_WARNING_SECONDS", 120)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out user before the password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed sign-ins (pages and HTTP Basic): after RIS_LOGIN_FAILURE_LIMIT failures an account is locked (from that
+# address) for
+# RIS_LOGIN_LOCKOUT_MINUTES; a success resets the count; administrators unlock with `manage.py axes_reset_username`.
+AXES_FAILURE_LIMIT = env_int("RIS_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("RIS_LOGIN_LOCKOUT_MINUTES", 15))
+# Per account and address: a guesser is stopped without letting anyone lock a colleague out from elsewhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "ris.access.client_address"  # the same address the PHI access log records
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
+# Second factor (TOTP, django-otp): anyone with a confirmed authenticator must give its code at sign-in; with
+# RIS_OTP_REQUIRED these roles must set one up before they can use any page.
+RIS_OTP_REQUIRED = env_bool("RIS_OTP_REQUIRED", False)
+RIS_OTP_ROLES = ["radiologist", "admin"]
+OTP_TOTP_ISSUER = env_str("RIS_OTP_ISSUER", "RIS")
 
 # --- REST API (/api/) ----------------------------------------------------------------------------------------
 # Signed-in browsers (session, with CSRF), scripts with a token (Authorization: Token ...) or a user's password
@@ -166,6 +197,11 @@ if not DEBUG:
     if env_bool("RIS_BEHIND_TLS_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"  # URLs carry record numbers: never sent to another site
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Behind a reverse proxy (TLS terminated there): the access log takes the caller's address from X-Forwarded-For.
+RIS_BEHIND_PROXY = env_bool("RIS_BEHIND_TLS_PROXY", False)
 X_FRAME_OPTIONS = "DENY"
 
 # --- Celery ---------------------------------------------------------------------------------------------------
@@ -196,7 +232,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("RIS_LOG_LEVEL", "INFO")},
     # pynetdicom logs whole datasets (patient names, birth dates) at INFO and DEBUG: keep it to warnings.
-    "loggers": {"pynetdicom": {"level": "WARNING"}},
+    # django-axes logs each failed sign-in (username and address) at INFO; lockouts are warnings.
+    "loggers": {"pynetdicom": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # --- The department -------------------------------------------------------------------------------------------

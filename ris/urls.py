@@ -4,15 +4,17 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from ris import views
+from ris import security, views
 
 admin.site.site_header = "RIS administration"
 admin.site.site_title = "RIS"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", security.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/keep-alive/", security.keep_alive, name="keep_alive"),
+    path("accounts/two-factor/", views.two_factor, name="two_factor"),
     path("administration/", include("ris.web_urls")),
     path("scheduling/", include("scheduling.urls")),
     path("worklist/", include("worklist.urls")),

@@ -1,12 +1,20 @@
-"""Core pages: the landing redirect and the administrator's home."""
+"""Core pages: the landing redirect, the administrator's home, the access log, the authenticator set-up."""
 
+from base64 import b32encode
+
+import segno
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django_otp import login as otp_login
+from django_otp import user_has_device
 
+from ris.forms import AccessLogFilterForm
 from ris.models import Role
 from ris.roles import home_url_name, role_required
-from ris.selectors import core_counts, role_member_counts, rooms_active
+from ris.security import EnrolmentForm, needs_enrolment, totp_device_confirm, totp_device_pending
+from ris.selectors import access_records, core_counts, patients_by_pk, role_member_counts, rooms_active
 
 
 def home(request):
@@ -23,3 +31,42 @@ def home(request):
 def admin_home(request):
     context = {"counts": core_counts(), "roles": role_member_counts(), "rooms": rooms_active()}
     return render(request, "ris/admin_home.html", context)
+
+
+ACCESS_LOG_PAGE_SIZE = 100
+
+
+@role_required(Role.ADMIN)
+def access_log(request):
+    """Who looked at which patient's records: searched by user, patient (MRN) and days; read-only."""
+    form = AccessLogFilterForm(request.GET or None)
+    page = patients = None
+    if not form.is_bound or form.is_valid():
+        criteria = form.criteria() if form.is_bound else {}
+        page = Paginator(access_records(**criteria), ACCESS_LOG_PAGE_SIZE).get_page(request.GET.get("page"))
+        patients = patients_by_pk(record.patient_id for record in page)
+    rows = [(record, patients.get(record.patient_id)) for record in page] if page else []
+    return render(request, "ris/access_log.html", {"form": form, "page": page, "rows": rows})
+
+
+@role_required(Role.RADIOLOGIST, Role.ADMIN)
+def two_factor(request):
+    """Set up the authenticator app (TOTP): scan the code, type what the app shows; the next sign-in asks for it."""
+    if user_has_device(request.user) and request.method == "GET":
+        return render(request, "registration/two_factor.html", {"enrolled": True})
+    device = totp_device_pending(request.user)
+    form = EnrolmentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if totp_device_confirm(device, form.cleaned_data["otp_token"]):
+            otp_login(request, device)
+            messages.success(request, "Your authenticator is set up: sign-ins now ask for its code.")
+            return redirect("home")
+        form.add_error("otp_token", "That code is not valid; check the app shows the RIS entry and try again.")
+    url = device.config_url
+    context = {
+        "form": form,
+        "qr_svg": segno.make(url, error="m").svg_inline(scale=4),
+        "secret": b32encode(device.bin_key).decode(),
+        "required": needs_enrolment(request.user),
+    }
+    return render(request, "registration/two_factor.html", context)

@@ -11,6 +11,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from ris.drf import AccessLogged
 from ris.models import Patient, ProcedureType, ReferringPhysician, Role, Room
 from ris.validators import validate_icd10cm_list
 from scheduling import services
@@ -100,7 +101,9 @@ class OrderFilter(django_filters.FilterSet):
         fields = ["patient", "status", "priority", "accession_number", "referring_physician"]
 
 
-class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+class OrderViewSet(
+    AccessLogged, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
     """Orders: read (clinical roles and billing), create (front desk, administrators)."""
 
     allowed_roles = EXAM_READERS
@@ -135,7 +138,7 @@ class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
-class ExamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ExamViewSet(AccessLogged, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Exams: read; book (or reschedule), cancel and check in as actions (front desk, administrators)."""
 
     allowed_roles = EXAM_READERS

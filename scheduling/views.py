@@ -10,6 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from ris import services as core_services
+from ris.access import shown
 from ris.exceptions import ApplicationError
 from ris.models import Modality, Patient, Role, Room
 from ris.roles import allows, role_required
@@ -64,8 +65,10 @@ def _submit(form, service, **kwargs):
         return None
 
 
-def _exam(pk: int) -> Exam:
-    return get_object_or_404(exams_with_context(), pk=pk)
+def _exam(request, pk: int) -> Exam:
+    exam = get_object_or_404(exams_with_context(), pk=pk)
+    shown(request, exam)
+    return exam
 
 
 # --- home, search, patients -----------------------------------------------------------------------------------
@@ -76,9 +79,11 @@ def home(request):
     """Search box and today's arrivals with one-click check-in."""
     today = timezone.localdate()
     query = request.GET.get("q", "").strip()
+    results = list(patient_search(query)) if query else None
+    shown(request, *(results or ()))
     context = {
         "query": query,
-        "results": patient_search(query) if query else None,
+        "results": results,
         "arrivals": arrivals_expected(today),
         "today": today,
         "status_counts": exam_status_counts(exams_scheduled_on(today)),
@@ -117,6 +122,7 @@ def patient_register(request):
 @role_required(*DESK)
 def patient_edit(request, pk: int):
     patient = get_object_or_404(Patient, pk=pk)
+    shown(request, patient)
     form = PatientForm(request.POST or None, instance=Patient.objects.get(pk=pk))
     if request.method == "POST" and form.is_valid():
         fields = _patient_fields(form)
@@ -129,6 +135,7 @@ def patient_edit(request, pk: int):
 @role_required(*DESK)
 def patient_detail(request, pk: int):
     patient = get_object_or_404(Patient.objects.select_related("merged_into"), pk=pk)
+    shown(request, patient)
     exams = exams_with_context().filter(order__patient=patient).order_by("-order__created_at", "id")
     coverages = patient.coverages.filter(active=True).select_related("payer")
     return render(
@@ -142,6 +149,7 @@ def patient_detail(request, pk: int):
 @role_required(*DESK)
 def order_create(request, patient_pk: int):
     patient = get_object_or_404(Patient, pk=patient_pk)
+    shown(request, patient)
     form = OrderForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         order = _submit(form, services.order_create, patient=patient, acting_user=request.user, **form.cleaned_data)
@@ -154,6 +162,7 @@ def order_create(request, patient_pk: int):
 @role_required(*DESK)
 def order_detail(request, pk: int):
     order = get_object_or_404(Order.objects.select_related("patient", "referring_physician"), pk=pk)
+    shown(request, order)
     exams = exams_with_context().filter(order=order).order_by("id")
     return render(request, "scheduling/order_detail.html", {"order": order, "exams": exams})
 
@@ -184,7 +193,7 @@ def _actions(user, exam: Exam) -> dict[str, bool]:
 
 @role_required(*FLOOR)
 def exam_detail(request, pk: int):
-    exam = _exam(pk)
+    exam = _exam(request, pk)
     history = exam.history.select_related("room").order_by("-history_id")
     context = {"exam": exam, "history": history, "actions": _actions(request.user, exam)}
     return render(request, "scheduling/exam_detail.html", context)
@@ -193,7 +202,7 @@ def exam_detail(request, pk: int):
 @role_required(*DESK)
 def exam_book(request, pk: int):
     """Free slots of every suitable room on a chosen day; booking (or rebooking) one of them."""
-    exam = _exam(pk)
+    exam = _exam(request, pk)
     day, day_error = _day_from(request)
     reason_form = RescheduleReasonForm(request.POST or None)
     if request.method == "POST" and reason_form.is_valid():
@@ -230,7 +239,7 @@ def exam_book(request, pk: int):
 @require_POST
 @role_required(*DESK)
 def exam_book_first_free(request, pk: int):
-    exam = _exam(pk)
+    exam = _exam(request, pk)
     try:
         exam = services.exam_book_first_free(exam=exam, acting_user=request.user)
     except ApplicationError as error:
@@ -243,7 +252,7 @@ def exam_book_first_free(request, pk: int):
 
 @role_required(*DESK)
 def exam_cancel(request, pk: int):
-    exam = _exam(pk)
+    exam = _exam(request, pk)
     form = ReasonForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         reason = form.cleaned_data["reason"]
@@ -255,7 +264,7 @@ def exam_cancel(request, pk: int):
 
 def _exam_action(request, pk: int, action, done: str):
     """Apply a one-click status action and go back where the user came from."""
-    exam = _exam(pk)
+    exam = _exam(request, pk)
     try:
         action(exam=exam, acting_user=request.user)
     except ApplicationError as error:
@@ -292,7 +301,7 @@ def exam_complete(request, pk: int):
 @role_required(*DESK)
 def exam_letter(request, pk: int):
     """The patient's appointment and preparation letter, laid out for printing."""
-    exam = _exam(pk)
+    exam = _exam(request, pk)
     if exam.scheduled_start is None:
         messages.error(request, "Book the exam before printing its letter.")
         return redirect("scheduling:exam", pk=pk)

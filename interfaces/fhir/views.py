@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from interfaces.fhir import resources
 from interfaces.fhir.search import RESOURCE_TYPES, ResourceType, SearchError, capability_params, read, search
+from ris.access import shown
 from ris.drf import RolePermission
 from ris.roles import CLINICAL
 
@@ -136,6 +137,7 @@ class SearchView(FhirView):
         links = self.links()
         build = BUILDERS[self.resource.name]
         found = [build(item, links) for item in page.items]
+        shown(request, *page.items)
         return Response(resources.searchset(found, total=page.total, links=links, page_links=self.page_links(page)))
 
     def page_links(self, page) -> dict[str, str]:
@@ -166,6 +168,7 @@ class ReadView(FhirView):
         found = read(self.resource, request.user, resource_id)
         if found is None:
             raise exceptions.NotFound(f"{self.resource.name}/{resource_id} is not known.")
+        shown(request, found)
         return Response(BUILDERS[self.resource.name](found, self.links()))
 
 

@@ -1,5 +1,6 @@
 """The core domain: people, places and the procedure catalog every other app builds on."""
 
+from ris.models.access import AccessRecord
 from ris.models.accounts import Role, User
 from ris.models.catalog import Modality, OpeningHours, ProcedureType, Room
 from ris.models.outbox import OutboxEvent
@@ -8,6 +9,7 @@ from ris.models.patients import Coverage, Patient
 from ris.models.sequences import IdentifierSequence
 
 __all__ = [
+    "AccessRecord",
     "Coverage",
     "Facility",
     "IdentifierSequence",
