@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from billing import selectors, services
 from billing.forms import BatchForm, ChargeFilterForm, ClaimFilterForm, OutcomeForm
@@ -39,6 +39,7 @@ def _back(request, default: str):
     return redirect(default)
 
 
+@require_safe
 @role_required(*BILLING)
 def home(request):
     """Exams performed in the last 30 days, with what billing needs of them; those with a final report apart.
@@ -50,6 +51,7 @@ def home(request):
     return render(request, "billing/home.html", context)
 
 
+@require_safe
 @role_required(*BILLING)
 def charges(request):
     """Charges narrowed by the GET filters, 100 a page, with the count and sum of all the filter finds."""
@@ -62,6 +64,7 @@ def charges(request):
     return render(request, "billing/charges.html", {"form": form, "page": page, "totals": totals})
 
 
+@require_safe
 @role_required(*BILLING)
 def claims(request):
     """The claim worklist by status and payer; held claims show why, exported ones take the payer's answer."""
@@ -147,6 +150,7 @@ def _batch_state(batch: ExportBatch) -> dict:
     }
 
 
+@require_safe
 @role_required(*BILLING)
 def batch(request, pk: int):
     """One batch: its progress bar (kept moving by static/js/billing_progress.js), then its files."""
@@ -154,6 +158,7 @@ def batch(request, pk: int):
     return render(request, "billing/batch.html", {"batch": batch, "state": _batch_state(batch)})
 
 
+@require_safe
 @never_cache
 @role_required(*BILLING)
 def batch_status(request, pk: int):
@@ -161,6 +166,7 @@ def batch_status(request, pk: int):
     return JsonResponse(_batch_state(get_object_or_404(ExportBatch, pk=pk)))
 
 
+@require_safe
 @never_cache
 @role_required(*BILLING)
 def batch_download(request, pk: int, kind: str):

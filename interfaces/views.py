@@ -2,6 +2,7 @@
 
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_safe
 
 from interfaces.forms import MessageLogForm
 from interfaces.models import InboundMessage, OutboundMessage
@@ -13,6 +14,7 @@ PAGE_SIZE = 50
 STATUS_LABELS = {**dict(InboundMessage.Status.choices), **dict(OutboundMessage.Status.choices)}
 
 
+@require_safe
 @role_required(Role.ADMIN)
 def message_log(request):
     """Messages newest first, narrowed by the GET form; an invalid filter shows its errors and no rows."""
@@ -24,6 +26,7 @@ def message_log(request):
     return render(request, "interfaces/message_log.html", {"form": form, "page": page})
 
 
+@require_safe
 @role_required(Role.ADMIN)
 def inbound_message(request, pk: int):
     message = get_object_or_404(InboundMessage, pk=pk)
@@ -36,6 +39,7 @@ def inbound_message(request, pk: int):
     return render(request, "interfaces/message_detail.html", context)
 
 
+@require_safe
 @role_required(Role.ADMIN)
 def outbound_message(request, pk: int):
     message = get_object_or_404(OutboundMessage.objects.select_related("destination"), pk=pk)

@@ -9,7 +9,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from reporting import selectors, services
 from reporting.forms import (
@@ -37,6 +37,7 @@ AUTHORS = (Role.RADIOLOGIST,)  # may write them
 PAGE_SIZE = 50
 
 
+@require_safe
 @role_required(*READERS)
 def home(request):
     """Exams still to be reported, STAT first then the oldest, narrowed by the GET filters, 50 a page."""
@@ -115,6 +116,7 @@ def _editor(request, exam: Exam, **bound):
     return render(request, "reporting/editor.html", context)
 
 
+@require_safe
 @role_required(*READERS)
 def editor(request, exam_pk: int):
     """Open an exam for reading: a radiologist claims it (unless a colleague holds it); admins only look."""
@@ -267,6 +269,7 @@ def addendum_sign(request, exam_pk: int):
 # --- versions ---------------------------------------------------------------------------------------------------
 
 
+@require_safe
 @role_required(*READERS)
 def versions(request, exam_pk: int):
     """Every saved version of the report (who, when, status) and the sections of the one chosen."""

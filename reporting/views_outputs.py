@@ -6,7 +6,7 @@ import logging
 from django.contrib import messages
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from reporting import services
 from reporting.forms_outputs import CriticalCloseForm, CriticalFlagForm, CriticalNotifyForm
@@ -27,6 +27,7 @@ PDF_READERS = (Role.RADIOLOGIST, Role.TECHNOLOGIST, Role.FRONT_DESK, Role.ADMIN)
 CRITICAL = (Role.RADIOLOGIST, Role.ADMIN)
 
 
+@require_safe
 @role_required(*PDF_READERS)
 def report_pdf_download(request, exam_pk: int):
     """The final report as a PDF attachment; 404 with an explanation while the report is not final."""
@@ -78,6 +79,7 @@ def _open_critical(request, pk: int) -> CriticalResult | None:
     return critical
 
 
+@require_safe
 @role_required(*CRITICAL)
 def critical_list(request):
     return _critical_page(request)

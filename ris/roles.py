@@ -5,6 +5,7 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed
 
 from ris.models import Role
 
@@ -46,6 +47,9 @@ def allows(view: Callable, user) -> bool:
     return allowed is None or bool(allowed & user_roles(user))
 
 
+PAGE_METHODS = ("GET", "HEAD", "POST")  # pages are read and their forms posted; PUT, PATCH, DELETE are the API's
+
+
 def role_required(*roles: Role) -> Callable:
     """Admit only users holding one of `roles`: anonymous users go to the login page, others get 403."""
     allowed = frozenset(roles)
@@ -53,6 +57,8 @@ def role_required(*roles: Role) -> Callable:
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(request, *args, **kwargs):
+            if request.method not in PAGE_METHODS:
+                return HttpResponseNotAllowed(PAGE_METHODS)
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not allowed & user_roles(request.user):

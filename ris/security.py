@@ -12,6 +12,7 @@ from django.contrib.auth.views import LoginView
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect
+from django.views.decorators.http import require_safe
 from django_otp import devices_for_user, user_has_device
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -70,6 +71,7 @@ class SignInForm(AuthenticationForm):
 class SignInView(LoginView):
     form_class = SignInForm
     redirect_authenticated_user = True
+    http_method_names = ["get", "head", "post"]
 
     def form_valid(self, form):
         response = super().form_valid(form)
@@ -124,6 +126,7 @@ class SecondFactorMiddleware:
         return redirect("two_factor")
 
 
+@require_safe
 def keep_alive(request):
     """A signed-in page's 'Stay signed in': any request renews the session (SESSION_SAVE_EVERY_REQUEST)."""
     response = HttpResponse(status=204)

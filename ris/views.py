@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_safe
 from django_otp import login as otp_login
 from django_otp import user_has_device
 
@@ -17,6 +18,7 @@ from ris.security import EnrolmentForm, needs_enrolment, totp_device_confirm, to
 from ris.selectors import access_records, core_counts, patients_by_pk, role_member_counts, rooms_active
 
 
+@require_safe
 def home(request):
     """Send each user to the home page of their role."""
     name = home_url_name(request.user)
@@ -27,6 +29,7 @@ def home(request):
     return redirect(name)
 
 
+@require_safe
 @role_required(Role.ADMIN)
 def admin_home(request):
     context = {"counts": core_counts(), "roles": role_member_counts(), "rooms": rooms_active()}
@@ -36,6 +39,7 @@ def admin_home(request):
 ACCESS_LOG_PAGE_SIZE = 100
 
 
+@require_safe
 @role_required(Role.ADMIN)
 def access_log(request):
     """Who looked at which patient's records: searched by user, patient (MRN) and days; read-only."""

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from ris import services as core_services
 from ris.access import shown
@@ -74,6 +74,7 @@ def _exam(request, pk: int) -> Exam:
 # --- home, search, patients -----------------------------------------------------------------------------------
 
 
+@require_safe
 @role_required(*DESK)
 def home(request):
     """Search box and today's arrivals with one-click check-in."""
@@ -132,6 +133,7 @@ def patient_edit(request, pk: int):
     return render(request, "scheduling/patient_form.html", {"form": form, "patient": patient})
 
 
+@require_safe
 @role_required(*DESK)
 def patient_detail(request, pk: int):
     patient = get_object_or_404(Patient.objects.select_related("merged_into"), pk=pk)
@@ -159,6 +161,7 @@ def order_create(request, patient_pk: int):
     return render(request, "scheduling/order_form.html", {"form": form, "patient": patient})
 
 
+@require_safe
 @role_required(*DESK)
 def order_detail(request, pk: int):
     order = get_object_or_404(Order.objects.select_related("patient", "referring_physician"), pk=pk)
@@ -191,6 +194,7 @@ def _actions(user, exam: Exam) -> dict[str, bool]:
     }
 
 
+@require_safe
 @role_required(*FLOOR)
 def exam_detail(request, pk: int):
     exam = _exam(request, pk)
@@ -298,6 +302,7 @@ def exam_complete(request, pk: int):
     return _exam_action(request, pk, services.exam_complete, "completed")
 
 
+@require_safe
 @role_required(*DESK)
 def exam_letter(request, pk: int):
     """The patient's appointment and preparation letter, laid out for printing."""
@@ -311,6 +316,7 @@ def exam_letter(request, pk: int):
 # --- the schedule board ---------------------------------------------------------------------------------------
 
 
+@require_safe
 @role_required(*FLOOR)
 def schedule_board(request):
     """A day or a week, for one room or every room of a modality; each exam a block coloured by status."""

@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from ris.exceptions import ApplicationError
 from ris.models import Role
@@ -17,6 +17,7 @@ from worklist.services import mpps_reconcile
 S = Exam.Status
 
 
+@require_safe
 @role_required(Role.TECHNOLOGIST, Role.ADMIN)
 def home(request):
     """Today's exams on the modalities, patients waiting first; reported ones too, with their report's status."""
@@ -25,6 +26,7 @@ def home(request):
     return render(request, "worklist/home.html", {"exams": exams, "today": timezone.localdate()})
 
 
+@require_safe
 @role_required(Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN)
 def reconcile_list(request):
     """Procedure steps the modalities reported that match no scheduled exam."""
