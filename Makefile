@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 # configured (otherwise tasks run in-process).
 PROCESSES := web worklist hl7 $(if $(CELERY_BROKER_URL)$(REDIS_URL),worker beat,)
 
-.PHONY: run test lint format migrate seed clean
+.PHONY: run test lint format migrate seed static clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,10 +18,13 @@ migrate: $(INSTALLED)
 	mkdir -p var
 	$(PY) manage.py migrate --noinput
 
+static: $(INSTALLED)
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+
 seed: migrate
 	$(PY) manage.py seed_demo
 
-run: seed
+run: seed static
 	@echo "RIS on http://127.0.0.1:8000/ -- starting: $(PROCESSES) (Ctrl-C stops them all)"
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho --procfile Procfile start $(PROCESSES)
 

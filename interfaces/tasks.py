@@ -31,8 +31,10 @@ def apply_inbound(message_id: int) -> str | None:
     return message.status
 
 
+@shared_task(name="interfaces.apply_pending")
 def apply_pending() -> int:
-    """Apply what a stopped process left stored but not applied; the listener calls this when it starts."""
+    """Apply what a stopped process left stored but not applied; the listener calls this when it starts and
+    celery beat every few minutes (a worker that died mid-message)."""
     pending = services.messages_pending()
     for message_id in pending:
         apply_inbound(message_id)

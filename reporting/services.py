@@ -43,6 +43,12 @@ def reading_release(*, exam: Exam, user) -> None:
     ReadingClaim.objects.filter(exam=exam, user=user).delete()
 
 
+def reading_claims_release_lapsed(*, now: datetime | None = None) -> int:
+    """Delete the reading claims that lapsed (they no longer hold their exam); celery beat runs this."""
+    deleted, _ = ReadingClaim.objects.filter(last_activity__lt=claims_live_since(now)).delete()
+    return deleted
+
+
 def _locked_report(report: Report) -> Report:
     report = Report.objects.select_for_update().select_related("exam__order").get(pk=report.pk)
     if report.is_final:

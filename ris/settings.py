@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files, before anything that needs a session
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -185,6 +186,13 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+# WhiteNoise serves STATIC_ROOT (filled by `manage.py collectstatic`, which `make run` and the upgrade steps run)
+# with gzip/brotli variants; while DEBUG is on it also finds files in the apps, as runserver would.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
 
 # --- Security when DEBUG is off (python manage.py check --deploy) --------------------------------------------
 if not DEBUG:
@@ -218,8 +226,13 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
 # The safety net of the outbox: anything a missed doorbell or a stopped worker left is drained every minute
 # (celery beat, started by `make run` with a broker).
+# The other periodic work: stored HL7 messages a dead worker left unapplied, lapsed reading claims, and MPPS records
+# past their retention.
 CELERY_BEAT_SCHEDULE = {
     "interfaces-drain-outbox": {"task": "interfaces.drain_outbox", "schedule": 60.0},
+    "interfaces-apply-pending": {"task": "interfaces.apply_pending", "schedule": 300.0},
+    "reporting-release-lapsed-claims": {"task": "reporting.release_lapsed_claims", "schedule": 300.0},
+    "worklist-purge-performed-steps": {"task": "worklist.purge_performed_steps", "schedule": 24 * 3600.0},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -265,6 +278,8 @@ RIS_MWL_STATION_SCOPED = env_bool("RIS_MWL_STATION_SCOPED", False)
 RIS_MWL_TLS_CERT = env_str("RIS_MWL_TLS_CERT")
 RIS_MWL_TLS_KEY = env_str("RIS_MWL_TLS_KEY")
 RIS_MWL_TLS_CA = env_str("RIS_MWL_TLS_CA")  # set: callers must present a certificate signed by this CA
+# MPPS records of exams finished this many days ago are purged (celery beat, daily); 0 keeps them forever.
+RIS_MPPS_RETENTION_DAYS = env_int("RIS_MPPS_RETENTION_DAYS", 180)
 # --- Reporting (reporting/) -------------------------------------------------------------------------------------
 # A reading claim lapses after this much inactivity; another radiologist may then take the exam.
 RIS_READING_CLAIM_MINUTES = env_int("RIS_READING_CLAIM_MINUTES", 15)

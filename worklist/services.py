@@ -1,8 +1,10 @@
 """MPPS: what the modalities report moves their exams on. Every write here, in a transaction, with its actor."""
 
 import logging
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from ris.audit import Interface, attribute
 from ris.exceptions import ApplicationError, IllegalTransition
@@ -10,6 +12,8 @@ from scheduling.models import Exam
 from scheduling.services import exam_check_in, exam_complete, exam_discontinue, exam_start
 from worklist.models import PerformedProcedureStep
 from worklist.translate import StepReport
+
+PURGE_ACTOR = Interface("RIS", "retention")
 
 log = logging.getLogger(__name__)
 PPS = PerformedProcedureStep.Status
@@ -165,3 +169,31 @@ def mpps_reconcile(
     attribute(step, acting_user, note or ("attached to exam" if exam else "closed without an exam"))
     step.save()
     return step
+
+
+# Exams whose performed steps may be purged: the exam is over and nothing on the modality side can change it.
+FINISHED = (
+    Exam.Status.COMPLETED,
+    Exam.Status.PRELIMINARY,
+    Exam.Status.FINAL,
+    Exam.Status.AMENDED,
+    Exam.Status.DISCONTINUED,
+)
+
+
+@transaction.atomic
+def performed_steps_purge(*, days: int, now: datetime | None = None, actor=PURGE_ACTOR) -> int:
+    """Remove the MPPS records of exams finished more than `days` ago (their times and status live on the exam;
+    each removal leaves a history row). Steps never matched to an exam wait for the front desk and are kept."""
+    if days <= 0:
+        return 0
+    before = (now or timezone.now()) - timedelta(days=days)
+    steps = PerformedProcedureStep.objects.filter(exam__status__in=FINISHED, ended_at__lt=before)
+    count = 0
+    for step in steps.iterator(chunk_size=500):
+        attribute(step, actor, "retention period over")
+        step.delete()
+        count += 1
+    if count:
+        log.info("purged %d performed procedure steps finished before %s", count, before.date())
+    return count
