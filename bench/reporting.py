@@ -82,6 +82,7 @@ from bench.scheduling import (
     order_and_exam_rows,
     outcome_for,
     print_results,
+    progress,
     reset_identity,
     room_day_slots,
     room_plans,
@@ -277,7 +278,7 @@ def load_exams(rng: random.Random, facility: Facility, authors: list[int], now: 
     plan = planned_exams(rng, room_plans(facility), patient_ids, physician_ids, now)
     order_id, exam_id = next_id(Order._meta.db_table), next_id(Exam._meta.db_table)
     written = reports = 0
-    with transaction.atomic():
+    with transaction.atomic(), progress(total=EXAMS, desc="orders, exams and reports") as bar:
         while chunk := list(itertools.islice(plan, COPY_CHUNK)):
             orders, exams = order_and_exam_rows(rng, chunk, order_id + written, exam_id + written)
             copy_rows(Order._meta.db_table, ORDER_COLUMNS, orders)
@@ -285,9 +286,8 @@ def load_exams(rng: random.Random, facility: Facility, authors: list[int], now: 
             reviews = report_rows(rng, chunk, exam_id + written, authors)
             reports += copy_rows(Report._meta.db_table, REPORT_COLUMNS, reviews)
             written += len(chunk)
-            if written % 100_000 == 0:
-                print(f"    {written:,} orders and exams ({time.perf_counter() - started:.0f} s)", flush=True)
-        print("    committing (deferred foreign-key checks)", flush=True)
+            bar.update(len(chunk))
+        bar.set_postfix_str("committing (deferred foreign-key checks)")
     for model in (Order, Exam, Report):
         reset_identity(model._meta.db_table)
     elapsed = time.perf_counter() - started

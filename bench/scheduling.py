@@ -89,6 +89,7 @@ from ris.demo import procedure_catalog, valid_npi
 from ris.models import Facility, Modality, OpeningHours, Patient, ProcedureType, ReferringPhysician, Role, Room, User
 from ris.models.patients import patient_search_key
 from ris.selectors import patient_search
+from ris.terminal import progress_bar
 from ris.text import fold
 from scheduling.demo import DIAGNOSES, REASONS
 from scheduling.models import Exam, Order
@@ -138,6 +139,10 @@ def check_copy_columns(table: str, columns: Iterable[str]) -> None:
         missing = {name for (name,) in cursor.fetchall()} - set(columns)
     if missing:
         raise RuntimeError(f"COPY into {table} leaves NOT NULL columns empty: {sorted(missing)}")
+
+
+def progress(iterable=None, *, total: int, desc: str):
+    return progress_bar(iterable, total=total, desc=f"    {desc}")
 
 
 def copy_rows(table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> int:
@@ -665,7 +670,8 @@ def load_patients(rng: random.Random, now: datetime) -> float:
     check_copy_columns(Patient._meta.db_table, PATIENT_COLUMNS)
     started = time.perf_counter()
     with transaction.atomic():
-        written = copy_rows(Patient._meta.db_table, PATIENT_COLUMNS, patient_rows(rng, PATIENTS, now.date(), now))
+        rows = progress(patient_rows(rng, PATIENTS, now.date(), now), total=PATIENTS, desc="patients")
+        written = copy_rows(Patient._meta.db_table, PATIENT_COLUMNS, rows)
     elapsed = time.perf_counter() - started
     print(f"  patients: {written:,} rows in {elapsed:.1f} s", flush=True)
     return elapsed
@@ -685,14 +691,13 @@ def load_exams(rng: random.Random, facility: Facility, now: datetime) -> float:
     order_id, exam_id = next_id(Order._meta.db_table), next_id(Exam._meta.db_table)
     plan = planned_exams(rng, rooms, patient_ids, physician_ids, first_day, skip, now)
     written = 0
-    with transaction.atomic():
+    with transaction.atomic(), progress(total=EXAMS, desc="orders and exams") as bar:
         while chunk := list(itertools.islice(plan, COPY_CHUNK)):
             orders, exams = order_and_exam_rows(rng, chunk, order_id + written, exam_id + written)
             copy_rows(Order._meta.db_table, ORDER_COLUMNS, orders)
             written += copy_rows(Exam._meta.db_table, EXAM_COLUMNS, exams)
-            if written % 100_000 == 0:
-                print(f"    {written:,} orders and exams ({time.perf_counter() - started:.0f} s)", flush=True)
-        print("    committing (deferred foreign-key checks)", flush=True)
+            bar.update(len(chunk))
+        bar.set_postfix_str("committing (deferred foreign-key checks)")
     reset_identity(Order._meta.db_table)
     reset_identity(Exam._meta.db_table)
     elapsed = time.perf_counter() - started

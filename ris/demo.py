@@ -23,6 +23,7 @@ from ris.models import (
     User,
 )
 from ris.services import coverage_add, patient_register
+from ris.terminal import progress_bar
 from ris.validators import local_today, npi_check_digit
 
 DEMO_PASSWORD = "demo-Radiology-2026"  # noqa: S105  (public demo credential, refused when DEBUG is off)
@@ -288,7 +289,7 @@ def _payers() -> list[Payer]:
 def _patients(rng: random.Random, payers: list[Payer], actor: Actor) -> None:
     existing = set(Patient.objects.filter(mrn__startswith="DEMO").values_list("mrn", flat=True))
     today = local_today()
-    for number in range(1, PATIENT_COUNT + 1):
+    for number in progress_bar(range(1, PATIENT_COUNT + 1), total=PATIENT_COUNT, desc="demo patients", unit="patients"):
         # Draw every value whether or not the patient exists, so the sequence is the same on every run.
         sex = rng.choice("MFMFMFMFOU")
         given_pool = GIVEN_NAMES["M" if sex in "MO" else "F"]

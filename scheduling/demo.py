@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from ris.audit import Actor
 from ris.models import Patient, ProcedureType, ReferringPhysician, Room
+from ris.terminal import progress_bar
 from scheduling.models import Exam, Order, Priority
 from scheduling.services import (
     exam_book,
@@ -123,7 +124,8 @@ def seed(*, rng: random.Random, actor: Actor, log) -> None:
     for procedure in ProcedureType.objects.filter(active=True).order_by("code"):
         by_modality.setdefault(procedure.modality_id, []).append(procedure)
     rooms = list(Room.objects.filter(active=True, station_ae_title__in=["CT1", "CT2", "MR1", "US1", "US2", "DX1"]))
-    for offset in range(-DAYS_BACK, DAYS_AHEAD + 1):
+    days = range(-DAYS_BACK, DAYS_AHEAD + 1)
+    for offset in progress_bar(days, total=len(days), desc="demo schedule", unit="days"):
         day = now.date() + timedelta(days=offset)
         for room in sorted(rooms, key=lambda r: r.station_ae_title):
             _book_day(plan, room, day, by_modality[room.modality_id], now)
