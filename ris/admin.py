@@ -5,7 +5,7 @@ from django.contrib.auth.admin import UserAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
 from ris import services
-from ris.admin_base import ReadOnlyInline
+from ris.admin_base import AccessLoggedAdmin, ReadOnlyInline
 from ris.models import (
     AccessRecord,
     Coverage,
@@ -35,7 +35,7 @@ class CoverageInline(ReadOnlyInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(SimpleHistoryAdmin):
+class PatientAdmin(AccessLoggedAdmin, SimpleHistoryAdmin):
     list_display = ("mrn", "mrn_issuer", "family_name", "given_name", "birth_date", "sex", "merged_into")
     list_filter = ("sex", "mrn_issuer")
     search_fields = ("mrn", "family_name", "given_name")

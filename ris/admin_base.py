@@ -3,6 +3,8 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from ris.access import shown
+
 
 class ReadOnlyInline(admin.TabularInline):
     """Rows listed under their parent, changed only through the pages and services."""
@@ -15,6 +17,16 @@ class ReadOnlyInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+
+class AccessLoggedAdmin(admin.ModelAdmin):
+    """Opening a patient's, an order's or an exam's admin page is a view of it: it goes to the PHI access log."""
+
+    def get_object(self, request, object_id, from_field=None):
+        found = super().get_object(request, object_id, from_field)
+        if found is not None:
+            shown(request, found)
+        return found
 
 
 class ReadOnlyAdmin(SimpleHistoryAdmin):

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from ris.admin_base import ReadOnlyAdmin, ReadOnlyInline
+from ris.admin_base import AccessLoggedAdmin, ReadOnlyAdmin, ReadOnlyInline
 from scheduling.models import Exam, Order
 
 
@@ -12,7 +12,7 @@ class ExamInline(ReadOnlyInline):
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyAdmin):
+class OrderAdmin(AccessLoggedAdmin, ReadOnlyAdmin):
     list_display = ("accession_number", "patient", "priority", "status", "referring_physician", "created_at")
     list_filter = ("status", "priority", "created_at")
     search_fields = ("accession_number", "placer_order_number", "filler_order_number", "patient__mrn")
@@ -20,7 +20,7 @@ class OrderAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Exam)
-class ExamAdmin(ReadOnlyAdmin):
+class ExamAdmin(AccessLoggedAdmin, ReadOnlyAdmin):
     list_display = ("order", "procedure_type", "room", "scheduled_start", "status")
     list_filter = ("status", "room", "procedure_type__modality", "scheduled_start")
     search_fields = ("order__accession_number", "requested_procedure_id", "study_instance_uid", "order__patient__mrn")

@@ -166,3 +166,20 @@ def test_the_log_cannot_be_changed_through_the_application(client, exam):
     assert client.post(reverse("admin:ris_accessrecord_delete", args=[record.pk]), {"post": "yes"}).status_code == 403
     assert client.get(reverse("admin:ris_accessrecord_add")).status_code == 403
     assert AccessRecord.objects.get().username == clerk.username
+
+
+def test_the_django_admin_pages_of_a_patient_order_and_exam_are_logged_too(client, exam):
+    admin = UserFactory(role=Role.ADMIN, is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    patient, order = exam.order.patient, exam.order
+    for url in (
+        reverse("admin:ris_patient_change", args=[patient.pk]),
+        reverse("admin:scheduling_order_change", args=[order.pk]),
+        reverse("admin:scheduling_exam_change", args=[exam.pk]),
+    ):
+        assert client.get(url).status_code == 200
+    assert records() == [
+        (admin.username, "page", "patient", patient.pk, patient.pk),
+        (admin.username, "page", "order", order.pk, patient.pk),
+        (admin.username, "page", "exam", exam.pk, patient.pk),
+    ]
