@@ -90,8 +90,9 @@ def decode(data: bytes) -> str:
 
 
 def parse(text: str) -> hl7.Message:
-    """Split the message (segments on CR; a stray LF is taken as CR); raise Rejected when it is not HL7."""
-    text = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
+    """Split the message (segments on CR; a stray LF is taken as CR; blank lines are no segments); raise Rejected
+    when it is not HL7."""
+    text = re.sub("\r+", "\r", text.replace("\r\n", "\r").replace("\n", "\r")).strip("\r")  # python-hl7 fails on ""
     if not text.startswith("MSH"):
         raise Rejected("The message does not start with an MSH segment.", code=100, location=("MSH", 1, 0))
     try:
@@ -136,8 +137,8 @@ def unescape(value: str, encoding: Encoding, codec: str = "utf-8") -> str:
         if body in named:
             return named[body]
         if body[:1] == "X" and len(body) > 1 and len(body) % 2 == 1:
-            try:
-                return bytes.fromhex(body[1:]).decode(codec)
+            try:  # NUL is never data (decode refuses it raw), and no PostgreSQL text column takes it
+                return bytes.fromhex(body[1:]).decode(codec).replace("\x00", "")
             except (ValueError, UnicodeDecodeError):
                 return match.group(0)
         return match.group(0)  # \H\, \N\, \Z..\ and the like: kept as sent
@@ -317,7 +318,7 @@ def acknowledgement(
 ) -> str:
     """An ACK (HL7 v2.5.1 2.14.1): MSH, MSA and, for an error, ERR naming location, code and reason."""
     enc = Encoding()
-    trigger = original.trigger_event
+    trigger = escape(original.trigger_event)  # read from the message: it may hold delimiters, line breaks, NUL
     version = original.version if original.version in SUPPORTED_VERSIONS else "2.5.1"
     msh = [
         "MSH",
@@ -330,7 +331,7 @@ def acknowledgement(
         "",
         f"ACK^{trigger}^ACK",  # MSG-3 names the structure even when the trigger is unknown
         control_id,
-        original.processing_id or "P",
+        escape(original.processing_id) or "P",
         version,
         "",
         "",

@@ -223,7 +223,10 @@ def _own_addendum(request, report: Report) -> Addendum | None:
     pk = request.POST.get("addendum")
     if not pk:
         return None
-    return get_object_or_404(Addendum, pk=pk, report=report, author=request.user)
+    try:
+        return get_object_or_404(Addendum, pk=int(pk), report=report, author=request.user)
+    except ValueError as error:
+        raise Http404("No such addendum.") from error
 
 
 @require_POST

@@ -217,7 +217,7 @@ def exam_book(request, pk: int):
             exam = services.exam_book(
                 exam=exam, room=room, start=start, acting_user=request.user, reason=reason_form.cleaned_data["reason"]
             )
-        except ValueError:
+        except (ValueError, OverflowError):  # (a start at the ends of the calendar overflows with its duration)
             messages.error(request, "Choose one of the free slots shown.")
         except ApplicationError as error:
             messages.error(request, error.message)

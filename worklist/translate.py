@@ -8,7 +8,7 @@ the response identifier holding exactly the keys the query asked for (PS3.4 K.4.
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from functools import cache
 from typing import Any
 
@@ -137,12 +137,23 @@ def time_range(text: str) -> tuple[time | None, time | None]:
     return (_parse_time(low, upper=False) if low else None, _parse_time(high, upper=True) if high else None)
 
 
+def _moment(day: date, clock: time, tz) -> datetime:
+    """`day` at `clock` in `tz`, kept within what a datetime holds in UTC, where the database compares it
+    (0001-01-01 00:00 east of UTC, or 9999-12-31 23:59 west of it, is not)."""
+    moment = datetime.combine(day, clock, tzinfo=tz)
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if day.year == 1 else datetime.max).replace(tzinfo=UTC)
+    return moment
+
+
 def combined_period(date_text: str, time_text: str, tz) -> Period:
     """SPS Start Date and Time as one continuous period (PS3.4 C.2.2.2.5.1): from d1 t1 to d2 t2."""
     first, last = date_range(date_text)
     t_low, t_high = time_range(time_text) if not is_universal(time_text) else (None, None)
-    start = datetime.combine(first, t_low or time.min, tzinfo=tz) if first else None
-    end = datetime.combine(last, t_high or time.max, tzinfo=tz) if last else None
+    start = _moment(first, t_low or time.min, tz) if first else None
+    end = _moment(last, t_high or time.max, tz) if last else None
     return Period(start, end)
 
 
@@ -158,15 +169,31 @@ def fold_person_name(value: str, fold) -> str:
 # --- the query -------------------------------------------------------------------------------------------------
 
 
-def _text(dataset: Dataset, keyword: str) -> str:
+def _value(dataset: Dataset, keyword: str) -> Any:
+    """The element's value, None when absent. pydicom converts a value when it is first read: one it cannot convert
+    (a PN that breaks its ISO 2022 set, a broken sequence) makes the identifier invalid, whatever pydicom raised."""
     if keyword not in dataset:
-        return ""
-    value = dataset[keyword].value
+        return None
+    try:
+        return dataset[keyword].value
+    except Exception as error:
+        raise InvalidQuery(f"{keyword} cannot be decoded ({type(error).__name__})") from None
+
+
+def _text(dataset: Dataset, keyword: str) -> str:
+    value = _value(dataset, keyword)
     if value is None:
         return ""
+    if isinstance(value, Sequence):  # a text key sent with VR SQ (explicit VR bytes that pydicom believed)
+        raise InvalidQuery(f"{keyword} is a sequence, not a value")
     if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v) for v in value)
-    return str(value)
+        text = "\\".join(str(v) for v in value)
+    else:
+        text = str(value)
+    text = text.rstrip("\x00")  # padding, as some modalities send it
+    if "\x00" in text:  # no text VR allows it (PS3.5 6.2), and PostgreSQL refuses it in a query
+        raise InvalidQuery(f"{keyword} holds a NUL character")
+    return text
 
 
 def parse_query(identifier: Dataset, *, tz, fold) -> WorklistQuery:
@@ -194,7 +221,7 @@ def parse_query(identifier: Dataset, *, tz, fold) -> WorklistQuery:
         query.birth_dates = date_range(birth)
 
     if "ScheduledProcedureStepSequence" in identifier:
-        items = identifier.ScheduledProcedureStepSequence or []
+        items = _value(identifier, "ScheduledProcedureStepSequence") or []
         if len(items) > 1:
             raise InvalidQuery("the Scheduled Procedure Step Sequence may hold one item in a query")
         if not items or len(items[0]) == 0:  # no item, or an empty one: the whole item is asked for
