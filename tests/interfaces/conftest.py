@@ -112,3 +112,21 @@ def write_messages(path, *messages: str) -> None:
 
 def tomorrow_at(hour: int) -> str:
     return f"{date.fromordinal(date.today().toordinal() + 1):%Y%m%d}{hour:02d}0000"
+
+
+def issue_certificates(folder: Path, *names: str) -> Path:
+    """A CA of its own in `folder` ("Other CA") and, for each name, a certificate for 127.0.0.1 that CA signed:
+    the credentials of a peer the RIS must not trust (the `certificates` fixture makes the ones it trusts)."""
+    from tests.conftest import _openssl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    key = ["-newkey", "rsa:2048", "-nodes"]
+    _openssl(
+        "req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=Other CA", cwd=folder
+    )
+    for name in names:
+        _openssl("req", *key, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=folder)
+        (folder / f"{name}.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+        signer = ["-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", f"{name}.ext"]
+        _openssl("x509", "-req", "-in", f"{name}.csr", *signer, "-out", f"{name}.pem", cwd=folder)
+    return folder

@@ -1,0 +1,210 @@
+"""Backup and restore as docs/operations.md says: a dump restored into a fresh database (pg_dump/pg_restore on
+PostgreSQL, the sqlite3 backup API on the embedded database) holds every patient, report and row, and a tar of the
+media root gives back the exported claim files its export batches name."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+import pytest
+from django.db import connection
+from django.utils import timezone
+from psycopg import sql
+
+from billing import services as billing
+from billing.models import ExportBatch, Fee, FeeSchedule
+from reporting import services as reporting
+from ris.models import Role
+from tests.billing.conftest import CPT, GLOBAL_FEE, billable_exam, insured_patient
+from tests.conftest import need_tool
+from tests.factories import (
+    FacilityFactory,
+    PatientFactory,
+    PayerFactory,
+    UserFactory,
+    make_completed_exam,
+    make_order,
+    make_radiologist,
+    npi_from,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+PATIENTS = "SELECT mrn, family_name, given_name FROM ris_patient ORDER BY mrn"
+REPORTS = "SELECT id, status, findings, impression FROM reporting_report ORDER BY id"
+BATCH_FILES = "SELECT csv_file, x12_file FROM billing_exportbatch ORDER BY id"
+
+
+@dataclass(frozen=True)
+class Clinic:
+    """What was committed before the backup, as the restored copy must show it."""
+
+    patients: list[tuple[str, str, str]]
+    reports: list[tuple[int, str, str, str]]
+    media_root: Path
+    claim_files: dict[str, bytes]  # path under the media root -> contents
+
+
+@pytest.fixture
+def clinic(settings, tmp_path) -> Clinic:
+    """Patients (names beyond ASCII), orders, a FINAL signed report and a draft, and an exported claim batch."""
+    settings.MEDIA_ROOT = tmp_path / "files"
+    address = {"street": "1 Hospital Way", "city": "Springfield", "state": "IL", "postal_code": "62701"}
+    FacilityFactory(npi="1234567893", tax_id="123456789", **address)
+    schedule = FeeSchedule.objects.create(name="Default")
+    Fee.objects.create(schedule=schedule, cpt_code=CPT, modifier="", amount=GLOBAL_FEE)
+    payer = PayerFactory(name="Acme Health", payer_id="ACME1", street="PO Box 1", city="Chicago", state="IL")
+    attending = make_radiologist(attending=True, npi=npi_from(7))
+
+    signed = billable_exam(insured_patient(payer, family_name="Müller", given_name="Jürgen"), attending)
+    drafted = make_completed_exam(patient=PatientFactory(family_name="Øster", given_name="Åse"))
+    reporting.report_save_draft(
+        exam=drafted, user=attending, sections={"findings": "Kein Nachweis einer Blutung.", "impression": "Entwurf"}
+    )
+    make_order(patient=PatientFactory(family_name="山田", given_name="太郎"))  # ordered, not yet performed
+
+    clerk = UserFactory(role=Role.BILLING)
+    billing.claims_build(acting_user=clerk)
+    today = timezone.localdate()
+    billing.batch_create(date_from=today, date_to=today, payer=None, acting_user=clerk)  # exported on commit
+    batch = ExportBatch.objects.get()
+    assert (batch.status, bool(batch.x12_file.name)) == (ExportBatch.Status.DONE, True)
+    assert signed.report.status == "FINAL"
+
+    media_root = Path(settings.MEDIA_ROOT)
+    with connection.cursor() as cursor:
+        cursor.execute(PATIENTS)
+        patients = cursor.fetchall()
+        cursor.execute(REPORTS)
+        reports = cursor.fetchall()
+    assert [status for _, status, *_ in reports] == ["FINAL", "DRAFT"]
+    files = {name: (media_root / name).read_bytes() for name in (batch.csv_file.name, batch.x12_file.name)}
+    return Clinic(patients=patients, reports=reports, media_root=media_root, claim_files=files)
+
+
+TABLES = {
+    "postgresql": "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'table'",  # sqlite_sequence (AUTOINCREMENT) among them
+}
+
+
+def row_counts(cursor, quote) -> dict[str, int]:
+    """The number of rows of every table in the database."""
+    cursor.execute(TABLES[connection.vendor])
+    counts = {}
+    for (table,) in cursor.fetchall():
+        cursor.execute(f"SELECT COUNT(*) FROM {quote(table)}")  # noqa: S608 -- names from the database's own catalogue
+        counts[table] = cursor.fetchone()[0]
+    return counts
+
+
+def source_counts() -> dict[str, int]:
+    with connection.cursor() as cursor:
+        return row_counts(cursor, connection.ops.quote_name)
+
+
+def restore_media(clinic: Clinic, tmp_path: Path) -> Path:
+    """tar the media root, unpack it elsewhere (as on a new server), return the new root."""
+    tar = need_tool("tar")
+    archive = tmp_path / "media.tar.gz"
+    subprocess.run([tar, "-C", str(clinic.media_root), "-czf", str(archive), "."], check=True, timeout=60)
+    restored = tmp_path / "restored-files"
+    restored.mkdir()
+    subprocess.run([tar, "-C", str(restored), "-xzf", str(archive)], check=True, timeout=60)
+    return restored
+
+
+def assert_claim_files_restored(batch_files: list[tuple[str, str]], media_root: Path, clinic: Clinic) -> None:
+    """The restored batch names its files, and the restored media root holds them byte for byte."""
+    named = [name for row in batch_files for name in row]
+    assert sorted(named) == sorted(clinic.claim_files)
+    assert {name: (media_root / name).read_bytes() for name in named} == clinic.claim_files
+
+
+def migrate_check(database_url: str) -> None:
+    """`manage.py migrate --check` on the restored database: its schema is the one the code expects."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", "REDIS_URL")}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--check"],
+        cwd=ROOT,
+        env={**env, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_pg_dump_restored_into_a_fresh_database_holds_every_patient_report_and_row(postgresql, clinic, tmp_path):
+    pg_dump, pg_restore = need_tool("pg_dump"), need_tool("pg_restore")
+    createdb, dropdb = need_tool("createdb"), need_tool("dropdb")
+    db = connection.settings_dict
+    server = {"host": db["HOST"] or "127.0.0.1", "port": str(db["PORT"] or 5432), "user": db["USER"]}
+    env = {**os.environ, "PGHOST": server["host"], "PGPORT": server["port"], "PGUSER": server["user"]}
+    if db["PASSWORD"]:
+        env["PGPASSWORD"] = db["PASSWORD"]
+
+    def run(*args: str) -> None:
+        subprocess.run(args, env=env, check=True, capture_output=True, timeout=120)
+
+    dump = tmp_path / "ris.dump"
+    run(pg_dump, "--format=custom", "--file", str(dump), "--dbname", db["NAME"])
+    fresh = f"ris_restore_{uuid.uuid4().hex[:12]}"
+    run(createdb, fresh)
+    try:
+        run(pg_restore, "--no-owner", "--exit-on-error", "--dbname", fresh, str(dump))
+        with psycopg.connect(dbname=fresh, password=db["PASSWORD"] or None, **server) as restored:
+            cursor = restored.cursor()
+            patients = cursor.execute(PATIENTS).fetchall()
+            reports = cursor.execute(REPORTS).fetchall()
+            batch_files = cursor.execute(BATCH_FILES).fetchall()
+            counts = row_counts(cursor, lambda name: sql.Identifier(name).as_string(restored))
+        login = server["user"] + (f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else "")
+        url = f"postgres://{login}@{server['host']}:{server['port']}/{fresh}"
+        migrate_check(url)
+    finally:
+        run(dropdb, "--if-exists", "--force", fresh)
+
+    assert patients == clinic.patients
+    assert reports == clinic.reports
+    assert counts == source_counts()  # every table, the patient and report tables among them
+    assert_claim_files_restored(batch_files, restore_media(clinic, tmp_path), clinic)
+
+
+@pytest.fixture
+def sqlite():
+    if connection.vendor != "sqlite":
+        pytest.skip("the embedded database's backup: this run uses PostgreSQL (its own test covers pg_dump)")
+
+
+def test_a_sqlite_backup_holds_every_patient_report_and_row(sqlite, clinic, tmp_path):
+    backup = tmp_path / "ris-backup.sqlite3"
+    connection.ensure_connection()
+    target = sqlite3.connect(backup)
+    try:
+        connection.connection.backup(target)  # the sqlite3 online backup API, on Django's own connection
+    finally:
+        target.close()
+
+    restored = sqlite3.connect(backup)
+    try:
+        assert restored.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        patients = restored.execute(PATIENTS).fetchall()
+        reports = restored.execute(REPORTS).fetchall()
+        batch_files = restored.execute(BATCH_FILES).fetchall()
+        counts = row_counts(restored.cursor(), connection.ops.quote_name)
+    finally:
+        restored.close()
+    migrate_check(f"sqlite:///{backup}")
+
+    assert patients == clinic.patients
+    assert reports == clinic.reports
+    assert counts == source_counts()
+    assert_claim_files_restored(batch_files, restore_media(clinic, tmp_path), clinic)
