@@ -4,13 +4,14 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from ris import security, views
+from ris import security, views, views_health
 
 admin.site.site_header = "RIS administration"
 admin.site.site_title = "RIS"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("healthz", views_health.healthz, name="healthz"),
     path("accounts/login/", security.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/keep-alive/", security.keep_alive, name="keep_alive"),
