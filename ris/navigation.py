@@ -14,6 +14,7 @@ ENTRIES = [
     ("Critical results", "reports:critical"),
     ("Billing", "billing:home"),
     ("Administration", "ris:admin_home"),
+    ("Dashboard", "dashboard:home"),
     ("HL7 messages", "interfaces:message_log"),
 ]
 

@@ -17,6 +17,7 @@ urlpatterns = [
     path("accounts/keep-alive/", security.keep_alive, name="keep_alive"),
     path("accounts/two-factor/", views.two_factor, name="two_factor"),
     path("administration/", include("ris.web_urls")),
+    path("dashboard/", include("dashboard.urls")),
     path("scheduling/", include("scheduling.urls")),
     path("worklist/", include("worklist.urls")),
     path("reporting/", include("reporting.urls")),

@@ -112,6 +112,11 @@ def _book_day(plan: _Plan, room: Room, day, procedures: list[ProcedureType], now
             if order is None:
                 plan.rng.random()  # the draw _advance would have made
                 continue
+            # The story: the order came in a few hours to three days before its slot (never after now), not at
+            # seeding time, so that order-to-exam turnaround means something on the dashboard. Only the demo
+            # backdates the entry; a deterministic lead keeps the rng's draws, and so a re-run, unchanged.
+            entered = min(now, start - timedelta(hours=2 + (plan.number * 7) % 70))
+            Order.objects.filter(pk=order.pk).update(created_at=entered)
             exam = exam_book(exam=order.exams.get(), room=room, start=start, acting_user=plan.actor)
             _advance(exam, start, now, plan.rng, plan.actor)
 

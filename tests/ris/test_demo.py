@@ -4,6 +4,7 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import F
 from django.urls import reverse
 
 from ris.demo import DEMO_PASSWORD, DEMO_USERS
@@ -36,6 +37,9 @@ def test_seed_demo_builds_the_department_once_and_its_users_sign_in(client, sett
     statuses = set(Exam.objects.values_list("status", flat=True))
     assert {"SCHEDULED", "COMPLETED", "ORDERED"} <= statuses
     assert Exam.objects.filter(scheduled_start__isnull=False).count() > 300
+    started = Exam.objects.filter(started_at__isnull=False)
+    assert started.exists()
+    assert not started.filter(order__created_at__gte=F("started_at")).exists(), "orders come in before their exams"
 
     for username, _first, _last, role, _title in DEMO_USERS:
         client.logout()
