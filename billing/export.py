@@ -8,7 +8,7 @@ each with its history row. Self-pay claims go to the CSV (patient statements) an
 
 import csv
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -53,13 +53,16 @@ CSV_COLUMNS = [
 INTERCHANGE_SEQUENCE = "x12_interchange"  # ISA13/GS06/ST02: 1..999,999,999, never repeated
 
 
-def batch_run(batch_id: int) -> ExportBatch | None:
-    """Export one queued batch; a batch already taken (or gone) is left alone. Failures mark the batch FAILED."""
+def batch_run(batch_id: int, *, progress: Callable[[int, int], None] | None = None) -> ExportBatch | None:
+    """Export one queued batch; a batch already taken (or gone) is left alone. Failures mark the batch FAILED.
+
+    `progress(done, total)` is called after each chunk of claims (the terminal's bar: manage.py export_claims).
+    """
     batch = _start(batch_id)
     if batch is None:
         return None
     try:
-        csv_path, x12_path = _write_files(batch)
+        csv_path, x12_path = _write_files(batch, progress)
         return _finish(batch, csv_path, x12_path)
     except Exception as error:
         log.exception("Export batch %s failed", batch.pk)
@@ -109,7 +112,7 @@ def _export_paths(batch: ExportBatch) -> tuple[Path, Path]:
     return folder / f"{batch.number}.csv", folder / f"{batch.number}.837"
 
 
-def _write_files(batch: ExportBatch) -> tuple[Path, Path | None]:
+def _write_files(batch: ExportBatch, progress: Callable[[int, int], None] | None) -> tuple[Path, Path | None]:
     csv_path, x12_path = _export_paths(batch)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     done = 0
@@ -123,6 +126,8 @@ def _write_files(batch: ExportBatch) -> tuple[Path, Path | None]:
                     yield claim_data(claim)
             done += len(chunk)
             ExportBatch.objects.filter(pk=batch.pk).update(claims_done=done, updated_at=timezone.now())
+            if progress is not None:
+                progress(done, batch.claims_total)
 
     insured = Claim.objects.filter(batch=batch, payer__isnull=False).exists()
     with csv_path.open("w", newline="", encoding="utf-8") as csv_out:

@@ -4,7 +4,7 @@ Billing clerks and administrators only; they see codes and amounts, never report
 input, calls one service or selector and renders; a service's refusal becomes a form error or a message.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -22,6 +22,7 @@ from billing.forms import BatchForm, ChargeFilterForm, ClaimFilterForm, OutcomeF
 from billing.models import Claim, ExportBatch
 from ris.exceptions import ApplicationError
 from ris.models import Role
+from ris.progress import progress_fields
 from ris.roles import role_required
 from scheduling.forms import add_service_error
 from scheduling.selectors import exams_performed_since, exams_reported_since
@@ -133,14 +134,28 @@ def batches(request):
     return render(request, "billing/batches.html", {"form": form, "batches": selectors.batches_recent()})
 
 
+def _batch_started_at(batch: ExportBatch) -> datetime:
+    """When the export task took the batch (its first RUNNING history row); the queueing time if none."""
+    running = batch.history.filter(status=ExportBatch.Status.RUNNING).order_by("history_date", "history_id")
+    return running.values_list("history_date", flat=True).first() or batch.created_at
+
+
 def _batch_state(batch: ExportBatch) -> dict:
-    """What the batch page and its progress poll show; the download links once the batch is done."""
+    """What the batch page and its progress poll show: counts, the time left, the download links once done."""
     done = batch.status == ExportBatch.Status.DONE
+    running = batch.status == ExportBatch.Status.RUNNING
     return {
         "status": batch.status,
+        "status_label": batch.get_status_display(),
         "claims_done": batch.claims_done,
         "claims_total": batch.claims_total,
         "percent": batch.percent,
+        **progress_fields(
+            done=batch.claims_done,
+            total=batch.claims_total,
+            started_at=_batch_started_at(batch) if running else None,
+            running=running,
+        ),
         "error": batch.error,
         "downloads": {
             kind: reverse("billing:batch_download", args=[batch.pk, kind])
@@ -153,7 +168,7 @@ def _batch_state(batch: ExportBatch) -> dict:
 @require_safe
 @role_required(*BILLING)
 def batch(request, pk: int):
-    """One batch: its progress bar (kept moving by static/js/billing_progress.js), then its files."""
+    """One batch: its progress bar (kept moving by static/js/progress.js), then its files."""
     batch = get_object_or_404(ExportBatch.objects.select_related("payer", "created_by"), pk=pk)
     return render(request, "billing/batch.html", {"batch": batch, "state": _batch_state(batch)})
 
@@ -162,7 +177,7 @@ def batch(request, pk: int):
 @never_cache
 @role_required(*BILLING)
 def batch_status(request, pk: int):
-    """JSON for the progress bar: status, claims_done, claims_total, percent, error and the download URLs."""
+    """JSON for the progress bar: status, claims done and total, percent, the time left, error, download URLs."""
     return JsonResponse(_batch_state(get_object_or_404(ExportBatch, pk=pk)))
 
 

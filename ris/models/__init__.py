@@ -3,6 +3,7 @@
 from ris.models.access import AccessRecord
 from ris.models.accounts import Role, User
 from ris.models.catalog import Modality, OpeningHours, ProcedureType, Room
+from ris.models.imports import CatalogImport
 from ris.models.outbox import OutboxEvent
 from ris.models.parties import Facility, Payer, ReferringPhysician
 from ris.models.patients import Coverage, Patient
@@ -10,6 +11,7 @@ from ris.models.sequences import IdentifierSequence
 
 __all__ = [
     "AccessRecord",
+    "CatalogImport",
     "Coverage",
     "Facility",
     "IdentifierSequence",

@@ -291,14 +291,17 @@ def test_a_batch_is_exported_from_the_page_and_its_files_downloaded(
     waiting = text(client.get(response["Location"]))
     assert '<progress id="batch-bar" max="100" value="0">' in waiting
     assert 'http-equiv="refresh"' in waiting  # the fallback without JavaScript
-    assert "js/billing_progress.js" in waiting
+    assert "js/progress.js" in waiting
     assert reverse("billing:batch_status", args=[batch.pk]) in waiting
     state = client.get(reverse("billing:batch_status", args=[batch.pk])).json()
     assert state == {
         "status": "QUEUED",
+        "status_label": "Queued",
         "claims_done": 0,
         "claims_total": 2,
         "percent": 0,
+        "eta_seconds": None,
+        "eta_text": "",
         "error": "",
         "downloads": {},
     }

@@ -23,7 +23,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from billing.models import ExportBatch
 from billing.services import claims_build
 from reporting import services as reporting
-from ris.models import Role
+from ris.models import CatalogImport, Role
 from tests.billing.conftest import billable_exam, insured_patient
 from tests.factories import (
     FacilityFactory,
@@ -125,6 +125,7 @@ def build_world(settings, tmp_path) -> World:
     booked = make_order().exams.get()
     step = PerformedProcedureStep.objects.create(sop_instance_uid="1.2.3.999", status="COMPLETED")
     inbound, outbound = InboundMessageFactory(), OutboundMessageFactory()
+    catalog_import = CatalogImport.objects.create(file="imports/matrix.csv", file_name="matrix.csv", actor="matrix")
     patient, order = final.order.patient, final.order
     exam_pk = {"exam_pk": final.pk}
     kwargs = {
@@ -147,6 +148,8 @@ def build_world(settings, tmp_path) -> World:
         "reporting:addendum_save": exam_pk,
         "reporting:addendum_sign": exam_pk,
         "worklist:reconcile": {"pk": step.pk},
+        "ris:catalog_import_job": {"pk": catalog_import.pk},
+        "ris:catalog_import_status": {"pk": catalog_import.pk},
         "api:patient-detail": {"pk": patient.pk},
         "api:order-detail": {"pk": order.pk},
         "api:report-detail": {"pk": report.pk},
