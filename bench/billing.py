@@ -65,9 +65,7 @@ os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
 # The export writes its files under MEDIA_ROOT: keep the bench's out of the project's var/ (each run deletes its own).
 os.environ.setdefault("RIS_MEDIA_ROOT", str(Path(tempfile.gettempdir()) / "ris_bench_billing_files"))
 
-import dj_database_url
 from django.conf import settings
-from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.models import Max, Min, Sum
 from django.utils import timezone
@@ -81,7 +79,7 @@ from bench.scheduling import (
     PlannedExam,
     check_copy_columns,
     copy_rows,
-    create_database_if_missing,
+    database_prepare,
     ensure_catalog,
     next_id,
     order_and_exam_rows,
@@ -594,11 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     url = database_url(args)
     if args.export_only:
         return export_only(args.payer_id, args.profile)
-    database = dj_database_url.parse(url)["NAME"]
-    if create_database_if_missing(url):
-        print(f"Created database {database}.")
-    print(f"Database {database}: migrating...", flush=True)
-    call_command("migrate", interactive=False, verbosity=0)
+    database_prepare(url)
     data = DataSet(args.claims, args.lines_per_claim)
     facility, _schedule, radiologists, _clerk = ensure_department()
     payer = ensure_payer(data)

@@ -45,9 +45,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH_DIR]
 if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
-import dj_database_url
 from django.conf import settings
-from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
@@ -55,7 +53,13 @@ from django.utils import timezone
 
 # bench.reporting points DATABASE_URL at its database and sets Django up (through bench.scheduling) on import.
 from bench.reporting import SEED, database_url, ensure_radiologists, load
-from bench.scheduling import Result, create_database_if_missing, ensure_catalog, measure, print_results
+from bench.scheduling import (
+    Result,
+    database_prepare,
+    ensure_catalog,
+    measure,
+    print_results,
+)
 from dashboard.selectors import Period, dashboard
 from interfaces.models import Destination, InboundMessage, OutboundMessage
 from reporting.models import CriticalResult, Report
@@ -240,11 +244,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     url = database_url(args)
-    database = dj_database_url.parse(url)["NAME"]
-    if create_database_if_missing(url):
-        print(f"Created database {database}.")
-    print(f"Database {database}: migrating...", flush=True)
-    call_command("migrate", interactive=False, verbosity=0)
+    database_prepare(url)
     now = timezone.localtime()
     facility = ensure_catalog(random.Random(SEED))  # bench.reporting's catalog: the same seed
     radiologists = ensure_radiologists()

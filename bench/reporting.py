@@ -56,9 +56,7 @@ if str(PROJECT_DIR) not in sys.path:
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/ris_bench_reporting"
 os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
 
-import dj_database_url
 from django.conf import settings
-from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
@@ -75,7 +73,7 @@ from bench.scheduling import (
     booking_time,
     check_copy_columns,
     copy_rows,
-    create_database_if_missing,
+    database_prepare,
     ensure_catalog,
     load_patients,
     next_id,
@@ -433,11 +431,7 @@ def print_backlog() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     url = database_url(args)
-    database = dj_database_url.parse(url)["NAME"]
-    if create_database_if_missing(url):
-        print(f"Created database {database}.")
-    print(f"Database {database}: migrating...", flush=True)
-    call_command("migrate", interactive=False, verbosity=0)
+    database_prepare(url)
     now = timezone.localtime()
     facility = ensure_catalog(random.Random(SEED))
     radiologists = ensure_radiologists()

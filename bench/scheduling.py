@@ -128,6 +128,15 @@ def create_database_if_missing(url: str) -> bool:
         return True
 
 
+def database_prepare(url: str) -> None:
+    """Create the PostgreSQL database named in `url` if it is missing and migrate it, saying what is done."""
+    database = dj_database_url.parse(url)["NAME"]
+    if create_database_if_missing(url):
+        print(f"Created database {database}.")
+    print(f"Database {database}: migrating...", flush=True)
+    call_command("migrate", interactive=False, verbosity=0)
+
+
 def check_copy_columns(table: str, columns: Iterable[str]) -> None:
     """Fail early, with the names, if COPY would leave a NOT NULL column without a default empty."""
     with connection.cursor() as cursor:
@@ -903,11 +912,7 @@ def main(argv: list[str] | None = None) -> int:
     url = os.environ["DATABASE_URL"]
     if not url.startswith(("postgres://", "postgresql://")):
         raise SystemExit(f"DATABASE_URL must name a PostgreSQL database; got {url!r}")
-    database = dj_database_url.parse(url)["NAME"]
-    if create_database_if_missing(url):
-        print(f"Created database {database}.")
-    print(f"Database {database}: migrating...", flush=True)
-    call_command("migrate", interactive=False, verbosity=0)
+    database_prepare(url)
     now = timezone.localtime()
     rng = random.Random(SEED)
     facility = ensure_catalog(rng)

@@ -236,28 +236,15 @@ class Dashboard:
     now: datetime = field(compare=False)
 
     @property
-    def booked_minutes(self) -> float:
-        return sum(room.booked_minutes for room in self.rooms)
-
-    @property
-    def open_minutes(self) -> float:
-        return sum(room.open_minutes for room in self.rooms)
-
-    @property
-    def booked_hours(self) -> float:
-        return self.booked_minutes / 60
-
-    @property
-    def open_hours(self) -> float:
-        return self.open_minutes / 60
-
-    @property
-    def utilisation(self) -> float | None:
-        return self.booked_minutes / self.open_minutes if self.open_minutes else None
-
-    @property
-    def utilisation_percent(self) -> float | None:
-        return _percent(self.utilisation)
+    def all_rooms(self) -> RoomUse:
+        """The rooms together: their booked over their open minutes."""
+        return RoomUse(
+            room="All",
+            station_ae_title="",
+            modality="",
+            booked_minutes=sum(room.booked_minutes for room in self.rooms),
+            open_minutes=sum(room.open_minutes for room in self.rooms),
+        )
 
 
 def dashboard(*, period: Period, modality: str | None = None, now: datetime | None = None) -> Dashboard:
@@ -556,9 +543,10 @@ def dashboard_rows(board: Dashboard) -> Iterator[tuple[str, str, str, str | int]
         yield "room_utilisation", key, "booked_minutes", _number(room.booked_minutes, 0)
         yield "room_utilisation", key, "open_minutes", _number(room.open_minutes, 0)
         yield "room_utilisation", key, "utilisation_percent", _number(room.percent, 1)
-    yield "room_utilisation", ALL, "booked_minutes", _number(board.booked_minutes, 0)
-    yield "room_utilisation", ALL, "open_minutes", _number(board.open_minutes, 0)
-    yield "room_utilisation", ALL, "utilisation_percent", _number(board.utilisation_percent, 1)
+    total = board.all_rooms
+    yield "room_utilisation", ALL, "booked_minutes", _number(total.booked_minutes, 0)
+    yield "room_utilisation", ALL, "open_minutes", _number(total.open_minutes, 0)
+    yield "room_utilisation", ALL, "utilisation_percent", _number(total.percent, 1)
     for rate in board.no_shows:
         yield "no_show", rate.modality, "due", rate.due
         yield "no_show", rate.modality, "no_shows", rate.no_shows

@@ -15,15 +15,15 @@ input to var/fuzz/crash-<hash>. (The response plan is not fuzzed here: the handl
 import logging
 import os
 import struct
-import sys
 import warnings
 from datetime import UTC
 from io import BytesIO
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import atheris
 import django
+
+from bench.fuzz import libfuzzer_args
 
 # Instrumented before django.setup(), which imports pydicom: coverage of pydicom's value conversion guides the fuzzer.
 with atheris.instrument_imports(include=["worklist.translate", "ris.text", "pydicom"]):
@@ -133,30 +133,6 @@ def test_one_input(data: bytes) -> None:
                 raise Finding("a start bound the database cannot compare in UTC") from error
 
 
-def _corpus(name: str, seeds: list[bytes], tokens: list[str]) -> list[str]:
-    """libFuzzer's arguments, with a seeded corpus folder under var/fuzz/, an artifact folder and a dictionary."""
-    args = list(sys.argv)
-    if not any(not arg.startswith("-") for arg in args[1:]):
-        folder = Path("var/fuzz") / name
-        if not folder.exists():
-            folder.mkdir(parents=True)
-            for number, seed in enumerate(seeds):
-                (folder / f"seed{number}").write_bytes(seed)
-        args.append(str(folder))
-    if not any(arg.startswith("-artifact_prefix=") for arg in args):
-        args.append("-artifact_prefix=var/fuzz/")
-    if not any(arg.startswith("-dict=") for arg in args):
-        dictionary = Path("var/fuzz") / f"{name}.dict"
-        dictionary.parent.mkdir(parents=True, exist_ok=True)
-        dictionary.write_text("".join(f'"{_escape(token)}"\n' for token in tokens))
-        args.append(f"-dict={dictionary}")
-    return args
-
-
-def _escape(token: str) -> str:
-    return "".join(chr(b) if 32 <= b < 127 and b not in (34, 92) else f"\\x{b:02x}" for b in token.encode())
-
-
 def main() -> None:
     warnings.simplefilter("ignore")  # pydicom warns of every value that breaks its VR: they are the point here
     logging.getLogger("pydicom").setLevel(logging.ERROR)
@@ -166,7 +142,7 @@ def main() -> None:
         _dataset({"PatientID": b"P1", "AccessionNumber": b"*", "PatientBirthDate": b"19700101-", SPS: b""}),
     ]
     seeds = [b"\x01" + seed for seed in seeds]  # raw, in UTC
-    atheris.Setup(_corpus("cfind", seeds, TOKENS), test_one_input)
+    atheris.Setup(libfuzzer_args("cfind", seeds, TOKENS), test_one_input)
     atheris.Fuzz()
 
 

@@ -11,11 +11,11 @@ var/fuzz/crash-<hash>.
 """
 
 import os
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import atheris
+
+from bench.fuzz import libfuzzer_args
 
 with atheris.instrument_imports(include=["interfaces", "hl7"]):
     from interfaces.hl7v2 import (
@@ -128,35 +128,11 @@ def test_one_input(data: bytes) -> None:
         check_message(message, code)
 
 
-def _corpus(name: str, seeds: list[bytes], tokens: list[str]) -> list[str]:
-    """libFuzzer's arguments, with a seeded corpus folder under var/fuzz/ and a dictionary unless given."""
-    args = list(sys.argv)
-    if not any(not arg.startswith("-") for arg in args[1:]):
-        folder = Path("var/fuzz") / name
-        if not folder.exists():
-            folder.mkdir(parents=True)
-            for number, seed in enumerate(seeds):
-                (folder / f"seed{number}").write_bytes(seed)
-        args.append(str(folder))
-    if not any(arg.startswith("-artifact_prefix=") for arg in args):
-        args.append("-artifact_prefix=var/fuzz/")
-    if not any(arg.startswith("-dict=") for arg in args):
-        dictionary = Path("var/fuzz") / f"{name}.dict"
-        dictionary.parent.mkdir(parents=True, exist_ok=True)
-        dictionary.write_text("".join(f'"{_escape(token)}"\n' for token in tokens))
-        args.append(f"-dict={dictionary}")
-    return args
-
-
-def _escape(token: str) -> str:
-    return "".join(chr(b) if 32 <= b < 127 and b not in (34, 92) else f"\\x{b:02x}" for b in token.encode())
-
-
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ris.settings")
     seeds = [b"\x01" + seed.encode() for seed in SEEDS]
     seeds.append(b"\x00\x00\x04\x10\x40\x80\xff" + b"".join(START + seed.encode() + END for seed in SEEDS))
-    atheris.Setup(_corpus("hl7", seeds, TOKENS), test_one_input)
+    atheris.Setup(libfuzzer_args("hl7", seeds, TOKENS), test_one_input)
     atheris.Fuzz()
 
 

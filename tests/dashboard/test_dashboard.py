@@ -210,6 +210,16 @@ def test_room_utilisation_is_booked_over_open_minutes():
     assert use.share == pytest.approx(0.25)  # 2 h of 8 h
 
 
+def test_all_rooms_together_are_their_booked_over_their_open_minutes_not_the_mean_of_their_shares():
+    busy, quiet = room_open_all_day("CT", name="CT 1"), room_open_all_day("MR", name="MR 1")
+    OpeningHours.objects.filter(room=quiet).exclude(weekday=MONDAY.weekday()).delete()  # open 1439 min a week
+    booked(busy, local(MONDAY, 8), minutes=120)
+    booked(quiet, local(MONDAY, 8), minutes=60)
+    total = figures.dashboard(period=WEEK, now=local(MONDAY, 17)).all_rooms
+    assert (total.open_minutes, total.booked_minutes) == (8 * 1439, 180)
+    assert total.share == pytest.approx(180 / (8 * 1439))
+
+
 def test_open_minutes_sum_the_opening_hours_over_the_days_of_the_period():
     room = RoomFactory(open_all_week=False)
     OpeningHours.objects.create(room=room, weekday=0, opens_at=time(8), closes_at=time(12))

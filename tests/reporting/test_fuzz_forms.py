@@ -23,6 +23,7 @@ from reporting.models import SECTIONS, Addendum, ReadingClaim, Report, ReportTem
 from ris.models import OutboxEvent
 from scheduling.models import Exam
 from tests.factories import TEST_PASSWORD, make_completed_exam, make_radiologist
+from tests.fuzzing import form_bodies, row_counts
 
 pytestmark = pytest.mark.django_db
 
@@ -54,37 +55,13 @@ def values(known: list[str]) -> st.SearchStrategy[str]:
     )
 
 
-@st.composite
-def bodies(draw, valid: dict[str, str], known: list[str]) -> bytes:
-    """A form-encoded POST body: a valid one with fields changed, dropped, repeated or added, or random pairs;
-    sometimes mangled at the byte level."""
+def bodies(valid: dict[str, str], known: list[str]) -> st.SearchStrategy[bytes]:
     keys = st.one_of(st.sampled_from(FIELDS), st.sampled_from(EXTRA_FIELDS), st.text(max_size=8))
-    if draw(st.integers(0, 3)):
-        pairs = list(valid.items())
-        for _ in range(draw(st.integers(0, 4))):
-            at = draw(st.integers(0, len(pairs)))
-            change = draw(st.sampled_from(["value", "value", "drop", "repeat", "add"]))
-            if change == "value" and at < len(pairs):
-                pairs[at] = (pairs[at][0], draw(values(known)))
-            elif change == "drop" and at < len(pairs):
-                del pairs[at]
-            elif change == "repeat" and at < len(pairs):
-                pairs.insert(at, (pairs[at][0], draw(values(known))))
-            else:
-                pairs.insert(at, (draw(keys), draw(values(known))))
-    else:
-        pairs = draw(st.lists(st.tuples(keys, values(known)), max_size=10))
-    body = urlencode(pairs).encode()
-    if draw(st.integers(0, 3)) == 0:
-        at = draw(st.integers(0, len(body)))
-        junk = draw(st.one_of(st.binary(max_size=6), st.sampled_from([b"%FF", b"%00", b"%", b"&", b"=", b"%C3"])))
-        body = draw(st.sampled_from([body[:at] + junk + body[at:], body[:at]]))
-    return body
+    return form_bodies(list(valid.items()), keys, lambda _field="": values(known))
 
 
 def written() -> dict[str, int]:
-    counts = {model.__name__: model.objects.count() for model in (Report, Addendum, ReadingClaim, OutboxEvent)}
-    return counts | {f"{model.__name__} history": model.history.count() for model in (Report, Addendum, Exam)}
+    return row_counts((Report, Addendum, ReadingClaim, OutboxEvent), (Report, Addendum, Exam))
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from tests.factories import (
     make_booked_exam,
     make_order,
 )
+from tests.fuzzing import form_bodies, row_counts
 
 pytestmark = pytest.mark.django_db
 
@@ -85,37 +86,13 @@ def values(known: list[str], field: str = "") -> st.SearchStrategy[str]:
     )
 
 
-@st.composite
-def bodies(draw, valid: list[tuple[str, str]], known: list[str]) -> bytes:
-    """A form-encoded POST body: a valid one with fields changed, dropped, repeated or added, or random pairs;
-    sometimes mangled at the byte level."""
+def bodies(valid: list[tuple[str, str]], known: list[str]) -> st.SearchStrategy[bytes]:
     keys = st.one_of(st.sampled_from(FIELDS), st.sampled_from(EXTRA_FIELDS), st.text(max_size=8))
-    if draw(st.integers(0, 3)):
-        pairs = list(valid)
-        for _ in range(draw(st.integers(0, 4))):
-            at = draw(st.integers(0, len(pairs)))
-            change = draw(st.sampled_from(["value", "value", "drop", "repeat", "add"]))
-            if change == "value" and at < len(pairs):
-                pairs[at] = (pairs[at][0], draw(values(known, pairs[at][0])))
-            elif change == "drop" and at < len(pairs):
-                del pairs[at]
-            elif change == "repeat" and at < len(pairs):
-                pairs.insert(at, (pairs[at][0], draw(values(known, pairs[at][0]))))
-            else:
-                pairs.insert(at, (draw(keys), draw(values(known))))
-    else:
-        pairs = draw(st.lists(st.tuples(keys, values(known)), max_size=10))
-    body = urlencode(pairs).encode()
-    if draw(st.integers(0, 3)) == 0:
-        at = draw(st.integers(0, len(body)))
-        junk = draw(st.one_of(st.binary(max_size=6), st.sampled_from([b"%FF", b"%00", b"%", b"&", b"=", b"%C3"])))
-        body = draw(st.sampled_from([body[:at] + junk + body[at:], body[:at]]))
-    return body
+    return form_bodies(valid, keys, lambda field="": values(known, field))
 
 
 def written() -> dict[str, int]:
-    counts = {model.__name__: model.objects.count() for model in (Patient, Order, Exam, OutboxEvent)}
-    return counts | {f"{model.__name__} history": model.history.count() for model in (Patient, Order, Exam)}
+    return row_counts((Patient, Order, Exam, OutboxEvent), (Patient, Order, Exam))
 
 
 @pytest.fixture
