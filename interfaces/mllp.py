@@ -42,7 +42,8 @@ class FrameReader:
                 del self._buffer[: start + 1]
                 self._in_frame = True
             end = self._buffer.find(END, max(0, self._scanned - 1))
-            if end < 0 and len(self._buffer) <= self.max_bytes:
+            # A frame of max_bytes may wait with its <FS> read and its <CR> still to come.
+            if end < 0 and len(self._buffer) < self.max_bytes + len(END):
                 self._scanned = len(self._buffer)
                 return messages
             self._scanned = 0

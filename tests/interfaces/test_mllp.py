@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from interfaces.mllp import FrameError, FrameReader, frame
+from interfaces.mllp import START, FrameError, FrameReader, frame
 
 MESSAGES = [b"MSH|^~\\&|CIS|H|RIS|R|20261128||ADT^A04|1|P|2.5.1\rPID|1||P1", b"MSH|x\rEVN|A08", "Müller".encode()]
 
@@ -40,6 +40,19 @@ def test_a_frame_over_the_limit_is_refused_before_it_ends():
 def test_a_whole_frame_over_the_limit_is_refused():
     with pytest.raises(FrameError, match="larger"):
         FrameReader(max_bytes=3).feed(frame(b"12345"))
+
+
+def test_a_frame_of_exactly_the_limit_is_read_when_its_cr_comes_in_the_next_read():
+    reader = FrameReader(max_bytes=5)
+    assert reader.feed(START + b"12345\x1c") == []
+    assert reader.feed(b"\r") == [b"12345"]
+    assert reader.pending == 0
+
+
+def test_a_frame_one_over_the_limit_is_refused_when_its_cr_comes_in_the_next_read():
+    reader = FrameReader(max_bytes=5)
+    with pytest.raises(FrameError, match="larger than 5"):
+        reader.feed(START + b"123456\x1c")
 
 
 def test_after_a_refusal_the_next_frame_is_read():
