@@ -99,6 +99,7 @@ def handle_find(event):
         return
     try:
         query = parse_query(identifier, tz=timezone.get_current_timezone(), fold=fold)
+        plan = ResponsePlan(identifier)  # reads the return keys: a broken one is refused here, before any match
     except (InvalidQuery, ValueError, TypeError, AttributeError, KeyError) as error:
         # The reason may quote a value (a birth date): log its kind only.
         log.info("C-FIND from %s refused with A900 (%s)", _caller(event), type(error).__name__)
@@ -110,7 +111,6 @@ def handle_find(event):
         exams = selectors.worklist_exams(
             query, statuses=settings.RIS_MWL_STATUSES, limit=settings.RIS_MWL_MAX_MATCHES, station_ae_title=station
         )
-        plan = ResponsePlan(identifier)
         matches = 0
         for row in selectors.worklist_rows(exams):
             _keep_pace(event)

@@ -196,10 +196,26 @@ def _text(dataset: Dataset, keyword: str) -> str:
     return text
 
 
+def _decode_all(dataset: Dataset) -> None:
+    """Convert every element from its bytes, items included. pydicom converts lazily, so a value whose bytes do not
+    fit its VR (a length, a character set, an unknown VR) would otherwise raise wherever it is first read: here it
+    is InvalidQuery before anything is read."""
+    try:
+        for element in dataset:
+            if element.VR == "SQ":
+                for item in element.value or ():
+                    _decode_all(item)
+    except InvalidQuery:
+        raise
+    except Exception as error:
+        raise InvalidQuery(f"a value cannot be decoded ({type(error).__name__})") from error
+
+
 def parse_query(identifier: Dataset, *, tz, fold) -> WorklistQuery:
     """Read a worklist C-FIND identifier's matching keys. Raise InvalidQuery where it does not fit the SOP class."""
     if not isinstance(identifier, Dataset):
         raise InvalidQuery("the identifier is not a dataset")
+    _decode_all(identifier)
     query = WorklistQuery()
     if "QueryRetrieveLevel" in identifier and _text(identifier, "QueryRetrieveLevel").strip():
         raise InvalidQuery("a worklist query has no Query/Retrieve Level")
