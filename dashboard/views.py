@@ -22,7 +22,7 @@ from dashboard.selectors import (
     dashboard,
     dashboard_rows,
 )
-from ris.forms import DateRangeMixin
+from ris.forms import DateRangeMixin, errors_text
 from ris.models import Modality, Role
 from ris.roles import role_required
 
@@ -88,8 +88,9 @@ def csv_export(request):
     """Every figure of the page as rows of section, key, measure and value (docs/dashboard.md)."""
     form = DashboardFilterForm.for_query(request.GET)
     if not form.is_valid():
-        errors = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in form.errors.items())
-        return HttpResponseBadRequest(f"Correct the filters: {errors}", content_type="text/plain; charset=utf-8")
+        return HttpResponseBadRequest(
+            f"Correct the filters: {errors_text(form)}", content_type="text/plain; charset=utf-8"
+        )
     board = dashboard(period=form.period(), modality=form.modality_code())
     period = board.period
     name = f"dashboard_{period.first:%Y%m%d}-{period.last:%Y%m%d}_{board.modality or 'all'}.csv"

@@ -25,6 +25,7 @@ from reporting.forms_outputs import CriticalFlagForm
 from reporting.models import SECTIONS, Addendum, Report, ReportTemplate
 from ris.access import shown
 from ris.exceptions import ApplicationError
+from ris.forms import errors_text
 from ris.models import Role
 from ris.roles import role_required, user_roles
 from scheduling.forms import add_service_error
@@ -155,7 +156,7 @@ def autosave(request, exam_pk: int):
     exam = _exam(request, exam_pk)
     form = ReportForm(request.POST)
     if not form.is_valid():
-        message = "; ".join(f"{form.fields[name].label}: {' '.join(errors)}" for name, errors in form.errors.items())
+        message = errors_text(form)
         if _wants_json(request):
             return JsonResponse({"error": message}, status=400)
         messages.error(request, message)

@@ -1,6 +1,17 @@
 """Form pieces shared by the apps' pages."""
 
 from django import forms
+from django.forms.forms import NON_FIELD_ERRORS
+
+
+def errors_text(form: forms.Form) -> str:
+    """A bound form's errors on one line, each after its field's label as the page shows it ("Template: Select a
+    valid choice."): for a JSON answer or a plain-text one, where the form is not rendered."""
+    parts = []
+    for name, messages in form.errors.items():
+        text = " ".join(messages)
+        parts.append(text if name == NON_FIELD_ERRORS or name not in form.fields else f"{form[name].label}: {text}")
+    return "; ".join(parts)
 
 
 class DateRangeMixin:

@@ -354,7 +354,7 @@ def test_bad_filters_give_the_form_errors_not_a_server_error(client_for, query, 
     assert any(message in error for error in response.context["form"].errors[field])
     csv_response = client.get(reverse("dashboard:csv"), query)
     assert csv_response.status_code == 400
-    assert message in csv_response.content.decode()
+    assert f"{response.context['form'][field].label}: {message}" in csv_response.content.decode()
 
 
 def test_csv_has_every_figure_as_section_key_measure_value(client_for):

@@ -191,6 +191,17 @@ def test_autosave_saves_the_draft_on_the_server(attending, exam):
     assert "Line one\nLine two" in client.get(url("editor", exam)).content.decode()
 
 
+def test_autosave_names_the_field_it_refuses_and_saves_nothing(attending, exam):
+    client = signed_in(attending)
+    client.get(url("editor", exam))
+    response = autosave(client, exam, template="no-such-template", findings="x" * 20_001)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error.startswith("Template: Select a valid choice.")
+    assert "; Findings: Ensure this value has at most 20000 characters" in error
+    assert not Report.objects.exists()
+
+
 def test_a_second_radiologist_sees_who_holds_the_exam_and_cannot_save(attending, resident, exam):
     signed_in(resident).get(url("editor", exam))
     other = signed_in(attending)
