@@ -5,6 +5,7 @@ import base64
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError, transaction
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -166,6 +167,36 @@ def test_the_log_cannot_be_changed_through_the_application(client, exam):
     assert client.post(reverse("admin:ris_accessrecord_delete", args=[record.pk]), {"post": "yes"}).status_code == 403
     assert client.get(reverse("admin:ris_accessrecord_add")).status_code == 403
     assert AccessRecord.objects.get().username == clerk.username
+
+
+def test_the_database_refuses_to_change_a_record_even_past_the_model(client, exam):
+    """A queryset update bypasses the model's save(): the database's trigger (ris migration 0008) refuses it."""
+    client.force_login(UserFactory(role=Role.FRONT_DESK))
+    client.get(reverse("scheduling:patient", args=[exam.order.patient.pk]))
+    record = AccessRecord.objects.get()
+    for change in ({"username": "someone-else"}, {"patient_id": 0}, {"at": record.at.replace(year=2000)}):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            AccessRecord.objects.filter(pk=record.pk).update(**change)
+    assert records() == [(record.username, "page", "patient", exam.order.patient.pk, exam.order.patient.pk)]
+
+
+def test_the_database_refuses_to_delete_a_record(postgresql, client, exam):
+    """(PostgreSQL only: SQLite's test flush empties tables with DELETE, so its trigger refuses updates only.)"""
+    client.force_login(UserFactory(role=Role.FRONT_DESK))
+    client.get(reverse("scheduling:patient", args=[exam.order.patient.pk]))
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AccessRecord.objects.all().delete()
+    assert AccessRecord.objects.count() == 1
+
+
+def test_a_deleted_account_leaves_its_records_with_the_username(client, exam):
+    clerk = UserFactory(role=Role.FRONT_DESK)
+    client.force_login(clerk)
+    client.get(reverse("scheduling:patient", args=[exam.order.patient.pk]))
+    client.logout()
+    clerk.delete()
+    record = AccessRecord.objects.get()
+    assert (record.user_id, record.username) == (None, clerk.username)
 
 
 def test_the_django_admin_pages_of_a_patient_order_and_exam_are_logged_too(client, exam):
