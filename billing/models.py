@@ -11,6 +11,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from ris import progress
 from ris.audit import audited_history
 from ris.models.base import TimeStamped
 from ris.validators import validate_cpt
@@ -165,4 +166,4 @@ class ExportBatch(TimeStamped):
 
     @property
     def percent(self) -> int:
-        return 100 if self.status == self.Status.DONE else int(100 * self.claims_done / max(self.claims_total, 1))
+        return progress.percent(self.claims_done, self.claims_total, finished=self.status == self.Status.DONE)

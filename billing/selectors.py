@@ -1,6 +1,6 @@
 """Reads for billing: fees, the coverage that pays on a date, the billing provider, the pages' lists."""
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -82,3 +82,9 @@ def claims_exportable(*, date_from: date, date_to: date, payer: Payer | None = N
 
 def batches_recent(limit: int = 50) -> QuerySet[ExportBatch]:
     return ExportBatch.objects.select_related("payer", "created_by")[:limit]
+
+
+def batch_started_at(batch: ExportBatch) -> datetime:
+    """When the export task took the batch (its first RUNNING history row); the queueing time if none."""
+    running = batch.history.filter(status=ExportBatch.Status.RUNNING).order_by("history_date", "history_id")
+    return running.values_list("history_date", flat=True).first() or batch.created_at

@@ -4,7 +4,7 @@ Billing clerks and administrators only; they see codes and amounts, never report
 input, calls one service or selector and renders; a service's refusal becomes a form error or a message.
 """
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -134,12 +134,6 @@ def batches(request):
     return render(request, "billing/batches.html", {"form": form, "batches": selectors.batches_recent()})
 
 
-def _batch_started_at(batch: ExportBatch) -> datetime:
-    """When the export task took the batch (its first RUNNING history row); the queueing time if none."""
-    running = batch.history.filter(status=ExportBatch.Status.RUNNING).order_by("history_date", "history_id")
-    return running.values_list("history_date", flat=True).first() or batch.created_at
-
-
 def _batch_state(batch: ExportBatch) -> dict:
     """What the batch page and its progress poll show: counts, the time left, the download links once done."""
     done = batch.status == ExportBatch.Status.DONE
@@ -153,7 +147,7 @@ def _batch_state(batch: ExportBatch) -> dict:
         **progress_fields(
             done=batch.claims_done,
             total=batch.claims_total,
-            started_at=_batch_started_at(batch) if running else None,
+            started_at=selectors.batch_started_at(batch) if running else None,
             running=running,
         ),
         "error": batch.error,

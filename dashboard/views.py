@@ -147,11 +147,11 @@ def chart_data(board: Dashboard) -> dict:
         },
         "rooms": {
             "labels": [room.room for room in board.rooms],
-            "percent": [_rounded(None if room.share is None else room.share * 100, 1) for room in board.rooms],
+            "percent": [_rounded(room.percent, 1) for room in board.rooms],
         },
         "noShow": {
             "labels": [rate.modality for rate in board.no_shows],
-            "percent": [_rounded(None if rate.rate is None else rate.rate * 100, 1) for rate in board.no_shows],
+            "percent": [_rounded(rate.percent, 1) for rate in board.no_shows],
         },
     }
 

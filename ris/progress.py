@@ -9,6 +9,11 @@ from datetime import datetime
 from django.utils import timezone
 
 
+def percent(done: int, total: int, *, finished: bool) -> int:
+    """Whole percent of the items done; 100 once the job is finished, whatever the counts say."""
+    return 100 if finished else int(100 * done / max(total, 1))
+
+
 def estimate(done: int, total: int, started_at: datetime | None, now: datetime) -> float | None:
     """Seconds left at the rate so far; None before the first item is done (no rate yet) or before the start."""
     if started_at is None or total <= 0 or done <= 0:

@@ -3,6 +3,7 @@
 from collections.abc import Callable, Iterable
 from functools import wraps
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed
@@ -34,6 +35,12 @@ def user_roles(user) -> frozenset[Role]:
             cached |= {Role.ADMIN}
         user._ris_roles = cached
     return cached
+
+
+def user_with_role(username: str, *roles: Role):
+    """The active user named `username` holding one of `roles` (for commands run in someone's name), else None."""
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    return user if user is not None and user_roles(user) & set(roles) else None
 
 
 def home_url_name(user) -> str | None:

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 
+from ris import progress
 from ris.audit import audited_history
 from ris.models.base import TimeStamped
 
@@ -50,4 +51,4 @@ class CatalogImport(TimeStamped):
 
     @property
     def percent(self) -> int:
-        return 100 if self.status == self.Status.DONE else int(100 * self.rows_done / max(self.rows_total, 1))
+        return progress.percent(self.rows_done, self.rows_total, finished=self.status == self.Status.DONE)

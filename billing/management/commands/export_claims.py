@@ -3,7 +3,6 @@
 import argparse
 from datetime import date
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -12,7 +11,7 @@ from billing import export, services
 from billing.models import ExportBatch
 from ris.exceptions import ApplicationError
 from ris.models import Payer, Role
-from ris.roles import user_roles
+from ris.roles import user_with_role
 from ris.terminal import progress_bar
 
 
@@ -38,8 +37,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, date_from: date, date_to: date, payer: str | None, user: str, **options):
-        clerk = get_user_model().objects.filter(username=user, is_active=True).first()
-        if clerk is None or not {Role.BILLING, Role.ADMIN} & user_roles(clerk):
+        clerk = user_with_role(user, Role.BILLING, Role.ADMIN)
+        if clerk is None:
             raise CommandError(f"{user!r} is not an active billing clerk or administrator of the RIS.")
         chosen = None
         if payer:

@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -11,14 +10,14 @@ from ris import imports
 from ris.audit import Actor, Interface
 from ris.exceptions import ApplicationError
 from ris.models import CatalogImport, Role
-from ris.roles import user_roles
+from ris.roles import user_with_role
 from ris.terminal import progress_bar
 
 
 def administrator(username: str) -> Actor:
     """The active administrator named `username`, in whose name the catalog is changed."""
-    user = get_user_model().objects.filter(username=username, is_active=True).first()
-    if user is None or Role.ADMIN not in user_roles(user):
+    user = user_with_role(username, Role.ADMIN)
+    if user is None:
         raise CommandError(f"{username!r} is not an active administrator of the RIS.")
     return user
 
