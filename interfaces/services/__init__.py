@@ -1,0 +1,17 @@
+"""Inbound HL7: receiving (store, acknowledge, reprocess) and applying (patients and orders)."""
+
+from interfaces.services.receiving import (
+    application_ack_queue,
+    application_ack_wanted,
+    message_apply,
+    message_receive,
+    messages_pending,
+)
+
+__all__ = [
+    "application_ack_queue",
+    "application_ack_wanted",
+    "message_apply",
+    "message_receive",
+    "messages_pending",
+]
