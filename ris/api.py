@@ -3,6 +3,7 @@
 import django_filters
 from rest_framework import mixins, serializers, viewsets
 
+from ris.countries import country_code
 from ris.drf import AccessLogged
 from ris.models import Coverage, Modality, Patient, ProcedureType, ReferringPhysician, Role, Room
 from ris.selectors import patient_search
@@ -28,6 +29,9 @@ class PatientSerializer(serializers.ModelSerializer):
 
     coverages = CoverageSerializer(many=True, read_only=True)
     merged_into = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    country = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text="ISO 3166-1 alpha-2 or alpha-3, or an English name"
+    )
 
     class Meta:
         model = Patient
@@ -35,6 +39,13 @@ class PatientSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "mrn_issuer", "merged_into", "coverages", "updated_at"]
         extra_kwargs = {"mrn": {"required": False, "allow_blank": True}, "family_name": {"required": True}}
         validators = []  # the MRN's uniqueness per issuer is checked by the service (and held by the database)
+
+    def validate_country(self, value: str) -> str:
+        """Stored as ISO 3166-1 alpha-2: `FRA`, `fr` and `France` are all `FR`."""
+        try:
+            return country_code(value)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from None
 
     def validate_mrn(self, value: str) -> str:
         if self.instance is not None and value and value != self.instance.mrn:

@@ -6,12 +6,14 @@ from datetime import date
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ris import outbox
 from ris.audit import Actor, actor_label, attribute
 from ris.exceptions import ApplicationError
-from ris.models import Coverage, IdentifierSequence, OutboxEvent, Patient, Payer, ProcedureType
+from ris.models import Coverage, IdentifierSequence, OutboxEvent, Patient, Payer, ProcedureType, ReferringPhysician
+from ris.text import NAME_PARTS
 from ris.validators import local_today
 
 log = logging.getLogger(__name__)
@@ -119,11 +121,24 @@ def patient_update(*, patient: Patient, acting_user: Actor, reason: str = "", **
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     if patient.is_merged:
         raise ApplicationError("This record was merged into another; edit the surviving record instead.")
+    before = {name: getattr(patient, name) for name in changes}
     for name, value in changes.items():
         setattr(patient, name, value)
-    validated_or_raise(patient)
+    validated_or_raise(patient)  # (cleans the values too: compared as they are stored)
+    changed = sorted(name for name in changes if getattr(patient, name) != before[name])
     attribute(patient, acting_user, reason)
     patient.save()
+    if changed:  # IHE RAD-12: interfaces/ sends ADT^A08 to the peers that follow patients
+        outbox_add(
+            kind="patient.updated",
+            acting_user=acting_user,
+            patient_id=patient.pk,
+            mrn=patient.mrn,
+            mrn_issuer=patient.mrn_issuer,
+            fields=changed,
+            actor=actor_label(acting_user),
+            at=timezone.now().isoformat(),
+        )
     return patient
 
 
@@ -144,6 +159,19 @@ def patient_merge(*, source: Patient, target: Patient, acting_user: Actor) -> Pa
         order.patient = target
         attribute(order, acting_user, "patient merge")
         order.save(update_fields=["patient", "updated_at"])
+    # IHE RAD-12: interfaces/ sends ADT^A40 (the PACS merges its records too); identifiers only, no names.
+    outbox_add(
+        kind="patient.merged",
+        acting_user=acting_user,
+        patient_id=target.pk,
+        mrn=target.mrn,
+        mrn_issuer=target.mrn_issuer,
+        prior_patient_id=source.pk,
+        prior_mrn=source.mrn,
+        prior_mrn_issuer=source.mrn_issuer,
+        actor=actor_label(acting_user),
+        at=timezone.now().isoformat(),
+    )
     return target
 
 
@@ -233,3 +261,80 @@ def procedure_type_save(*, acting_user: Actor, procedure: ProcedureType | None =
     procedure.save()
     log.info("Procedure type %s saved by %s", procedure.pk, actor_label(acting_user))
     return procedure
+
+
+def _physician_matching(key: dict[str, str] | None, names: dict[str, str]) -> ReferringPhysician | None:
+    """By NPI or by (local ID, authority) when `key` is given; else by family and given name (case aside) among
+    the physicians with no identifier at all."""
+    if key is not None:
+        return ReferringPhysician.objects.filter(**key).first()
+    return (
+        ReferringPhysician.objects.filter(Q(npi__isnull=True) | Q(npi=""), identifier="")
+        .filter(family_name__iexact=names["family_name"], given_name__iexact=names["given_name"])
+        .order_by("pk")
+        .first()
+    )
+
+
+@transaction.atomic
+def physician_match_or_create(
+    *,
+    acting_user: Actor,
+    npi: str = "",
+    identifier: str = "",
+    authority: str = "",
+    identifier_type: str = "",
+    family_name: str = "",
+    given_name: str = "",
+    middle_name: str = "",
+    name_prefix: str = "",
+    name_suffix: str = "",
+) -> ReferringPhysician | None:
+    """The referring physician another system names (HL7 ORC-12): matched by NPI, else by its local ID within the
+    ID's assigning authority, else (no ID at all) by family and given name among physicians without identifiers;
+    created when none matches. None when nobody is named.
+
+    A matched physician's name is filled in only when it had none (an ID first sent without a name): a message
+    does not rename a physician the department knows.
+    """
+    names = dict(zip(NAME_PARTS, (family_name, given_name, middle_name, name_prefix, name_suffix), strict=True))
+    names = {part: value.strip() for part, value in names.items()}
+    npi, identifier, authority = npi.strip(), identifier.strip(), authority.strip()
+    if npi:
+        key = {"npi": npi}
+    elif identifier:
+        key = {"identifier": identifier, "identifier_authority": authority}
+    elif names["family_name"]:
+        key = None
+    else:
+        return None
+    physician = _physician_matching(key, names)
+    if physician is None:
+        physician = ReferringPhysician(
+            npi=npi or None,  # NULL, not "": the NPI is unique among the physicians that have one
+            identifier="" if npi else identifier,
+            identifier_authority="" if npi else authority,
+            identifier_type="" if npi else identifier_type.strip(),
+            **names,
+        )
+        validated_or_raise(physician, exclude=[] if names["family_name"] else ["family_name"], database_checks=False)
+        attribute(physician, acting_user)
+        try:
+            with transaction.atomic():
+                physician.save()
+        except IntegrityError:  # another connection created the same NPI or ID a moment ago (now committed)
+            physician = _physician_matching(key, names)
+            if physician is None:
+                raise
+            return physician
+        log.info("Referring physician %s created by %s", physician.pk, actor_label(acting_user))
+        return physician
+    if not physician.family_name and names["family_name"]:
+        physician = ReferringPhysician.objects.select_for_update().get(pk=physician.pk)
+        for part, value in names.items():
+            setattr(physician, part, value)
+        validated_or_raise(physician, database_checks=False)
+        attribute(physician, acting_user, "name as the ordering system sent it")
+        physician.save(update_fields=[*names, "updated_at"])
+        log.info("Referring physician %s: name filled in by %s", physician.pk, actor_label(acting_user))
+    return physician

@@ -2,6 +2,7 @@
 
 from django import forms
 
+from ris.countries import country_code
 from ris.exceptions import ApplicationError
 from ris.models import Patient, ProcedureType, ReferringPhysician
 from ris.services import PATIENT_FIELDS
@@ -18,6 +19,8 @@ class PatientForm(forms.ModelForm):
     confirm_duplicate = forms.BooleanField(
         required=False, label="This is a different person: register anyway", widget=forms.CheckboxInput()
     )
+    # Wider than the column: a code (FR, FRA) or an English name is typed, the ISO 3166-1 alpha-2 code stored.
+    country = forms.CharField(max_length=64, required=False, help_text="A country code (FR, FRA) or name")
 
     class Meta:
         model = Patient
@@ -35,6 +38,12 @@ class PatientForm(forms.ModelForm):
         if self.instance.pk:
             del self.fields["mrn"]  # an MRN is fixed once registered
             del self.fields["confirm_duplicate"]
+
+    def clean_country(self) -> str:
+        try:
+            return country_code(self.cleaned_data["country"])
+        except ValueError as error:
+            raise forms.ValidationError(str(error), code="country") from None
 
 
 class ProcedureChoiceField(forms.ModelMultipleChoiceField):
