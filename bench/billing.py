@@ -78,6 +78,8 @@ from bench.scheduling import (
     Outcome,
     PlannedExam,
     check_copy_columns,
+    check_order_copy_columns,
+    copy_orders_and_exams,
     copy_rows,
     database_prepare,
     ensure_catalog,
@@ -233,8 +235,7 @@ def load(data: DataSet, payer: Payer, facility: Facility, radiologists: list[Use
     """Patients, coverages, orders and exams, charges and claims of the data set; the seconds it took."""
     started = time.perf_counter()
     rng = random.Random(f"{SEED}:{data.key}")
-    check_copy_columns(Order._meta.db_table, ORDER_COLUMNS)
-    check_copy_columns(Exam._meta.db_table, EXAM_COLUMNS)
+    check_order_copy_columns(ORDER_COLUMNS, EXAM_COLUMNS)
     patients = load_patients(rng, data, now)
     print(f"  patients: {len(patients):,} ({time.perf_counter() - started:.1f} s)", flush=True)
 
@@ -284,8 +285,7 @@ def load(data: DataSet, payer: Payer, facility: Facility, radiologists: list[Use
                 start = end + timedelta(minutes=rng.randint(5, 40))
         order_id, exam_id = next_id(Order._meta.db_table), next_id(Exam._meta.db_table)
         orders, exams = order_and_exam_rows(rng, planned, order_id, exam_id)
-        copy_rows(Order._meta.db_table, ORDER_COLUMNS, orders)
-        copy_rows(Exam._meta.db_table, EXAM_COLUMNS, exams)
+        copy_orders_and_exams(orders, exams, ORDER_COLUMNS, EXAM_COLUMNS)
         print(f"  coverages, orders and exams: {len(exams):,} ({time.perf_counter() - started:.1f} s)", flush=True)
 
         procedure_by_id = {p.pk: p for p in procedures}

@@ -72,6 +72,8 @@ from bench.scheduling import (
     RoomPlan,
     booking_time,
     check_copy_columns,
+    check_order_copy_columns,
+    copy_orders_and_exams,
     copy_rows,
     database_prepare,
     ensure_catalog,
@@ -267,8 +269,7 @@ def ensure_radiologists() -> list[User]:
 
 
 def load_exams(rng: random.Random, facility: Facility, authors: list[int], now: datetime) -> float:
-    check_copy_columns(Order._meta.db_table, ORDER_COLUMNS)
-    check_copy_columns(Exam._meta.db_table, EXAM_COLUMNS)
+    check_order_copy_columns(ORDER_COLUMNS, EXAM_COLUMNS)
     check_copy_columns(Report._meta.db_table, REPORT_COLUMNS)
     patient_ids = list(Patient.objects.filter(merged_into__isnull=True).order_by("id").values_list("id", flat=True))
     physician_ids = list(ReferringPhysician.objects.filter(facility=facility).values_list("id", flat=True))
@@ -279,8 +280,7 @@ def load_exams(rng: random.Random, facility: Facility, authors: list[int], now: 
     with transaction.atomic(), progress(total=EXAMS, desc="orders, exams and reports") as bar:
         while chunk := list(itertools.islice(plan, COPY_CHUNK)):
             orders, exams = order_and_exam_rows(rng, chunk, order_id + written, exam_id + written)
-            copy_rows(Order._meta.db_table, ORDER_COLUMNS, orders)
-            copy_rows(Exam._meta.db_table, EXAM_COLUMNS, exams)
+            copy_orders_and_exams(orders, exams, ORDER_COLUMNS, EXAM_COLUMNS)
             reviews = report_rows(rng, chunk, exam_id + written, authors)
             reports += copy_rows(Report._meta.db_table, REPORT_COLUMNS, reviews)
             written += len(chunk)

@@ -92,7 +92,7 @@ from ris.selectors import patient_search
 from ris.terminal import progress_bar
 from ris.text import fold
 from scheduling.demo import DIAGNOSES, REASONS
-from scheduling.models import Exam, Order
+from scheduling.models import AccessionNumber, Exam, Order
 from scheduling.selectors import room_free_slots
 from scheduling.workflow import HOLDS_ROOM, order_status_for
 
@@ -620,6 +620,33 @@ EXAM_COLUMNS = (
 )
 
 
+def check_order_copy_columns(order_columns: tuple[str, ...], exam_columns: tuple[str, ...]) -> None:
+    """check_copy_columns for what copy_orders_and_exams writes."""
+    check_copy_columns(Order._meta.db_table, (*order_columns, "accession_issuer"))
+    check_copy_columns(Exam._meta.db_table, (*exam_columns, "accession_number", "accession_issuer"))
+
+
+def copy_orders_and_exams(
+    orders: list[tuple], exams: list[tuple], order_columns: tuple[str, ...], exam_columns: tuple[str, ...]
+) -> int:
+    """COPY one-exam orders and their exams, each exam with its order's accession number (the RIS's: no issuer),
+    and each number into the accession registry as the RIS holds them; the number of exams written."""
+    o_id, o_accession, o_created = (order_columns.index(name) for name in ("id", "accession_number", "created_at"))
+    e_order = exam_columns.index("order_id")
+    accession = {row[o_id]: row[o_accession] for row in orders}
+    copy_rows(Order._meta.db_table, (*order_columns, "accession_issuer"), [(*row, "") for row in orders])
+    copy_rows(
+        AccessionNumber._meta.db_table,
+        ("number", "issuer", "order_id", "created_at"),
+        [(row[o_accession], "", row[o_id], row[o_created]) for row in orders],
+    )
+    return copy_rows(
+        Exam._meta.db_table,
+        (*exam_columns, "accession_number", "accession_issuer"),
+        [(*row, accession[row[e_order]], "") for row in exams],
+    )
+
+
 def order_and_exam_rows(
     rng: random.Random, exams: Iterable[PlannedExam], first_order_id: int, first_exam_id: int
 ) -> tuple[list[tuple], list[tuple]]:
@@ -687,8 +714,7 @@ def load_patients(rng: random.Random, now: datetime) -> float:
 
 
 def load_exams(rng: random.Random, facility: Facility, now: datetime) -> float:
-    check_copy_columns(Order._meta.db_table, ORDER_COLUMNS)
-    check_copy_columns(Exam._meta.db_table, EXAM_COLUMNS)
+    check_order_copy_columns(ORDER_COLUMNS, EXAM_COLUMNS)
     rooms = room_plans(facility)
     patient_ids = list(Patient.objects.filter(merged_into__isnull=True).order_by("id").values_list("id", flat=True))
     physician_ids = list(ReferringPhysician.objects.filter(facility=facility).values_list("id", flat=True))
@@ -703,8 +729,7 @@ def load_exams(rng: random.Random, facility: Facility, now: datetime) -> float:
     with transaction.atomic(), progress(total=EXAMS, desc="orders and exams") as bar:
         while chunk := list(itertools.islice(plan, COPY_CHUNK)):
             orders, exams = order_and_exam_rows(rng, chunk, order_id + written, exam_id + written)
-            copy_rows(Order._meta.db_table, ORDER_COLUMNS, orders)
-            written += copy_rows(Exam._meta.db_table, EXAM_COLUMNS, exams)
+            written += copy_orders_and_exams(orders, exams, ORDER_COLUMNS, EXAM_COLUMNS)
             bar.update(len(chunk))
         bar.set_postfix_str("committing (deferred foreign-key checks)")
     reset_identity(Order._meta.db_table)

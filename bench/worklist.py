@@ -88,6 +88,8 @@ from bench.scheduling import (
     ORDER_COLUMNS,
     PATIENT_COLUMNS,
     check_copy_columns,
+    check_order_copy_columns,
+    copy_orders_and_exams,
     copy_rows,
     create_database_if_missing,
     patient_rows,
@@ -267,8 +269,7 @@ def load(size: int, catalog: Catalog, today: date, tz: ZoneInfo) -> dict[str, fl
         # CASCADE empties what refers to them as well (MPPS, coverages)
         cursor.execute("TRUNCATE scheduling_exam, scheduling_order, ris_patient RESTART IDENTITY CASCADE")
     check_copy_columns(Patient._meta.db_table, PATIENT_COLUMNS)
-    check_copy_columns(Order._meta.db_table, ORDER_COLUMNS)
-    check_copy_columns(Exam._meta.db_table, EXAM_COLUMNS)
+    check_order_copy_columns(ORDER_COLUMNS, EXAM_COLUMNS)
     with transaction.atomic():
         patients = max(1, size // 3)
         rows = patient_rows(random.Random(f"{SEED}:patients"), patients, today, now)
@@ -284,8 +285,7 @@ def load(size: int, catalog: Catalog, today: date, tz: ZoneInfo) -> dict[str, fl
     with transaction.atomic():
         while chunk := list(itertools.islice(slots, COPY_CHUNK)):
             orders, exams = order_and_exam_rows(rng, catalog, patient_ids, chunk, written + 1, now)
-            copy_rows(Order._meta.db_table, ORDER_COLUMNS, orders)
-            written += copy_rows(Exam._meta.db_table, EXAM_COLUMNS, exams)
+            written += copy_orders_and_exams(orders, exams, ORDER_COLUMNS, EXAM_COLUMNS)
             if written % 200_000 == 0:
                 print(f"    {written:,} orders and exams ({time.perf_counter() - started:.0f} s)", flush=True)
     reset_identity(Order._meta.db_table)
@@ -384,7 +384,7 @@ def write_worklist_files(directory: Path, size: int, tz: ZoneInfo) -> float | No
     rows = Exam.objects.filter(status=S.SCHEDULED).order_by("id").values_list(
         "order__patient__family_name", "order__patient__given_name", "order__patient__middle_name",
         "order__patient__name_prefix", "order__patient__name_suffix", "order__patient__mrn",
-        "order__patient__birth_date", "order__patient__sex", "order__accession_number", "requested_procedure_id",
+        "order__patient__birth_date", "order__patient__sex", "accession_number", "requested_procedure_id",
         "procedure_type__name", "study_instance_uid", "order__referring_physician__family_name",
         "order__referring_physician__given_name", "order__referring_physician__middle_name",
         "order__referring_physician__name_prefix", "order__referring_physician__name_suffix",

@@ -14,7 +14,7 @@ BILLING = frozenset({Role.BILLING, Role.ADMIN})
 
 
 class ChargeSerializer(serializers.ModelSerializer):
-    accession_number = serializers.CharField(source="exam.order.accession_number", read_only=True)
+    accession_number = serializers.CharField(source="exam.accession_number", read_only=True)
     rendering_npi = serializers.CharField(source="rendering_provider.npi", read_only=True, default="")
 
     class Meta:

@@ -158,7 +158,7 @@ def csv_rows(batch: ExportBatch, claim: Claim) -> Iterator[list]:
             patient.birth_date.isoformat() if patient.birth_date else "",
             claim.date_of_service.isoformat(),
             number,
-            charge.exam.order.accession_number,
+            charge.exam.accession_number,
             charge.cpt_code,
             " ".join(charge.modifiers),
             charge.units,

@@ -33,7 +33,7 @@ class AddendumSerializer(serializers.ModelSerializer):
 
 
 class ReportSerializer(serializers.ModelSerializer):
-    accession_number = serializers.CharField(source="exam.order.accession_number", read_only=True)
+    accession_number = serializers.CharField(source="exam.accession_number", read_only=True)
     author = serializers.SlugRelatedField(slug_field="username", read_only=True)
     preliminary_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     signed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
@@ -174,7 +174,7 @@ class ReportViewSet(AccessLogged, mixins.ListModelMixin, mixins.RetrieveModelMix
         if report is None:
             raise NotFound("The report is not final: it has no PDF yet.")
         response = HttpResponse(report_pdf(report), content_type="application/pdf")
-        response["Content-Disposition"] = f'attachment; filename="report-{report.exam.order.accession_number}.pdf"'
+        response["Content-Disposition"] = f'attachment; filename="report-{report.exam.accession_number}.pdf"'
         response["Cache-Control"] = "private, no-store"  # a patient's report: not for shared caches
         return response
 

@@ -116,7 +116,7 @@ def _facts(report: Report, styles: dict[str, ParagraphStyle]) -> Table:
     ]
     modality = exam.procedure_type.modality
     right = [
-        ("Accession number", order.accession_number),
+        ("Accession number", exam.accession_number),
         ("Procedure", exam.procedure_type.name),
         ("Modality", f"{modality.name} ({modality.code})"),
         ("Date performed", _when(exam.completed_at)),
@@ -152,7 +152,7 @@ def report_pdf(report: Report) -> bytes:
     if not report.is_final:
         raise ValueError(f"report {report.pk} is {report.status}: only a final report is printed")
     styles = _styles()
-    accession = report.exam.order.accession_number
+    accession = report.exam.accession_number
     addenda = list(report.addenda.filter(signed_at__isnull=False).select_related("author"))
 
     letterhead = [line.strip() for line in settings.RIS_REPORT_LETTERHEAD.splitlines() if line.strip()]

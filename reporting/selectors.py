@@ -214,7 +214,7 @@ def viewer_url(exam: Exam) -> str:
     template = settings.RIS_VIEWER_URL_TEMPLATE
     if not template:
         return ""
-    return template.format(study_uid=exam.study_instance_uid, accession=exam.order.accession_number)
+    return template.format(study_uid=exam.study_instance_uid, accession=exam.accession_number)
 
 
 def critical_results_open() -> QuerySet[CriticalResult]:

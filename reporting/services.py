@@ -140,7 +140,7 @@ def report_sign_final(*, report: Report, user, password: str) -> Report:
         report_id=report.pk,
         exam_id=report.exam_id,
         signed_by_id=user.pk,
-        accession_number=report.exam.order.accession_number,
+        accession_number=report.exam.accession_number,
         at=now.isoformat(),
     )
     return report
@@ -184,7 +184,7 @@ def addendum_sign(*, addendum: Addendum, user, password: str) -> Addendum:
         report_id=addendum.report_id,
         addendum_id=addendum.pk,
         exam_id=addendum.report.exam_id,
-        accession_number=addendum.report.exam.order.accession_number,
+        accession_number=addendum.report.exam.accession_number,
         at=now.isoformat(),
     )
     return addendum

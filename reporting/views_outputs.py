@@ -38,12 +38,12 @@ def report_pdf_download(request, exam_pk: int):
         return render(request, "reporting/pdf_missing.html", context, status=404)
     shown(request, exam, report)
     data = report_pdf(report)
-    accession = exam.order.accession_number
+    accession = exam.accession_number
     logger.info("report PDF of exam %s (accession %s) by user %s", exam.pk, accession, request.user.pk)
     response = FileResponse(
         io.BytesIO(data),
         as_attachment=True,
-        filename=f"report-{exam.order.accession_number}.pdf",
+        filename=f"report-{exam.accession_number}.pdf",
         content_type="application/pdf",
     )
     response["Cache-Control"] = "private, no-store"  # a patient's report: not for shared caches

@@ -23,5 +23,5 @@ class OrderAdmin(AccessLoggedAdmin, ReadOnlyAdmin):
 class ExamAdmin(AccessLoggedAdmin, ReadOnlyAdmin):
     list_display = ("order", "procedure_type", "room", "scheduled_start", "status")
     list_filter = ("status", "room", "procedure_type__modality", "scheduled_start")
-    search_fields = ("order__accession_number", "requested_procedure_id", "study_instance_uid", "order__patient__mrn")
+    search_fields = ("accession_number", "requested_procedure_id", "study_instance_uid", "order__patient__mrn")
     date_hierarchy = "scheduled_start"

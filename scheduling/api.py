@@ -22,7 +22,7 @@ EXAM_READERS = frozenset({Role.FRONT_DESK, Role.TECHNOLOGIST, Role.RADIOLOGIST, 
 
 
 class ExamSerializer(serializers.ModelSerializer):
-    accession_number = serializers.CharField(source="order.accession_number", read_only=True)
+    accession_number = serializers.CharField(read_only=True)
     patient = serializers.PrimaryKeyRelatedField(source="order.patient", read_only=True)
     procedure_code = serializers.CharField(source="procedure_type.code", read_only=True)
     modality = serializers.CharField(source="procedure_type.modality.code", read_only=True)
@@ -120,7 +120,7 @@ class ExamFilter(django_filters.FilterSet):
     scheduled_from = django_filters.IsoDateTimeFilter(field_name="scheduled_start", lookup_expr="gte")
     scheduled_to = django_filters.IsoDateTimeFilter(field_name="scheduled_start", lookup_expr="lt")
     modality = django_filters.CharFilter(field_name="procedure_type__modality__code")
-    accession_number = django_filters.CharFilter(field_name="order__accession_number")
+    accession_number = django_filters.CharFilter(field_name="accession_number")
     patient = django_filters.NumberFilter(field_name="order__patient")
 
     class Meta:

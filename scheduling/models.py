@@ -42,7 +42,12 @@ class Order(TimeStamped):
 
     placer_order_number = models.CharField(max_length=64, blank=True, help_text="ORC-2, from the ordering system")
     filler_order_number = models.CharField(max_length=64, unique=True, help_text="ORC-3, assigned by the RIS")
-    accession_number = models.CharField(max_length=16, unique=True, help_text="DICOM (0008,0050), SH")
+    accession_number = models.CharField(
+        max_length=16, db_index=True, help_text="DICOM (0008,0050), SH: the order's first exam's (or only) accession"
+    )
+    accession_issuer = models.CharField(
+        max_length=64, blank=True, help_text="Who assigned the accession number: empty for the RIS, else the sender"
+    )
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="orders")
     referring_physician = models.ForeignKey(
         ReferringPhysician, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
@@ -68,6 +73,9 @@ class Order(TimeStamped):
                 condition=~Q(placer_order_number=""),
                 name="order_placer_number_unique_per_application",
             ),
+            models.UniqueConstraint(
+                fields=["accession_issuer", "accession_number"], name="order_accession_unique_per_issuer"
+            ),
             models.CheckConstraint(condition=Q(priority__in=Priority.values), name="order_priority_valid"),
         ]
         indexes = [
@@ -88,6 +96,12 @@ class Exam(TimeStamped):
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="exams")
     procedure_type = models.ForeignKey(ProcedureType, on_delete=models.PROTECT, related_name="exams")
     room = models.ForeignKey(Room, on_delete=models.PROTECT, null=True, blank=True, related_name="exams")
+    # One accession per exam by default (RIS_ACCESSION_PER=exam); the exams of an order share one with
+    # RIS_ACCESSION_PER=order (IHE: one per imaging service request). AccessionNumber holds uniqueness.
+    accession_number = models.CharField(max_length=16, db_index=True, help_text="DICOM (0008,0050), SH")
+    accession_issuer = models.CharField(
+        max_length=64, blank=True, help_text="Who assigned the accession number: empty for the RIS, else the sender"
+    )
     scheduled_start = models.DateTimeField(null=True, blank=True)
     scheduled_end = models.DateTimeField(null=True, blank=True)
     requested_procedure_id = models.CharField(max_length=16, unique=True, help_text="DICOM (0040,1001), SH")
@@ -134,4 +148,25 @@ class Exam(TimeStamped):
         ]
 
     def __str__(self) -> str:
-        return f"{self.order.accession_number}/{self.requested_procedure_id}"
+        return f"{self.accession_number}/{self.requested_procedure_id}"
+
+
+class AccessionNumber(models.Model):
+    """Every accession number in use, once per issuer: what keeps a number naming one exam (or one order's exams).
+
+    The RIS's own numbers have an empty issuer and skip any number stored under any issuer; numbers a sender
+    assigns (a per-sender setting) live in that sender's namespace.
+    """
+
+    number = models.CharField(max_length=16)
+    issuer = models.CharField(max_length=64, blank=True)
+    # Set in the transaction that holds the number (the number is held first: the order row needs it).
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, null=True, blank=True, related_name="accession_numbers")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "number"], name="accession_number_unique_per_issuer")]
+        indexes = [models.Index(fields=["number"])]
+
+    def __str__(self) -> str:
+        return f"{self.issuer}/{self.number}" if self.issuer else self.number

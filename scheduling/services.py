@@ -1,5 +1,6 @@
 """Writes of orders and exams. Every exam status change goes through `_exam_transition`."""
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -8,16 +9,17 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pydicom.uid import generate_uid
 
-from ris.audit import Actor, attribute
+from ris.audit import Actor, actor_label, attribute
 from ris.exceptions import ApplicationError
 from ris.models import Patient, ProcedureType, ReferringPhysician, Room
 from ris.services import identifier_next, outbox_add, sequence_next_value, validated_or_raise
 from ris.validators import normalize_icd10cm
-from scheduling.models import Exam, Order, Priority
+from scheduling.models import AccessionNumber, Exam, Order, Priority
 from scheduling.selectors import exams_holding_room, free_slots_by_room, room_open_periods
 from scheduling.workflow import check_transition, order_status_for
 
 S = Exam.Status
+log = logging.getLogger(__name__)
 
 
 def study_instance_uid_new() -> str:
@@ -37,12 +39,15 @@ def order_create(
     diagnosis_codes: Sequence[str] = (),
     placer_order_number: str = "",
     placer_application: str = "",
-    accession_number: str = "",
+    accession_numbers: Sequence[str] = (),
+    accession_issuer: str = "",
     admission_id: str = "",
 ) -> Order:
     """Create an order and one exam per procedure, each with its IDs and Study Instance UID.
 
-    The accession number is the sender's when given (an ordering system that assigns them), else the RIS's own.
+    Accession numbers are the RIS's own: one per exam, or one for the order with RIS_ACCESSION_PER=order. A sender
+    that assigns them (a per-sender setting) gives `accession_numbers` (one per procedure, or one for all) in its
+    own namespace `accession_issuer`; a number it leaves empty is the RIS's.
     """
     try:
         return _order_create(
@@ -55,7 +60,8 @@ def order_create(
             diagnosis_codes=diagnosis_codes,
             placer_order_number=placer_order_number,
             placer_application=placer_application,
-            accession_number=accession_number,
+            accession_numbers=[number.strip() for number in accession_numbers],
+            accession_issuer=accession_issuer.strip(),
             admission_id=admission_id,
         )
     except IntegrityError as error:  # the database holds uniqueness; say which number clashed
@@ -64,11 +70,74 @@ def order_create(
                 f"Order {placer_order_number} from {placer_application or 'this placer'} exists already.",
                 field="placer_order_number",
             ) from None
-        if "accession" in str(error):
-            raise ApplicationError(
-                f"Accession number {accession_number} is in use.", field="accession_number"
-            ) from None
         raise
+
+
+# How many used numbers the RIS skips before it gives up (a pattern whose numbers a sender has taken en bloc).
+ACCESSION_SKIP_LIMIT = 1000
+
+
+def _accession_hold(number: str, issuer: str) -> AccessionNumber | None:
+    """Record `number` as used under `issuer`; None when it is taken (the savepoint rolls back)."""
+    try:
+        with transaction.atomic():
+            return AccessionNumber.objects.create(number=number, issuer=issuer)
+    except IntegrityError:
+        return None
+
+
+def _accession_new() -> AccessionNumber:
+    """The RIS's next accession number, skipping any number stored under any issuer (a sender's, or one the
+    sequence hands out again after a rolled-back transaction)."""
+    for _ in range(ACCESSION_SKIP_LIMIT):
+        number = identifier_next("accession", settings.RIS_ACCESSION_PATTERN, max_length=16)
+        if not AccessionNumber.objects.filter(number=number).exists():
+            held = _accession_hold(number, "")
+            if held is not None:
+                return held
+        log.warning("Accession number %s is in use; the RIS skipped it", number)
+    raise ApplicationError(
+        f"The next {ACCESSION_SKIP_LIMIT} accession numbers of RIS_ACCESSION_PATTERN are all in use; "
+        "change the pattern in the settings."
+    )
+
+
+def _accession_given(number: str, issuer: str) -> AccessionNumber:
+    """A sender's accession number, held in its namespace; refused when another order has it already."""
+    if len(number) > 16 or not number.isprintable() or any(c in number for c in "\\^|~&"):
+        raise ApplicationError(
+            f"Accession number {number!r} is not a DICOM SH value (16 printable characters, no delimiters).",
+            field="accession_number",
+        )
+    held = _accession_hold(number, issuer)
+    if held is None:
+        raise ApplicationError(
+            f"Accession number {number} from {issuer or 'the RIS'} is in use by another order.",
+            field="accession_number",
+        )
+    return held
+
+
+def _accessions_for(count: int, given: Sequence[str], issuer: str) -> list[AccessionNumber]:
+    """One accession number per exam: the sender's where given, else the RIS's; one for all exams with
+    RIS_ACCESSION_PER=order. A number the sender repeats for several procedures is shared by their exams."""
+    if settings.RIS_ACCESSION_PER == "order":
+        given = given[:1]
+        count_needed = 1
+    else:
+        count_needed = count
+    held: dict[str, AccessionNumber] = {}
+    numbers = []
+    for index in range(count_needed):
+        sent = given[index] if index < len(given) else (given[0] if len(given) == 1 else "")
+        if not sent:
+            numbers.append(_accession_new())
+        elif sent in held:
+            numbers.append(held[sent])
+        else:
+            held[sent] = _accession_given(sent, issuer)
+            numbers.append(held[sent])
+    return numbers * count if count_needed == 1 and count > 1 else numbers
 
 
 @transaction.atomic
@@ -83,7 +152,8 @@ def _order_create(
     diagnosis_codes: Sequence[str],
     placer_order_number: str,
     placer_application: str,
-    accession_number: str,
+    accession_numbers: Sequence[str],
+    accession_issuer: str,
     admission_id: str,
 ) -> Order:
     if not procedure_types:
@@ -93,6 +163,7 @@ def _order_create(
     inactive = [p.code for p in procedure_types if not p.active]
     if inactive:
         raise ApplicationError(f"Procedure {', '.join(inactive)} is no longer offered.", field="procedure_types")
+    accessions = _accessions_for(len(procedure_types), accession_numbers, accession_issuer)
     order = Order(
         patient=patient,
         referring_physician=referring_physician,
@@ -101,8 +172,8 @@ def _order_create(
         diagnosis_codes=[normalize_icd10cm(code) for code in diagnosis_codes if code.strip()],
         placer_order_number=placer_order_number.strip(),
         placer_application=placer_application.strip(),
-        accession_number=accession_number.strip()
-        or identifier_next("accession", settings.RIS_ACCESSION_PATTERN, max_length=16),
+        accession_number=accessions[0].number,
+        accession_issuer=accessions[0].issuer,
         admission_id=admission_id.strip(),
         filler_order_number=identifier_next("filler_order", settings.RIS_FILLER_ORDER_PATTERN, max_length=64),
     )
@@ -111,11 +182,14 @@ def _order_create(
     validated_or_raise(order, exclude=["status"], database_checks=False)
     attribute(order, acting_user)
     order.save()
-    for procedure_type in procedure_types:
+    AccessionNumber.objects.filter(pk__in={held.pk for held in accessions}).update(order=order)
+    for procedure_type, accession in zip(procedure_types, accessions, strict=True):
         number = sequence_next_value("requested_procedure")
         exam = Exam(
             order=order,
             procedure_type=procedure_type,
+            accession_number=accession.number,
+            accession_issuer=accession.issuer,
             requested_procedure_id=f"RP{number:08d}",
             scheduled_procedure_step_id=f"SPS{number:08d}",
             study_instance_uid=study_instance_uid_new(),
@@ -159,24 +233,29 @@ def _exam_transition(
     return exam
 
 
-def _exam_outbox_add(exam: Exam, previous: str, at: datetime, acting_user: Actor) -> None:
-    """Tell the outside world (interfaces/ turns it into an ORM to the PACS): the facts of this change, no names."""
-    if exam.status == S.SCHEDULED:
-        kind = "exam.booked" if previous == S.ORDERED else "exam.rescheduled"
-    elif exam.status == S.CANCELLED:
-        kind = "exam.cancelled"
-    else:
-        kind = "exam.status"
+def _exam_outbox_add(exam: Exam, previous: str, at: datetime, acting_user: Actor, *, kind: str = "") -> None:
+    """Tell the outside world (interfaces/ turns it into an ORM to the PACS): the facts of this change, no names.
+
+    The kind follows from the status change unless given ("exam.changed": the order changed, the exam did not).
+    """
+    if not kind:
+        if exam.status == S.SCHEDULED:
+            kind = "exam.booked" if previous == S.ORDERED else "exam.rescheduled"
+        elif exam.status == S.CANCELLED:
+            kind = "exam.cancelled"
+        else:
+            kind = "exam.status"
     outbox_add(
         kind=kind,
         acting_user=acting_user,
         exam_id=exam.pk,
-        accession_number=exam.order.accession_number,
+        accession_number=exam.accession_number,
         status=str(exam.status),
         previous_status=str(previous),
         scheduled_start=exam.scheduled_start.isoformat() if exam.scheduled_start else None,
         scheduled_end=exam.scheduled_end.isoformat() if exam.scheduled_end else None,
         at=at.isoformat(),
+        actor=actor_label(acting_user),
     )
 
 
@@ -306,12 +385,23 @@ def order_update(*, order: Order, acting_user: Actor, note: str = "", **changes)
         raise ApplicationError(f"These order fields cannot be changed: {', '.join(sorted(unknown))}.")
     order = Order.objects.select_for_update().get(pk=order.pk)
     if order.status in (Order.Status.CANCELLED, Order.Status.DISCONTINUED, Order.Status.COMPLETED):
-        raise ApplicationError(f"Order {order.accession_number} is {order.get_status_display().lower()}: no changes.")
+        raise ApplicationError(
+            f"Order {order.filler_order_number} is {order.get_status_display().lower()}: no changes."
+        )
     if "diagnosis_codes" in changes:
         changes["diagnosis_codes"] = [normalize_icd10cm(code) for code in changes["diagnosis_codes"] if code.strip()]
+    before = {name: getattr(order, name) for name in changes}
     for name, value in changes.items():
         setattr(order, name, value)
     validated_or_raise(order, exclude=["status"])
+    changed = [name for name in changes if getattr(order, name) != before[name]]
     attribute(order, acting_user, note or "order changed")
     order.save()
+    if changed:
+        # IHE RAD-13 Procedure Update: each exam the PACS was told of (booked) and not yet performed or closed
+        # hears of the change as an XO; the others have nothing on the PACS's worklist to change.
+        now = timezone.now()
+        told = (S.SCHEDULED, S.ARRIVED, S.IN_PROGRESS, S.NO_SHOW)
+        for exam in order.exams.filter(status__in=told).order_by("id"):
+            _exam_outbox_add(exam, exam.status, now, acting_user, kind="exam.changed")
     return order

@@ -156,7 +156,9 @@ def order_create(request, patient_pk: int):
     if request.method == "POST" and form.is_valid():
         order = _submit(form, services.order_create, patient=patient, acting_user=request.user, **form.cleaned_data)
         if order:
-            messages.success(request, f"Order {order.accession_number} entered with {order.exams.count()} exam(s).")
+            exams = order.exams.select_related("procedure_type").order_by("id")
+            exams = ", ".join(f"{exam.accession_number} {exam.procedure_type.name}" for exam in exams)
+            messages.success(request, f"Order {order.filler_order_number} entered: {exams}.")
             return redirect("scheduling:order", pk=order.pk)
     return render(request, "scheduling/order_form.html", {"form": form, "patient": patient})
 
@@ -261,7 +263,7 @@ def exam_cancel(request, pk: int):
     if request.method == "POST" and form.is_valid():
         reason = form.cleaned_data["reason"]
         if _submit(form, services.exam_cancel, exam=exam, reason=reason, acting_user=request.user):
-            messages.success(request, f"Exam {exam.order.accession_number} cancelled.")
+            messages.success(request, f"Exam {exam.accession_number} ({exam.procedure_type.name}) cancelled.")
             return redirect("scheduling:exam", pk=exam.pk)
     return render(request, "scheduling/exam_cancel.html", {"exam": exam, "form": form})
 
@@ -272,9 +274,12 @@ def _exam_action(request, pk: int, action, done: str):
     try:
         action(exam=exam, acting_user=request.user)
     except ApplicationError as error:
-        messages.error(request, f"{exam.order.accession_number}: {error.message}")
+        messages.error(request, f"{exam.accession_number} ({exam.procedure_type.name}): {error.message}")
     else:
-        messages.success(request, f"{exam.order.accession_number} ({exam.order.patient.display_name}): {done}.")
+        messages.success(
+            request,
+            f"{exam.accession_number} {exam.procedure_type.name} ({exam.order.patient.display_name}): {done}.",
+        )
     return _back(request, reverse("scheduling:exam", args=[pk]))
 
 

@@ -13,7 +13,7 @@ from worklist.translate import WorklistQuery, has_wildcards, wildcard_regex
 # Where each string matching key lives.
 STRING_FIELDS = {
     "PatientID": "order__patient__mrn",
-    "AccessionNumber": "order__accession_number",
+    "AccessionNumber": "accession_number",
     "RequestedProcedureID": "requested_procedure_id",
     "PatientSex": "order__patient__sex",
     "AdmissionID": "order__admission_id",
@@ -88,7 +88,7 @@ WORKLIST_ROW = {
     "requested_procedure_id": "requested_procedure_id",
     "scheduled_procedure_step_id": "scheduled_procedure_step_id",
     "study_instance_uid": "study_instance_uid",
-    "accession_number": "order__accession_number",
+    "accession_number": "accession_number",
     "placer_order_number": "order__placer_order_number",
     "filler_order_number": "order__filler_order_number",
     "priority": "order__priority",

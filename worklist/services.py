@@ -52,11 +52,11 @@ def _scheduled_exam(report: StepReport) -> Exam | None:
             if exam:
                 return exam
         if accession and requested_id:
-            exam = exams.filter(order__accession_number=accession, requested_procedure_id=requested_id).first()
+            exam = exams.filter(accession_number=accession, requested_procedure_id=requested_id).first()
             if exam:
                 return exam
         if accession:
-            candidates = list(exams.filter(order__accession_number=accession)[:2])
+            candidates = list(exams.filter(accession_number=accession)[:2])
             if len(candidates) == 1:
                 return candidates[0]
         if study_uid:

@@ -41,7 +41,7 @@ def reconcile(request, pk: int):
     accession = request.POST.get("accession_number", "").strip()
     exam = None
     if request.POST.get("action") != "close":
-        exams = list(exams_with_context().filter(order__accession_number=accession)[:2])
+        exams = list(exams_with_context().filter(accession_number=accession)[:2])
         if len(exams) != 1:
             found = "no exam" if not exams else "several exams"
             messages.error(request, f"Accession number {accession or '(empty)'} names {found}; check it.")

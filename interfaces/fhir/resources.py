@@ -9,9 +9,9 @@ What maps to what:
 - Patient: ris.models.Patient. A record merged into another (HL7 ADT^A40) is `active: false` with a `link` of type
   replaced-by to the survivor; the survivor links back (replaces).
 - ServiceRequest: one per Exam, i.e. per requested procedure (IHE SWF), not one per Order. Appointment and
-  ImagingStudy are per exam too, so the three share the exam's id and each has one procedure `code`; the order's
-  numbers (accession, filler and placer order numbers) are identifiers shared by its exams, and `requisition` (the
-  filler order number) groups the exams of one order.
+  ImagingStudy are per exam too, so the three share the exam's id and each has one procedure `code`; the accession
+  number is the exam's own (or its order's with RIS_ACCESSION_PER=order), the filler and placer order numbers are
+  identifiers shared by the exams of an order, and `requisition` (the filler order number) groups them.
 - Appointment: an exam that has a slot (scheduled start and end on a room); the room is a contained Location.
 - ImagingStudy: every exam, since the RIS assigns the Study Instance UID when the order is placed (the modality
   worklist carries it): "registered" until the exam is performed, then "available".
@@ -336,7 +336,7 @@ def service_request(exam: Exam, links: Links) -> dict:
     """An exam as the request for its procedure (see the module's docstring for the granularity)."""
     order = exam.order
     identifiers = [
-        accession_identifier(order.accession_number),
+        accession_identifier(exam.accession_number),
         {
             "type": identifier_type("FILL", "Filler Identifier"),
             "system": FILLER_ORDER_SYSTEM,
@@ -420,7 +420,7 @@ def appointment(exam: Exam, links: Links) -> dict:
             "contained": contained,
             "identifier": [
                 {"system": SCHEDULED_STEP_SYSTEM, "value": exam.scheduled_procedure_step_id},
-                accession_identifier(order.accession_number),
+                accession_identifier(exam.accession_number),
             ],
             "status": APPOINTMENT_STATUS[exam.status],
             "cancelationReason": {"text": exam.status_reason} if cancelled else None,
@@ -447,7 +447,7 @@ def imaging_study(exam: Exam, links: Links) -> dict:
             "meta": last_updated(exam.updated_at),
             "identifier": [
                 {"use": "official", "system": DICOM_UID, "value": f"urn:oid:{exam.study_instance_uid}"},
-                accession_identifier(order.accession_number),
+                accession_identifier(exam.accession_number),
             ],
             "status": IMAGING_STUDY_STATUS[exam.status],
             "modality": [modality_coding(exam.procedure_type)],
@@ -479,7 +479,7 @@ def diagnostic_report(report: Report, links: Links, addenda: Iterable[Addendum] 
             "resourceType": "DiagnosticReport",
             "id": str(report.pk),
             "meta": last_updated(report.updated_at, issued),
-            "identifier": [accession_identifier(order.accession_number)],
+            "identifier": [accession_identifier(exam.accession_number)],
             "basedOn": [service_request_reference(exam)],
             "status": "amended" if addenda else "final",
             "category": [RADIOLOGY_CATEGORY],
@@ -495,13 +495,13 @@ def diagnostic_report(report: Report, links: Links, addenda: Iterable[Addendum] 
                 {
                     "contentType": "application/pdf",
                     "url": links.report_pdf(report.pk),
-                    "title": f"report-{order.accession_number}.pdf",
+                    "title": f"report-{exam.accession_number}.pdf",
                     "creation": instant(issued),
                 },
                 {
                     "contentType": "text/plain; charset=utf-8",
                     "data": base64.b64encode(text.encode()).decode("ascii"),
-                    "title": f"Report {order.accession_number}",
+                    "title": f"Report {exam.accession_number}",
                     "creation": instant(issued),
                 },
             ],

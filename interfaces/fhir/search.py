@@ -336,7 +336,7 @@ def _modality(value: str) -> Q:
 
 
 PATIENT_OF_EXAM = "order__patient_id"
-ACCESSION = {r.ACCESSION_SYSTEM: _equal("order__accession_number")}
+ACCESSION = {r.ACCESSION_SYSTEM: _equal("accession_number")}
 
 SERVICE_REQUEST_PARAMS = (
     id_param(),
@@ -469,7 +469,7 @@ DIAGNOSTIC_REPORT_PARAMS = (
         "identifier",
         "token",
         "The accession number.",
-        _identifier_match(ACCESSION),
+        _identifier_match({r.ACCESSION_SYSTEM: _equal("exam__accession_number")}),
     ),
     reference_param("based-on", "ServiceRequest", "exam_id", "The ServiceRequest: ServiceRequest/<id>."),
 )

@@ -102,7 +102,7 @@ def test_anonymous_users_are_sent_to_the_login_page(client, done_batch):
 def test_the_billing_home_keeps_its_exams_and_links_to_the_billing_pages(client_for, department, payer, attending):
     exam = billable_exam(insured_patient(payer), attending)
     page = text(client_for(Role.BILLING).get(reverse("billing:home")))
-    assert exam.order.accession_number in page
+    assert exam.accession_number in page
     assert "Final report on file" in page
     assert "Normal." not in page  # the report's text stays with the radiologists
     for name in ("billing:charges", "billing:claims", "billing:batches"):
@@ -124,7 +124,7 @@ def test_the_charges_list_filters_rows_and_totals(client_for, department, payer,
         response = client.get(reverse("billing:charges"), filters)
         assert response.status_code == 200
         assert response.context["page"].paginator.per_page == 100
-        return [charge.exam.order.accession_number for charge in response.context["page"]], text(response)
+        return [charge.exam.accession_number for charge in response.context["page"]], text(response)
 
     rows, page = listed()
     assert len(rows) == 3
@@ -132,10 +132,10 @@ def test_the_charges_list_filters_rows_and_totals(client_for, department, payer,
     assert "R05.9, J18.9" in page
     assert "Ada Reader" in page
     rows, page = listed(status="OPEN")
-    assert sorted(rows) == sorted([kept.order.accession_number, older.order.accession_number])
+    assert sorted(rows) == sorted([kept.accession_number, older.accession_number])
     assert "2 charges, total 840.00" in page
     rows, page = listed(status="OPEN", date_from=(timezone.localdate() - timedelta(days=1)).isoformat())
-    assert rows == [kept.order.accession_number]
+    assert rows == [kept.accession_number]
     assert "1 charge, total 420.00" in page
     rows, page = listed(cpt_code="99999")
     assert rows == []

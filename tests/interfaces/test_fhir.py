@@ -317,7 +317,7 @@ def test_a_booked_exam_is_an_active_request_a_booked_appointment_and_a_registere
     assert request["subject"]["reference"] == f"Patient/{muller.pk}"
     assert request["code"]["coding"][0] == {"system": "http://www.ama-assn.org/go/cpt", "code": "70450"}
     assert request["code"]["text"] == booked.procedure_type.name
-    assert identifier(request, "ACSN") == order.accession_number
+    assert identifier(request, "ACSN") == booked.accession_number
     assert identifier(request, "FILL") == order.filler_order_number
     assert request["requester"]["identifier"] == {
         "system": "http://hl7.org/fhir/sid/us-npi",
@@ -347,7 +347,7 @@ def test_a_booked_exam_is_an_active_request_a_booked_appointment_and_a_registere
     assert {"system": "urn:dicom:uid", "value": f"urn:oid:{booked.study_instance_uid}", "use": "official"} in study[
         "identifier"
     ]
-    assert identifier(study, "ACSN") == order.accession_number
+    assert identifier(study, "ACSN") == booked.accession_number
     assert study["modality"][0]["system"] == "http://dicom.nema.org/resources/ontology/DCM"
     assert study["modality"][0]["code"] == "CT"
     assert "started" not in study
@@ -378,7 +378,9 @@ def test_an_order_of_two_procedures_is_two_service_requests_of_one_requisition(d
     found = resources_of(bundle)
     assert sorted(request["id"] for request in found) == sorted(str(exam.pk) for exam in order.exams.all())
     assert {request["code"]["coding"][0]["code"] for request in found} == {"70450", "71250"}
-    assert {identifier(request, "ACSN") for request in found} == {order.accession_number}
+    # Each exam its own accession number (RIS_ACCESSION_PER=exam), the order's filler number their requisition.
+    assert {identifier(request, "ACSN") for request in found} == {exam.accession_number for exam in order.exams.all()}
+    assert len({identifier(request, "ACSN") for request in found}) == 2
     assert {request["requisition"]["value"] for request in found} == {order.filler_order_number}
 
 
@@ -392,7 +394,7 @@ def test_an_exam_not_booked_is_a_request_but_no_appointment(desk):
 @pytest.mark.parametrize("resource_type", ["ServiceRequest", "Appointment", "ImagingStudy"])
 def test_exams_are_searched_by_patient_accession_and_status(desk, booked, muller, resource_type):
     other = make_completed_exam()
-    accession = booked.order.accession_number
+    accession = booked.accession_number
     for query in (
         f"patient={muller.pk}",
         f"patient=Patient/{muller.pk}",

@@ -39,7 +39,7 @@ def test_the_pdf_says_what_the_report_says_with_accession_signer_and_addendum(se
     text = pdf_text(pdf.report_pdf(report))
     assert "St. Elsewhere Radiology" in text
     assert IMPRESSION in text
-    assert report.exam.order.accession_number in text
+    assert report.exam.accession_number in text
     assert "Greta Lindqvist, MD" in text
     assert "Surgeon informed; see also CT of 3 May." in text
 
@@ -81,7 +81,7 @@ def test_the_download_is_an_attachment_named_by_accession(client_for):
     response = client_for(Role.FRONT_DESK).get(reverse("reports:pdf", args=[report.exam_id]))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
-    accession = report.exam.order.accession_number
+    accession = report.exam.accession_number
     assert response["Content-Disposition"] == f'attachment; filename="report-{accession}.pdf"'
     assert IMPRESSION in pdf_text(b"".join(response.streaming_content))
 

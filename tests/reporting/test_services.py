@@ -109,7 +109,7 @@ def test_signing_final_and_each_addendum_send_oru_r01_with_the_report_text(exam,
     assert "|F|" in final.raw.split("OBR|")[1]
     assert "Addendum text here." in amended.raw
     assert "Addendum text here." not in final.raw
-    assert final.accession_number == exam.order.accession_number
+    assert final.accession_number == exam.accession_number
 
 
 def test_the_template_of_the_procedure_beats_the_modality_one(exam):

@@ -45,7 +45,7 @@ def test_patient_name_wildcard_is_case_and_accent_insensitive(department, mwl_po
 
 def test_accession_number_finds_one_exam_and_returns_only_the_keys_asked(department, mwl_port, tmp_path):
     exam = department["exams"]["oster"]
-    responses, _ = findscu(mwl_port, f"AccessionNumber={exam.order.accession_number}", "PatientID", workdir=tmp_path)
+    responses, _ = findscu(mwl_port, f"AccessionNumber={exam.accession_number}", "PatientID", workdir=tmp_path)
     assert [r.PatientID for r in responses] == ["P2"]
     assert {element.keyword for element in responses[0]} == {"SpecificCharacterSet", "AccessionNumber", "PatientID"}
 
@@ -65,7 +65,7 @@ def test_date_range_reaches_tomorrow(department, mwl_port, tmp_path):
 def test_empty_sps_sequence_returns_the_whole_item(department, mwl_port, tmp_path):
     exam = department["exams"]["muller"]
     responses, _ = findscu(
-        mwl_port, f"AccessionNumber={exam.order.accession_number}", "ScheduledProcedureStepSequence", workdir=tmp_path
+        mwl_port, f"AccessionNumber={exam.accession_number}", "ScheduledProcedureStepSequence", workdir=tmp_path
     )
     item = responses[0].ScheduledProcedureStepSequence[0]
     assert item.ScheduledStationAETitle == "CT1"

@@ -27,7 +27,7 @@ def test_front_desk_sees_the_unmatched_step_and_attaches_it_to_its_exam(client_f
     exam = make_booked_exam()
     desk = client_for(Role.FRONT_DESK)
     assert "TYPED1" in desk.get(reverse("worklist:reconcile_list")).content.decode()
-    desk.post(reverse("worklist:reconcile", args=[step.pk]), {"accession_number": exam.order.accession_number})
+    desk.post(reverse("worklist:reconcile", args=[step.pk]), {"accession_number": exam.accession_number})
     step.refresh_from_db()
     exam.refresh_from_db()
     assert (step.exam, step.reconciled, exam.status) == (exam, True, Exam.Status.COMPLETED)
