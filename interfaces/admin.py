@@ -3,16 +3,25 @@ be queued again)."""
 
 from django.contrib import admin, messages
 
-from interfaces.models import Destination, InboundMessage, OutboundMessage
+from interfaces.models import Destination, InboundMessage, OutboundMessage, Sender
 from interfaces.sender import outbound_resend
 from ris.exceptions import ApplicationError
 
 
 @admin.register(Destination)
 class DestinationAdmin(admin.ModelAdmin):
-    list_display = ("name", "host", "port", "message_types", "enabled", "use_tls")
-    list_filter = ("enabled", "use_tls")
+    list_display = ("name", "host", "port", "message_types", "order_message", "enabled", "use_tls")
+    list_filter = ("enabled", "use_tls", "order_message")
     search_fields = ("name", "host")
+
+
+@admin.register(Sender)
+class SenderAdmin(admin.ModelAdmin):
+    """Systems that send HL7 to the RIS: whether their OBR-18 / IPC-1 is the accession number, in which namespace."""
+
+    list_display = ("name", "facility", "assigns_accession_numbers", "accession_issuer", "enabled")
+    list_filter = ("enabled", "assigns_accession_numbers")
+    search_fields = ("name", "facility")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

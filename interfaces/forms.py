@@ -4,10 +4,11 @@ import re
 
 from django import forms
 
-from interfaces.models import InboundMessage, OutboundMessage
+from interfaces.models import ApplicationAck, InboundMessage, OutboundMessage
 from ris.forms import DateRangeMixin
 
 _MESSAGE_TYPE = re.compile(r"([A-Z0-9]{3})(?:\^([A-Z0-9]{3}))?")
+UNANSWERED = "UNANSWERED"  # a status choice of its own: received, but the application ACK reached no one
 
 
 class MessageLogForm(DateRangeMixin, forms.Form):
@@ -24,7 +25,7 @@ class MessageLogForm(DateRangeMixin, forms.Form):
     status = forms.ChoiceField(
         choices=[
             ("", "Any"),
-            ("Received", InboundMessage.Status.choices),
+            ("Received", [*InboundMessage.Status.choices, (UNANSWERED, ApplicationAck.UNROUTED.label)]),
             ("Sent", OutboundMessage.Status.choices),
         ],
         required=False,
@@ -42,6 +43,7 @@ class MessageLogForm(DateRangeMixin, forms.Form):
         """The valid form as keyword arguments of message_log_search."""
         data = self.cleaned_data
         message_type, _, trigger_event = data["message_type"].partition("^")
+        unanswered = data["status"] == UNANSWERED
         return {
             "direction": data["direction"] or None,
             "mrn": data["mrn"],
@@ -49,7 +51,8 @@ class MessageLogForm(DateRangeMixin, forms.Form):
             "control_id": data["control_id"],
             "message_type": message_type,
             "trigger_event": trigger_event,
-            "status": data["status"],
+            "status": "" if unanswered else data["status"],
             "date_from": data["date_from"],
             "date_to": data["date_to"],
+            "unanswered": unanswered,
         }

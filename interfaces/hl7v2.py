@@ -6,12 +6,15 @@ turns a hex escape (\\XC3BC\\) into one character per byte and hl7apy leaves esc
 """
 
 import re
+import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 import hl7
 
-# MSH-18 (HL7 table 0211) -> Python codec. Empty means the default: UTF-8 here.
+# MSH-18 (HL7 table 0211) -> Python codec. Empty means the default: UTF-8 here. `UTF-8` and `UTF8` are no table 0211
+# codes, but what many senders write for UNICODE UTF-8. A site adds its CIS's own names with RIS_HL7_CHARSET_ALIASES.
 CHARSETS = {
     "": "utf-8",
     "ASCII": "ascii",
@@ -22,18 +25,24 @@ CHARSETS = {
     "8859/9": "iso8859-9",
     "8859/15": "iso8859-15",
     "UNICODE UTF-8": "utf-8",
+    "UTF-8": "utf-8",
+    "UTF8": "utf-8",
 }
 SUPPORTED_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6")
+ACK_FALLBACK_VERSION = "2.5.1"  # the version of an ACK to a message whose own version the RIS does not take
 
 
 class MessageError(ValueError):
     """The message cannot be read or applied. `location` is (segment, sequence, field); `code` from table 0357."""
 
-    def __init__(self, text: str, *, code: int = 207, location: tuple[str, int, int] | None = None):
+    def __init__(
+        self, text: str, *, code: int = 207, location: tuple[str, int, int] | None = None, severity: str = "E"
+    ):
         super().__init__(text)
         self.text = text
         self.code = code
         self.location = location
+        self.severity = severity  # HL7 table 0516: E error, W warning (applied, but the sender should know)
 
 
 class Rejected(MessageError):
@@ -42,6 +51,7 @@ class Rejected(MessageError):
 
 # HL7 table 0357 message error condition codes.
 ERROR_CODES = {
+    0: "Message accepted",  # with severity W: applied, and the sender should know something
     100: "Segment sequence error",
     101: "Required field missing",
     102: "Data type error",
@@ -65,8 +75,18 @@ def _msh_fields(data: bytes) -> list[bytes]:
     return [b"MSH", *segment[4:].split(separator)] if separator else [b"MSH"]
 
 
-def decode(data: bytes) -> str:
-    """The message as text, in the character set MSH-18 names (UTF-8 when empty).
+def charset_codec(declared: str, aliases: Mapping[str, str] | None = None) -> str | None:
+    """The Python codec for an MSH-18 value (case and blanks around it ignored): the site's aliases
+    (RIS_HL7_CHARSET_ALIASES) first, then table 0211; None when neither names it."""
+    key = declared.strip().upper()
+    for name, codec in (aliases or {}).items():
+        if name.strip().upper() == key:
+            return codec
+    return CHARSETS.get(key)
+
+
+def decode(data: bytes, aliases: Mapping[str, str] | None = None) -> str:
+    """The message as text, in the character set MSH-18 names (UTF-8 when empty), or a site alias of it.
 
     A sender that declares a single-byte set but sends valid UTF-8 with non-ASCII characters (seen in the field)
     is read as UTF-8: such byte pairs almost never occur in real Latin text.
@@ -75,9 +95,15 @@ def decode(data: bytes) -> str:
     if b"\x00" in data:
         raise Rejected("The message contains NUL bytes.", code=102)
     declared = fields[17].decode("ascii", "replace").strip().upper() if len(fields) > 17 else ""
-    codec = CHARSETS.get(declared)
+    codec = charset_codec(declared, aliases)
     if codec is None:
-        raise Rejected(f"Character set {declared!r} (MSH-18) is not supported.", code=103, location=("MSH", 1, 18))
+        known = ", ".join(sorted({name for name in CHARSETS if name} | {name.upper() for name in aliases or {}}))
+        raise Rejected(
+            f"Character set {declared!r} (MSH-18) is not one the RIS reads: send one of {known}"
+            " (or have the RIS administrator add an alias for it).",
+            code=103,
+            location=("MSH", 1, 18),
+        )
     if codec != "utf-8" and not data.isascii():
         try:
             return data.decode("utf-8")
@@ -258,6 +284,17 @@ class Header:
         return bool(self.accept_ack_type or self.application_ack_type)
 
 
+def application_ack_mode(accept_ack_type: str, application_ack_type: str) -> str:
+    """When to send an application ACK (HL7 table 0155: AL, ER, SU, NE); "" in original mode (MSH-15, -16 empty).
+
+    An empty MSH-16 next to a MSH-15 (v2.3 feeds send `AL` and nothing after it) reads as `AL`: a sender that asked
+    for acknowledgements must not miss an error because it left the field out.
+    """
+    if not (accept_ack_type or application_ack_type):
+        return ""
+    return application_ack_type or "AL"
+
+
 def header(reader: Reader) -> Header:
     msh = reader.segment("MSH")
     return Header(
@@ -305,6 +342,22 @@ def header_from_bytes(data: bytes) -> Header:
     )
 
 
+def _ascii(text: str) -> str:
+    """Text a receiver that knows only ASCII can show: accents dropped (é -> e), other characters as "?"."""
+    out = []
+    for char in text:
+        if char.isascii():
+            out.append(char)
+        else:
+            base = "".join(c for c in unicodedata.normalize("NFKD", char) if c.isascii())
+            out.append(base or "?")
+    return "".join(out)
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
 def acknowledgement(
     original: Header,
     code: str,
@@ -315,11 +368,24 @@ def acknowledgement(
     facility: str,
     error: MessageError | None = None,
     text: str = "",
+    warnings: Sequence[MessageError] = (),
 ) -> str:
-    """An ACK (HL7 v2.5.1 2.14.1): MSH, MSA and, for an error, ERR naming location, code and reason."""
+    """An ACK in the sender's version (HL7 2.14.1 of each): MSH, MSA and, for an error or a warning, ERR.
+
+    v2.5 and later: one ERR per problem, ERR-2 location, ERR-3 code (table 0357), ERR-4 severity (E error,
+    W warning), ERR-8 the reason; ERR-1 is deprecated and left empty. v2.3 to 2.4: ERR has one field only, ERR-1
+    (ELD, segment^sequence^field^code), and no severity, so a warning is told in MSA-3 alone; MSH-9 is ACK^event
+    in 2.3 (no structure component before 2.3.1); and their table 0211 has no UTF-8, so the ACK keeps to ASCII
+    with MSH-18 empty (ASCII, the default), or says `UNICODE` (ISO 10646, which UTF-8 encodes) when an identifier
+    echoed from the message is not ASCII. A version the RIS does not take is answered in 2.5.1.
+    """
     enc = Encoding()
     trigger = escape(original.trigger_event)  # read from the message: it may hold delimiters, line breaks, NUL
-    version = original.version if original.version in SUPPORTED_VERSIONS else "2.5.1"
+    version = original.version if original.version in SUPPORTED_VERSIONS else ACK_FALLBACK_VERSION
+    modern = _version_tuple(version) >= (2, 5)
+    words = (lambda value: value) if modern else _ascii  # the RIS's own text
+    # MSG-3 names the structure even when the trigger is unknown; v2.3's CM is type^event only.
+    message_type = f"ACK^{trigger}^ACK" if _version_tuple(version) >= (2, 3, 1) else f"ACK^{trigger}"
     msh = [
         "MSH",
         "^~\\&",
@@ -329,25 +395,39 @@ def acknowledgement(
         escape(original.sending_facility),
         f"{timestamp:%Y%m%d%H%M%S%z}",
         "",
-        f"ACK^{trigger}^ACK",  # MSG-3 names the structure even when the trigger is unknown
+        message_type,
         control_id,
         escape(original.processing_id) or "P",
         version,
-        "",
-        "",
-        "",
-        "",
-        "",
-        "UNICODE UTF-8",
     ]
-    message_text = (error.text if error else text)[:80]
-    segments = ["|".join(msh), "|".join(["MSA", code, escape(original.control_id), escape(message_text, enc)])]
-    if error is not None:
-        location = ""
-        if error.location:
-            segment, sequence, field = error.location
-            location = f"{segment}^{sequence}^{field}" if field else f"{segment}^{sequence}"
-        condition = f"{error.code}^{ERROR_CODES.get(error.code, 'Application error')}^HL70357"
-        severity = "E"
-        segments.append("|".join(["ERR", "", location, condition, severity, "", "", "", escape(error.text, enc)]))
-    return "\r".join(segments) + "\r"
+    message_text = (error.text if error else text or "; ".join(w.text for w in warnings))[:80]
+    msa = ["MSA", code, escape(original.control_id), escape(words(message_text), enc)]
+    segments = ["|".join(msa)]
+    problems = ([error] if error is not None else []) + list(warnings)
+    if modern:
+        for problem in problems:
+            location = ""
+            if problem.location:
+                segment, sequence, field = problem.location
+                location = f"{segment}^{sequence}^{field}" if field else f"{segment}^{sequence}"
+            condition = f"{problem.code}^{ERROR_CODES.get(problem.code, 'Application error')}^HL70357"
+            segments.append(
+                "|".join(["ERR", "", location, condition, problem.severity, "", "", "", escape(problem.text, enc)])
+            )
+    else:
+        locations = []
+        for problem in problems:
+            if problem.severity != "E":
+                continue  # no severity before v2.5: an ERR would read as an error; MSA-3 tells the warning
+            segment, sequence, field = problem.location or ("", "", "")
+            condition = f"{problem.code}&{ERROR_CODES.get(problem.code, 'Application error')}&HL70357"
+            locations.append(f"{segment}^{sequence}^{field or ''}^{condition}")
+        if locations:
+            segments.append("ERR|" + "~".join(locations))  # one ERR segment (ACK allows one), ERR-1 repeating
+    body = "\r".join(segments)
+    # Table 0211 of v2.3 to 2.4 names no UTF-8: ASCII (the default, MSH-18 empty), else UNICODE (ISO 10646).
+    ascii_only = ("|".join(msh) + body).isascii()
+    charset = "UNICODE UTF-8" if modern else ("" if ascii_only else "UNICODE")
+    if charset:
+        msh += ["", "", "", "", "", charset]
+    return "|".join(msh) + "\r" + body + "\r"

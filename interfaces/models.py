@@ -6,6 +6,38 @@ from django.db.models import Q
 from ris.models.base import TimeStamped
 
 
+class ApplicationAck(models.TextChoices):
+    NOT_WANTED = "", "Not asked for"
+    QUEUED = "QUEUED", "Queued to the sender"
+    UNROUTED = "UNROUTED", "Unanswered: no destination for the sender"
+
+
+class Sender(TimeStamped):
+    """A system that sends HL7 to the RIS, by MSH-3 (and MSH-4 when set), with what the RIS takes from it."""
+
+    name = models.CharField(max_length=227, unique=True, help_text="MSH-3 sending application")
+    facility = models.CharField(max_length=227, blank=True, help_text="MSH-4; empty matches any facility")
+    addresses = models.JSONField(default=list, blank=True, help_text="Peer IP addresses it may connect from")
+    assigns_accession_numbers = models.BooleanField(
+        default=False,
+        help_text="Take OBR-18 / IPC-1 as the accession number (the sender assigns them); else the RIS does",
+    )
+    accession_issuer = models.CharField(
+        max_length=64, blank=True, help_text="Namespace of the sender's accession numbers; empty: the sender's name"
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def accession_namespace(self) -> str:
+        return self.accession_issuer or self.name
+
+
 class InboundMessage(TimeStamped):
     """One message received over MLLP, stored before any ACK leaves (HL7 v2.5.1 2.9 original and enhanced mode).
 
@@ -36,6 +68,13 @@ class InboundMessage(TimeStamped):
     # What the message was about, for the message log's search (no names: identifiers only).
     mrn = models.CharField("MRN", max_length=64, blank=True, db_index=True)
     accession_number = models.CharField(max_length=16, blank=True, db_index=True)
+    # Enhanced mode: where the application acknowledgement went. UNROUTED is an error the sender never heard of.
+    application_ack_state = models.CharField(
+        max_length=10, choices=ApplicationAck.choices, blank=True, default=ApplicationAck.NOT_WANTED
+    )
+    reprocess_count = models.PositiveIntegerField(default=0, help_text="Times applied again after an AE")
+    reprocessed_at = models.DateTimeField(null=True, blank=True)
+    reprocessed_by = models.CharField(max_length=150, blank=True, help_text="Who applied it again (user or resend)")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -66,6 +105,12 @@ class Destination(TimeStamped):
     receiving_facility = models.CharField(max_length=227, blank=True, help_text="MSH-6 of what is sent")
     enabled = models.BooleanField(default=True)
     use_tls = models.BooleanField(default=False)
+    order_message = models.CharField(
+        max_length=8,
+        choices=[("ORM_O01", "ORM^O01 v2.3.1 with ZDS (IHE RAD-4/13)"), ("OMI_O23", "OMI^O23 v2.5.1 with TQ1 and IPC")],
+        default="ORM_O01",
+        help_text="How orders are sent to this destination",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -1,5 +1,10 @@
-"""Outbound HL7 v2.5.1 messages as pure functions over plain values: ORM^O01 to the PACS (IHE RAD-4 Procedure
-Scheduled, RAD-13 Procedure Update) and ORU^R01 with a report's text. Built with hl7apy; no ORM access.
+"""Outbound HL7 v2 messages as pure functions over plain values, built with hl7apy; no ORM access.
+
+- Orders to the PACS (IHE RAD-4 Procedure Scheduled, RAD-13 Procedure Update), in the form the destination takes:
+  ORM^O01 v2.3.1 with the Study Instance UID in ZDS (Scheduled Workflow), or OMI^O23 v2.5.1 with TQ1 and IPC
+  (Scheduled Workflow.b). MSH-12 is always the version of the body.
+- ORU^R01 v2.5.1 with a report's text.
+- ADT^A08 (update) and ADT^A40 (merge) v2.5.1, IHE RAD-12 Patient Update, to peers that follow the RIS's patients.
 
 Every value is escaped here (HL7 v2.5.1 2.7: \\F\\ \\S\\ \\T\\ \\R\\ \\E\\) before hl7apy sees it: hl7apy escapes the
 delimiters of a component but not the escape character where the text happens to look like an escape sequence
@@ -7,7 +12,7 @@ delimiters of a component but not the escape character where the text happens to
 only complete escape sequences, which hl7apy passes through as they are.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -16,7 +21,12 @@ from hl7apy.core import Message
 from interfaces import hl7v2
 
 VERSION = "2.5.1"
-CHARSET = "UNICODE UTF-8"  # MSH-18, HL7 table 0211
+# IHE RAD-4/RAD-13 in Scheduled Workflow: ORM^O01 in v2.3.1, the Study Instance UID in ZDS-1.
+ORM_VERSION = "2.3.1"
+# MSH-18, HL7 table 0211: the bytes are always UTF-8. Before v2.5 the table has no UTF-8 ("UNICODE" does not say
+# the encoding form): a v2.3.1 message leaves MSH-18 empty (ASCII, the default) when it is ASCII, and names UTF-8
+# with the v2.5 value only when it is not, as the RIS's own ACKs to v2.3.1 senders do.
+CHARSET = "UNICODE UTF-8"
 
 # Exam status -> ORC-5 order status (HL7 table 0038). A no-show waits for a rebooking or a cancel: on hold.
 ORDER_STATUS = {
@@ -28,11 +38,31 @@ ORDER_STATUS = {
     "DISCONTINUED": "DC",
     "NO_SHOW": "HD",
 }
-# Order priority -> TQ-6 / OBR-27.6 priority (HL7 table 0027).
+# Order priority -> TQ-6 / TQ1-9 priority (HL7 table 0027 / 0485).
 PRIORITY = {"STAT": "S", "URGENT": "A", "ROUTINE": "R"}
 # OBX-3 of report text: LOINC "Radiology Study observation (narrative)".
 REPORT_OBSERVATION = ("18782-3", "Radiology Study observation", "LN")
+# OBX-3 of the study the report is about: DICOM code 113014 "DICOM Study" (DCM), as IHE RAD-128 and
+# dcm4chee-arc's ORU import read it.
+DICOM_STUDY = ("113014", "DICOM Study", "DCM")
 RESULT_STATUSES = ("P", "F", "C")  # HL7 table 0085: preliminary, final, corrected (an addendum)
+# DICOM modality -> OBR-24 diagnostic service section ID (HL7 table 0074: CT "CAT scan", NMR "nuclear magnetic
+# resonance", RUS "radiology ultrasound", NMS "nuclear medicine scan", RX "radiograph", XRC "cineradiograph"; the
+# inverse of what the inbound side accepts); RAD "radiology" for the rest.
+DIAGNOSTIC_SECTION = {
+    "CT": "CT",
+    "MR": "NMR",
+    "US": "RUS",
+    "NM": "NMS",
+    "PT": "NMS",
+    "CR": "RX",
+    "DX": "RX",
+    "MG": "RX",
+    "RF": "RX",
+    "XA": "XRC",
+}
+# XCN-9 of an NPI (HD: namespace & universal ID & type): the NPI's OID in the HL7 OID registry.
+NPI_AUTHORITY = ("NPI", "2.16.840.1.113883.4.6", "ISO")
 
 
 @dataclass(frozen=True)
@@ -63,11 +93,30 @@ class PatientData:
 
 @dataclass(frozen=True)
 class Physician:
-    """An XCN: identifier (the NPI) ^ family ^ given."""
+    """An XCN: identifier ^ family ^ given, with the identifier's assigning authority (XCN-9, an HD: namespace,
+    universal ID, universal ID type) and identifier type (XCN-13, HL7 table 0203)."""
 
     id: str = ""
     family_name: str = ""
     given_name: str = ""
+    id_type: str = ""
+    authority: str = ""
+    authority_id: str = ""
+    authority_id_type: str = ""
+
+
+def npi_physician(npi: str, family_name: str, given_name: str) -> Physician:
+    """A physician identified by an NPI: XCN-9 the NPI's assigning authority, XCN-13 "NPI"."""
+    namespace, oid, oid_type = NPI_AUTHORITY
+    return Physician(
+        id=npi,
+        family_name=family_name,
+        given_name=given_name,
+        id_type="NPI",
+        authority=namespace,
+        authority_id=oid,
+        authority_id_type=oid_type,
+    )
 
 
 @dataclass(frozen=True)
@@ -88,13 +137,24 @@ class ExamOrder:
     modality: str
     start: datetime | None = None
     end: datetime | None = None
-    priority: str = "R"  # TQ-6
+    priority: str = "R"  # TQ-6 / TQ1-9
     placer_order_number: str = ""
     placer_application: str = ""
     transaction_at: datetime | None = None  # ORC-9: when the change happened
     ordering_provider: Physician | None = None
     reason: str = ""
     visit_number: str = ""
+    accession_issuer: str = ""  # IPC-1 EI-2: who assigned the accession number
+    station_ae_title: str = ""  # IPC-9: the AE title of the room's modality
+
+
+@dataclass(frozen=True)
+class AddendumData:
+    """A signed addendum: its lines, when it was signed (their OBX-14) and by whom (their OBX-16)."""
+
+    lines: Sequence[str]
+    signed_at: datetime
+    author: Physician
 
 
 @dataclass(frozen=True)
@@ -110,10 +170,14 @@ class ReportData:
     lines: Sequence[str]
     result_status: str  # OBR-25 / OBX-11: P, F or C
     radiologist: Physician
-    observed_at: datetime
+    observed_at: datetime  # OBR-7: when the exam was performed
+    signed_at: datetime | None = None  # OBX-14 of the report's own lines (observed_at when None)
+    addenda: Sequence[AddendumData] = ()
     placer_order_number: str = ""
     placer_application: str = ""
     study_instance_uid: str = ""
+    modality: str = ""  # OBR-24 through DIAGNOSTIC_SECTION
+    visit_number: str = ""  # PV1-19
 
 
 def escape(value: str) -> str:
@@ -143,9 +207,9 @@ def _require(**values: str) -> None:
         raise ValueError(f"Required for the message: {', '.join(missing)}")
 
 
-def _message(structure: str, message_type: str, trigger: str, header: Header) -> Message:
+def _message(structure: str, message_type: str, trigger: str, header: Header, version: str = VERSION) -> Message:
     _require(control_id=header.control_id, sending_application=header.sending_application)
-    message = Message(structure, version=VERSION)
+    message = Message(structure, version=version)
     msh = message.msh
     _put(msh, "msh_3.hd_1", header.sending_application)
     _put(msh, "msh_4.hd_1", header.sending_facility)
@@ -154,12 +218,27 @@ def _message(structure: str, message_type: str, trigger: str, header: Header) ->
     _put(msh, "msh_7.ts_1", timestamp(header.timestamp))
     _put(msh, "msh_9.msg_1", message_type)
     _put(msh, "msh_9.msg_2", trigger)
-    _put(msh, "msh_9.msg_3", structure)
+    _put(msh, "msh_9.msg_3", structure)  # the message structure: a component since v2.3.1
     _put(msh, "msh_10", header.control_id)
     _put(msh, "msh_11.pt_1", header.processing_id)
-    _put(msh, "msh_12.vid_1", VERSION)
-    _put(msh, "msh_18", CHARSET)
+    _put(msh, "msh_12.vid_1", version)
+    if _names_utf8(version):
+        _put(msh, "msh_18", CHARSET)
     return message
+
+
+def _names_utf8(version: str) -> bool:
+    """Whether the version's table 0211 has UTF-8 (from v2.5)."""
+    return tuple(int(n) for n in version.split(".")) >= (2, 5)
+
+
+def _er7(message: Message) -> str:
+    """The message as ER7 text; before v2.5, MSH-18 only when the text is not ASCII (see CHARSET)."""
+    text = message.to_er7()
+    if not _names_utf8(message.version) and not text.isascii():
+        _put(message.msh, "msh_18", CHARSET)
+        text = message.to_er7()
+    return text
 
 
 def _pid(group, patient: PatientData) -> None:
@@ -179,12 +258,26 @@ def _pid(group, patient: PatientData) -> None:
     _put(pid, "pid_8", patient.sex or "U")
 
 
+def _pv1(group, visit_number: str, patient_class: str = "U") -> None:
+    """PV1-2 patient class (HL7 table 0004; U: unknown to the RIS), PV1-19 the visit number (the admission ID)."""
+    pv1 = group.add_segment("PV1")
+    _put(pv1, "pv1_1", "1")
+    _put(pv1, "pv1_2", patient_class)
+    _put(pv1, "pv1_19.cx_1", visit_number)
+
+
 def _xcn(field, physician: Physician | None) -> None:
+    """XCN-1 identifier, -2 family, -3 given, -9 assigning authority, -13 identifier type."""
     if physician is None:
         return
     _put(field, "xcn_1", physician.id)
     _put(field, "xcn_2.fn_1", physician.family_name)
     _put(field, "xcn_3", physician.given_name)
+    if physician.id:
+        _put(field, "xcn_9.hd_1", physician.authority)
+        _put(field, "xcn_9.hd_2", physician.authority_id)
+        _put(field, "xcn_9.hd_3", physician.authority_id_type)
+        _put(field, "xcn_13", physician.id_type)
 
 
 def _zds(group, study_instance_uid: str, application: str) -> None:
@@ -193,8 +286,7 @@ def _zds(group, study_instance_uid: str, application: str) -> None:
     zds.zds_1 = "^".join((escape(study_instance_uid), escape(application), "Application", "DICOM"))
 
 
-def orm_o01(header: Header, patient: PatientData, order: ExamOrder) -> str:
-    """ORM^O01 for one exam (HL7 v2.5.1 ch. 4.4.1; IHE RAD-4 NW, RAD-13 XO/CA/SC), segments separated by CR."""
+def _require_order(order: ExamOrder) -> None:
     _require(
         order_control=order.order_control,
         accession_number=order.accession_number,
@@ -204,15 +296,10 @@ def orm_o01(header: Header, patient: PatientData, order: ExamOrder) -> str:
         filler_order_number=order.filler_order_number,
         procedure_code=order.procedure_code,
     )
-    message = _message("ORM_O01", "ORM", "O01", header)
-    patient_group = message.add_group("ORM_O01_PATIENT")
-    _pid(patient_group, patient)
-    pv1 = patient_group.add_group("ORM_O01_PATIENT_VISIT").add_segment("PV1")
-    _put(pv1, "pv1_1", "1")
-    _put(pv1, "pv1_2", "U")  # patient class unknown to the RIS (HL7 table 0004)
-    _put(pv1, "pv1_19.cx_1", order.visit_number)
 
-    group = message.add_group("ORM_O01_ORDER")
+
+def _orc(group, order: ExamOrder, *, timing: bool) -> None:
+    """ORC-1 control, -2 placer, -3 filler, -5 status, -7 timing (v2.3.1 only: TQ1 replaces it), -9, -12."""
     orc = group.add_segment("ORC")
     _put(orc, "orc_1", order.order_control)
     _put(orc, "orc_2.ei_1", order.placer_order_number)
@@ -220,13 +307,17 @@ def orm_o01(header: Header, patient: PatientData, order: ExamOrder) -> str:
     _put(orc, "orc_3.ei_1", order.filler_order_number)
     _put(orc, "orc_3.ei_2", order.filler_application)
     _put(orc, "orc_5", order.order_status)
-    _timing(orc.orc_7, order)
+    if timing:
+        _timing(orc.orc_7, order)
     _put(orc, "orc_9.ts_1", timestamp(order.transaction_at) if order.transaction_at else "")
     if order.ordering_provider is not None:
         _xcn(orc.orc_12, order.ordering_provider)
 
-    choice = group.add_group("ORM_O01_ORDER_DETAIL").add_group("ORM_O01_OBRRQDRQ1RXOODSODT_SUPPGRP")
-    obr = choice.add_segment("OBR")
+
+def _obr(group, order: ExamOrder, *, timing: bool) -> None:
+    """OBR-4 procedure, -16 ordering provider, -18/-19/-20 accession / requested procedure / SPS IDs (IHE RAD-4;
+    kept in OMI too, for receivers that read only them), -24 modality, -27 timing (v2.3.1 only), -31 reason."""
+    obr = group.add_segment("OBR")
     _put(obr, "obr_1", "1")
     _put(obr, "obr_2.ei_1", order.placer_order_number)
     _put(obr, "obr_2.ei_2", order.placer_application if order.placer_order_number else "")
@@ -241,10 +332,60 @@ def orm_o01(header: Header, patient: PatientData, order: ExamOrder) -> str:
     _put(obr, "obr_19", order.requested_procedure_id)
     _put(obr, "obr_20", order.scheduled_procedure_step_id)
     _put(obr, "obr_24", order.modality)
-    _timing(obr.obr_27, order)
+    if timing:
+        _timing(obr.obr_27, order)
     _put(obr, "obr_31.ce_2", order.reason)
+
+
+def orm_o01(header: Header, patient: PatientData, order: ExamOrder) -> str:
+    """ORM^O01 v2.3.1 for one exam (IHE RAD-4 NW, RAD-13 XO/CA/SC): PID, PV1, ORC, OBR and ZDS, segments separated
+    by CR."""
+    _require_order(order)
+    message = _message("ORM_O01", "ORM", "O01", header, ORM_VERSION)
+    patient_group = message.add_group("ORM_O01_PATIENT")
+    _pid(patient_group, patient)
+    _pv1(patient_group.add_group("ORM_O01_PATIENT_VISIT"), order.visit_number)
+    group = message.add_group("ORM_O01_ORDER")
+    _orc(group, order, timing=True)
+    _obr(group.add_group("ORM_O01_ORDER_DETAIL").add_group("ORM_O01_CHOICE"), order, timing=True)
     _zds(group, order.study_instance_uid, header.sending_application)
+    return _er7(message)
+
+
+def omi_o23(header: Header, patient: PatientData, order: ExamOrder) -> str:
+    """OMI^O23 v2.5.1 for one exam (IHE RAD-4/RAD-13, HL7 v2.5.1 ch. 4.4.9): PID, PV1, ORC, TQ1 (start, end,
+    priority), OBR and IPC (accession, requested procedure ID, Study Instance UID, SPS ID, modality)."""
+    _require_order(order)
+    message = _message("OMI_O23", "OMI", "O23", header)
+    patient_group = message.add_group("OMI_O23_PATIENT")
+    _pid(patient_group, patient)
+    _pv1(patient_group.add_group("OMI_O23_PATIENT_VISIT"), order.visit_number)
+    group = message.add_group("OMI_O23_ORDER")
+    _orc(group, order, timing=False)
+    tq1 = group.add_group("OMI_O23_TIMING").add_segment("TQ1")
+    _put(tq1, "tq1_1", "1")
+    _put(tq1, "tq1_7.ts_1", timestamp(order.start) if order.start else "")
+    _put(tq1, "tq1_8.ts_1", timestamp(order.end) if order.end else "")
+    _put(tq1, "tq1_9.cwe_1", order.priority)
+    _put(tq1, "tq1_9.cwe_3", "HL70485" if order.priority else "")
+    _obr(group, order, timing=False)
+    ipc = group.add_segment("IPC")
+    _put(ipc, "ipc_1.ei_1", order.accession_number)
+    _put(ipc, "ipc_1.ei_2", order.accession_issuer)
+    _put(ipc, "ipc_2.ei_1", order.requested_procedure_id)
+    _put(ipc, "ipc_3.ei_1", order.study_instance_uid)
+    _put(ipc, "ipc_4.ei_1", order.scheduled_procedure_step_id)
+    _put(ipc, "ipc_5.ce_1", order.modality)
+    _put(ipc, "ipc_5.ce_3", "DCM" if order.modality else "")  # DICOM CID 29 modality codes
+    _put(ipc, "ipc_9", order.station_ae_title)
     return message.to_er7()
+
+
+# Destination.order_message -> (MSH-9.1, MSH-9.2, builder).
+ORDER_FORMS: dict[str, tuple[str, str, Callable[[Header, PatientData, ExamOrder], str]]] = {
+    "ORM_O01": ("ORM", "O01", orm_o01),
+    "OMI_O23": ("OMI", "O23", omi_o23),
+}
 
 
 def _timing(field, order: ExamOrder) -> None:
@@ -255,7 +396,15 @@ def _timing(field, order: ExamOrder) -> None:
 
 
 def oru_r01(header: Header, patient: PatientData, report: ReportData) -> str:
-    """ORU^R01 with a report (HL7 v2.5.1 ch. 7.3.1): one OBX of type TX per line, OBX-11 the result status."""
+    """ORU^R01 v2.5.1 with a report (HL7 v2.5.1 ch. 7.3.1).
+
+    OBR-7 is when the exam was performed, OBR-22 when the report last changed status (its signing, or the latest
+    addendum's), OBR-24 the section of the modality (HL7 table 0074). One OBX of type TX per line, each with its
+    own sub-ID (OBX-4), OBX-14 the signing time of the report or addendum the line belongs to, OBX-16 its signer.
+    The study follows as an OBX `113014^DICOM Study^DCM` of type ST (what IHE RAD-128 and dcm4chee-arc's ORU
+    import read; dcm4chee-arc takes a message with any OBX of type HD for the older RAD-28 form, and HD is not in
+    v2.5.1's table 0125) and, as before, in ZDS-1.
+    """
     _require(
         accession_number=report.accession_number,
         filler_order_number=report.filler_order_number,
@@ -265,7 +414,9 @@ def oru_r01(header: Header, patient: PatientData, report: ReportData) -> str:
         raise ValueError(f"Result status {report.result_status!r} is not one of {', '.join(RESULT_STATUSES)}")
     message = _message("ORU_R01", "ORU", "R01", header)
     result = message.add_group("ORU_R01_PATIENT_RESULT")
-    _pid(result.add_group("ORU_R01_PATIENT"), patient)
+    patient_group = result.add_group("ORU_R01_PATIENT")
+    _pid(patient_group, patient)
+    _pv1(patient_group.add_group("ORU_R01_VISIT"), report.visit_number)
 
     group = result.add_group("ORU_R01_ORDER_OBSERVATION")
     orc = group.add_segment("ORC")
@@ -276,7 +427,8 @@ def oru_r01(header: Header, patient: PatientData, report: ReportData) -> str:
     _put(orc, "orc_3.ei_2", report.filler_application)
     _put(orc, "orc_5", "CM")
 
-    observed = timestamp(report.observed_at)
+    signed = report.signed_at or report.observed_at
+    changed = max([signed, *(addendum.signed_at for addendum in report.addenda)])
     obr = group.add_segment("OBR")
     _put(obr, "obr_1", "1")
     _put(obr, "obr_2.ei_1", report.placer_order_number)
@@ -286,31 +438,81 @@ def oru_r01(header: Header, patient: PatientData, report: ReportData) -> str:
     _put(obr, "obr_4.ce_1", report.procedure_code)
     _put(obr, "obr_4.ce_2", report.procedure_name)
     _put(obr, "obr_4.ce_3", report.coding_scheme)
-    _put(obr, "obr_7.ts_1", observed)
+    _put(obr, "obr_7.ts_1", timestamp(report.observed_at))
     _put(obr, "obr_18", report.accession_number)
-    _put(obr, "obr_22.ts_1", observed)
+    _put(obr, "obr_22.ts_1", timestamp(changed))
+    _put(obr, "obr_24", DIAGNOSTIC_SECTION.get(report.modality, "RAD"))
     _put(obr, "obr_25", report.result_status)
-    # OBR-32 principal result interpreter: NDL whose first component is a CNN (id & family & given).
+    # OBR-32 principal result interpreter: NDL whose first component is a CNN (id & family & given & ... &
+    # assigning authority namespace & universal ID & universal ID type); a CNN has no identifier type.
     radiologist = report.radiologist
     _put(obr, "obr_32.ndl_1.cnn_1", radiologist.id)
     _put(obr, "obr_32.ndl_1.cnn_2", radiologist.family_name)
     _put(obr, "obr_32.ndl_1.cnn_3", radiologist.given_name)
+    if radiologist.id:
+        _put(obr, "obr_32.ndl_1.cnn_9", radiologist.authority)
+        _put(obr, "obr_32.ndl_1.cnn_10", radiologist.authority_id)
+        _put(obr, "obr_32.ndl_1.cnn_11", radiologist.authority_id_type)
 
+    parts = [(report.lines or [""], signed, radiologist)]
+    parts += [(addendum.lines, addendum.signed_at, addendum.author) for addendum in report.addenda]
+    number = 0
     code, text, system = REPORT_OBSERVATION
-    for number, line in enumerate(report.lines or [""], start=1):
-        obx = group.add_group("ORU_R01_OBSERVATION").add_segment("OBX")
-        _put(obx, "obx_1", str(number))
-        _put(obx, "obx_2", "TX")
-        _put(obx, "obx_3.ce_1", code)
-        _put(obx, "obx_3.ce_2", text)
-        _put(obx, "obx_3.ce_3", system)
-        _put(obx, "obx_4", "1")
-        _put(obx, "obx_5", line.rstrip("\r\n") or " ")  # a blank line keeps its place; OBX-5 is not left empty
-        _put(obx, "obx_11", report.result_status)
-        _put(obx, "obx_14.ts_1", observed)
-        _xcn(obx.obx_16, radiologist)
+    for lines, at, observer in parts:
+        for line in lines:
+            number += 1
+            obx = _obx(group, number, "TX", (code, text, system), report.result_status)
+            _put(obx, "obx_4", str(number))  # one sub-ID per line: each line is its own observation
+            _put(obx, "obx_5", line.rstrip("\r\n") or " ")  # a blank line keeps its place; OBX-5 is not left empty
+            _put(obx, "obx_14.ts_1", timestamp(at))
+            _xcn(obx.obx_16, observer)
     if report.study_instance_uid:
+        obx = _obx(group, number + 1, "ST", DICOM_STUDY, report.result_status)
+        _put(obx, "obx_5", report.study_instance_uid)
         _zds(group, report.study_instance_uid, header.sending_application)
+    return message.to_er7()
+
+
+def _obx(group, number: int, value_type: str, observation: tuple[str, str, str], status: str):
+    obx = group.add_group("ORU_R01_OBSERVATION").add_segment("OBX")
+    _put(obx, "obx_1", str(number))
+    _put(obx, "obx_2", value_type)
+    _put(obx, "obx_3.ce_1", observation[0])
+    _put(obx, "obx_3.ce_2", observation[1])
+    _put(obx, "obx_3.ce_3", observation[2])
+    _put(obx, "obx_11", status)
+    return obx
+
+
+def _evn(message: Message, trigger: str, recorded_at: datetime) -> None:
+    evn = message.add_segment("EVN")
+    _put(evn, "evn_1", trigger)
+    _put(evn, "evn_2.ts_1", timestamp(recorded_at))
+
+
+def adt_a08(header: Header, patient: PatientData, *, recorded_at: datetime) -> str:
+    """ADT^A08 v2.5.1, update patient information (IHE RAD-12): EVN, PID as the RIS now holds it, PV1 (class N,
+    not applicable: the update is of the patient, not of a visit)."""
+    message = _message("ADT_A01", "ADT", "A08", header)
+    _evn(message, "A08", recorded_at)
+    _pid(message, patient)
+    _pv1(message, "", patient_class="N")
+    return message.to_er7()
+
+
+def adt_a40(
+    header: Header, patient: PatientData, *, prior_mrn: str, prior_mrn_issuer: str, recorded_at: datetime
+) -> str:
+    """ADT^A40 v2.5.1, merge patient (IHE RAD-12): PID the surviving record, MRG-1 the MRN merged into it."""
+    _require(prior_mrn=prior_mrn)
+    message = _message("ADT_A39", "ADT", "A40", header)
+    _evn(message, "A40", recorded_at)
+    group = message.add_group("ADT_A39_PATIENT")
+    _pid(group, patient)
+    mrg = group.add_segment("MRG")
+    _put(mrg, "mrg_1.cx_1", prior_mrn)
+    _put(mrg, "mrg_1.cx_4.hd_1", prior_mrn_issuer)
+    _put(mrg, "mrg_1.cx_5", "MR")
     return message.to_er7()
 
 

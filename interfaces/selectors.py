@@ -10,7 +10,7 @@ from django.db.models import CharField, F, QuerySet, Value
 from hl7apy.core import Field, Segment
 from hl7apy.exceptions import HL7apyException
 
-from interfaces.models import InboundMessage, OutboundMessage
+from interfaces.models import ApplicationAck, InboundMessage, OutboundMessage
 from scheduling.selectors import local_day_bounds
 
 Direction = Literal["in", "out"]
@@ -28,6 +28,7 @@ LOG_COLUMNS = (
     "status",
     "direction",
     "peer_name",
+    "application_ack_state",  # inbound: UNROUTED is an application ACK the sender never got; outbound: ""
 )
 
 
@@ -45,11 +46,13 @@ def message_log_search(
     status: str = "",
     date_from: date | None = None,
     date_to: date | None = None,
+    unanswered: bool = False,
 ) -> QuerySet:
     """Messages received and sent, newest first, as dicts of LOG_COLUMNS; every criterion given must match.
 
     Identifiers match exactly; `date_from` and `date_to` are local days, both included, on the time the message was
     received (inbound) or queued (outbound). `peer_name` is the sending application or the destination's name.
+    `unanswered`: only messages whose application ACK had no destination to go to (the sender never heard).
     """
     filters: dict[str, object] = {}
     if mrn:
@@ -69,21 +72,28 @@ def message_log_search(
     if date_to:
         filters["created_at__lt"] = local_day_bounds(date_to)[1]
 
+    inbound_filters = {**filters, "application_ack_state": ApplicationAck.UNROUTED} if unanswered else filters
     inbound = (
-        InboundMessage.objects.filter(**filters)
+        InboundMessage.objects.filter(**inbound_filters)
         .annotate(direction=Value("in", output_field=CharField()), peer_name=F("sending_application"))
         .order_by()
         .values(*LOG_COLUMNS)
     )
     outbound = (
         OutboundMessage.objects.filter(**filters)
-        .annotate(direction=Value("out", output_field=CharField()), peer_name=F("destination__name"))
+        .annotate(
+            direction=Value("out", output_field=CharField()),
+            peer_name=F("destination__name"),
+            application_ack_state=Value("", output_field=CharField()),
+        )
         .order_by()
         .values(*LOG_COLUMNS)
     )
     # A status belongs to one direction only: the other side need not be asked.
     with_inbound = direction in (None, "in") and (not status or status in InboundMessage.Status.values)
-    with_outbound = direction in (None, "out") and (not status or status in OutboundMessage.Status.values)
+    with_outbound = (
+        direction in (None, "out") and (not status or status in OutboundMessage.Status.values) and not unanswered
+    )
     if with_inbound and with_outbound:
         rows = inbound.union(outbound, all=True)
     elif with_outbound:

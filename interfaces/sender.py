@@ -59,7 +59,7 @@ class Acknowledgement:
 def acknowledgement_read(data: bytes) -> Acknowledgement:
     """MSA of the peer's answer, read with the `hl7` package (through interfaces.hl7v2); DeliveryError if none."""
     try:
-        text = decode(data)
+        text = decode(data, settings.RIS_HL7_CHARSET_ALIASES)
         reader = Reader(parse(text))
     except MessageError as error:
         raise DeliveryError(f"Unreadable acknowledgement: {error.text}", reason="unreadable") from None

@@ -1,12 +1,16 @@
-"""The administrators' HL7 message log: every message received and sent, searchable, and each one field by field."""
+"""The administrators' HL7 message log: every message received and sent, searchable, and each one field by field;
+a message answered AE can be applied again once the RIS has what it lacked."""
 
+from django.contrib import messages
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_safe
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST, require_safe
 
 from interfaces.forms import MessageLogForm
-from interfaces.models import InboundMessage, OutboundMessage
+from interfaces.models import ApplicationAck, InboundMessage, OutboundMessage
 from interfaces.selectors import message_log_search, message_view
+from interfaces.services import message_reprocess
+from ris.exceptions import ApplicationError
 from ris.models import Role
 from ris.roles import role_required
 
@@ -22,7 +26,14 @@ def message_log(request):
     page = None
     if form.is_valid():
         page = Paginator(message_log_search(**form.search_criteria()), PAGE_SIZE).get_page(request.GET.get("page"))
-        page.rows = [{**row, "status_label": STATUS_LABELS.get(row["status"], row["status"])} for row in page]
+        page.rows = [
+            {
+                **row,
+                "status_label": STATUS_LABELS.get(row["status"], row["status"]),
+                "unanswered": row["application_ack_state"] == ApplicationAck.UNROUTED,
+            }
+            for row in page
+        ]
     return render(request, "interfaces/message_log.html", {"form": form, "page": page})
 
 
@@ -35,8 +46,27 @@ def inbound_message(request, pk: int):
         "direction": "in",
         "body": message_view(message.raw),
         "ack": message_view(message.ack) if message.ack else None,
+        "reprocessable": message.status == InboundMessage.Status.ERROR,
     }
     return render(request, "interfaces/message_detail.html", context)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def inbound_message_reprocess(request, pk: int):
+    """Apply a message answered AE again (the button on its page); the new outcome replaces the ACK on record."""
+    message = get_object_or_404(InboundMessage, pk=pk)
+    try:
+        message = message_reprocess(message_id=message.pk, acting_user=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        if message.status == InboundMessage.Status.APPLIED:
+            messages.success(request, f"Message {message.control_id} applied: {message.ack_code}.")
+        else:
+            first = message.outcome.splitlines()[0] if message.outcome else ""
+            messages.error(request, f"Message {message.control_id} is still not applied ({message.ack_code}): {first}")
+    return redirect("interfaces:inbound_message", pk=pk)
 
 
 @require_safe

@@ -4,6 +4,7 @@ With nothing set, the project runs on a laptop: DEBUG on, SQLite under var/, Cel
 Production sets DEBUG=0, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis).
 """
 
+import codecs
 from datetime import timedelta
 from pathlib import Path
 
@@ -256,6 +257,11 @@ LOGGING = {
 # (today, local time). DICOM AccessionNumber is SH: 16 characters at most.
 RIS_ACCESSION_PATTERN = env_str("RIS_ACCESSION_PATTERN", "A{seq:09d}")
 RIS_FILLER_ORDER_PATTERN = env_str("RIS_FILLER_ORDER_PATTERN", "F{seq:09d}")
+# "exam": each exam (requested procedure) its own accession number, what most PACS and billing expect;
+# "order": the exams of one order share one (IHE's one accession per imaging service request).
+RIS_ACCESSION_PER = env_str("RIS_ACCESSION_PER", "exam").strip().lower()
+if RIS_ACCESSION_PER not in ("exam", "order"):
+    raise ImproperlyConfigured(f"RIS_ACCESSION_PER must be exam or order; got {RIS_ACCESSION_PER!r}")
 RIS_MRN_PATTERN = env_str("RIS_MRN_PATTERN", "M{seq:08d}")
 # Issuer of Patient ID (DICOM 0010,0021 / HL7 CX-4) for MRNs this RIS assigns or receives without one.
 RIS_MRN_ISSUER = env_str("RIS_MRN_ISSUER", "RIS")
@@ -321,6 +327,20 @@ RIS_HL7_APPLICATION = env_str("RIS_HL7_APPLICATION", "RIS")
 RIS_HL7_FACILITY = env_str("RIS_HL7_FACILITY", "RADIOLOGY")
 # Accept messages only from these sending applications (MSH-3); empty accepts every sender.
 RIS_HL7_ALLOWED_SENDERS = env_list("RIS_HL7_ALLOWED_SENDERS", [])
+# MSH-18 values a site's CIS sends beyond HL7 table 0211, each NAME=Python codec: "CP1250=windows-1250,WIN1252=cp1252".
+RIS_HL7_CHARSET_ALIASES: dict[str, str] = {}
+for _alias in env_list("RIS_HL7_CHARSET_ALIASES", []):
+    _name, _, _codec = (part.strip() for part in _alias.partition("="))
+    try:  # the MSH segment and the delimiters are found in the bytes: the codec must read ASCII unchanged
+        _ascii_safe = bool(_name) and b"MSH|^~\\&".decode(codecs.lookup(_codec).name) == "MSH|^~\\&"
+    except (LookupError, ValueError):  # no such codec, or not one from bytes to text
+        _ascii_safe = False
+    if not _ascii_safe:
+        raise ImproperlyConfigured(
+            f"RIS_HL7_CHARSET_ALIASES: {_alias!r} is not NAME=codec with a Python text codec that reads ASCII"
+            " unchanged (e.g. CP1250=windows-1250; utf-16 and unknown codecs are refused)"
+        )
+    RIS_HL7_CHARSET_ALIASES[_name.upper()] = _codec
 RIS_HL7_TLS_CERT = env_str("RIS_HL7_TLS_CERT")
 RIS_HL7_TLS_KEY = env_str("RIS_HL7_TLS_KEY")
 RIS_HL7_TLS_CA = env_str("RIS_HL7_TLS_CA")  # set: senders must present a certificate signed by this CA

@@ -5,6 +5,7 @@ from interfaces.services.receiving import (
     application_ack_wanted,
     message_apply,
     message_receive,
+    message_reprocess,
     messages_pending,
 )
 
@@ -13,5 +14,6 @@ __all__ = [
     "application_ack_wanted",
     "message_apply",
     "message_receive",
+    "message_reprocess",
     "messages_pending",
 ]

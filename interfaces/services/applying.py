@@ -11,12 +11,12 @@ from django.utils import timezone
 
 from interfaces import inbound
 from interfaces.hl7v2 import Header, MessageError, Reader
-from interfaces.models import InboundMessage
+from interfaces.models import InboundMessage, Sender
 from ris.audit import Interface
 from ris.exceptions import ApplicationError
-from ris.models import Patient, ProcedureType, ReferringPhysician
+from ris.models import Patient, ProcedureType
 from ris.selectors import patient_by_mrn
-from ris.services import patient_merge, patient_register, patient_update
+from ris.services import patient_merge, patient_register, patient_update, physician_match_or_create
 from scheduling import services as scheduling
 from scheduling.models import Exam, Order
 from scheduling.selectors import order_by_number, rooms_for
@@ -31,8 +31,21 @@ def _actor(head: Header) -> Interface:
     return Interface("HL7", head.sending_application or "unknown")
 
 
-def _patient_upsert(data: inbound.PatientData, actor: Interface) -> Patient:
-    """Register the patient, or update what the message carries (HL7: an empty field means "no change")."""
+def _survivor(patient: Patient) -> Patient:
+    """The record a merged-away patient now lives on (following later merges too)."""
+    seen = {patient.pk}
+    while patient.merged_into_id is not None and patient.merged_into_id not in seen:
+        patient = patient.merged_into
+        seen.add(patient.pk)
+    return patient
+
+
+def _patient_upsert(data: inbound.PatientData, actor: Interface, warnings: list[MessageError]) -> Patient:
+    """Register the patient, or update what the message carries (HL7: an empty field means "no change").
+
+    A message that still names a record merged away (ADT^A40) reaches the survivor, but the retired record's
+    demographics never overwrite the survivor's: the sender hears so in a warning.
+    """
     existing = patient_by_mrn(data.mrn, data.mrn_issuer)
     if existing is None:
         fields = {k: v for k, v in data.fields().items() if v not in ("", None) and k != "family_name"}
@@ -50,21 +63,33 @@ def _patient_upsert(data: inbound.PatientData, actor: Interface) -> Patient:
             if existing is None:
                 raise
     if existing.is_merged:
-        existing = existing.merged_into
+        survivor = _survivor(existing)
+        warnings.append(
+            MessageError(
+                f"MRN {data.mrn} was merged into MRN {survivor.mrn}; the message was applied to that record, "
+                "its demographics were not.",
+                code=0,
+                location=("PID", 1, 3),
+                severity="W",
+            )
+        )
+        return survivor
     changes = {k: v for k, v in data.fields().items() if v not in ("", None) and getattr(existing, k) != v}
     if changes:
         return patient_update(patient=existing, acting_user=actor, reason="HL7 update", **changes)
     return existing
 
 
-def _adt_patient(reader: Reader, head: Header, row: InboundMessage) -> None:
+def _adt_patient(reader: Reader, head: Header, row: InboundMessage) -> list[MessageError]:
     """ADT^A01 / A04 register (or update a known patient); A08 / A31 update (or register an unknown one)."""
     data = inbound.patient(reader)
     row.mrn = data.mrn[:64]
-    _patient_upsert(data, _actor(head))
+    warnings: list[MessageError] = []
+    _patient_upsert(data, _actor(head), warnings)
+    return warnings
 
 
-def _adt_merge(reader: Reader, head: Header, row: InboundMessage) -> None:
+def _adt_merge(reader: Reader, head: Header, row: InboundMessage) -> list[MessageError]:
     """ADT^A40: the MRG-1 record is merged into the PID-3 one (its orders, exams and reports move)."""
     data = inbound.patient(reader)
     row.mrn = data.mrn[:64]
@@ -72,28 +97,71 @@ def _adt_merge(reader: Reader, head: Header, row: InboundMessage) -> None:
     source = patient_by_mrn(prior_mrn, prior_issuer)
     if source is None:
         raise MessageError(f"No patient with MRN {prior_mrn} to merge.", code=204, location=("MRG", 1, 1))
-    target = _patient_upsert(data, _actor(head))
+    warnings: list[MessageError] = []
+    target = _patient_upsert(data, _actor(head), warnings)
     patient_merge(source=source, target=target, acting_user=_actor(head))
+    return warnings
 
 
 # --- applying: orders ------------------------------------------------------------------------------------------
 
 
-def _procedure_types(data: inbound.OrderData) -> list[ProcedureType]:
-    found = []
-    for request in data.procedures:
-        procedure = ProcedureType.objects.select_related("modality").filter(code=request.code, active=True).first()
-        if procedure is None:
+# HL7 table 0074 diagnostic service sections (OBR-24) that name imaging of one kind, and the DICOM modalities each
+# covers. Generic ones (RAD radiology, IMG, OTH ...) say nothing: the catalog's modality holds. Some senders put a
+# DICOM modality code there instead, which is read as itself.
+SERVICE_SECTIONS = {
+    "CT": {"CT"},
+    "NMR": {"MR"},
+    "NMS": {"NM", "PT"},
+    "RUS": {"US"},
+    "OUS": {"US"},
+    "VUS": {"US"},
+    "CUS": {"US"},
+    "RX": {"CR", "DX", "MG", "RF"},
+    "XRC": {"RF", "XA"},
+    "CTH": {"XA"},
+    **{code: {code} for code in ("MR", "US", "CR", "DX", "MG", "NM", "PT", "XA", "RF")},
+}
+
+
+def _procedure_type(request: inbound.ProcedureRequest) -> ProcedureType:
+    """OBR-4 in the catalog: its code (any case), else its alternate code (OBR-4.4), else the CPT code either
+    carries, where exactly one active procedure has it."""
+    active = ProcedureType.objects.select_related("modality").filter(active=True)
+    codes = [code for code in (request.code, request.alternate_code) if code]
+    for code in codes:
+        found = active.filter(code__iexact=code).first()
+        if found is not None:
+            return found
+    for code in codes:
+        by_cpt = list(active.filter(cpt_code=code.upper())[:2])
+        if len(by_cpt) == 1:
+            return by_cpt[0]
+        if by_cpt:
             raise MessageError(
-                f"Procedure code {request.code!r} is not in the catalog.",
+                f"CPT code {code} names several procedures of the catalog; send the department's procedure code.",
                 code=103,
                 location=("OBR", request.sequence, 4),
             )
-        if request.modality and request.modality != procedure.modality.code:
-            raise MessageError(
-                f"{request.code} is a {procedure.modality.code} procedure, OBR-24 says {request.modality}.",
-                code=103,
-                location=("OBR", request.sequence, 24),
+    raise MessageError(
+        f"Procedure code {request.code!r} is not in the catalog.", code=103, location=("OBR", request.sequence, 4)
+    )
+
+
+def _procedure_types(data: inbound.OrderData, warnings: list[MessageError]) -> list[ProcedureType]:
+    found = []
+    for request in data.procedures:
+        procedure = _procedure_type(request)
+        modalities = SERVICE_SECTIONS.get(request.service_section)
+        if modalities is not None and procedure.modality.code not in modalities:
+            warnings.append(
+                MessageError(
+                    f"OBR-24 {request.service_section} does not fit {procedure.code}, a {procedure.modality.code} "
+                    "procedure; the catalog's modality was used.",
+                    code=0,
+                    location=("OBR", request.sequence, 24),
+                    severity="W",
+                )
             )
         found.append(procedure)
     return found
@@ -125,35 +193,66 @@ def _existing_order(data: inbound.OrderData) -> Order:
     return order
 
 
-def _schedule(order: Order, data: inbound.OrderData, actor: Interface) -> None:
-    """ORC-5 SC with a start time: book each exam still waiting (or move a booked one) to that time."""
+def _schedule(order: Order, data: inbound.OrderData, actor: Interface) -> list[MessageError]:
+    """ORC-5 SC with a start time: book each exam still waiting (or move a booked one) to that time.
+
+    Never in the past, and never silently: an exam not booked is left for the front desk, and the sender is told.
+    """
     if data.order_status != "SC":
-        return
+        return []
+    warnings = []
+    now = timezone.now()
     exams = list(order.exams.select_related("procedure_type").order_by("id"))
     for exam, request in zip(exams, data.procedures, strict=False):
         if request.start is None or exam.status not in (Exam.Status.ORDERED, Exam.Status.SCHEDULED):
             continue
         if exam.scheduled_start == request.start:
             continue
-        if not _book_where_free(exam, request.start, actor):
-            log.info("HL7: exam %s left for the front desk to book (no room free at the requested time)", exam.pk)
+        if request.start < now:
+            why = f"requested start {timezone.localtime(request.start):%Y-%m-%d %H:%M} is in the past"
+        elif not _book_where_free(exam, request.start, actor):
+            why = "no room is free at the requested start"
+        else:
+            continue
+        log.info("HL7: exam %s not booked (%s); left for the front desk", exam.pk, why)
+        warnings.append(
+            MessageError(
+                f"{exam.accession_number}: {why}: not booked, left for the front desk.",
+                code=0,
+                location=request.start_field or ("OBR", request.sequence, 27),
+                severity="W",
+            )
+        )
+    return warnings
 
 
-def _orm(reader: Reader, head: Header, row: InboundMessage) -> None:
-    """ORM^O01 / OMI^O23, by order control (ORC-1)."""
-    tz = timezone.get_current_timezone()
-    data = inbound.order(reader, sending_application=head.sending_application, tz=tz)
-    actor = _actor(head)
-    patient_data = inbound.patient(reader)
-    row.mrn = patient_data.mrn[:64]
-    if data.control == "NW":
-        patient = _patient_upsert(patient_data, actor)
-        physician = None
-        if data.ordering_provider_npi:
-            physician = ReferringPhysician.objects.filter(npi=data.ordering_provider_npi).first()
+def _sender(head: Header) -> Sender | None:
+    """The configured sender of this message (by MSH-3, and MSH-4 where the configuration names one)."""
+    for sender in Sender.objects.filter(name=head.sending_application, enabled=True):
+        if not sender.facility or sender.facility == head.sending_facility:
+            return sender
+    return None
+
+
+def _accession_numbers(data: inbound.OrderData, sender: Sender | None) -> tuple[list[str], str]:
+    """The sender's accession numbers (IPC-1 / OBR-18) and their namespace, only from a sender configured to
+    assign them (IHE RAD-2: the Order Filler assigns accession numbers; OBR-18 is the placer's own field)."""
+    if sender is None or not sender.assigns_accession_numbers:
+        return [], ""
+    return [request.accession_number for request in data.procedures], sender.accession_namespace
+
+
+def _order_create(reader: Reader, head: Header, data: inbound.OrderData, actor: Interface) -> tuple[Order, list]:
+    """NW: the patient (registered or updated), the physician, the order with its exams, and their booking."""
+    warnings: list[MessageError] = []
+    patient = _patient_upsert(inbound.patient(reader), actor, warnings)
+    provider = data.ordering_provider
+    physician = physician_match_or_create(acting_user=actor, **provider.physician_fields()) if provider else None
+    accession_numbers, issuer = _accession_numbers(data, _sender(head))
+    try:
         order = scheduling.order_create(
             patient=patient,
-            procedure_types=_procedure_types(data),
+            procedure_types=_procedure_types(data, warnings),
             acting_user=actor,
             referring_physician=physician,
             priority=data.priority,
@@ -161,32 +260,73 @@ def _orm(reader: Reader, head: Header, row: InboundMessage) -> None:
             diagnosis_codes=data.diagnosis_codes,
             placer_order_number=data.placer_order_number,
             placer_application=data.placer_application,
-            accession_number=data.procedures[0].accession_number,
+            accession_numbers=accession_numbers,
+            accession_issuer=issuer,
             admission_id=data.admission_id,
         )
-        row.accession_number = order.accession_number
-        _schedule(order, data, actor)
+    except ApplicationError as error:
+        if error.field == "placer_order_number":
+            raise MessageError(error.message, code=205, location=("ORC", 1, 2)) from None
+        if error.field == "accession_number":
+            named = [r for r in data.procedures if r.accession_number and r.accession_number in error.message]
+            number = (named or data.procedures)[0]
+            segment = "IPC" if reader.segments("IPC") else "OBR"
+            raise MessageError(
+                error.message, code=205, location=(segment, number.sequence, 1 if segment == "IPC" else 18)
+            ) from None
+        raise
+    return order, warnings + _schedule(order, data, actor)
+
+
+def _same_patient(order: Order, patient_data: inbound.PatientData | None) -> None:
+    """A change or cancel that carries a PID must name the order's patient (or a record merged into it)."""
+    if patient_data is None:
         return
+    named = patient_by_mrn(patient_data.mrn, patient_data.mrn_issuer)
+    if named is not None and _survivor(named).pk != _survivor(order.patient).pk:
+        raise MessageError(
+            f"Order {order.placer_order_number or order.filler_order_number} belongs to another patient than "
+            f"MRN {patient_data.mrn}.",
+            code=204,
+            location=("PID", 1, 3),
+        )
+
+
+def _orm(reader: Reader, head: Header, row: InboundMessage) -> list[MessageError]:
+    """ORM^O01 / OMI^O23, by order control (ORC-1). Only a new order (NW) needs the patient (PID); the patient
+    group is optional in ORM^O01, and a cancel or change names the order by ORC-2 / ORC-3 alone."""
+    tz = timezone.get_current_timezone()
+    data = inbound.order(reader, sending_application=head.sending_application, tz=tz)
+    actor = _actor(head)
+    if data.control == "NW":
+        order, warnings = _order_create(reader, head, data, actor)
+        row.mrn = order.patient.mrn[:64]
+        row.accession_number = order.accession_number
+        return warnings
+    patient_data = inbound.patient(reader, required=False)
     order = _existing_order(data)
+    _same_patient(order, patient_data)
+    row.mrn = (patient_data.mrn if patient_data else order.patient.mrn)[:64]
     row.accession_number = order.accession_number
-    CONTROLS[data.control](order, data, actor)
+    return CONTROLS[data.control](order, data, actor)
 
 
-def _cancel(order: Order, data: inbound.OrderData, actor: Interface) -> None:
+def _cancel(order: Order, data: inbound.OrderData, actor: Interface) -> list[MessageError]:
     """CA: every exam not started is cancelled; an exam under way cannot be (AE)."""
-    for exam in order.exams.order_by("id"):
+    for exam in order.exams.select_related("procedure_type").order_by("id"):
         if exam.status in (Exam.Status.ORDERED, Exam.Status.SCHEDULED, Exam.Status.ARRIVED):
             scheduling.exam_cancel(exam=exam, reason="Cancelled by the ordering system (ORC-1 CA)", acting_user=actor)
         elif exam.status not in (Exam.Status.CANCELLED, Exam.Status.NO_SHOW, Exam.Status.DISCONTINUED):
             raise MessageError(
-                f"Exam {exam.requested_procedure_id} is {exam.get_status_display().lower()}: it cannot be cancelled;"
-                " send DC to discontinue it.",
+                f"Exam {exam.accession_number} ({exam.procedure_type.name}) is {exam.get_status_display().lower()}: "
+                "it cannot be cancelled; send DC to discontinue it.",
                 code=207,
                 location=("ORC", 1, 1),
             )
+    return []
 
 
-def _discontinue(order: Order, data: inbound.OrderData, actor: Interface) -> None:
+def _discontinue(order: Order, data: inbound.OrderData, actor: Interface) -> list[MessageError]:
     """DC: exams not started are cancelled, exams under way discontinued."""
     reason = "Discontinued by the ordering system (ORC-1 DC)"
     for exam in order.exams.order_by("id"):
@@ -194,9 +334,10 @@ def _discontinue(order: Order, data: inbound.OrderData, actor: Interface) -> Non
             scheduling.exam_cancel(exam=exam, reason=reason, acting_user=actor)
         elif exam.status == Exam.Status.IN_PROGRESS:
             scheduling.exam_discontinue(exam=exam, reason=reason, acting_user=actor)
+    return []
 
 
-def _change(order: Order, data: inbound.OrderData, actor: Interface) -> None:
+def _change(order: Order, data: inbound.OrderData, actor: Interface) -> list[MessageError]:
     """XO: priority, reason and diagnoses as now sent; a new start time (ORC-5 SC) moves the booking."""
     changes = {"priority": data.priority}
     if data.reason:
@@ -204,22 +345,24 @@ def _change(order: Order, data: inbound.OrderData, actor: Interface) -> None:
     if data.diagnosis_codes:
         changes["diagnosis_codes"] = data.diagnosis_codes
     scheduling.order_update(order=order, acting_user=actor, note="changed by the ordering system (ORC-1 XO)", **changes)
-    _schedule(order, data, actor)
+    return _schedule(order, data, actor)
 
 
-def _status_change(order: Order, data: inbound.OrderData, actor: Interface) -> None:
+def _status_change(order: Order, data: inbound.OrderData, actor: Interface) -> list[MessageError]:
     """SC: with ORC-5 SC and a start time the exams are booked then; other statuses are the RIS's to set."""
-    _schedule(order, data, actor)
+    return _schedule(order, data, actor)
 
 
-CONTROLS: dict[str, Callable[[Order, inbound.OrderData, Interface], None]] = {
+CONTROLS: dict[str, Callable[[Order, inbound.OrderData, Interface], list[MessageError]]] = {
     "CA": _cancel,
     "DC": _discontinue,
     "XO": _change,
     "SC": _status_change,
 }
 
-HANDLERS: dict[tuple[str, str], Callable[[Reader, Header, InboundMessage], None]] = {
+# A handler applies the message (raising MessageError or ApplicationError to refuse it) and returns the warnings
+# the sender should hear of although the message was applied (ERR with severity W), or None.
+HANDLERS: dict[tuple[str, str], Callable[[Reader, Header, InboundMessage], list[MessageError] | None]] = {
     ("ADT", "A01"): _adt_patient,
     ("ADT", "A04"): _adt_patient,
     ("ADT", "A08"): _adt_patient,

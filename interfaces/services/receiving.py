@@ -3,7 +3,8 @@
 HL7 v2.5.1 ch. 2.9: original mode (MSH-15 and MSH-16 empty) answers AA / AE / AR after applying; enhanced mode
 answers a commit accept (CA) once the message is stored and sends the application acknowledgement later (a task).
 A message is stored before any acknowledgement leaves, and one control ID from one sender is applied once: a resend
-gets the first answer again.
+gets the first answer again, unless that answer was AE: then the resend is applied (the RIS, or the message, may have
+been fixed since), as is a message an administrator reprocesses.
 """
 
 import logging
@@ -20,13 +21,16 @@ from interfaces.hl7v2 import (
     Reader,
     Rejected,
     acknowledgement,
+    application_ack_mode,
+    charset_codec,
     decode,
     header,
     header_from_bytes,
     parse,
 )
-from interfaces.models import Destination, InboundMessage, OutboundMessage
+from interfaces.models import ApplicationAck, Destination, InboundMessage, OutboundMessage
 from interfaces.services.applying import HANDLERS
+from ris.audit import Actor, actor_label
 from ris.exceptions import ApplicationError
 
 log = logging.getLogger(__name__)
@@ -37,7 +41,7 @@ M = InboundMessage.Status
 # --- acknowledgements ------------------------------------------------------------------------------------------
 
 
-def _ack(original: Header, code: str, *, error: MessageError | None = None, text: str = "") -> str:
+def _ack(original: Header, code: str, *, error: MessageError | None = None, text: str = "", warnings=()) -> str:
     return acknowledgement(
         original,
         code,
@@ -47,6 +51,7 @@ def _ack(original: Header, code: str, *, error: MessageError | None = None, text
         facility=settings.RIS_HL7_FACILITY,
         error=error,
         text=text,
+        warnings=warnings,
     )
 
 
@@ -64,9 +69,8 @@ def _outcome(error: BaseException) -> str:
 def message_receive(data: bytes, *, peer: str = "") -> str:
     """Store one inbound message, apply it (original mode) or accept it (enhanced mode); return the ACK to send."""
     try:
-        text = decode(data)
-        reader = Reader(parse(text))
-        head = header(reader)
+        text = decode(data, settings.RIS_HL7_CHARSET_ALIASES)
+        reader, head = _read(text)
     except Rejected as error:
         head = header_from_bytes(data)
         return _store_rejected(data.decode("utf-8", "replace"), head, error, peer=peer)
@@ -81,7 +85,17 @@ def message_receive(data: bytes, *, peer: str = "") -> str:
         earlier = _earlier(head)
         if earlier is None:
             raise
+        if earlier.status == M.ERROR:  # answered AE: the resend (perhaps corrected) is applied now
+            earlier = _reprocess(earlier.pk, by=RESEND, text=text, peer=peer) or earlier
         return _answer_again(earlier)
+
+
+def _read(text: str) -> tuple[Reader, Header]:
+    """The parsed message and its header; hex escapes (\\X..\\) are read in its MSH-18 character set."""
+    reader = Reader(parse(text))
+    declared = reader.get(reader.segment("MSH"), 18)
+    reader.codec = charset_codec(declared, settings.RIS_HL7_CHARSET_ALIASES) or "utf-8"
+    return reader, header(reader)
 
 
 def _earlier(head: Header) -> InboundMessage | None:
@@ -93,12 +107,14 @@ def _earlier(head: Header) -> InboundMessage | None:
 
 
 def _answer_again(message: InboundMessage) -> str:
-    """A resend: the first outcome, never a second application. Stored but not applied yet: apply it now."""
-    log.info("HL7 %s: control ID seen before (message %s), answered again", message.control_id, message.pk)
+    """A resend: the outcome so far, never a second application. Stored but not applied yet: apply it now."""
+    log.info("HL7 %s: control ID seen before (message %s), answered with its outcome", message.control_id, message.pk)
     if message.status == M.RECEIVED:
         message_apply(message.pk)
         message.refresh_from_db()
     if message.accept_ack_type or message.application_ack_type:
+        if message.application_ack_state == ApplicationAck.UNROUTED:  # a destination may have been added since
+            _application_ack_send(message)
         return _ack(_header_of(message), "CA")
     return message.ack
 
@@ -186,12 +202,14 @@ def _apply_now(text: str, reader: Reader, head: Header, *, peer: str) -> str:
 
 def _apply(row: InboundMessage, reader: Reader, head: Header) -> None:
     """Apply inside a savepoint; record the outcome and the ACK on the row (the caller's transaction)."""
+    history = row.outcome  # what happened before a reprocess: kept under the new outcome
     try:
         with transaction.atomic():
             handler = HANDLERS[(head.message_type, head.trigger_event)]
-            handler(reader, head, row)
-        row.status, row.ack_code, row.outcome = M.APPLIED, "AA", "applied"
-        row.ack = _ack(head, "AA")
+            warnings = handler(reader, head, row) or []
+        row.status, row.ack_code = M.APPLIED, "AA"
+        row.outcome = "; ".join(["applied", *(f"warning: {_outcome(w)}" for w in warnings)])
+        row.ack = _ack(head, "AA", warnings=warnings)
     except (MessageError, ApplicationError) as error:
         if not isinstance(error, MessageError):
             error = MessageError(error.message, code=207)
@@ -202,6 +220,8 @@ def _apply(row: InboundMessage, reader: Reader, head: Header) -> None:
         error = MessageError("The RIS could not apply the message (internal error).", code=207)
         row.status, row.ack_code, row.outcome = M.ERROR, "AE", error.text
         row.ack = _ack(head, "AE", error=error)
+    if history:
+        row.outcome = f"{row.outcome}\n{history}"
     row.applied_at = timezone.now()
     row.save()
     log.info("HL7 message %s %s^%s: %s", row.pk, head.message_type, head.trigger_event, row.ack_code)
@@ -214,13 +234,71 @@ def message_apply(message_id: int) -> InboundMessage | None:
         if row is None:
             return None
         try:
-            reader = Reader(parse(row.raw))
+            reader, head = _read(row.raw)
         except Rejected as error:
             row.status, row.ack_code, row.outcome = M.REJECTED, "AR", _outcome(error)
             row.save()
             return row
-        _apply(row, reader, header(reader))
+        _apply(row, reader, head)
     return row
+
+
+# --- reprocessing a message answered AE ------------------------------------------------------------------------
+
+RESEND = "resend"  # reprocessed_by of a message applied again because its sender resent it
+
+
+def message_reprocess(*, message_id: int, acting_user: Actor) -> InboundMessage:
+    """Apply again a message answered AE, once the RIS has what it lacked (a procedure in the catalog, the patient
+    of an MRG-1); the new ACK replaces the stored one, and an enhanced-mode sender gets it as application ACK.
+
+    Only messages in ERROR: an applied one must never be applied twice, and a rejected one holds no control ID
+    (its corrected resend is a new message).
+    """
+    row = _reprocess(message_id, by=actor_label(acting_user))
+    if row is None:
+        raise ApplicationError("Only a message answered AE (not applied) can be reprocessed.")
+    return row
+
+
+def _reprocess(message_id: int, *, by: str, text: str | None = None, peer: str = "") -> InboundMessage | None:
+    """Apply an ERROR message again (with the resend's text when given); None when it is not in ERROR (any more)."""
+    with transaction.atomic():
+        row = InboundMessage.objects.select_for_update().filter(pk=message_id, status=M.ERROR).first()
+        if row is None:
+            return None
+        now = timezone.now()
+        before = (
+            f"Before reprocessing ({by}, {timezone.localtime(now):%Y-%m-%d %H:%M:%S}): {row.ack_code} {row.outcome}"
+        )
+        try:
+            reader, head = _read(row.raw if text is None else text)
+        except Rejected as error:  # the stored text parsed once; kept in ERROR if it ever does not
+            log.warning("HL7 message %s cannot be reprocessed: %s", row.pk, error.code)
+            return None
+        if text is not None:  # the sender may have corrected the message: what is applied is what it sent now
+            fresh = _row(text, head, peer=peer or row.peer, status=M.RECEIVED)
+            for field in ("raw", "message_type", "trigger_event", "version", "accept_ack_type"):
+                setattr(row, field, getattr(fresh, field))
+            row.application_ack_type, row.peer = fresh.application_ack_type, fresh.peer
+        row.outcome = before
+        row.reprocess_count += 1
+        row.reprocessed_at, row.reprocessed_by = now, by[:150]
+        row.application_ack_state = ApplicationAck.NOT_WANTED
+        _apply(row, reader, head)
+        if head.enhanced and application_ack_wanted(row):
+            _application_ack_send(row)
+    log.info("HL7 message %s (control ID %s) reprocessed (%s): %s", row.pk, row.control_id, by, row.ack_code)
+    return row
+
+
+def _application_ack_send(row: InboundMessage) -> None:
+    """Queue the message's application ACK (its stored ACK) and deliver it once the transaction commits."""
+    from interfaces.tasks import delivery_queue  # the tasks module imports this one
+
+    ack = application_ack_queue(row)
+    if ack is not None:
+        transaction.on_commit(lambda: delivery_queue(ack.destination_id))
 
 
 def messages_pending() -> list[int]:
@@ -232,15 +310,20 @@ def messages_pending() -> list[int]:
 
 
 def application_ack_wanted(message: InboundMessage) -> bool:
-    """MSH-16 (HL7 table 0155): AL always, ER on error, SU on success, NE (or empty) never."""
-    wanted = message.application_ack_type
+    """MSH-16 (HL7 table 0155): AL always, ER on error, SU on success, NE never; empty in enhanced mode: AL."""
+    wanted = application_ack_mode(message.accept_ack_type, message.application_ack_type)
     ok = message.status == M.APPLIED
     return wanted == "AL" or (wanted == "ER" and not ok) or (wanted == "SU" and ok)
 
 
 def application_ack_queue(message: InboundMessage) -> "OutboundMessage | None":
-    """Queue the application ACK for the sender's configured destination (a Destination named as its MSH-3)."""
+    """Queue the application ACK for the sender's configured destination (a Destination named as its MSH-3).
+
+    Without one the sender never hears the outcome: the message is marked UNROUTED, which the message log shows.
+    """
     destination = Destination.objects.filter(name=message.sending_application, enabled=True).first()
+    message.application_ack_state = ApplicationAck.QUEUED if destination else ApplicationAck.UNROUTED
+    message.save(update_fields=["application_ack_state", "updated_at"])
     if destination is None:
         log.warning("HL7 message %s: no destination named for its sender; application ACK not sent", message.pk)
         return None

@@ -1,3 +1,4 @@
+import importlib
 import socket
 import subprocess
 import sys
@@ -5,6 +6,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hl7apy import load_reference
+from hl7apy.consts import VALIDATION_LEVEL
+from hl7apy.core import Message
+from hl7apy.parser import parse_message
 
 from interfaces import listener
 from tests.conftest import free_port, need_tool
@@ -80,6 +85,12 @@ def segment(name: str, fields: dict[int, str]) -> str:
     return "|".join([name, *(fields.get(n, "") for n in range(1, max(fields) + 1))])
 
 
+def msh_segment(fields: dict[int, str]) -> str:
+    """An MSH segment from its fields by number: MSH-1 is the field separator itself, MSH-2 the encoding characters."""
+    fields = {1: "|", 2: "^~\\&", **fields}
+    return "MSH|" + "|".join(fields.get(n, "") for n in range(2, max(fields) + 1))
+
+
 def read_frame(sock: socket.socket) -> bytes:
     """One ACK frame, or what came before the listener closed the connection."""
     data = b""
@@ -130,3 +141,113 @@ def issue_certificates(folder: Path, *names: str) -> Path:
         signer = ["-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", f"{name}.ext"]
         _openssl("x509", "-req", "-in", f"{name}.csr", *signer, "-out", f"{name}.pem", cwd=folder)
     return folder
+
+
+# --- ACKs, checked against the standard of the version they declare ------------------------------------------
+
+
+def _hl7_tables(version: str) -> dict:
+    """hl7apy's HL7 tables of a version (it ships none for 2.3: those of 2.3.1, which kept its codes, stand in)."""
+    name = "2.3.1" if version == "2.3" else version
+    return importlib.import_module(f"hl7apy.v{name.replace('.', '_')}.tables").TABLES
+
+
+def assert_valid_ack(ack: str, *, version: str | None = None) -> Message:
+    """Parse an ACK with hl7apy STRICT in the version its MSH-12 declares (asserted to be `version` when given),
+    validate it, and check the codes hl7apy leaves alone: MSA-1 (table 0008), MSH-18 (0211), ERR codes (0357) and
+    severity (0516). Returns the parsed message.
+
+    A v2.3 ACK has no MSH-9 structure component, so hl7apy would look for a structure "ACK_<event>" that v2.3 does
+    not define: the v2.3 ACK structure is handed to it instead.
+    """
+    segments = [segment.split("|") for segment in ack.split("\r") if segment]
+    msh = segments[0]
+    declared = msh[11]
+    if version is not None:
+        assert declared == version, f"ACK in {declared}, the sender's version is {version}"
+    message_type = msh[8].split("^")
+    profile = None
+    if declared == "2.3":
+        assert len(message_type) == 2, f"v2.3 MSH-9 is type^event: {msh[8]}"
+        profile = {"_".join(message_type): load_reference("ACK", "Message", "2.3")}
+    else:
+        assert message_type[2:] == ["ACK"], f"MSH-9 names the ACK structure from v2.3.1: {msh[8]}"
+    message = parse_message(ack, find_groups=True, validation_level=VALIDATION_LEVEL.STRICT, message_profile=profile)
+    assert message.version == declared
+    assert message.validate()
+    assert message_type[0] == "ACK"
+    tables = _hl7_tables(declared)
+    charset = msh[17] if len(msh) > 17 else ""
+    assert charset == "" or charset in tables["HL70211"][1], f"MSH-18 {charset!r} is not in {declared} table 0211"
+    if charset == "":
+        assert ack.isascii(), "an ACK without MSH-18 is ASCII"
+    by_id: dict[str, list[list[str]]] = {}
+    for fields in segments:
+        by_id.setdefault(fields[0], []).append(fields)
+    assert set(by_id) <= {"MSH", "MSA", "ERR"}
+    [msa] = by_id["MSA"]
+    assert msa[1] in tables["HL70008"][1]
+    assert msa[2], "MSA-2 names the control ID answered"
+    modern = tuple(int(n) for n in declared.split(".")) >= (2, 5)
+    for err in by_id.get("ERR", []):
+        if modern:
+            assert err[1] == "", "ERR-1 is deprecated from v2.5: ERR-2 holds the location"
+            code = err[3].split("^")
+            assert code[0] in tables["HL70357"][1]
+            assert code[2] == "HL70357"
+            assert err[4] in tables["HL70516"][1]
+        else:
+            assert len(err) == 2, "ERR has one field before v2.5 (ERR-1, repeating)"
+            for location in err[1].split("~"):
+                code = location.split("^")[3].split("&")
+                assert code[0] in tables["HL70357"][1], location
+                assert code[2] == "HL70357", location
+    return message
+
+
+def err_fields(ack: str) -> list[list[str]]:
+    """Each ERR segment of an ACK, split into fields (index n is ERR-n)."""
+    return [segment.split("|") for segment in ack.split("\r") if segment.startswith("ERR|")]
+
+
+def receive_fields(text: str) -> dict[str, list[str]]:
+    """Send one message through interfaces.services.message_receive; its ACK's segments by name, split in fields."""
+    from interfaces.services import message_receive
+
+    ack = message_receive(text.encode())
+    return {segment.split("|")[0]: segment.split("|") for segment in ack.split("\r") if segment}
+
+
+def error_of(ack: dict[str, list[str]]) -> tuple[str, str, str]:
+    """(location, table 0357 code, reason) of the ACK's ERR: v2.5+ ERR-2 / ERR-3 / ERR-8; v2.3 and v2.4 carry them
+    in ERR-1 (ELD: segment^sequence^field^code&text&table), the reason in MSA-3."""
+    err = ack["ERR"]
+    if len(err) > 3 and err[2]:
+        return err[2], err[3].split("^")[0], err[8]
+    parts = err[1].split("^")
+    return "^".join(parts[:3]), parts[3].split("&")[0], ack["MSA"][3]
+
+
+@pytest.fixture
+def quick_delivery(settings):
+    """Delivery gives up fast and retries at once (tasks run in-process: tests/conftest.py _tasks_in_process)."""
+    settings.RIS_HL7_ACK_TIMEOUT_SECONDS = 2
+    settings.RIS_HL7_RETRY_BASE_SECONDS = 0
+    settings.RIS_HL7_MAX_ATTEMPTS = 3
+
+
+@pytest.fixture
+def peers():
+    """Start PACS (or CIS) stand-ins: `peers(port=None, **options)` returns a started Peer, stopped after the test."""
+    from tests.interfaces.test_delivery import Peer
+
+    started = []
+
+    def start(port: int | None = None, **kwargs):
+        peer = Peer(port or free_port(), **kwargs).start()
+        started.append(peer)
+        return peer
+
+    yield start
+    for peer in started:
+        peer.stop()

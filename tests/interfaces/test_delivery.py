@@ -22,7 +22,10 @@ from ris.models import OutboxEvent
 from ris.services import outbox_add
 from scheduling import services
 from tests.conftest import free_port
-from tests.factories import TEST_ACTOR, PatientFactory, RoomFactory, UserFactory, make_order
+from tests.factories import TEST_ACTOR, PatientFactory, ProcedureTypeFactory, RoomFactory, UserFactory, make_order
+from tests.interfaces.test_outbound import validate_strict
+
+pytestmark = pytest.mark.usefixtures("quick_delivery")
 
 Status = OutboundMessage.Status
 TRANSACTIONAL = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -90,28 +93,6 @@ class Peer:
         ]
 
 
-@pytest.fixture(autouse=True)
-def quick_delivery(settings):
-    """Delivery gives up fast and retries at once (tasks run in-process: tests/conftest.py _tasks_in_process)."""
-    settings.RIS_HL7_ACK_TIMEOUT_SECONDS = 2
-    settings.RIS_HL7_RETRY_BASE_SECONDS = 0
-    settings.RIS_HL7_MAX_ATTEMPTS = 3
-
-
-@pytest.fixture
-def peers():
-    started: list[Peer] = []
-
-    def start(port: int | None = None, **kwargs) -> Peer:
-        peer = Peer(port or free_port(), **kwargs).start()
-        started.append(peer)
-        return peer
-
-    yield start
-    for peer in started:
-        peer.stop()
-
-
 def pacs(port: int, **kwargs) -> Destination:
     return Destination.objects.create(
         name=kwargs.pop("name", "PACS"),
@@ -145,7 +126,7 @@ def test_the_pacs_hears_nw_on_booking_xo_on_rescheduling_and_ca_on_cancelling(pe
     peer = peers()
     pacs(peer.port)
     exam, room = new_exam(family_name="Müller", given_name="Jürgen")
-    accession = exam.order.accession_number
+    accession = exam.accession_number
 
     services.exam_book(exam=exam, room=room, start=tomorrow(9), acting_user=TEST_ACTOR)
     services.exam_book(exam=exam, room=room, start=tomorrow(11), acting_user=TEST_ACTOR)
@@ -165,6 +146,10 @@ def test_the_pacs_hears_nw_on_booking_xo_on_rescheduling_and_ca_on_cancelling(pe
     assert [(m.status, m.sequence_key, m.attempts) for m in sent] == [(Status.SENT, accession, 1)] * 3
     assert all("MSA|AA|" in m.ack for m in sent)
     assert not OutboxEvent.objects.filter(processed_at__isnull=True).exists()
+    # What the PACS read is the v2.3.1 RAD-4 form, header and body alike.
+    for message in peer.received:
+        assert str(message.segment("MSH")[12]) == "2.3.1"
+        validate_strict(str(message))
 
 
 @pytest.mark.django_db
@@ -225,7 +210,7 @@ def test_a_peer_down_while_exams_are_booked_gets_every_orm_in_order_once_it_is_b
     peer = peers(port)
     deliver_destination(destination.pk)
 
-    a, b = first.order.accession_number, second.order.accession_number
+    a, b = first.accession_number, second.accession_number
     assert peer.orders() == [
         ("NW", a, hl7_time(tomorrow(8))),
         ("NW", b, hl7_time(tomorrow(9))),
@@ -361,3 +346,33 @@ def test_each_event_becomes_one_message_per_enabled_destination_taking_orm():
     assert len({m.control_id for m in messages}) == 2
     assert all(f"|{m.control_id}|" in m.raw for m in messages)
     assert not OutboxEvent.objects.filter(processed_at__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_each_exam_of_an_order_reaches_the_pacs_under_its_own_accession_number(
+    peers, django_capture_on_commit_callbacks
+):
+    peer = peers()
+    pacs(peer.port)
+    head, chest = ProcedureTypeFactory(), ProcedureTypeFactory()
+    order = make_order(procedure_types=[head, chest])
+    room = RoomFactory(modality=head.modality)
+    first, second = order.exams.order_by("id")
+    assert first.accession_number != second.accession_number  # one per exam (RIS_ACCESSION_PER=exam)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.exam_book(exam=first, room=room, start=tomorrow(9), acting_user=TEST_ACTOR)
+        services.exam_book(exam=second, room=room, start=tomorrow(10), acting_user=TEST_ACTOR)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.exam_book(exam=second, room=room, start=tomorrow(11), acting_user=TEST_ACTOR)
+
+    assert peer.orders() == [
+        ("NW", first.accession_number, hl7_time(tomorrow(9))),
+        ("NW", second.accession_number, hl7_time(tomorrow(10))),
+        ("XO", second.accession_number, hl7_time(tomorrow(11))),
+    ]
+    sent = OutboundMessage.objects.order_by("id")
+    assert [(m.sequence_key, m.accession_number) for m in sent] == [
+        (first.accession_number, first.accession_number),
+        (second.accession_number, second.accession_number),
+        (second.accession_number, second.accession_number),
+    ]

@@ -139,6 +139,22 @@ def test_an_invalid_search_shows_a_form_error_instead_of_rows(admin, traffic, cr
 
 
 @pytest.mark.django_db
+def test_an_application_ack_that_reached_no_one_shows_as_unanswered_and_has_a_filter(admin, traffic):
+    lost = InboundMessageFactory(
+        control_id="IN-LOST", status="ERROR", ack_code="AE", accept_ack_type="AL", application_ack_state="UNROUTED"
+    )
+    InboundMessageFactory(control_id="IN-SENT", accept_ack_type="AL", application_ack_state="QUEUED")
+    response = admin.get(LOG)
+    row = next(row for row in response.context["page"].rows if row["control_id"] == "IN-LOST")
+    assert row["unanswered"]
+    assert ">unanswered error</span>" in response.content.decode()
+    assert shown(admin.get(LOG, {"status": "UNANSWERED"})) == {"IN-LOST"}
+    detail = admin.get(reverse("interfaces:inbound_message", args=[lost.pk])).content.decode()
+    assert "Unanswered: no destination for the sender" in detail
+    assert "MSH-16 (empty: read as AL)" in detail
+
+
+@pytest.mark.django_db
 def test_pages_keep_the_search(admin, monkeypatch):
     monkeypatch.setattr(views, "PAGE_SIZE", 2)
     for n in range(3):

@@ -139,6 +139,7 @@ def build_world(settings, tmp_path) -> World:
         "billing:batch_status": {"pk": batch.pk},
         "billing:batch_download": {"pk": batch.pk, "kind": "csv"},
         "interfaces:inbound_message": {"pk": inbound.pk},
+        "interfaces:inbound_message_reprocess": {"pk": inbound.pk},
         "interfaces:outbound_message": {"pk": outbound.pk},
         "reports:pdf": exam_pk,
         "reports:critical_flag": exam_pk,
