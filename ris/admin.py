@@ -4,10 +4,11 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
-from ris import services
+from ris import security, services
 from ris.admin_base import AccessLoggedAdmin, ReadOnlyInline
 from ris.models import (
     AccessRecord,
+    ApiToken,
     Coverage,
     Facility,
     IdentifierSequence,
@@ -163,3 +164,39 @@ class AccessRecordAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Machine clients' API tokens: listed and revoked here; issued with `manage.py api_token issue`, which shows the
+    token once (it is never stored, nor put in a page or a message)."""
+
+    list_display = ("name", "prefix", "user", "scope", "created_at", "last_used_at", "expires_at", "revoked_at")
+    list_filter = ("scope",)
+    search_fields = ("name", "prefix", "user__username")
+    fields = ("name", "prefix", "user", "scope", "created_at", "last_used_at", "expires_at", "revoked_at")
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)  # the list's action, never an edit
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # revoked tokens stay listed: who had access, and until when
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset) -> None:
+        for token in queryset:
+            security.api_token_revoke(token=token)
+        self.message_user(request, f"{queryset.count()} token(s) revoked.")
+
+
+try:  # DRF's plain tokens are not accepted (ris.drf.ApiTokenAuthentication): do not offer to create them
+    from rest_framework.authtoken.models import TokenProxy
+
+    admin.site.unregister(TokenProxy)
+except (ImportError, admin.exceptions.NotRegistered):
+    pass

@@ -1,4 +1,5 @@
-"""What every REST API endpoint shares: the role check, refusals mapped to HTTP 400/404, cursor pagination.
+"""What every REST API endpoint shares: who is calling (API token, HTTP Basic, session), the role and token-scope
+check, refusals mapped to HTTP 400/404, cursor pagination.
 
 Named in settings.REST_FRAMEWORK, so it imports nothing that loads DRF's views (they read those settings).
 
@@ -7,20 +8,77 @@ handlers call) applies the rule, and its `ApplicationError` comes back as a 400 
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions, pagination, permissions
+from rest_framework import authentication, exceptions, pagination, permissions
 
+from ris import security
 from ris.access import shown
 from ris.exceptions import ApplicationError, NotFound
+from ris.models import ApiToken
 from ris.roles import user_roles
+
+JSON_REQUIRED = "Send the body as JSON (Content-Type: application/json) with token or Basic credentials."
+
+
+def require_json_for_changes(request) -> None:
+    """Writes with credentials a browser may attach by itself must be JSON: a cross-site form cannot send that type
+    without a CORS preflight, which this server never grants."""
+    if request.method in permissions.SAFE_METHODS:
+        return
+    media_type = (request.content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise exceptions.UnsupportedMediaType(media_type or "none", detail=JSON_REQUIRED)
+
+
+class PasswordAuthentication(authentication.BasicAuthentication):
+    """HTTP Basic for accounts without a second factor; people with an authenticator (or who must set one up) use
+    the pages, and scripts an API token."""
+
+    def authenticate_credentials(self, userid, password, request=None):
+        user, auth = super().authenticate_credentials(userid, password, request)
+        if security.has_second_factor(user) or security.needs_enrolment(user):
+            raise exceptions.AuthenticationFailed(
+                "This account signs in with a second factor: HTTP Basic is refused. Use an API token."
+            )
+        require_json_for_changes(request)
+        return user, auth
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer ris_<prefix>_<secret>`: a machine client's token (ris.models.ApiToken)."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        parts = authentication.get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Give the token after 'Bearer', without spaces.")
+        try:
+            presented = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("The token is not valid.") from None
+        token = security.api_token_for(presented)
+        if token is None:
+            raise exceptions.AuthenticationFailed("The token is not valid, has expired or was revoked.")
+        require_json_for_changes(request)
+        return token.user, token
+
+    def authenticate_header(self, request) -> str:
+        return f'{self.keyword} realm="api"'
 
 
 class RolePermission(permissions.BasePermission):
     """The view's `allowed_roles` may read; its `write_roles` (by default the same) may change things. A view that
-    names no roles (the API root) admits any user holding a role."""
+    names no roles (the API root) admits any user holding a role. A read-only API token changes nothing."""
 
     message = "Your role does not give access to this endpoint."
 
     def has_permission(self, request, view) -> bool:
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        if token is not None and request.method not in permissions.SAFE_METHODS and not token.may_write:
+            self.message = "This API token is read-only."
+            return False
         roles = user_roles(request.user)
         readers = getattr(view, "allowed_roles", None)
         if readers is None:

@@ -4,14 +4,21 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from ris import security, views, views_health
+from ris import (
+    drf_schema,  # noqa: F401  (registers the OpenAPI description of the API's sign-ins)
+    security,
+    views,
+    views_health,
+)
 
 admin.site.site_header = "RIS administration"
 admin.site.site_title = "RIS"
+admin.site.login = security.admin_login  # one sign-in for everything, with the second factor
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views_health.healthz, name="healthz"),
+    path("healthz/ready", views_health.healthz_ready, name="healthz_ready"),
     path("accounts/login/", security.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/keep-alive/", security.keep_alive, name="keep_alive"),

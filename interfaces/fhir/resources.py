@@ -557,7 +557,8 @@ def capability_statement(links: Links, search_params: dict[str, list[tuple[str, 
                 "security": {
                     "cors": False,
                     "service": [{"coding": [{"system": RESTFUL_SECURITY, "code": "Basic"}]}],
-                    "description": "HTTP Basic, a DRF token (Authorization: Token ...) or a signed-in session; "
+                    "description": "An API token (Authorization: Bearer ris_...), HTTP Basic for accounts without "
+                    "a second factor, or a signed-in session; "
                     "front desk, technologists, radiologists and administrators only (billing gets 403). This "
                     "statement itself is public.",
                 },

@@ -8,9 +8,11 @@ from ris.models.outbox import OutboxEvent
 from ris.models.parties import Facility, Payer, ReferringPhysician
 from ris.models.patients import Coverage, Patient
 from ris.models.sequences import IdentifierSequence
+from ris.models.tokens import ApiToken
 
 __all__ = [
     "AccessRecord",
+    "ApiToken",
     "CatalogImport",
     "Coverage",
     "Facility",

@@ -3,14 +3,14 @@
 import base64
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from reporting import services
 from reporting.models import Addendum, Report
 from ris.models import Role
+from ris.security import api_token_issue
 from scheduling.models import Exam
-from tests.factories import TEST_PASSWORD, UserFactory, make_completed_exam
+from tests.factories import TEST_PASSWORD, UserFactory, make_completed_exam, make_radiologist
 
 pytestmark = pytest.mark.django_db
 
@@ -89,6 +89,43 @@ def test_an_addendum_is_written_and_signed_over_the_api(attending, exam):
     assert Exam.objects.get(pk=exam.pk).status == Exam.Status.AMENDED
 
 
+def test_an_attending_cannot_sign_a_colleagues_addendum_over_the_api(attending, exam):
+    colleague = make_radiologist(attending=True)
+    report_id = final_over_api(api_for(attending), exam)["id"]
+    written = api_for(colleague).post(reports_url(report_id, "addenda"), {"text": "Colleague's note."}, format="json")
+    addendum_id = written.json()["addenda"][0]["id"]
+
+    sign_url = reports_url(report_id, "addenda", addendum_id, "sign")
+    refused = api_for(attending).post(sign_url, {"password": TEST_PASSWORD})
+
+    assert refused.status_code == 400
+    assert "author" in str(refused.json())
+    assert Addendum.objects.get().signed_at is None
+    assert Exam.objects.get(pk=exam.pk).status == Exam.Status.FINAL
+
+
+def test_a_residents_addendum_is_co_signed_over_the_api_and_records_both(attending, resident, exam):
+    report_id = final_over_api(api_for(attending), exam)["id"]
+    written = api_for(resident).post(reports_url(report_id, "addenda"), {"text": "Resident's note."}, format="json")
+    addendum_id = written.json()["addenda"][0]["id"]
+    signed = api_for(attending).post(
+        reports_url(report_id, "addenda", addendum_id, "sign"), {"password": TEST_PASSWORD}
+    )
+    assert signed.status_code == 200, signed.json()
+    addendum = Addendum.objects.get()
+    assert (addendum.author, addendum.signed_by) == (resident, attending)
+    assert Exam.objects.get(pk=exam.pk).status == Exam.Status.AMENDED
+
+
+def test_a_signed_addendum_names_its_signer_over_the_api(attending, exam):
+    client = api_for(attending)
+    report_id = final_over_api(client, exam)["id"]
+    addendum_id = client.post(reports_url(report_id, "addenda"), {"text": "Noted."}, format="json").json()["addenda"]
+    signed = client.post(reports_url(report_id, "addenda", addendum_id[0]["id"], "sign"), {"password": TEST_PASSWORD})
+    assert signed.json()["addenda"][0]["signed_by"] == attending.username
+    assert Addendum.objects.get().signed_by == attending
+
+
 def test_a_resident_cannot_sign_final_over_the_api(resident, exam):
     client = api_for(resident)
     report_id = client.post(reports_url(), {"exam": exam.pk, **SECTIONS}, format="json").json()["id"]
@@ -130,8 +167,8 @@ def test_who_reads_what(attending, exam):
 
 
 def test_scripts_sign_in_with_a_token_or_basic_auth_and_are_not_sent_to_the_login_page(attending, exam):
-    token = Token.objects.create(user=attending)
-    by_token = APIClient(HTTP_AUTHORIZATION=f"Token {token.key}").get(reports_url())
+    _row, token = api_token_issue(user=attending, name="reporting script")
+    by_token = APIClient(HTTP_AUTHORIZATION=f"Bearer {token}").get(reports_url())
     assert by_token.status_code == 200
     basic = base64.b64encode(f"{attending.username}:{TEST_PASSWORD}".encode()).decode()
     assert APIClient(HTTP_AUTHORIZATION=f"Basic {basic}").get(reports_url()).status_code == 200
