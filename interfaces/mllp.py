@@ -55,6 +55,11 @@ class FrameReader:
             del self._buffer[: end + 2]
 
     @property
+    def in_frame(self) -> bool:
+        """A frame has started (its <VT> read) and not ended yet."""
+        return self._in_frame
+
+    @property
     def pending(self) -> int:
         """Bytes of an unfinished frame."""
         return len(self._buffer)

@@ -1,4 +1,8 @@
-"""Is the RIS working? One check per service it needs, for `/healthz` and `manage.py ris_status`.
+"""Is the RIS working? One check per service it needs, for `/healthz/ready` and `manage.py ris_status`.
+
+`/healthz` itself (liveness) runs none of them: it says only that the web process answers. `readiness` runs the checks
+for `/healthz/ready` at most once per RIS_HEALTH_CACHE_SECONDS, one run at a time, so that callers cannot multiply
+the associations and connections the checks open on the SCP and the listener.
 
 Each check is one function answering (ok, detail); `run_checks` times them, runs them at once in threads and
 reports any that has not answered within DEADLINE seconds as failed, so an answer comes in about 1-3 s even when
@@ -24,6 +28,7 @@ certificate and key. No detail carries PHI or a password (URLs are shown masked)
 import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -268,6 +273,36 @@ def _timed(name: str, check: Callable[[], tuple[bool, str]]) -> Check:
     except Exception as error:
         ok, detail = False, _describe(error)
     return Check(name, ok, detail, round((time.monotonic() - started) * 1000))
+
+
+_probing = threading.Lock()
+_last: tuple[float, Report] | None = None  # (time.monotonic() of the run, its report)
+
+
+def readiness(max_age: float) -> Report:
+    """The checks for /healthz/ready: run at most once per `max_age` seconds and one run at a time, however many ask.
+    Callers in between get the last report; callers while a run goes on get the last one too, or wait for the run
+    when there is none yet. A peer (the SCP, the listener) sees at most one probe per `max_age` from this process."""
+    global _last
+    last = _last
+    if last is not None and time.monotonic() - last[0] < max_age:
+        return last[1]
+    if not _probing.acquire(blocking=last is None):
+        return last[1]
+    try:
+        if _last is not None and time.monotonic() - _last[0] < max_age:  # another caller ran it meanwhile
+            return _last[1]
+        report = run_checks()
+        _last = (time.monotonic(), report)
+        return report
+    finally:
+        _probing.release()
+
+
+def forget_readiness() -> None:
+    """Drop the cached report (tests; a next call runs the checks)."""
+    global _last
+    _last = None
 
 
 def run_checks(checks: dict[str, Callable[[], tuple[bool, str]]] | None = None) -> Report:

@@ -1,7 +1,10 @@
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
+import threading
+import time
 
 import pytest
 from django.db import connection
@@ -135,3 +138,66 @@ def certificates(tmp_path):
             cwd=tmp_path,
         )
     return tmp_path
+
+
+def connect_from(port: int, source: str, timeout: float = 5) -> socket.socket | None:
+    """A TCP connection to 127.0.0.1:`port` from the loopback address `source` (127.0.0.x), or None if refused."""
+    try:
+        return socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
+    except OSError:
+        return None
+
+
+class Tricklers:
+    """Connections (from the given loopback addresses) that send `start`, then one `byte` every `every` seconds from
+    a thread, until stopped or `rounds` rounds are done: the slow client that holds a server's slots."""
+
+    def __init__(self, port: int, sources: list[str], *, start: bytes, byte: bytes, every=0.5, rounds=60):
+        self.sockets = [sock for sock in (connect_from(port, source) for source in sources) if sock is not None]
+        for sock in self.sockets:
+            if start:
+                with contextlib.suppress(OSError):
+                    sock.sendall(start)
+        self._byte = byte
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every, rounds), daemon=True)
+        self._thread.start()
+
+    def _run(self, every: float, rounds: int) -> None:
+        for _ in range(rounds):
+            if self._stop.wait(every):
+                return
+            for sock in self.sockets:
+                with contextlib.suppress(OSError):
+                    sock.send(self._byte)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for sock in self.sockets:
+            sock.close()
+
+
+def closed_by_peer(sock: socket.socket, within: float) -> bool:
+    """Did the server close this connection within `within` seconds (reading and discarding what it sends)?"""
+    sock.settimeout(0.1)
+    until = time.monotonic() + within
+    while time.monotonic() < until:
+        try:
+            if sock.recv(4096) == b"":
+                return True
+        except TimeoutError:
+            continue
+        except OSError:
+            return True
+    return False
+
+
+def assert_cut_off_at_the_deadline(attack: Tricklers) -> None:
+    """The trickling connection is closed at the server's one-second deadline, not kept alive by its bytes."""
+    try:
+        started = time.monotonic()
+        assert closed_by_peer(attack.sockets[0], within=4)
+        assert time.monotonic() - started < 2.5
+    finally:
+        attack.stop()

@@ -9,7 +9,9 @@ import contextlib
 import logging
 import socket
 import ssl
+import threading
 import time
+from collections import Counter, OrderedDict
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -18,10 +20,11 @@ from pydicom import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import AE, _config, evt
 from pynetdicom.sop_class import ModalityPerformedProcedureStep, ModalityWorklistInformationFind, Verification
+from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
 from ris.models import Room
 from ris.text import fold
-from ris.tls import server_context
+from ris.tls import handshake_by, server_context
 from worklist import selectors, services
 from worklist.translate import InvalidQuery, ResponsePlan, parse_query, parse_step_report, worklist_item
 
@@ -187,8 +190,18 @@ def _mpps(event, service, uid: str, dataset_of):
         close_old_connections()
 
 
+def handle_requested(event) -> None:
+    """Reject with "local limit exceeded" (PS3.8 9.3.4) when RIS_MWL_MAX_ASSOCIATIONS associations are established:
+    connections still setting up count against the server's own limits (_Server), not against these slots."""
+    established = sum(1 for assoc in event.assoc.ae.active_associations if assoc.is_acceptor and assoc.is_established)
+    if established >= settings.RIS_MWL_MAX_ASSOCIATIONS:
+        log.warning("Association from %s rejected: %d associations established", _caller(event), established)
+        event.assoc.acse.send_reject(0x02, 0x03, 0x02)  # transient, service provider (presentation), local limit
+
+
 HANDLERS = [
     (evt.EVT_CONN_OPEN, handle_open),
+    (evt.EVT_REQUESTED, handle_requested),
     (evt.EVT_RELEASED, handle_close),
     (evt.EVT_ABORTED, handle_close),
     (evt.EVT_C_ECHO, handle_echo),
@@ -198,6 +211,111 @@ HANDLERS = [
 ]
 
 
+class _Handler(RequestHandler):
+    """One connection: TLS handshake and association set-up within the set-up time, then the association."""
+
+    server: "_Server"
+
+    def handle(self) -> None:
+        key, address = id(self.request), self.client_address[0]  # as _Server.verify_request counted it
+        deadline = time.monotonic() + self.server.setup_timeout
+        try:
+            if self.server.ssl_context is not None:
+                self.request = self._handshake(key, deadline)
+                if self.request is None:
+                    return
+            assoc = self._create_association()
+            evt.trigger(assoc, evt.EVT_CONN_OPEN, {"address": self.client_address})
+            assoc.start()
+            while assoc.is_alive() and not (assoc.is_established or assoc.is_rejected or assoc.is_aborted):
+                if time.monotonic() >= deadline:  # a partial A-ASSOCIATE-RQ, or none: the socket is shut under it
+                    if assoc.dul.state_machine.current_state != "Sta1":  # Sta1: the caller has gone already
+                        log.warning("DICOM connection from %s closed: no association within %gs", address, self._limit)
+                    with contextlib.suppress(OSError, AttributeError):
+                        assoc.dul.socket.socket.shutdown(socket.SHUT_RDWR)
+                    break
+                time.sleep(0.02)
+            self.server.set_up(key)
+            assoc.join()
+        finally:
+            self.server.leave(key, address)
+
+    @property
+    def _limit(self) -> float:
+        return self.server.setup_timeout
+
+    def _handshake(self, key: int, deadline: float) -> ssl.SSLSocket | None:
+        """The TLS handshake, done by the deadline however slowly the caller sends its part."""
+        tls = self.server.ssl_context.wrap_socket(self.request, server_side=True, do_handshake_on_connect=False)
+        self.server.rewrapped(key, tls)  # the plain socket is detached now
+        try:
+            handshake_by(tls, deadline)
+            return tls
+        except (ssl.SSLError, OSError) as error:
+            why = type(error).__name__
+            log.warning("DICOM connection from %s: TLS handshake failed (%s)", self.client_address[0], why)
+            with contextlib.suppress(OSError):
+                tls.close()
+            return None
+
+
+class _Server(ThreadedAssociationServer):
+    """pynetdicom's server, with limits applied before a connection gets a thread or an association slot: one address
+    may have RIS_MWL_MAX_PER_PEER connections open; past RIS_MWL_MAX_PENDING connections setting up, the one setting
+    up longest is closed for the new one; TLS is negotiated in the connection's thread (pynetdicom does it in the
+    accept loop, where one silent client would hold up every other)."""
+
+    daemon_threads = True
+    block_on_close = False  # stopping the server does not wait for connections still setting up
+
+    def __init__(self, *args, setup_timeout: float, max_per_peer: int, max_pending: int, **kwargs):
+        self.setup_timeout = setup_timeout
+        self.max_per_peer = max_per_peer
+        self.max_pending = max_pending
+        self._lock = threading.Lock()
+        self._per_peer: Counter[str] = Counter()
+        self._setting_up: OrderedDict[int, socket.socket] = OrderedDict()  # id(accepted socket) -> its socket now
+        super().__init__(*args, request_handler=_Handler, **kwargs)
+
+    def get_request(self):
+        return self.socket.accept()  # TLS: in the connection's own thread (_Handler._handshake)
+
+    def verify_request(self, request, client_address) -> bool:
+        address = client_address[0]
+        with self._lock:
+            if self._per_peer[address] >= self.max_per_peer:
+                log.warning("DICOM connection from %s refused: %d open from this address", address, self.max_per_peer)
+                return False
+            if len(self._setting_up) >= self.max_pending:
+                _key, oldest = self._setting_up.popitem(last=False)
+                with contextlib.suppress(OSError):
+                    oldest.shutdown(socket.SHUT_RDWR)
+                log.warning("DICOM: %d connections setting up; the oldest closed", self.max_pending)
+            self._per_peer[address] += 1
+            self._setting_up[id(request)] = request
+        return True
+
+    def rewrapped(self, key: int, sock: socket.socket) -> None:
+        with self._lock:
+            if key in self._setting_up:
+                self._setting_up[key] = sock
+
+    def set_up(self, key: int) -> None:
+        with self._lock:
+            self._setting_up.pop(key, None)
+
+    def leave(self, key: int, address: str) -> None:
+        with self._lock:
+            self._setting_up.pop(key, None)
+            self._per_peer[address] -= 1
+            if self._per_peer[address] <= 0:
+                del self._per_peer[address]
+
+    def shutdown(self) -> None:
+        with contextlib.suppress(ValueError):  # not in the AE's list of servers: made here, not by start_server
+            super().shutdown()
+
+
 def build_ae(ae_title: str) -> AE:
     # pynetdicom formats every request and response identifier for its debug log even when nothing logs it:
     # patient data, and time spent on every match.
@@ -205,7 +323,10 @@ def build_ae(ae_title: str) -> AE:
     _config.LOG_RESPONSE_IDENTIFIERS = False
     ae = AE(ae_title=ae_title)
     ae.require_called_aet = True  # pynetdicom accepts any called AE title otherwise
-    ae.maximum_associations = settings.RIS_MWL_MAX_ASSOCIATIONS
+    # Connections setting up count in pynetdicom's own limit: room for them too; handle_requested enforces
+    # RIS_MWL_MAX_ASSOCIATIONS on established associations.
+    ae.maximum_associations = settings.RIS_MWL_MAX_ASSOCIATIONS + settings.RIS_MWL_MAX_PENDING
+    ae.acse_timeout = settings.RIS_MWL_SETUP_TIMEOUT_SECONDS  # waiting for the A-ASSOCIATE-RQ (and the release)
     ae.network_timeout = 60
     ae.dimse_timeout = 60
     for context in (Verification, ModalityWorklistInformationFind, ModalityPerformedProcedureStep):
@@ -223,4 +344,21 @@ def tls_context() -> ssl.SSLContext | None:
 def start(host: str, port: int, ae_title: str, *, block: bool):
     """Serve until stopped. With block=False, returns the server (call .shutdown() to stop it)."""
     ae = build_ae(ae_title)
-    return ae.start_server((host, port), block=block, evt_handlers=HANDLERS, ssl_context=tls_context())
+    server = ae.make_server(
+        (host, port),
+        ae_title=ae_title,
+        ssl_context=tls_context(),
+        evt_handlers=HANDLERS,
+        server_class=_Server,
+        setup_timeout=settings.RIS_MWL_SETUP_TIMEOUT_SECONDS,
+        max_per_peer=settings.RIS_MWL_MAX_PER_PEER,
+        max_pending=settings.RIS_MWL_MAX_PENDING,
+    )
+    if block:
+        try:
+            server.serve_forever()
+        finally:
+            server.server_close()
+        return None
+    threading.Thread(target=server.serve_forever, name="mwl-scp", daemon=True).start()
+    return server

@@ -7,6 +7,7 @@ gets the first answer again, unless that answer was AE: then the resend is appli
 been fixed since), as is a message an administrator reprocesses.
 """
 
+import ipaddress
 import logging
 import secrets
 
@@ -28,7 +29,7 @@ from interfaces.hl7v2 import (
     header_from_bytes,
     parse,
 )
-from interfaces.models import ApplicationAck, Destination, InboundMessage, OutboundMessage
+from interfaces.models import ApplicationAck, Destination, InboundMessage, OutboundMessage, Sender
 from interfaces.services.applying import HANDLERS
 from ris.audit import Actor, actor_label
 from ris.exceptions import ApplicationError
@@ -74,7 +75,7 @@ def message_receive(data: bytes, *, peer: str = "") -> str:
     except Rejected as error:
         head = header_from_bytes(data)
         return _store_rejected(data.decode("utf-8", "replace"), head, error, peer=peer)
-    refusal = _refusal(head)
+    refusal = _refusal(head, peer=peer)
     if refusal is not None:
         return _store_rejected(text, head, refusal, peer=peer)
     try:
@@ -130,9 +131,55 @@ SUPPORTED = {
 }
 
 
-def _refusal(head: Header) -> Rejected | None:
-    if settings.RIS_HL7_ALLOWED_SENDERS and head.sending_application not in settings.RIS_HL7_ALLOWED_SENDERS:
-        return Rejected(f"Sending application {head.sending_application!r} is not configured.", code=207)
+def _address(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(entry.strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def peer_senders() -> list[tuple[str, str, list]]:
+    """(MSH-3, MSH-4 or "" for any, networks) of each sender admitted by address: the enabled interfaces.Sender rows
+    and the NAME@ADDRESS entries of RIS_HL7_ALLOWED_SENDERS."""
+    rows = Sender.objects.filter(enabled=True).values_list("name", "facility", "addresses")
+    senders = [
+        (name, facility, [net for net in map(_address, addresses or []) if net is not None])
+        for name, facility, addresses in rows
+    ]
+    for entry in settings.RIS_HL7_ALLOWED_SENDERS:
+        name, _, address = entry.rpartition("@")
+        network = _address(address) if name else None
+        if network is not None:
+            senders.append((name, "", [network]))
+    return senders
+
+
+def peer_ip(peer: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address of a peer written "address:port" (as the listener names it)."""
+    try:
+        return ipaddress.ip_address(peer.rpartition(":")[0].strip("[]"))
+    except ValueError:
+        return None
+
+
+def _refusal(head: Header, *, peer: str = "") -> Rejected | None:
+    application = head.sending_application
+    if (
+        settings.RIS_HL7_OPEN
+        and settings.RIS_HL7_ALLOWED_SENDERS
+        and application not in [entry.rpartition("@")[0] or entry for entry in settings.RIS_HL7_ALLOWED_SENDERS]
+    ):
+        return Rejected(f"Sending application {application!r} is not configured.", code=207)
+    if not settings.RIS_HL7_OPEN:  # closed: MSH-3 (and MSH-4) must be configured for the peer's address
+        address = peer_ip(peer)
+        if address is None or not any(
+            name == application
+            and facility in ("", head.sending_facility)
+            and any(address in network for network in networks)
+            for name, facility, networks in peer_senders()
+        ):
+            log.warning("HL7 %s from %s refused: sender not configured for this address", head.control_id, peer)
+            return Rejected(f"Sending application {application!r} is not configured for this address.", code=207)
     if head.version not in SUPPORTED_VERSIONS:
         return Rejected(f"HL7 version {head.version!r} is not supported.", code=203, location=("MSH", 1, 12))
     if head.message_type not in SUPPORTED:

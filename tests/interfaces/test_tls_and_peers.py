@@ -1,7 +1,9 @@
 """HL7 peers: the sender over TLS to a PACS stand-in that demands a client certificate, the listener refusing a
-certificate from another CA, and RIS_HL7_ALLOWED_SENDERS (MSH-3) on the real listener with mllp_send as the CIS."""
+certificate from another CA, RIS_HL7_ALLOWED_SENDERS (MSH-3) on the real listener with mllp_send as the CIS, and the
+closed default: configured senders by MSH-3 and peer address, with mutual TLS as what authenticates one."""
 
 import re
+import socket
 import ssl
 from datetime import timedelta
 
@@ -10,15 +12,17 @@ import pytest
 from django.utils import timezone
 
 from interfaces import listener
-from interfaces.models import InboundMessage, OutboundMessage
+from interfaces.mllp import frame
+from interfaces.models import InboundMessage, OutboundMessage, Sender
 from ris.models import Patient
 from scheduling import services
 from scheduling.models import Order
 from tests.conftest import free_port
 from tests.factories import TEST_ACTOR
-from tests.interfaces.conftest import adt, issue_certificates, mllp_send, orm, write_messages
+from tests.interfaces.conftest import adt, issue_certificates, mllp_send, orm, read_frame, write_messages
 from tests.interfaces.test_delivery import Peer, new_exam, pacs, tomorrow
 from tests.interfaces.test_listener import tls_exchange
+from tests.ris.test_settings import run
 
 Status = OutboundMessage.Status
 TRANSACTIONAL = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -211,3 +215,83 @@ def test_with_no_allowed_senders_configured_every_sending_application_is_applied
     write_messages(path, sent_by("LAB", orm("C1", mrn="P200")))
     assert answers(mllp_send(hl7_port, path)) == [("AA", "")]
     assert Order.objects.get().patient.mrn == "P200"
+
+
+# --- closed by default: configured senders by MSH-3 and peer address (RIS_HL7_OPEN off) ------------------------------
+
+
+def send_from(port: int, source: str, message: str, context: ssl.SSLContext | None = None) -> bytes:
+    """One message from the local address `source` (127.0.0.x); the ACK frame, or b"" when closed without one."""
+    try:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+        sock = context.wrap_socket(raw, server_hostname="127.0.0.1") if context else raw
+        with sock:
+            sock.sendall(frame(message.encode()))
+            return read_frame(sock)
+    except (ssl.SSLError, OSError):
+        return b""
+
+
+def test_production_settings_are_closed_and_the_laptop_demo_is_open():
+    variables = "from django.conf import settings as s; print(s.RIS_HL7_OPEN, s.RIS_MWL_RESTRICT_CALLERS, "
+    variables += "s.RIS_HL7_HOST, s.RIS_MWL_HOST)"
+    probe = f"import django; django.setup(); {variables}"
+    production = run(["-c", probe], DEBUG="0", SECRET_KEY="x" * 50, ALLOWED_HOSTS="ris.example.org")
+    assert production.stdout.split() == ["False", "True", "127.0.0.1", "127.0.0.1"], production.stderr
+    assert run(["-c", probe]).stdout.split() == ["True", "False", "127.0.0.1", "127.0.0.1"]
+
+
+@TRANSACTIONAL
+@pytest.mark.slow
+def test_closed_only_a_configured_sender_from_its_own_address_is_applied(catalog, hl7_port, settings):
+    settings.RIS_HL7_OPEN = False
+    Sender.objects.create(name="CIS", addresses=["127.0.0.1"])
+    Sender.objects.create(name="ED", addresses=["127.0.0.3"])
+    Sender.objects.create(name="OLD", addresses=["127.0.0.1"], enabled=False)
+    applied = send_from(hl7_port, "127.0.0.1", adt("C1"))
+    wrong_address = send_from(hl7_port, "127.0.0.1", sent_by("ED", adt("C2", mrn="P200")))
+    unknown = send_from(hl7_port, "127.0.0.1", sent_by("LAB", adt("C3", mrn="P300")))
+    disabled = send_from(hl7_port, "127.0.0.1", sent_by("OLD", adt("C4", mrn="P400")))
+    from_ed = send_from(hl7_port, "127.0.0.3", sent_by("ED", adt("C5", mrn="P500")))
+    assert [answers([ack[1:-2].decode()])[0] for ack in (applied, wrong_address, unknown, disabled, from_ed)] == [
+        ("AA", ""),
+        ("AR", "207"),
+        ("AR", "207"),
+        ("AR", "207"),
+        ("AA", ""),
+    ]
+    assert sorted(Patient.objects.values_list("mrn", flat=True)) == ["P100", "P500"]
+
+
+@TRANSACTIONAL
+@pytest.mark.slow
+def test_closed_an_address_no_sender_uses_is_disconnected_before_anything_is_stored(catalog, hl7_port, settings):
+    settings.RIS_HL7_OPEN = False
+    settings.RIS_HL7_ALLOWED_SENDERS = ["CIS@127.0.0.0/30"]  # 127.0.0.1 to .3, as an environment entry
+    assert send_from(hl7_port, "127.0.0.9", adt("C1")) == b""
+    assert not InboundMessage.objects.exists()
+    assert b"MSA|AA|C2" in send_from(hl7_port, "127.0.0.2", adt("C2"))
+
+
+@TRANSACTIONAL
+@pytest.mark.slow
+def test_closed_with_mutual_tls_a_configured_sender_needs_the_trusted_certificate_too(catalog, settings, certificates):
+    settings.RIS_HL7_OPEN = False
+    settings.RIS_HL7_TLS_CERT = str(certificates / "server.pem")
+    settings.RIS_HL7_TLS_KEY = str(certificates / "server.key")
+    settings.RIS_HL7_TLS_CA = str(certificates / "ca.pem")
+    Sender.objects.create(name="CIS", addresses=["127.0.0.1"])
+    port = free_port()
+    server = listener.start("127.0.0.1", port, block=False)
+    try:
+        trusted = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(certificates / "ca.pem"))
+        trusted.load_cert_chain(str(certificates / "client.pem"), str(certificates / "client.key"))
+        anonymous = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(certificates / "ca.pem"))
+        without = send_from(port, "127.0.0.1", adt("T1"), anonymous)
+        accepted = send_from(port, "127.0.0.1", adt("T2"), trusted)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert without == b""
+    assert b"MSA|AA|T2" in accepted
+    assert list(InboundMessage.objects.values_list("control_id", flat=True)) == ["T2"]

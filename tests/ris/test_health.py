@@ -1,5 +1,6 @@
-"""/healthz and `manage.py ris_status` report each service as it is: the real worklist SCP, MLLP listener and Celery
-worker are started on free ports and stopped again, and the answer follows."""
+"""/healthz/ready and `manage.py ris_status` report each service as it is: the real worklist SCP, MLLP listener and
+Celery worker are started on free ports and stopped again, and the answer follows. (Liveness, the cache and the rate
+limit: test_health_split.py.)"""
 
 import json
 import time
@@ -10,7 +11,7 @@ from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 
 from interfaces import listener
-from ris import health
+from ris import health, views_health
 from ris.celery import app
 from tests.conftest import free_port, need
 from tests.factories import RoomFactory
@@ -47,6 +48,14 @@ class Services:
             self.mllp = None
 
 
+@pytest.fixture(autouse=True)
+def _uncached(settings):
+    """Each request runs the checks afresh (no cached report, no rate limit carried over from another test)."""
+    settings.RIS_HEALTH_CACHE_SECONDS = 0
+    health.forget_readiness()
+    views_health.forget_callers()
+
+
 @pytest.fixture
 def services(settings):
     running = Services(settings)
@@ -55,7 +64,7 @@ def services(settings):
 
 
 def healthz(client) -> tuple[int, dict]:
-    response = client.get("/healthz")
+    response = client.get("/healthz/ready")
     assert response["Cache-Control"] == "no-store"
     return response.status_code, response.json()
 
@@ -68,7 +77,7 @@ def failing(body: dict) -> set[str]:
     return {name for name, check in body["checks"].items() if not check["ok"]}
 
 
-# --- /healthz ---------------------------------------------------------------------------------------------------
+# --- /healthz/ready ---------------------------------------------------------------------------------------------
 
 
 def test_healthz_answers_200_to_an_anonymous_caller_when_every_service_answers(client, services):
@@ -100,14 +109,15 @@ def test_without_a_broker_the_broker_and_worker_are_in_process_and_healthy(servi
 
 def test_healthz_answers_get_and_head_only(client, services):
     services.start()
-    assert client.head("/healthz").status_code == 200
-    assert client.post("/healthz").status_code == 405
+    assert client.head("/healthz/ready").status_code == 200
+    assert client.post("/healthz/ready").status_code == 405
 
 
 def test_with_https_enforced_healthz_is_answered_over_plain_http_while_pages_redirect(client, services, settings):
     # A load balancer or monitor probes the web port itself, over plain HTTP (production: SECURE_SSL_REDIRECT).
     settings.SECURE_SSL_REDIRECT = True
     services.start()
+    assert client.get("/healthz/ready").status_code == 200
     assert client.get("/healthz").status_code == 200
     page = client.get("/")
     assert page.status_code == 301

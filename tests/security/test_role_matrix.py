@@ -209,9 +209,9 @@ def send(client: Client, method: str, url: str):
 def outcome(client: Client, method: str, url: str, *, anonymous: bool) -> bool | None:
     """True allowed, False refused, None: the method does not exist here (405)."""
     response = send(client, method, url) if method != "GET" else client.get(url)
-    # /healthz answers 503 by design when a service it checks is down (no
+    # /healthz/ready answers 503 by design when a service it checks is down (no
     # worklist SCP or HL7 listener runs under the test): still an answer.
-    health_verdict = url == reverse("healthz") and response.status_code == 503
+    health_verdict = url == reverse("healthz_ready") and response.status_code == 503
     assert response.status_code < 500 or health_verdict, f"{method} {url}: {response.status_code}"
     if response.status_code == 405:
         return None
