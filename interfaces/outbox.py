@@ -180,7 +180,9 @@ def _report_messages(event: OutboxEvent, destinations: list[Destination], now: d
     exam, order = report.exam, report.exam.order
     # The report as it read at the event: a late drain must not send an addendum signed after it.
     as_of = _local(event.payload.get("at")) or now
-    addenda = list(report.addenda.filter(signed_at__isnull=False, signed_at__lte=as_of).select_related("author"))
+    addenda = list(
+        report.addenda.filter(signed_at__isnull=False, signed_at__lte=as_of).select_related("author", "signed_by")
+    )
     signed_at = timezone.localtime(report.signed_at)
     data = outbound.ReportData(
         accession_number=exam.accession_number,
@@ -194,7 +196,7 @@ def _report_messages(event: OutboxEvent, destinations: list[Destination], now: d
             outbound.AddendumData(
                 lines=["", *addendum_lines(addendum)],  # a blank line first, as on the PDF
                 signed_at=timezone.localtime(addendum.signed_at),
-                author=user_physician(addendum.author),
+                author=user_physician(addendum.signer),  # who signed it (its author: reporting.services)
             )
             for addendum in addenda
         ],

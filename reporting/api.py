@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from reporting import selectors, services
 from reporting.models import SECTIONS, Addendum, Report, ReportTemplate
-from reporting.pdf import report_pdf
+from reporting.pdf import report_filename, report_pdf
 from reporting.status import final_report_of
 from ris.drf import AccessLogged
 from ris.models import Role
@@ -25,10 +25,11 @@ from scheduling.workflow import PERFORMED
 
 class AddendumSerializer(serializers.ModelSerializer):
     author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    signed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Addendum
-        fields = ["id", "text", "author", "signed_at", "created_at"]
+        fields = ["id", "text", "author", "signed_by", "signed_at", "created_at"]
         read_only_fields = fields
 
 
@@ -174,7 +175,7 @@ class ReportViewSet(AccessLogged, mixins.ListModelMixin, mixins.RetrieveModelMix
         if report is None:
             raise NotFound("The report is not final: it has no PDF yet.")
         response = HttpResponse(report_pdf(report), content_type="application/pdf")
-        response["Content-Disposition"] = f'attachment; filename="report-{report.exam.accession_number}.pdf"'
+        response["Content-Disposition"] = f'attachment; filename="{report_filename(report.exam.accession_number)}"'
         response["Cache-Control"] = "private, no-store"  # a patient's report: not for shared caches
         return response
 

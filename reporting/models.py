@@ -114,6 +114,9 @@ class Addendum(TimeStamped):
     report = models.ForeignKey(Report, on_delete=models.PROTECT, related_name="addenda")
     text = models.TextField()
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     signed_at = models.DateTimeField(null=True, blank=True)
 
     history = audited_history()
@@ -124,6 +127,13 @@ class Addendum(TimeStamped):
 
     def __str__(self) -> str:
         return f"Addendum {self.pk} to report {self.report_id}"
+
+    @property
+    def signer(self):
+        """Who signed it; addenda signed before `signed_by` was recorded were signed by their author (the page)."""
+        if self.signed_at is None:
+            return None
+        return self.signed_by or self.author
 
 
 class ReadingClaim(TimeStamped):

@@ -79,6 +79,18 @@ def markup(text: str) -> str:
     return "".join(out)
 
 
+def one_line(text: str) -> str:
+    """The text on one line: line breaks and other control characters (a value stored before identifiers were
+    validated, or sent that way) become spaces, for the footer, the document title and a file name."""
+    return " ".join("".join(char if char.isprintable() else " " for char in text).split())
+
+
+def report_filename(accession: str) -> str:
+    """The download's file name: letters, digits, dot and dash of the accession only (a header value cannot
+    hold a line break, and a quote or slash would change the name)."""
+    return f"report-{re.sub(r'[^A-Za-z0-9.-]', '_', one_line(accession)) or 'unnumbered'}.pdf"
+
+
 def _styles() -> dict[str, ParagraphStyle]:
     regular, bold = fonts().regular, fonts().bold
     body = ParagraphStyle("body", fontName=regular, fontSize=10, leading=13.5)
@@ -152,8 +164,8 @@ def report_pdf(report: Report) -> bytes:
     if not report.is_final:
         raise ValueError(f"report {report.pk} is {report.status}: only a final report is printed")
     styles = _styles()
-    accession = report.exam.accession_number
-    addenda = list(report.addenda.filter(signed_at__isnull=False).select_related("author"))
+    accession = one_line(report.exam.accession_number)
+    addenda = list(report.addenda.filter(signed_at__isnull=False).select_related("author", "signed_by"))
 
     letterhead = [line.strip() for line in settings.RIS_REPORT_LETTERHEAD.splitlines() if line.strip()]
     story = [Paragraph(markup(letterhead[0] if letterhead else "Radiology"), styles["letterhead"])]

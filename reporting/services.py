@@ -168,13 +168,20 @@ def addendum_save(*, report: Report, user, text: str, addendum: Addendum | None 
 
 @transaction.atomic
 def addendum_sign(*, addendum: Addendum, user, password: str) -> Addendum:
-    """Sign an addendum (password confirmed): the exam becomes AMENDED and the interface sends ORU^R01 (C)."""
+    """Sign an addendum (password confirmed): the exam becomes AMENDED and the interface sends ORU^R01 (C).
+
+    An attending signs their own addendum; a resident's addendum (its author cannot sign) is co-signed by an
+    attending, and both are recorded (author, signed_by) and named in the ORU and the PDF. Nobody signs an
+    attending colleague's addendum in their name (page or API).
+    """
     _check_attending(user, password, refusal="Only an attending radiologist can sign an addendum.")
-    addendum = Addendum.objects.select_for_update().select_related("report__exam__order").get(pk=addendum.pk)
+    addendum = Addendum.objects.select_for_update().select_related("report__exam__order", "author").get(pk=addendum.pk)
     if addendum.signed_at is not None:
         raise ApplicationError("This addendum is signed already.")
+    if addendum.author_id != user.pk and addendum.author.has_perm("reporting.sign_final"):
+        raise ApplicationError("Only the author of an addendum can sign it: write your own addendum.")
     now = timezone.now()
-    addendum.signed_at = now
+    addendum.signed_at, addendum.signed_by = now, user
     attribute(addendum, user, "addendum signed")
     addendum.save()
     exam_set_report_status(exam=addendum.report.exam, status=S.AMENDED, acting_user=user)
@@ -183,6 +190,7 @@ def addendum_sign(*, addendum: Addendum, user, password: str) -> Addendum:
         acting_user=user,
         report_id=addendum.report_id,
         addendum_id=addendum.pk,
+        signed_by_id=user.pk,
         exam_id=addendum.report.exam_id,
         accession_number=addendum.report.exam.accession_number,
         at=now.isoformat(),

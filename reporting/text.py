@@ -1,5 +1,7 @@
 """A report as lines of text, the same for the ORU^R01 sent out and the PDF: headed sections, then signed addenda."""
 
+from django.utils import timezone
+
 from reporting.models import SECTIONS, Addendum, Report
 
 HEADINGS = {
@@ -26,9 +28,16 @@ def section_lines(report: Report) -> list[str]:
 
 
 def addendum_lines(addendum: Addendum) -> list[str]:
-    signed = f" signed {addendum.signed_at:%Y-%m-%d %H:%M}" if addendum.signed_at else " (not signed)"
-    author = addendum.author.get_full_name() or addendum.author.get_username()
-    return [f"ADDENDUM by {author}{signed}:", *addendum.text.strip().splitlines()]
+    when = timezone.localtime(addendum.signed_at) if addendum.signed_at else None
+    signed = f" signed {when:%Y-%m-%d %H:%M}" if when else " (not signed)"
+    signer = addendum.signer
+    if signer is not None and signer.pk != addendum.author_id:  # a resident's addendum, co-signed by an attending
+        signed = f", co-signed by {_person(signer)} {when:%Y-%m-%d %H:%M}"
+    return [f"ADDENDUM by {_person(addendum.author)}{signed}:", *addendum.text.strip().splitlines()]
+
+
+def _person(user) -> str:
+    return user.get_full_name() or user.get_username()
 
 
 def report_lines(report: Report, addenda: list[Addendum] | None = None) -> list[str]:

@@ -23,7 +23,7 @@ from reporting.forms import (
 )
 from reporting.forms_outputs import CriticalFlagForm
 from reporting.models import SECTIONS, Addendum, Report, ReportTemplate
-from ris.access import shown
+from ris.access import shown, shown_in_answer
 from ris.exceptions import ApplicationError
 from ris.forms import errors_text
 from ris.models import Role
@@ -82,6 +82,8 @@ def _editor(request, exam: Exam, **bound):
     report = selectors.report_of(exam)
     if report is not None:
         shown(request, report)
+    if request.method == "POST":  # a form sent back with its error: the page shows the exam and report again
+        shown_in_answer(request)
     user = request.user
     holder = selectors.claim_holder(exam)
     editable = _is_author(user) and not (report and report.is_final) and holder == user
@@ -90,7 +92,7 @@ def _editor(request, exam: Exam, **bound):
         initial = {"template": template, **{name: getattr(template, name, "") for name in SECTIONS}}
     else:
         initial = {"template": report.template, **report.sections()}
-    addenda = list(report.addenda.select_related("author")) if report else []
+    addenda = list(report.addenda.select_related("author", "signed_by")) if report else []
     own_draft = next((a for a in addenda if a.signed_at is None and a.author_id == user.pk), None)
     context = {
         "exam": exam,

@@ -11,10 +11,10 @@ from django.views.decorators.http import require_POST, require_safe
 from reporting import services
 from reporting.forms_outputs import CriticalCloseForm, CriticalFlagForm, CriticalNotifyForm
 from reporting.models import CriticalResult
-from reporting.pdf import report_pdf
+from reporting.pdf import report_filename, report_pdf
 from reporting.selectors import critical_results_open
 from reporting.status import final_report_of, report_status_for
-from ris.access import shown
+from ris.access import shown, shown_in_answer
 from ris.exceptions import ApplicationError
 from ris.models import Role
 from ris.roles import role_required
@@ -43,7 +43,7 @@ def report_pdf_download(request, exam_pk: int):
     response = FileResponse(
         io.BytesIO(data),
         as_attachment=True,
-        filename=f"report-{exam.accession_number}.pdf",
+        filename=report_filename(exam.accession_number),
         content_type="application/pdf",
     )
     response["Cache-Control"] = "private, no-store"  # a patient's report: not for shared caches
@@ -68,6 +68,9 @@ def _critical_page(request, *, bound: dict | None = None):
         }
         for critical in critical_results_open().select_related("report__exam__procedure_type", "report__signed_by")
     ]
+    shown(request, *(row["critical"].report for row in rows))  # each row names its patient
+    if request.method == "POST":  # a form sent back with its error: the list is shown again
+        shown_in_answer(request)
     return render(request, "reporting/critical.html", {"rows": rows})
 
 

@@ -431,7 +431,7 @@ def reports(user) -> QuerySet[Report]:
         .prefetch_related(
             Prefetch(
                 "addenda",
-                queryset=signed.select_related("author").order_by("signed_at", "id"),
+                queryset=signed.select_related("author", "signed_by").order_by("signed_at", "id"),
                 to_attr="signed_addenda",
             )
         )

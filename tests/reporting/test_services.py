@@ -20,6 +20,7 @@ from tests.factories import (
     ProcedureTypeFactory,
     ReferringPhysicianFactory,
     make_completed_exam,
+    make_radiologist,
 )
 
 pytestmark = pytest.mark.django_db
@@ -110,6 +111,28 @@ def test_signing_final_and_each_addendum_send_oru_r01_with_the_report_text(exam,
     assert "Addendum text here." in amended.raw
     assert "Addendum text here." not in final.raw
     assert final.accession_number == exam.accession_number
+
+
+def test_an_addendum_is_signed_by_its_author_or_co_signed_and_the_oru_names_who(exam, attending, resident):
+    DestinationFactory(name="CIS", message_types=["ORU"])
+    attending.first_name, attending.last_name = "Ada", "Attending"
+    attending.save()
+    resident.first_name, resident.last_name = "Remy", "Resident"
+    resident.save()
+    colleague = make_radiologist(attending=True)
+    report = signed(exam, attending)
+    theirs = services.addendum_save(report=report, user=colleague, text="A colleague's addendum.")
+    with pytest.raises(ApplicationError, match="author"):
+        services.addendum_sign(addendum=theirs, user=attending, password=TEST_PASSWORD)
+    residents = services.addendum_save(report=report, user=resident, text="Resident's addendum.")
+    services.addendum_sign(addendum=residents, user=attending, password=TEST_PASSWORD)
+    outbox_drain()
+
+    amended = OutboundMessage.objects.filter(message_type="ORU").order_by("id").last()
+    assert Addendum.objects.get(pk=theirs.pk).signed_at is None
+    assert Addendum.objects.get(pk=residents.pk).signed_by == attending
+    assert "ADDENDUM by Remy Resident, co-signed by Ada Attending" in amended.raw
+    assert "A colleague's addendum" not in amended.raw
 
 
 def test_the_template_of_the_procedure_beats_the_modality_one(exam):
