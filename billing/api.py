@@ -8,9 +8,25 @@ from rest_framework.response import Response
 
 from billing import services
 from billing.models import Charge, Claim
+from ris.access import shown
 from ris.models import Role
 
 BILLING = frozenset({Role.BILLING, Role.ADMIN})
+
+
+class PatientAccessLogged:
+    """Viewset mixin: a charge or claim names its patient, so each one read (or listed) logs that patient."""
+
+    def get_object(self):
+        found = super().get_object()
+        shown(self.request, found.patient)
+        return found
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        if page is not None:
+            shown(self.request, *(row.patient for row in page))
+        return page
 
 
 class ChargeSerializer(serializers.ModelSerializer):
@@ -48,12 +64,12 @@ class ChargeFilter(django_filters.FilterSet):
         fields = ["status", "cpt_code", "patient", "claim", "date_from", "date_to"]
 
 
-class ChargeViewSet(viewsets.ReadOnlyModelViewSet):
+class ChargeViewSet(PatientAccessLogged, viewsets.ReadOnlyModelViewSet):
     allowed_roles = BILLING
     serializer_class = ChargeSerializer
     filterset_class = ChargeFilter
     ordering_fields = ["id", "date_of_service", "amount"]
-    queryset = Charge.objects.select_related("exam__order", "rendering_provider")
+    queryset = Charge.objects.select_related("patient", "exam__order", "rendering_provider")
 
 
 class ClaimSerializer(serializers.ModelSerializer):
@@ -83,14 +99,14 @@ class OutcomeSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
 
 
-class ClaimViewSet(viewsets.ReadOnlyModelViewSet):
+class ClaimViewSet(PatientAccessLogged, viewsets.ReadOnlyModelViewSet):
     """Claims: read; build from open charges, validate again, record the payer's outcome."""
 
     allowed_roles = BILLING
     serializer_class = ClaimSerializer
     filterset_fields = ["status", "patient", "payer", "date_of_service", "batch"]
     ordering_fields = ["id", "date_of_service", "total"]
-    queryset = Claim.objects.select_related("payer").prefetch_related("charges")
+    queryset = Claim.objects.select_related("payer", "patient").prefetch_related("charges")
 
     def get_serializer_class(self):
         return OutcomeSerializer if self.action == "outcome" else ClaimSerializer

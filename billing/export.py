@@ -6,7 +6,6 @@ batch's progress is committed every chunk for the page's progress bar, and the c
 each with its history row. Self-pay claims go to the CSV (patient statements) and not to the 837P.
 """
 
-import csv
 import logging
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -20,6 +19,7 @@ from simple_history.utils import bulk_update_with_history
 
 from billing import selectors, x12
 from billing.models import Charge, Claim, ExportBatch
+from ris import csvsafe
 from ris.audit import actor_label, attribute
 from ris.services import sequence_next_value
 
@@ -131,7 +131,7 @@ def _write_files(batch: ExportBatch, progress: Callable[[int, int], None] | None
 
     insured = Claim.objects.filter(batch=batch, payer__isnull=False).exists()
     with csv_path.open("w", newline="", encoding="utf-8") as csv_out:
-        writer = csv.writer(csv_out)
+        writer = csvsafe.writer(csv_out)  # names and codes must not run as spreadsheet formulas
         writer.writerow(CSV_COLUMNS)
         if not insured:  # self-pay claims only: patient statements, no 837P
             for _ in claims_for_x12():

@@ -20,8 +20,9 @@ from django.views.decorators.http import require_POST, require_safe
 from billing import selectors, services
 from billing.forms import BatchForm, ChargeFilterForm, ClaimFilterForm, OutcomeForm
 from billing.models import Claim, ExportBatch
+from ris.access import shown
 from ris.exceptions import ApplicationError
-from ris.models import Role
+from ris.models import Patient, Role
 from ris.progress import progress_fields
 from ris.roles import role_required
 from scheduling.forms import add_service_error
@@ -48,7 +49,8 @@ def home(request):
     Billing sees that a final report is on file and the codes to bill, never the report's text.
     """
     since = timezone.now() - timedelta(days=30)
-    context = {"exams": exams_performed_since(since)[:500], "reported": exams_reported_since(since)[:200]}
+    context = {"exams": list(exams_performed_since(since)[:500]), "reported": list(exams_reported_since(since)[:200])}
+    shown(request, *context["exams"], *context["reported"])
     return render(request, "billing/home.html", context)
 
 
@@ -62,6 +64,7 @@ def charges(request):
         rows = selectors.charges_list(**form.criteria())
         totals = rows.aggregate(count=Count("id"), amount=Sum("amount"))
         page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+        shown(request, *(charge.patient for charge in page))
     return render(request, "billing/charges.html", {"form": form, "page": page, "totals": totals})
 
 
@@ -73,6 +76,7 @@ def claims(request):
     page = None
     if form.is_valid():
         page = Paginator(selectors.claims_list(**form.criteria()), PAGE_SIZE).get_page(request.GET.get("page"))
+        shown(request, *(claim.patient for claim in page))
     return render(request, "billing/claims.html", {"form": form, "page": page, "outcome_form": OutcomeForm()})
 
 
@@ -187,6 +191,8 @@ def batch_download(request, pk: int, kind: str):
     stored = getattr(batch, field)
     if not stored or not stored.storage.exists(stored.name):
         raise Http404("The file is not there.")
+    patients = Patient.objects.filter(pk__in=batch.claims.values("patient_id")).order_by("pk")
+    shown(request, *patients)  # the file names every patient of its claims
     return FileResponse(
         stored.open("rb"), as_attachment=True, filename=f"{batch.number}.{kind}", content_type=content_type
     )

@@ -10,9 +10,11 @@ from interfaces.forms import MessageLogForm
 from interfaces.models import ApplicationAck, InboundMessage, OutboundMessage
 from interfaces.selectors import message_log_search, message_view
 from interfaces.services import message_reprocess
+from ris.access import shown, shown_patients_with_mrn
 from ris.exceptions import ApplicationError
 from ris.models import Role
 from ris.roles import role_required
+from scheduling.models import Exam
 
 PAGE_SIZE = 50
 STATUS_LABELS = {**dict(InboundMessage.Status.choices), **dict(OutboundMessage.Status.choices)}
@@ -37,10 +39,18 @@ def message_log(request):
     return render(request, "interfaces/message_log.html", {"form": form, "page": page})
 
 
+def _shown_message(request, message: InboundMessage | OutboundMessage) -> None:
+    """A message shows its patient (by MRN) and exam (by accession number): note those the RIS knows."""
+    shown_patients_with_mrn(request, [message.mrn])
+    if message.accession_number:
+        shown(request, *Exam.objects.filter(accession_number=message.accession_number).order_by("pk"))
+
+
 @require_safe
 @role_required(Role.ADMIN)
 def inbound_message(request, pk: int):
     message = get_object_or_404(InboundMessage, pk=pk)
+    _shown_message(request, message)
     context = {
         "message": message,
         "direction": "in",
@@ -73,6 +83,7 @@ def inbound_message_reprocess(request, pk: int):
 @role_required(Role.ADMIN)
 def outbound_message(request, pk: int):
     message = get_object_or_404(OutboundMessage.objects.select_related("destination"), pk=pk)
+    _shown_message(request, message)
     context = {
         "message": message,
         "direction": "out",

@@ -5,6 +5,7 @@ Production sets DEBUG=0, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL (PostgreSQL) an
 """
 
 import codecs
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -55,10 +56,12 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files, before anything that needs a session
+    "ris.headers.SecurityHeadersMiddleware",  # CSP, Permissions-Policy, no-store on all but static files
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "ris.security.SessionIdleMiddleware",  # ends a session idle for SESSION_COOKIE_AGE; background requests no activity
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "ris.security.SecondFactorMiddleware",
@@ -121,6 +124,7 @@ SESSION_SAVE_EVERY_REQUEST = True  # the session expires after inactivity, not a
 RIS_SESSION_WARNING_SECONDS = env_int("RIS_SESSION_WARNING_SECONDS", 120)
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses a locked-out user before the password is checked
+    "ris.security.AddressLockoutBackend",  # refuses an address that failed too often across accounts
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Failed sign-ins (pages and HTTP Basic): after RIS_LOGIN_FAILURE_LIMIT failures an account is locked (from that
@@ -135,6 +139,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
+# Password spraying (a few guesses at many accounts): this many failures from one address, whichever usernames,
+# lock that address for RIS_LOGIN_LOCKOUT_MINUTES (ris.security.AddressLockoutBackend, counted from axes' records).
+RIS_LOGIN_ADDRESS_FAILURE_LIMIT = env_int("RIS_LOGIN_ADDRESS_FAILURE_LIMIT", 20)
 # Second factor (TOTP, django-otp): anyone with a confirmed authenticator must give its code at sign-in; with
 # RIS_OTP_REQUIRED these roles must set one up before they can use any page.
 RIS_OTP_REQUIRED = env_bool("RIS_OTP_REQUIRED", False)
@@ -142,12 +149,14 @@ RIS_OTP_ROLES = ["radiologist", "admin"]
 OTP_TOTP_ISSUER = env_str("RIS_OTP_ISSUER", "RIS")
 
 # --- REST API (/api/) ----------------------------------------------------------------------------------------
-# Signed-in browsers (session, with CSRF), scripts with a token (Authorization: Token ...) or a user's password
-# (HTTP Basic, over TLS in production). Every endpoint names the roles it admits (ris.drf.RolePermission).
+# Signed-in browsers (session, with CSRF), machine clients with an API token (Authorization: Bearer ris_...,
+# ris.models.ApiToken) or the password of a user without a second factor (HTTP Basic, over TLS in production).
+# Token and Basic writes must be JSON (no cross-site form can send them). Every endpoint names the roles it admits
+# (ris.drf.RolePermission) and a read-only token reads only.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [  # the first one names the challenge of a 401 (WWW-Authenticate: Basic)
-        "rest_framework.authentication.BasicAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "ris.drf.PasswordAuthentication",
+        "ris.drf.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "ris.drf.RolePermission"],
@@ -206,13 +215,26 @@ if not DEBUG:
     if env_bool("RIS_BEHIND_TLS_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # A monitor or load balancer probes /healthz over plain HTTP on the web port: answered, not redirected to HTTPS.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz(/ready)?$"]
+# /healthz/ready runs its deep checks at most once per this many seconds (per web process; callers in between get the
+# last answer), one run at a time, and answers one address at most RIS_HEALTH_READY_PER_MINUTE times a minute (429).
+RIS_HEALTH_CACHE_SECONDS = env_int("RIS_HEALTH_CACHE_SECONDS", 5)
+RIS_HEALTH_READY_PER_MINUTE = env_int("RIS_HEALTH_READY_PER_MINUTE", 30)
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"  # URLs carry record numbers: never sent to another site
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-# Behind a reverse proxy (TLS terminated there): the access log takes the caller's address from X-Forwarded-For.
+# X-Forwarded-For is believed only from these proxies (addresses or networks, e.g. "127.0.0.1,::1,10.1.2.0/24"):
+# the access log and the sign-in lockout take the caller's address from it. A caller reaching gunicorn directly is
+# known by its socket address, whatever header it sends. Behind a TLS proxy (RIS_BEHIND_TLS_PROXY=1) the default
+# is the proxy on the same host (loopback); otherwise none.
 RIS_BEHIND_PROXY = env_bool("RIS_BEHIND_TLS_PROXY", False)
+RIS_TRUSTED_PROXIES = env_list("RIS_TRUSTED_PROXIES", ["127.0.0.1", "::1"] if RIS_BEHIND_PROXY else [])
+for _proxy in RIS_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"RIS_TRUSTED_PROXIES: {_proxy!r} is not an address or network") from None
 X_FRAME_OPTIONS = "DENY"
 
 # --- Celery ---------------------------------------------------------------------------------------------------
@@ -274,12 +296,19 @@ RIS_SLOT_STEP_MINUTES = env_int("RIS_SLOT_STEP_MINUTES", 15)
 RIS_MWL_HOST = env_str("RIS_MWL_HOST", "127.0.0.1")
 RIS_MWL_PORT = env_int("RIS_MWL_PORT", 11112)
 RIS_MWL_AE_TITLE = env_str("RIS_MWL_AE_TITLE", "RIS_MWL")
-RIS_MWL_MAX_ASSOCIATIONS = env_int("RIS_MWL_MAX_ASSOCIATIONS", 20)
+RIS_MWL_MAX_ASSOCIATIONS = env_int("RIS_MWL_MAX_ASSOCIATIONS", 20)  # established associations at once
+# A connection must have its association accepted (TLS handshake and A-ASSOCIATE-RQ read) within this time; until
+# then it holds none of RIS_MWL_MAX_ASSOCIATIONS. One address may have this many connections open at once, and at
+# most RIS_MWL_MAX_PENDING connections may be setting up at once.
+RIS_MWL_SETUP_TIMEOUT_SECONDS = env_int("RIS_MWL_SETUP_TIMEOUT_SECONDS", 10)
+RIS_MWL_MAX_PER_PEER = env_int("RIS_MWL_MAX_PER_PEER", 10)
+RIS_MWL_MAX_PENDING = env_int("RIS_MWL_MAX_PENDING", 100)
 RIS_MWL_MAX_MATCHES = env_int("RIS_MWL_MAX_MATCHES", 1000)
 # Exam statuses a query without an SPS Status key sees (SCHEDULED, ARRIVED, IN_PROGRESS).
 RIS_MWL_STATUSES = env_list("RIS_MWL_STATUSES", ["SCHEDULED", "ARRIVED"])
-# Accept only calling AE titles of the rooms' stations and these extra ones.
-RIS_MWL_RESTRICT_CALLERS = env_bool("RIS_MWL_RESTRICT_CALLERS", False)
+# Accept only calling AE titles of the rooms' stations and these extra ones: on unless DEBUG is on (the laptop demo,
+# bound to loopback). AE titles are self-declared: mutual TLS (RIS_MWL_TLS_CA) is what authenticates a modality.
+RIS_MWL_RESTRICT_CALLERS = env_bool("RIS_MWL_RESTRICT_CALLERS", not DEBUG)
 RIS_MWL_EXTRA_AE_TITLES = env_list("RIS_MWL_EXTRA_AE_TITLES", [])
 # A query without a Scheduled Station AE Title key sees only the calling station's own room.
 RIS_MWL_STATION_SCOPED = env_bool("RIS_MWL_STATION_SCOPED", False)
@@ -322,10 +351,23 @@ RIS_HL7_PORT = env_int("RIS_HL7_PORT", 2575)
 RIS_HL7_MAX_FRAME_BYTES = env_int("RIS_HL7_MAX_FRAME_BYTES", 10 * 1024 * 1024)
 RIS_HL7_MAX_CONNECTIONS = env_int("RIS_HL7_MAX_CONNECTIONS", 50)
 RIS_HL7_IDLE_TIMEOUT_SECONDS = env_int("RIS_HL7_IDLE_TIMEOUT_SECONDS", 300)
+# A frame must arrive whole within this time of its first byte (a new connection: of connecting, TLS handshake
+# included), however the bytes trickle in. A connection takes one of RIS_HL7_MAX_CONNECTIONS only once its first
+# frame is complete (or, with client certificates, its TLS handshake done); one address may have
+# RIS_HL7_MAX_PER_PEER connections open; past RIS_HL7_MAX_PENDING waiting for a first frame, the oldest is closed.
+RIS_HL7_FRAME_TIMEOUT_SECONDS = env_int("RIS_HL7_FRAME_TIMEOUT_SECONDS", 30)
+RIS_HL7_MAX_PER_PEER = env_int("RIS_HL7_MAX_PER_PEER", 10)
+RIS_HL7_MAX_PENDING = env_int("RIS_HL7_MAX_PENDING", 200)
 # MSH-3/MSH-4 of what the RIS sends and acknowledges.
 RIS_HL7_APPLICATION = env_str("RIS_HL7_APPLICATION", "RIS")
 RIS_HL7_FACILITY = env_str("RIS_HL7_FACILITY", "RADIOLOGY")
-# Accept messages only from these sending applications (MSH-3); empty accepts every sender.
+# Open: any peer address and sending application (MSH-3) is accepted; only DEBUG (the laptop demo, on loopback) is
+# open by default. Closed: a message is applied only when its MSH-3 (and MSH-4) and the peer's address match an
+# enabled interfaces.Sender (managed in the admin) or a NAME@ADDRESS entry below; connections from other addresses are
+# closed before anything is read. MSH-3 is self-declared: mutual TLS (RIS_HL7_TLS_CA) authenticates a sender.
+RIS_HL7_OPEN = env_bool("RIS_HL7_OPEN", DEBUG)
+# More senders, each MSH-3 or MSH-3@address (an IP address or network). In open mode a non-empty list also admits
+# only these MSH-3 values; closed, only entries with an address admit.
 RIS_HL7_ALLOWED_SENDERS = env_list("RIS_HL7_ALLOWED_SENDERS", [])
 # MSH-18 values a site's CIS sends beyond HL7 table 0211, each NAME=Python codec: "CP1250=windows-1250,WIN1252=cp1252".
 RIS_HL7_CHARSET_ALIASES: dict[str, str] = {}

@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
+from ris.access import shown_patients_with_mrn
 from ris.exceptions import ApplicationError
 from ris.models import Role
 from ris.roles import role_required
@@ -30,7 +31,9 @@ def home(request):
 @role_required(Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN)
 def reconcile_list(request):
     """Procedure steps the modalities reported that match no scheduled exam."""
-    return render(request, "worklist/reconcile.html", {"steps": performed_steps_to_reconcile()})
+    steps = list(performed_steps_to_reconcile())
+    shown_patients_with_mrn(request, (step.patient_id for step in steps))  # the patients known by the ID sent
+    return render(request, "worklist/reconcile.html", {"steps": steps})
 
 
 @require_POST

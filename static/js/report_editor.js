@@ -123,13 +123,19 @@
   });
 
   // Reading without typing still counts: renew the claim once a minute while the page is in view, so that a
-  // colleague is not handed the exam after RIS_READING_CLAIM_MINUTES of careful looking.
+  // colleague is not handed the exam after RIS_READING_CLAIM_MINUTES of careful looking. It is a background
+  // request (X-RIS-Background): it does not keep the session alive, so an unattended workstation still signs out.
   var CLAIM_MS = 60000;
   window.setInterval(function () {
     if (document.visibilityState !== "visible") return;
     fetch(form.dataset.keepClaim, {
       method: "POST",
-      headers: { "X-CSRFToken": csrfToken(), "X-Requested-With": "fetch", Accept: "application/json" },
+      headers: {
+        "X-CSRFToken": csrfToken(),
+        "X-Requested-With": "fetch",
+        "X-RIS-Background": "1",
+        Accept: "application/json",
+      },
       credentials: "same-origin",
     }).then(function (response) {
       if (response.status === 409) {

@@ -1,6 +1,8 @@
 // Inactivity warning: the server ends a session after SESSION_COOKIE_AGE seconds without a request. Shortly before,
 // a banner offers to stay signed in; at the end the page goes to the sign-in page instead of failing on the next
-// click. Every same-origin request of any tab renews the session, so tabs share the time of the last one.
+// click. Every same-origin request of any tab renews the session, so tabs share the time of the last one; a
+// background request (header X-RIS-Background: 1, e.g. the editor's claim renewal) renews nothing, here or on the
+// server (ris.security.SessionIdleMiddleware).
 (function () {
   "use strict";
   const body = document.body;
@@ -23,11 +25,17 @@
     return Math.max(shared, lastLocal);
   }
 
+  function isBackground(input, init) {
+    const given = (init && init.headers) || (typeof input === "string" ? undefined : input.headers);
+    return new Headers(given).get("X-RIS-Background") === "1";
+  }
+
   const originalFetch = window.fetch.bind(window);
   window.fetch = function (input, init) {
     const url = new URL(typeof input === "string" ? input : input.url, window.location.href);
+    const background = isBackground(input, init);
     return originalFetch(input, init).then(function (response) {
-      if (url.origin === window.location.origin) touched();
+      if (url.origin === window.location.origin && !background) touched();
       return response;
     });
   };

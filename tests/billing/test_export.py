@@ -78,6 +78,21 @@ def test_a_batch_exports_ready_claims_to_csv_and_a_valid_837p(
     assert Claim.objects.filter(status=Claim.Status.DRAFT).count() == 1  # the held claim stays behind
 
 
+def test_names_a_spreadsheet_would_run_reach_the_csv_as_text(
+    department, payer, attending, clerk, django_capture_on_commit_callbacks
+):
+    patient = insured_patient(payer, family_name="-2+3+cmd|' /C calc'!A0", given_name='=HYPERLINK("http://x.example")')
+    billable_exam(patient, attending)
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = export(clerk)
+    batch.refresh_from_db()
+    row = next(csv.DictReader(io.StringIO(batch.csv_file.read().decode())))
+    assert (row["patient_family_name"], row["patient_given_name"]) == (
+        "'-2+3+cmd|' /C calc'!A0",
+        '\'=HYPERLINK("http://x.example")',
+    )
+
+
 def test_control_numbers_never_repeat_and_a_claim_is_exported_once(
     department, payer, attending, clerk, django_capture_on_commit_callbacks
 ):

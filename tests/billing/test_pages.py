@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from billing.export import CSV_COLUMNS
 from billing.models import Charge, Claim, ExportBatch
-from ris.models import Role
+from ris.models import AccessRecord, Role
 from tests.billing.conftest import billable_exam, insured_patient
 from tests.factories import PatientFactory, PayerFactory, UserFactory
 
@@ -373,3 +373,42 @@ def test_a_download_whose_file_is_gone_is_not_found(client_for, done_batch):
     client = client_for(Role.BILLING)
     assert client.get(reverse("billing:batch_download", args=[done_batch.pk, "csv"])).status_code == 404
     assert client.get(reverse("billing:batch_download", args=[done_batch.pk, "837"])).status_code == 200
+
+
+# --- the PHI access log ----------------------------------------------------------------------------------------------
+
+
+def logged(kind: str) -> set[int]:
+    return set(AccessRecord.objects.filter(kind=kind).values_list("object_id", flat=True))
+
+
+def test_the_billing_pages_record_the_patients_they_list(client_for, department, payer, attending):
+    exam = billable_exam(insured_patient(payer), attending)
+    patient = exam.order.patient
+    client = client_for(Role.BILLING)
+    assert client.get(reverse("billing:home")).status_code == 200
+    assert logged("exam") == {exam.pk}
+    client.post(reverse("billing:claims_build"))
+    for name in ("billing:charges", "billing:claims"):
+        assert client.get(reverse(name)).status_code == 200
+    paths = set(AccessRecord.objects.filter(kind="patient").values_list("path", "object_id"))
+    assert paths == {(reverse("billing:charges"), patient.pk), (reverse("billing:claims"), patient.pk)}
+
+
+def test_a_batch_file_download_records_every_patient_in_it(client_for, done_batch):
+    patients = [PatientFactory(), PatientFactory()]
+    for number, patient in enumerate(patients):
+        Claim.objects.create(
+            number=f"C91{number}", patient=patient, date_of_service=timezone.localdate(), batch=done_batch
+        )
+    client = client_for(Role.BILLING)
+    for kind in ("csv", "837"):
+        response = client.get(reverse("billing:batch_download", args=[done_batch.pk, kind]))
+        assert response.status_code == 200
+        streamed(response)
+    rows = AccessRecord.objects.values_list("path", "patient_id")
+    assert sorted(rows) == sorted(
+        (reverse("billing:batch_download", args=[done_batch.pk, kind]), patient.pk)
+        for kind in ("csv", "837")
+        for patient in patients
+    )

@@ -9,16 +9,19 @@ from django.db import DatabaseError, transaction
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from reporting.services import report_save_draft
+from reporting.services import critical_flag, report_save_draft
 from ris.models import AccessRecord, Role
 from tests.factories import (
     TEST_PASSWORD,
+    InboundMessageFactory,
+    OutboundMessageFactory,
     PatientFactory,
     UserFactory,
     make_completed_exam,
     make_order,
     make_radiologist,
 )
+from worklist.models import PerformedProcedureStep
 
 pytestmark = pytest.mark.django_db
 
@@ -212,5 +215,70 @@ def test_the_django_admin_pages_of_a_patient_order_and_exam_are_logged_too(clien
     assert records() == [
         (admin.username, "page", "patient", patient.pk, patient.pk),
         (admin.username, "page", "order", order.pk, patient.pk),
+        (admin.username, "page", "exam", exam.pk, patient.pk),
+    ]
+
+
+def test_a_search_is_logged_without_the_name_it_was_for(client):
+    PatientFactory(family_name="Zabriskie")
+    client.force_login(UserFactory(role=Role.FRONT_DESK))
+    assert client.get(reverse("scheduling:home"), {"q": "Zabriskie", "page": "1"}).status_code == 200
+    assert list(AccessRecord.objects.values_list("path", flat=True)) == ["/scheduling/?q=*&page=1"]
+
+
+def test_the_editor_shown_again_after_a_wrong_password_is_logged(client, exam):
+    attending = make_radiologist(attending=True)
+    report = report_save_draft(exam=exam, user=attending, sections={"impression": "Normal."})
+    client.force_login(attending)
+    response = client.post(reverse("reporting:sign", args=[exam.pk]), {"password": "not the password"})
+    assert response.status_code == 200  # the editor again, with the error
+    patient = exam.order.patient.pk
+    assert records(method="POST") == [
+        (attending.username, "page", "exam", exam.pk, patient),
+        (attending.username, "page", "report", report.pk, patient),
+    ]
+
+
+def test_the_editors_background_posts_are_not_reads(client, exam):
+    radiologist = make_radiologist()
+    report_save_draft(exam=exam, user=radiologist, sections={"findings": "Normal."})
+    client.force_login(radiologist)
+    assert client.post(reverse("reporting:keep_claim", args=[exam.pk])).status_code == 200
+    assert client.post(reverse("reporting:autosave", args=[exam.pk]), {"findings": "Still normal."}).status_code == 302
+    assert records() == []
+
+
+def test_the_critical_results_list_records_each_report_it_lists(client, exam):
+    radiologist = make_radiologist()
+    report = report_save_draft(exam=exam, user=radiologist, sections={"findings": "Pneumothorax."})
+    critical_flag(report=report, user=radiologist, category="RED", description="Tension pneumothorax")
+    client.force_login(radiologist)
+    assert client.get(reverse("reports:critical")).status_code == 200
+    assert records() == [(radiologist.username, "page", "report", report.pk, exam.order.patient.pk)]
+
+
+def test_the_reconcile_list_records_the_patients_the_modalities_named(client):
+    patient = PatientFactory(mrn="TYPED1")
+    PerformedProcedureStep.objects.create(sop_instance_uid="1.2.3", status="COMPLETED", patient_id="TYPED1")
+    PerformedProcedureStep.objects.create(sop_instance_uid="1.2.4", status="COMPLETED", patient_id="UNKNOWN9")
+    desk = UserFactory(role=Role.FRONT_DESK)
+    client.force_login(desk)
+    assert client.get(reverse("worklist:reconcile_list")).status_code == 200
+    assert records() == [(desk.username, "page", "patient", patient.pk, patient.pk)]
+
+
+def test_the_raw_hl7_message_pages_record_their_patient_and_exam(client, exam):
+    patient = exam.order.patient
+    inbound = InboundMessageFactory(mrn=patient.mrn, accession_number=exam.accession_number)
+    outbound = OutboundMessageFactory(mrn=patient.mrn, accession_number=exam.accession_number)
+    admin = UserFactory(role=Role.ADMIN)
+    client.force_login(admin)
+    for url in (
+        reverse("interfaces:inbound_message", args=[inbound.pk]),
+        reverse("interfaces:outbound_message", args=[outbound.pk]),
+    ):
+        assert client.get(url).status_code == 200
+    assert records() == 2 * [
+        (admin.username, "page", "patient", patient.pk, patient.pk),
         (admin.username, "page", "exam", exam.pk, patient.pk),
     ]
