@@ -91,3 +91,54 @@ def validate_ae_title(value: str) -> None:
 def validate_phone(value: str) -> None:
     if value and not _PHONE.match(value):
         raise ValidationError("Enter a phone number of digits, spaces and + ( ) . / - only.", code="phone")
+
+
+# HL7 v2 encoding characters (field, component, repetition, escape, subcomponent: HL7 v2.5.1 2.5.4) and the DICOM
+# value and component delimiters (PS3.5 6.2: backslash separates values, caret PN components).
+_IDENTIFIER_DELIMITERS = "\\^|~&"
+# PS3.5 6.2.1.1: "^" separates a PN's components, "=" its component groups (alphabetic, ideographic, phonetic).
+_NAME_DELIMITERS = "^\\="
+ACCESSION_MAX_LENGTH = 16  # DICOM (0008,0050) Accession Number is SH: 16 characters
+
+
+def _shown(characters: str) -> str:
+    return " ".join(characters)
+
+
+def validate_dicom_identifier(value: str) -> None:
+    """An identifier sent in DICOM and HL7 (accession number, MRN, issuer): printable, no delimiter of either."""
+    if not value.isprintable():
+        raise ValidationError(
+            "Identifiers cannot contain line breaks, tabs or other control characters.", code="identifier_control"
+        )
+    found = "".join(sorted({char for char in value if char in _IDENTIFIER_DELIMITERS}))
+    if found:
+        raise ValidationError(
+            f"Identifiers cannot contain {_shown(found)} (HL7 and DICOM delimiters; not allowed: "
+            f"{_shown(_IDENTIFIER_DELIMITERS)}).",
+            code="identifier_delimiter",
+        )
+
+
+def validate_accession_number(value: str) -> None:
+    """DICOM SH: at most 16 printable characters, no HL7 or DICOM delimiter."""
+    if len(value) > ACCESSION_MAX_LENGTH:
+        raise ValidationError(
+            f"An accession number has at most {ACCESSION_MAX_LENGTH} characters (DICOM SH); this one has {len(value)}.",
+            code="accession_length",
+        )
+    validate_dicom_identifier(value)
+
+
+def validate_person_name_part(value: str) -> None:
+    """One component of a person's name: no DICOM PN delimiter (^ \\ =) and no control character."""
+    if not value.isprintable():
+        raise ValidationError(
+            "Names cannot contain line breaks, tabs or other control characters.", code="name_control"
+        )
+    found = "".join(sorted({char for char in value if char in _NAME_DELIMITERS}))
+    if found:
+        raise ValidationError(
+            f"Names cannot contain {_shown(found)} (these separate the parts of a name in DICOM).",
+            code="name_delimiter",
+        )

@@ -4,7 +4,7 @@ from django.db.models import F, Q
 from ris.audit import audited_history
 from ris.models import Patient, ProcedureType, ReferringPhysician, Room
 from ris.models.base import TimeStamped
-from ris.validators import validate_icd10cm_list
+from ris.validators import validate_accession_number, validate_dicom_identifier, validate_icd10cm_list
 
 
 class Priority(models.TextChoices):
@@ -43,10 +43,16 @@ class Order(TimeStamped):
     placer_order_number = models.CharField(max_length=64, blank=True, help_text="ORC-2, from the ordering system")
     filler_order_number = models.CharField(max_length=64, unique=True, help_text="ORC-3, assigned by the RIS")
     accession_number = models.CharField(
-        max_length=16, db_index=True, help_text="DICOM (0008,0050), SH: the order's first exam's (or only) accession"
+        max_length=16,
+        db_index=True,
+        validators=[validate_accession_number],
+        help_text="DICOM (0008,0050), SH: the order's first exam's (or only) accession",
     )
     accession_issuer = models.CharField(
-        max_length=64, blank=True, help_text="Who assigned the accession number: empty for the RIS, else the sender"
+        max_length=64,
+        blank=True,
+        validators=[validate_dicom_identifier],
+        help_text="Who assigned the accession number: empty for the RIS, else the sender",
     )
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="orders")
     referring_physician = models.ForeignKey(
@@ -98,9 +104,14 @@ class Exam(TimeStamped):
     room = models.ForeignKey(Room, on_delete=models.PROTECT, null=True, blank=True, related_name="exams")
     # One accession per exam by default (RIS_ACCESSION_PER=exam); the exams of an order share one with
     # RIS_ACCESSION_PER=order (IHE: one per imaging service request). AccessionNumber holds uniqueness.
-    accession_number = models.CharField(max_length=16, db_index=True, help_text="DICOM (0008,0050), SH")
+    accession_number = models.CharField(
+        max_length=16, db_index=True, validators=[validate_accession_number], help_text="DICOM (0008,0050), SH"
+    )
     accession_issuer = models.CharField(
-        max_length=64, blank=True, help_text="Who assigned the accession number: empty for the RIS, else the sender"
+        max_length=64,
+        blank=True,
+        validators=[validate_dicom_identifier],
+        help_text="Who assigned the accession number: empty for the RIS, else the sender",
     )
     scheduled_start = models.DateTimeField(null=True, blank=True)
     scheduled_end = models.DateTimeField(null=True, blank=True)
@@ -158,8 +169,8 @@ class AccessionNumber(models.Model):
     assigns (a per-sender setting) live in that sender's namespace.
     """
 
-    number = models.CharField(max_length=16)
-    issuer = models.CharField(max_length=64, blank=True)
+    number = models.CharField(max_length=16, validators=[validate_accession_number])
+    issuer = models.CharField(max_length=64, blank=True, validators=[validate_dicom_identifier])
     # Set in the transaction that holds the number (the number is held first: the order row needs it).
     order = models.ForeignKey(Order, on_delete=models.PROTECT, null=True, blank=True, related_name="accession_numbers")
     created_at = models.DateTimeField(auto_now_add=True)

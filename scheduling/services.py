@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pydicom.uid import generate_uid
@@ -13,7 +14,7 @@ from ris.audit import Actor, actor_label, attribute
 from ris.exceptions import ApplicationError
 from ris.models import Patient, ProcedureType, ReferringPhysician, Room
 from ris.services import identifier_next, outbox_add, sequence_next_value, validated_or_raise
-from ris.validators import normalize_icd10cm
+from ris.validators import normalize_icd10cm, validate_accession_number, validate_dicom_identifier
 from scheduling.models import AccessionNumber, Exam, Order, Priority
 from scheduling.selectors import exams_holding_room, free_slots_by_room, room_open_periods
 from scheduling.workflow import check_transition, order_status_for
@@ -104,11 +105,13 @@ def _accession_new() -> AccessionNumber:
 
 def _accession_given(number: str, issuer: str) -> AccessionNumber:
     """A sender's accession number, held in its namespace; refused when another order has it already."""
-    if len(number) > 16 or not number.isprintable() or any(c in number for c in "\\^|~&"):
+    try:
+        validate_accession_number(number)
+        validate_dicom_identifier(issuer)
+    except ValidationError as error:
         raise ApplicationError(
-            f"Accession number {number!r} is not a DICOM SH value (16 printable characters, no delimiters).",
-            field="accession_number",
-        )
+            f"Accession number {number!r}: {' '.join(error.messages)}", field="accession_number"
+        ) from None
     held = _accession_hold(number, issuer)
     if held is None:
         raise ApplicationError(

@@ -1,6 +1,7 @@
 from django.db import models
 
 from ris.text import NAME_PARTS, person_name
+from ris.validators import validate_person_name_part
 
 
 class TimeStamped(models.Model):
@@ -17,11 +18,11 @@ class PersonName(models.Model):
     PN: family^given^middle^prefix^suffix (PS3.5 6.2.1); XPN: family^given^middle^suffix^prefix (HL7 v2.5.1 2.A.88).
     """
 
-    family_name = models.CharField(max_length=64)
-    given_name = models.CharField(max_length=64, blank=True)
-    middle_name = models.CharField(max_length=64, blank=True)
-    name_prefix = models.CharField(max_length=32, blank=True)
-    name_suffix = models.CharField(max_length=32, blank=True)
+    family_name = models.CharField(max_length=64, validators=[validate_person_name_part])
+    given_name = models.CharField(max_length=64, validators=[validate_person_name_part], blank=True)
+    middle_name = models.CharField(max_length=64, validators=[validate_person_name_part], blank=True)
+    name_prefix = models.CharField(max_length=32, validators=[validate_person_name_part], blank=True)
+    name_suffix = models.CharField(max_length=32, validators=[validate_person_name_part], blank=True)
 
     class Meta:
         abstract = True

@@ -6,7 +6,7 @@ from ris.audit import audited_history
 from ris.models.base import PersonName, TimeStamped
 from ris.models.parties import Address, Payer
 from ris.text import fold
-from ris.validators import validate_not_future, validate_phone
+from ris.validators import validate_dicom_identifier, validate_not_future, validate_phone
 
 
 def patient_search_key(family_name: str, given_name: str, middle_name: str) -> str:
@@ -27,8 +27,10 @@ class Patient(PersonName, Address, TimeStamped):
         OTHER = "O", "Other"
         UNKNOWN = "U", "Unknown"
 
-    mrn = models.CharField("MRN", max_length=64)
-    mrn_issuer = models.CharField("MRN issuer", max_length=64, default=default_mrn_issuer)
+    mrn = models.CharField("MRN", max_length=64, validators=[validate_dicom_identifier])
+    mrn_issuer = models.CharField(
+        "MRN issuer", max_length=64, default=default_mrn_issuer, validators=[validate_dicom_identifier]
+    )
     birth_date = models.DateField(null=True, blank=True, validators=[validate_not_future])
     sex = models.CharField(max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
     phone = models.CharField(max_length=32, blank=True, validators=[validate_phone])

@@ -7,7 +7,15 @@ from django.utils import timezone
 from ris.exceptions import ApplicationError
 from ris.models import Patient
 from ris.services import patient_register
-from ris.validators import normalize_icd10cm, validate_ae_title, validate_icd10cm, validate_npi
+from ris.validators import (
+    normalize_icd10cm,
+    validate_accession_number,
+    validate_ae_title,
+    validate_dicom_identifier,
+    validate_icd10cm,
+    validate_npi,
+    validate_person_name_part,
+)
 from tests.factories import TEST_ACTOR, make_order
 
 
@@ -74,3 +82,43 @@ def test_names_map_to_dicom_person_name_components():
     patient = Patient(family_name="Müller", given_name="Jürgen", middle_name="K", name_prefix="Dr", name_suffix="Jr")
     assert patient.dicom_pn == "Müller^Jürgen^K^Dr^Jr"
     assert Patient(family_name="Øster", given_name="Åse").dicom_pn == "Øster^Åse"
+
+
+@pytest.mark.parametrize("value", ["ACC000123", "2026-0001.A", "ÅSE 1", "A" * 16])
+def test_accession_numbers_of_printable_characters_pass(value):
+    validate_accession_number(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("A^1", "cannot contain \\^"),
+        ("A\\1", "cannot contain \\\\"),
+        ("A|1", "cannot contain \\|"),
+        ("A~1", "cannot contain ~"),
+        ("A&1", "cannot contain &"),
+        ("A\n1", "line breaks"),
+        ("A\t1", "control characters"),
+        ("A" * 17, "at most 16 characters"),
+    ],
+)
+def test_accession_numbers_with_a_delimiter_control_character_or_17_characters_are_refused(value, why):
+    with pytest.raises(ValidationError, match=why):
+        validate_accession_number(value)
+
+
+def test_an_identifier_has_no_length_limit_of_its_own_but_no_delimiter():
+    validate_dicom_identifier("H" * 64)
+    with pytest.raises(ValidationError, match="HL7 and DICOM delimiters"):
+        validate_dicom_identifier("HOSP^MR")
+
+
+@pytest.mark.parametrize("value", ["Müller", "O'Brien-Smith", "山田", "O&Brien|X", "St. John", ""])
+def test_name_parts_in_any_script_pass(value):
+    validate_person_name_part(value)
+
+
+@pytest.mark.parametrize("value", ["Smith^John", "Smith\\Jones", "Yamada=山田", "Smith\nJones", "Smith\u2028"])
+def test_name_parts_with_a_pn_delimiter_or_a_line_break_are_refused(value):
+    with pytest.raises(ValidationError, match="Names cannot contain"):
+        validate_person_name_part(value)
