@@ -18,6 +18,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+CSP_REPORT = "Content Security Policy"  # as Chromium words a violation on the console
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 # Playwright's sync API runs an event loop in the test's thread; the test's own ORM calls are still synchronous.
@@ -48,8 +49,14 @@ def page(chromium):
     context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
     page = context.new_page()
     page.set_default_timeout(15_000)
+    # Chromium reports what the Content-Security-Policy blocked (an inline script, a style, a foreign origin) on the
+    # console: no page of any browser test may trip it.
+    blocked = []
+    page.on("console", lambda message: blocked.append(message.text) if CSP_REPORT in message.text else None)
+    page.csp_blocked = blocked
     yield page
     context.close()
+    assert blocked == [], f"the Content-Security-Policy blocked: {blocked}"
 
 
 @pytest.fixture
