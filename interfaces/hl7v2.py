@@ -283,6 +283,10 @@ class Header:
         """Enhanced acknowledgement mode: MSH-15 or MSH-16 present (HL7 v2.5.1 2.9.3)."""
         return bool(self.accept_ack_type or self.application_ack_type)
 
+    def sent_by(self, application: str, facility: str = "") -> bool:
+        """Is this a configured sender's message: its MSH-3, and its MSH-4 where the configuration names one?"""
+        return self.sending_application == application and facility in ("", self.sending_facility)
+
 
 def application_ack_mode(accept_ack_type: str, application_ack_type: str) -> str:
     """When to send an application ACK (HL7 table 0155: AL, ER, SU, NE); "" in original mode (MSH-15, -16 empty).

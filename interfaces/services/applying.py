@@ -228,10 +228,8 @@ def _schedule(order: Order, data: inbound.OrderData, actor: Interface) -> list[M
 
 def _sender(head: Header) -> Sender | None:
     """The configured sender of this message (by MSH-3, and MSH-4 where the configuration names one)."""
-    for sender in Sender.objects.filter(name=head.sending_application, enabled=True):
-        if not sender.facility or sender.facility == head.sending_facility:
-            return sender
-    return None
+    senders = Sender.objects.filter(name=head.sending_application, enabled=True)
+    return next((sender for sender in senders if head.sent_by(sender.name, sender.facility)), None)
 
 
 def _accession_numbers(data: inbound.OrderData, sender: Sender | None) -> tuple[list[str], str]:

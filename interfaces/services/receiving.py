@@ -173,9 +173,7 @@ def _refusal(head: Header, *, peer: str = "") -> Rejected | None:
     if not settings.RIS_HL7_OPEN:  # closed: MSH-3 (and MSH-4) must be configured for the peer's address
         address = peer_ip(peer)
         if address is None or not any(
-            name == application
-            and facility in ("", head.sending_facility)
-            and any(address in network for network in networks)
+            head.sent_by(name, facility) and any(address in network for network in networks)
             for name, facility, networks in peer_senders()
         ):
             log.warning("HL7 %s from %s refused: sender not configured for this address", head.control_id, peer)
