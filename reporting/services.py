@@ -67,7 +67,7 @@ def report_save_draft(*, exam: Exam, user, sections: dict[str, str], template: R
     if report is not None and report.is_final:
         raise ApplicationError(FINAL_MESSAGE)
     if exam.status not in READABLE:
-        raise ApplicationError(f"Exam {exam.requested_procedure_id} is {exam.get_status_display().lower()}: no report.")
+        raise ApplicationError(f"Exam {exam.label} is {exam.get_status_display().lower()}: no report.")
     reading_claim(exam=exam, user=user)
     if report is None:
         report = Report(exam=exam, author=user, template=template or template_for(exam))

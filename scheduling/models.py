@@ -161,6 +161,11 @@ class Exam(TimeStamped):
     def __str__(self) -> str:
         return f"{self.accession_number}/{self.requested_procedure_id}"
 
+    @property
+    def label(self) -> str:
+        """How a message names this exam: its accession number and which procedure, since an order has several."""
+        return f"{self.accession_number} ({self.procedure_type.name})"
+
 
 class AccessionNumber(models.Model):
     """Every accession number in use, once per issuer: what keeps a number naming one exam (or one order's exams).

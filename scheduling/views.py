@@ -157,7 +157,7 @@ def order_create(request, patient_pk: int):
         order = _submit(form, services.order_create, patient=patient, acting_user=request.user, **form.cleaned_data)
         if order:
             exams = order.exams.select_related("procedure_type").order_by("id")
-            exams = ", ".join(f"{exam.accession_number} {exam.procedure_type.name}" for exam in exams)
+            exams = ", ".join(exam.label for exam in exams)
             messages.success(request, f"Order {order.filler_order_number} entered: {exams}.")
             return redirect("scheduling:order", pk=order.pk)
     return render(request, "scheduling/order_form.html", {"form": form, "patient": patient})
@@ -225,7 +225,7 @@ def exam_book(request, pk: int):
             messages.error(request, error.message)
         else:
             local = timezone.localtime(exam.scheduled_start)
-            messages.success(request, f"Booked on {exam.room.name}, {local:%A %d %B %Y at %H:%M}.")
+            messages.success(request, f"{exam.label} booked on {exam.room.name}, {local:%A %d %B %Y at %H:%M}.")
             return redirect("scheduling:exam", pk=exam.pk)
     rooms = free_slots_by_room(exam, day)
     context = {
@@ -252,7 +252,7 @@ def exam_book_first_free(request, pk: int):
         messages.error(request, error.message)
     else:
         local = timezone.localtime(exam.scheduled_start)
-        messages.success(request, f"Added to today's list: {exam.room.name} at {local:%H:%M}.")
+        messages.success(request, f"{exam.label} added to today's list: {exam.room.name} at {local:%H:%M}.")
     return redirect("scheduling:exam", pk=exam.pk)
 
 
@@ -263,7 +263,7 @@ def exam_cancel(request, pk: int):
     if request.method == "POST" and form.is_valid():
         reason = form.cleaned_data["reason"]
         if _submit(form, services.exam_cancel, exam=exam, reason=reason, acting_user=request.user):
-            messages.success(request, f"Exam {exam.accession_number} ({exam.procedure_type.name}) cancelled.")
+            messages.success(request, f"Exam {exam.label} cancelled.")
             return redirect("scheduling:exam", pk=exam.pk)
     return render(request, "scheduling/exam_cancel.html", {"exam": exam, "form": form})
 
@@ -274,11 +274,11 @@ def _exam_action(request, pk: int, action, done: str):
     try:
         action(exam=exam, acting_user=request.user)
     except ApplicationError as error:
-        messages.error(request, f"{exam.accession_number} ({exam.procedure_type.name}): {error.message}")
+        messages.error(request, f"{exam.label}: {error.message}")
     else:
         messages.success(
             request,
-            f"{exam.accession_number} {exam.procedure_type.name} ({exam.order.patient.display_name}): {done}.",
+            f"{exam.label}, {exam.order.patient.display_name}: {done}.",
         )
     return _back(request, reverse("scheduling:exam", args=[pk]))
 

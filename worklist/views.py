@@ -55,5 +55,6 @@ def reconcile(request, pk: int):
     except ApplicationError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"Step {step.performed_procedure_step_id or step.pk} settled.")
+        settled = f" to {exam.label}" if exam is not None else " without an exam"
+        messages.success(request, f"Step {step.performed_procedure_step_id or step.pk} settled{settled}.")
     return redirect("worklist:reconcile_list")

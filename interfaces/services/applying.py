@@ -217,7 +217,7 @@ def _schedule(order: Order, data: inbound.OrderData, actor: Interface) -> list[M
         log.info("HL7: exam %s not booked (%s); left for the front desk", exam.pk, why)
         warnings.append(
             MessageError(
-                f"{exam.accession_number}: {why}: not booked, left for the front desk.",
+                f"{exam.label}: {why}: not booked, left for the front desk.",
                 code=0,
                 location=request.start_field or ("OBR", request.sequence, 27),
                 severity="W",
@@ -316,7 +316,7 @@ def _cancel(order: Order, data: inbound.OrderData, actor: Interface) -> list[Mes
             scheduling.exam_cancel(exam=exam, reason="Cancelled by the ordering system (ORC-1 CA)", acting_user=actor)
         elif exam.status not in (Exam.Status.CANCELLED, Exam.Status.NO_SHOW, Exam.Status.DISCONTINUED):
             raise MessageError(
-                f"Exam {exam.accession_number} ({exam.procedure_type.name}) is {exam.get_status_display().lower()}: "
+                f"Exam {exam.label} is {exam.get_status_display().lower()}: "
                 "it cannot be cancelled; send DC to discontinue it.",
                 code=207,
                 location=("ORC", 1, 1),

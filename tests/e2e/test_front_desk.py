@@ -67,7 +67,7 @@ def test_front_desk_registers_orders_books_and_checks_in(live_server, page, arti
     first = page.locator("button.slot").first
     slot_time = first.inner_text()
     first.click()
-    expect(page.locator(".messages")).to_contain_text("Booked on CT 1")
+    expect(page.locator(".messages")).to_contain_text("booked on CT 1")
     expect(page.locator(".messages")).to_contain_text(slot_time)
 
     # See it on the schedule board for that day, then check the patient in from there.
