@@ -4,6 +4,7 @@ override reason is given, and the override is kept in the order's history; the p
 from datetime import date
 
 import pytest
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from ris.exceptions import ApplicationError
@@ -102,6 +103,32 @@ def test_a_catalog_entry_refuses_a_minimum_age_above_its_maximum():
             min_age_years=60,
             max_age_years=50,
         )
+
+
+# --- the order page ----------------------------------------------------------------------------------------------
+
+
+def test_the_order_page_shows_the_refusal_with_an_override_field_and_then_takes_the_override(
+    client_for, obstetric_us, old_man
+):
+    desk = client_for(Role.FRONT_DESK)
+    url = reverse("scheduling:order_create", args=[old_man.pk])
+    fields = {"procedure_types": [obstetric_us.pk], "priority": "ROUTINE", "reason": "Pelvic pain"}
+    assert 'name="override_reason"' not in desk.get(url).content.decode()
+
+    refused = desk.post(url, fields)
+    assert refused.status_code == 200
+    page = refused.content.decode()
+    assert 'name="override_reason"' in page
+    assert "Not plausible for this patient: USOB1 US obstetric first trimester" in page
+    assert not Order.objects.exists()
+
+    accepted = desk.post(url, {**fields, "override_reason": "Confirmed with Dr Okafor: registered sex is wrong"})
+    order = Order.objects.get()
+    assert accepted["Location"] == reverse("scheduling:order", args=[order.pk])
+    assert order.plausibility_override.endswith("Override reason: Confirmed with Dr Okafor: registered sex is wrong")
+    detail = desk.get(accepted["Location"]).content.decode()
+    assert "Outside catalog limits" in detail
 
 
 # --- the REST API ------------------------------------------------------------------------------------------------
