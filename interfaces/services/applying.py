@@ -283,7 +283,12 @@ def _implausible(order: Order, data: inbound.OrderData) -> list[MessageError]:
     """A warning (ERR severity W) when the order holds procedures outside their sex or age limits for the patient."""
     if not order.plausibility_override:
         return []
-    named = [request for request in data.procedures if order.plausibility_override.startswith(f"{request.code} ")]
+    exams = order.exams.select_related("procedure_type").order_by("id")  # in the order of the OBRs
+    named = [
+        request
+        for exam, request in zip(exams, data.procedures, strict=False)
+        if f"{exam.procedure_type.code} {exam.procedure_type.name}: " in order.plausibility_override
+    ]
     sequence = (named or data.procedures)[0].sequence
     log.info("HL7: order %s accepted outside the catalog's sex or age limits", order.pk)
     return [
