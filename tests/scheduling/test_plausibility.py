@@ -1,6 +1,7 @@
 """Sex and age plausibility of an order: a procedure outside its catalog limits for the patient is refused unless an
 override reason is given, and the override is kept in the order's history; the page and the API say so."""
 
+import importlib
 from datetime import date
 
 import pytest
@@ -145,3 +146,20 @@ def test_the_api_refuses_without_an_override_reason_and_accepts_with_one(obstetr
     assert accepted.status_code == 201, accepted.content
     assert accepted.json()["plausibility_override"].endswith("Override reason: Ordered by the gynaecologist")
     assert Order.objects.get().history.earliest().history_actor.startswith("user")
+
+
+def test_the_migration_limits_only_demo_codes_still_as_seeded_and_without_limits():
+    from django.apps import apps
+
+    migration = importlib.import_module("ris.migrations.0015_procedure_sex_and_age_limits")
+    seeded = ProcedureTypeFactory(code="USOB1", name="US obstetric first trimester", cpt_code="76801")
+    reused = ProcedureTypeFactory(code="USTV", name="US thyroid volume", cpt_code="76536")  # the code, not the exam
+    own = ProcedureTypeFactory(code="CTLUNGSCR", name="CT low-dose lung cancer screening", cpt_code="71271")
+    own.min_age_years = 55
+    own.save()
+    migration.limit_seeded_demo_procedures(apps, None)
+    limits = {
+        p.code: (p.allowed_sex, p.min_age_years, p.max_age_years)
+        for p in ProcedureType.objects.filter(pk__in=[seeded.pk, reused.pk, own.pk])
+    }
+    assert limits == {"USOB1": ("F", 12, 55), "USTV": ("A", None, None), "CTLUNGSCR": ("A", 55, None)}
