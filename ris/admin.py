@@ -126,8 +126,19 @@ class OpeningHoursAdmin(admin.ModelAdmin):
 
 @admin.register(ProcedureType)
 class ProcedureTypeAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "modality", "cpt_code", "body_part", "default_duration_minutes", "active")
-    list_filter = ("modality", "active", "body_part")
+    list_display = (
+        "code",
+        "name",
+        "modality",
+        "cpt_code",
+        "body_part",
+        "default_duration_minutes",
+        "allowed_sex",
+        "min_age_years",
+        "max_age_years",
+        "active",
+    )
+    list_filter = ("modality", "active", "allowed_sex", "body_part")
     search_fields = ("code", "name", "cpt_code")
 
 

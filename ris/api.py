@@ -153,6 +153,9 @@ class ProcedureTypeSerializer(serializers.ModelSerializer):
             "default_duration_minutes",
             "preparation",
             "active",
+            "allowed_sex",
+            "min_age_years",
+            "max_age_years",
         ]
         read_only_fields = ["id"]
 

@@ -90,6 +90,14 @@ PROCEDURES = [
     ("XRFOOT", "X-ray foot, 3 or more views", "DX", "73630", "FOOT", 10, ""),
     ("XRABD", "X-ray abdomen, 1 view", "DX", "74018", "ABDOMEN", 10, ""),
 ]
+# code -> allowed sex, minimum and maximum age in years (None: no limit); every other procedure is open to all.
+# Mammography and breast imaging stay open to any sex (men get them too); migration ris 0015 sets the same on a
+# catalog seeded before the limits existed.
+PROCEDURE_LIMITS = {
+    "USOB1": (ProcedureType.AllowedSex.FEMALE, 12, 55),
+    "USTV": (ProcedureType.AllowedSex.FEMALE, 12, None),
+    "CTLUNGSCR": (ProcedureType.AllowedSex.ANY, 50, 80),  # USPSTF lung cancer screening ages
+}
 
 WEEKDAYS = range(0, 5)
 # name, modality, AE title, station name, location, {weekday: [(opens, closes), ...]}
@@ -246,6 +254,7 @@ def procedure_catalog() -> None:
     """The demo catalog of procedure types with their CPT codes (idempotent); benchmarks use it too."""
     modalities = {m.code: m for m in Modality.objects.all()}
     for code, name, modality, cpt, body_part, minutes, prep in PROCEDURES:
+        sex, low, high = PROCEDURE_LIMITS.get(code, (ProcedureType.AllowedSex.ANY, None, None))
         ProcedureType.objects.get_or_create(
             code=code,
             defaults={
@@ -255,6 +264,9 @@ def procedure_catalog() -> None:
                 "body_part": body_part,
                 "default_duration_minutes": minutes,
                 "preparation": prep,
+                "allowed_sex": sex,
+                "min_age_years": low,
+                "max_age_years": high,
             },
         )
 

@@ -41,8 +41,21 @@ COLUMNS = {
     "body_part": "body_part",
     "preparation": "preparation",
     "active": "active",
+    "allowed_sex": "allowed_sex",
+    "min_age": "min_age_years",
+    "max_age": "max_age_years",
 }
 REQUIRED = ("code", "name", "modality", "cpt_code")
+# allowed_sex cells: blank is any sex.
+SEXES = {
+    "": ProcedureType.AllowedSex.ANY,
+    "any": ProcedureType.AllowedSex.ANY,
+    "a": ProcedureType.AllowedSex.ANY,
+    "female": ProcedureType.AllowedSex.FEMALE,
+    "f": ProcedureType.AllowedSex.FEMALE,
+    "male": ProcedureType.AllowedSex.MALE,
+    "m": ProcedureType.AllowedSex.MALE,
+}
 YES, NO = frozenset({"yes", "y", "true", "1"}), frozenset({"no", "n", "false", "0"})
 MAX_BYTES = 10 * 1024 * 1024
 PROGRESS_EVERY_ROWS = 50
@@ -142,6 +155,16 @@ def row_fields(row: Row, modalities: dict[str, Modality]) -> dict:
             if not value:
                 continue
             value = _flag(column, value)
+        elif column == "allowed_sex":
+            if value.lower() not in SEXES:
+                raise ApplicationError(f"allowed sex: {value!r} is not any, female or male.", field=column)
+            value = SEXES[value.lower()]
+        elif column in ("min_age", "max_age"):  # blank: no limit
+            if value and not value.isdigit():
+                raise ApplicationError(
+                    f"{column.replace('_', ' ')}: {value!r} is not a whole number of years.", field=column
+                )
+            value = int(value) if value else None
         fields[COLUMNS[column]] = value
     return fields
 

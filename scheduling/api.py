@@ -68,6 +68,13 @@ class OrderSerializer(serializers.ModelSerializer):
     diagnosis_codes = serializers.ListField(
         child=serializers.CharField(max_length=8), required=False, validators=[validate_icd10cm_list]
     )
+    override_reason = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        help_text="Why a procedure outside its catalog sex or age limits for this patient is ordered anyway",
+    )
     exams = ExamSerializer(many=True, read_only=True)
 
     class Meta:
@@ -85,10 +92,12 @@ class OrderSerializer(serializers.ModelSerializer):
             "admission_id",
             "status",
             "procedure_types",
+            "override_reason",
+            "plausibility_override",
             "exams",
             "created_at",
         ]
-        read_only_fields = ["id", "filler_order_number", "status", "exams", "created_at"]
+        read_only_fields = ["id", "filler_order_number", "status", "plausibility_override", "exams", "created_at"]
         extra_kwargs = {"accession_number": {"required": False, "allow_blank": True}}
 
     def create(self, validated_data) -> Order:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from ris.audit import Actor
 from ris.models import Patient, ProcedureType, ReferringPhysician, Room
 from ris.terminal import progress_bar
+from ris.validators import local_today
 from scheduling.models import Exam, Order, Priority
 from scheduling.services import (
     exam_book,
@@ -52,13 +53,26 @@ class _Plan:
         )
         self.patients = list(Patient.objects.filter(mrn__startswith="DEMO").order_by("mrn"))
         self.physicians = list(ReferringPhysician.objects.order_by("npi"))
+        self.today = local_today()
+        self.eligible: dict[int, list[Patient]] = {}
+
+    def patients_for(self, procedure: ProcedureType) -> list[Patient]:
+        """The demo patients whom the procedure fits (its catalog sex and age limits): no demo order needs an
+        override."""
+        if procedure.pk not in self.eligible:
+            self.eligible[procedure.pk] = [
+                patient
+                for patient in self.patients
+                if not procedure.implausibility(sex=patient.sex, birth_date=patient.birth_date, on=self.today)
+            ]
+        return self.eligible[procedure.pk]
 
     def order(self, procedure: ProcedureType) -> Order | None:
         """Draw an order's details; create it unless a run before already did."""
         self.number += 1
         key = f"{PLACER}-{self.number:05d}"
         pick = self.rng.randrange(len(DIAGNOSES))
-        patient, physician = self.rng.choice(self.patients), self.rng.choice(self.physicians)
+        patient, physician = self.rng.choice(self.patients_for(procedure)), self.rng.choice(self.physicians)
         priority = self.rng.choices([Priority.ROUTINE, Priority.URGENT, Priority.STAT], weights=[85, 10, 5])[0]
         if key in self.existing:
             return None

@@ -1,6 +1,10 @@
 """Front-desk forms: field checks only; the rules live in the services, whose refusals land next to the field."""
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 from django import forms
+from django.forms.boundfield import BoundWidget
 
 from ris.countries import country_code
 from ris.exceptions import ApplicationError
@@ -54,6 +58,17 @@ class ProcedureChoiceField(forms.ModelMultipleChoiceField):
         )
 
 
+class ProcedureChoice(NamedTuple):
+    widget: BoundWidget
+    procedure: ProcedureType
+
+
+class ProcedureGroup(NamedTuple):
+    slug: str
+    label: str
+    choices: list[ProcedureChoice]
+
+
 class OrderForm(forms.Form):
     referring_physician = forms.ModelChoiceField(
         ReferringPhysician.objects.filter(active=True), required=False, empty_label="(none / self-referral)"
@@ -69,9 +84,36 @@ class OrderForm(forms.Form):
     diagnosis_codes = forms.CharField(
         label="ICD-10-CM codes", required=False, help_text="Separated by commas or spaces, e.g. R51.9, M54.50"
     )
+    override_reason = forms.CharField(
+        label="Override reason",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why the procedure is ordered although it is outside its sex or age limits for this patient",
+    )
 
     def clean_diagnosis_codes(self) -> list[str]:
         return parse_icd10cm_codes(self.cleaned_data["diagnosis_codes"])
+
+    def procedure_groups(self, most_ordered: Sequence[int]) -> list[ProcedureGroup]:
+        """The procedure checkboxes for the picker: the most-ordered first, then the rest by modality, each once."""
+        choices = {choice.data["value"].value: choice for choice in self["procedure_types"]}
+        top = [pk for pk in most_ordered if pk in choices]
+        groups = []
+        if top:
+            items = [ProcedureChoice(choices[pk], choices[pk].data["value"].instance) for pk in top]
+            groups.append(ProcedureGroup("most-ordered", "Most ordered", items))
+        by_modality: dict[str, ProcedureGroup] = {}
+        for pk, choice in choices.items():
+            if pk in top:
+                continue
+            procedure = choice.data["value"].instance
+            modality = procedure.modality
+            if modality.code not in by_modality:
+                label = f"{modality.code} · {modality.name}"
+                by_modality[modality.code] = ProcedureGroup(modality.code.lower(), label, [])
+            by_modality[modality.code].choices.append(ProcedureChoice(choice, procedure))
+        return groups + list(by_modality.values())
 
 
 class ReasonForm(forms.Form):

@@ -68,6 +68,10 @@ class Order(TimeStamped):
     admission_id = models.CharField(
         "admission ID", max_length=64, blank=True, help_text="Visit number (HL7 PV1-19, DICOM Admission ID)"
     )
+    plausibility_override = models.TextField(
+        blank=True,
+        help_text="Procedures outside their catalog sex or age limits for this patient, and why they were ordered",
+    )
 
     history = audited_history()
 

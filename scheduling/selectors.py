@@ -4,7 +4,7 @@ from datetime import date, datetime, time, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from ris.models import ProcedureType, Room
@@ -46,6 +46,22 @@ def exams_performed_since(since: datetime) -> QuerySet[Exam]:
 def exams_reported_since(since: datetime) -> QuerySet[Exam]:
     """Exams performed since `since` whose final report is on file, newest first."""
     return exams_performed_since(since).filter(status__in=REPORTED)
+
+
+# What "most ordered" counts: the procedures of the orders entered in this many recent days.
+MOST_ORDERED_DAYS = 90
+
+
+def procedure_types_most_ordered(*, limit: int = 8, days: int = MOST_ORDERED_DAYS) -> list[int]:
+    """The IDs of the active procedures ordered most often in the last `days` days, most first (ties by name)."""
+    since = timezone.now() - timedelta(days=days)
+    rows = (
+        Exam.objects.filter(order__created_at__gte=since, procedure_type__active=True)
+        .values("procedure_type")
+        .annotate(orders=Count("order", distinct=True))
+        .order_by("-orders", "procedure_type__name")[:limit]
+    )
+    return [row["procedure_type"] for row in rows]
 
 
 def exam_status_counts(exams: QuerySet[Exam]) -> dict[str, int]:

@@ -14,7 +14,7 @@ from ris.audit import Actor, actor_label, attribute
 from ris.exceptions import ApplicationError
 from ris.models import Patient, ProcedureType, ReferringPhysician, Room
 from ris.services import identifier_next, outbox_add, sequence_next_value, validated_or_raise
-from ris.validators import normalize_icd10cm, validate_accession_number, validate_dicom_identifier
+from ris.validators import local_today, normalize_icd10cm, validate_accession_number, validate_dicom_identifier
 from scheduling.models import AccessionNumber, Exam, Order, Priority
 from scheduling.selectors import exams_holding_room, free_slots_by_room, room_open_periods
 from scheduling.workflow import check_transition, order_status_for
@@ -43,8 +43,12 @@ def order_create(
     accession_numbers: Sequence[str] = (),
     accession_issuer: str = "",
     admission_id: str = "",
+    override_reason: str = "",
 ) -> Order:
     """Create an order and one exam per procedure, each with its IDs and Study Instance UID.
+
+    A procedure outside its catalog sex or age limits for the patient is refused unless `override_reason` says why
+    it is ordered anyway; the limits broken and the reason are kept on the order (and so in its history).
 
     Accession numbers are the RIS's own: one per exam, or one for the order with RIS_ACCESSION_PER=order. A sender
     that assigns them (a per-sender setting) gives `accession_numbers` (one per procedure, or one for all) in its
@@ -64,6 +68,7 @@ def order_create(
             accession_numbers=[number.strip() for number in accession_numbers],
             accession_issuer=accession_issuer.strip(),
             admission_id=admission_id,
+            override_reason=override_reason.strip(),
         )
     except IntegrityError as error:  # the database holds uniqueness; say which number clashed
         if "placer" in str(error):
@@ -72,6 +77,26 @@ def order_create(
                 field="placer_order_number",
             ) from None
         raise
+
+
+def _plausibility_override(patient: Patient, procedure_types: Sequence[ProcedureType], reason: str) -> str:
+    """The order's record of procedures outside their sex or age limits for the patient ('' when all fit); refused
+    when some do not fit and no reason is given."""
+    today = local_today()
+    problems = [
+        problem
+        for procedure in procedure_types
+        if (problem := procedure.implausibility(sex=patient.sex, birth_date=patient.birth_date, on=today))
+    ]
+    if not problems:
+        return ""
+    if not reason:
+        raise ApplicationError(
+            f"Not plausible for this patient: {'; '.join(problems)}. "
+            "To order it anyway, give the reason for the override.",
+            field="override_reason",
+        )
+    return f"{'; '.join(problems)}. Override reason: {reason}"
 
 
 # How many used numbers the RIS skips before it gives up (a pattern whose numbers a sender has taken en bloc).
@@ -158,6 +183,7 @@ def _order_create(
     accession_numbers: Sequence[str],
     accession_issuer: str,
     admission_id: str,
+    override_reason: str,
 ) -> Order:
     if not procedure_types:
         raise ApplicationError("An order needs at least one procedure.", field="procedure_types")
@@ -166,6 +192,7 @@ def _order_create(
     inactive = [p.code for p in procedure_types if not p.active]
     if inactive:
         raise ApplicationError(f"Procedure {', '.join(inactive)} is no longer offered.", field="procedure_types")
+    plausibility_override = _plausibility_override(patient, procedure_types, override_reason)
     accessions = _accessions_for(len(procedure_types), accession_numbers, accession_issuer)
     order = Order(
         patient=patient,
@@ -178,12 +205,13 @@ def _order_create(
         accession_number=accessions[0].number,
         accession_issuer=accessions[0].issuer,
         admission_id=admission_id.strip(),
+        plausibility_override=plausibility_override,
         filler_order_number=identifier_next("filler_order", settings.RIS_FILLER_ORDER_PATTERN, max_length=64),
     )
     # The database holds uniqueness (the RIS's numbers come from sequences; a placer number may repeat): one
     # INSERT, not a query per constraint first, on the path every HL7 order takes.
     validated_or_raise(order, exclude=["status"], database_checks=False)
-    attribute(order, acting_user)
+    attribute(order, acting_user, "entered outside the catalog's sex or age limits" if plausibility_override else "")
     order.save()
     AccessionNumber.objects.filter(pk__in={held.pk for held in accessions}).update(order=order)
     for procedure_type, accession in zip(procedure_types, accessions, strict=True):

@@ -26,6 +26,7 @@ from scheduling.selectors import (
     exams_with_context,
     free_slots_by_room,
     next_day_with_free_slot,
+    procedure_types_most_ordered,
 )
 from scheduling.workflow import HOLDS_ROOM, can_transition
 
@@ -160,7 +161,10 @@ def order_create(request, patient_pk: int):
             exams = ", ".join(exam.label for exam in exams)
             messages.success(request, f"Order {order.filler_order_number} entered: {exams}.")
             return redirect("scheduling:order", pk=order.pk)
-    return render(request, "scheduling/order_form.html", {"form": form, "patient": patient})
+    groups = form.procedure_groups(procedure_types_most_ordered())
+    overriding = bool(form["override_reason"].errors or form["override_reason"].value())
+    context = {"form": form, "patient": patient, "procedure_groups": groups, "show_override": overriding}
+    return render(request, "scheduling/order_form.html", context)
 
 
 @require_safe

@@ -261,6 +261,9 @@ def _order_create(reader: Reader, head: Header, data: inbound.OrderData, actor: 
             accession_numbers=accession_numbers,
             accession_issuer=issuer,
             admission_id=data.admission_id,
+            # The order comes from a clinician's CPOE: a procedure outside its catalog limits for the patient is
+            # not refused (the order would be lost), but accepted, recorded, and answered with a warning.
+            override_reason=f"ordered through the ordering system ({actor}); accepted with a warning in the ACK",
         )
     except ApplicationError as error:
         if error.field == "placer_order_number":
@@ -273,7 +276,29 @@ def _order_create(reader: Reader, head: Header, data: inbound.OrderData, actor: 
                 error.message, code=205, location=(segment, number.sequence, 1 if segment == "IPC" else 18)
             ) from None
         raise
-    return order, warnings + _schedule(order, data, actor)
+    return order, warnings + _implausible(order, data) + _schedule(order, data, actor)
+
+
+def _implausible(order: Order, data: inbound.OrderData) -> list[MessageError]:
+    """A warning (ERR severity W) when the order holds procedures outside their sex or age limits for the patient."""
+    if not order.plausibility_override:
+        return []
+    exams = order.exams.select_related("procedure_type").order_by("id")  # in the order of the OBRs
+    named = [
+        request
+        for exam, request in zip(exams, data.procedures, strict=False)
+        if f"{exam.procedure_type.code} {exam.procedure_type.name}: " in order.plausibility_override
+    ]
+    sequence = (named or data.procedures)[0].sequence
+    log.info("HL7: order %s accepted outside the catalog's sex or age limits", order.pk)
+    return [
+        MessageError(
+            f"Accepted, but not plausible for this patient: {order.plausibility_override}",
+            code=0,
+            location=("OBR", sequence, 4),
+            severity="W",
+        )
+    ]
 
 
 def _same_patient(order: Order, patient_data: inbound.PatientData | None) -> None:

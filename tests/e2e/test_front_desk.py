@@ -48,7 +48,7 @@ def test_front_desk_registers_orders_books_and_checks_in(live_server, page, arti
     # Enter a CT order.
     page.get_by_role("link", name="New order").click()
     page.get_by_label("Referring physician").select_option(label="OKAFOR, Chinwe")
-    page.get_by_placeholder(re.compile("Filter")).fill("ct head")
+    page.get_by_label("Find a procedure").fill("ct head")
     page.get_by_label(re.compile("CT head without contrast")).check()
     page.get_by_label("Reason for exam").fill("Persistent headache")
     page.get_by_label("ICD-10-CM codes").fill("R51.9")

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from interfaces.models import InboundMessage, Sender
 from interfaces.services import message_receive
-from ris.models import Patient
+from ris.models import Patient, ProcedureType
 from scheduling.models import Exam, Order
-from tests.factories import PatientFactory, make_booked_exam
+from tests.factories import PatientFactory, ProcedureTypeFactory, make_booked_exam
 from tests.interfaces.conftest import adt, assert_valid_ack, msh, orm, pid, tomorrow_at
 
 pytestmark = pytest.mark.django_db
@@ -264,3 +264,27 @@ def test_omi_o23_orders_with_the_senders_accession_number_from_ipc_1(catalog):
     assert receive(text)["MSA"][1] == "AA"
     order = Order.objects.get()
     assert (order.accession_number, order.priority, order.placer_order_number) == ("ACC777", "STAT", "PL7")
+
+
+def test_an_implausible_order_from_the_cis_is_accepted_with_a_warning_and_recorded(catalog):
+    """A CPOE order outside the catalog's sex or age limits is not lost: AA, an ERR of severity W, the history."""
+    ProcedureTypeFactory(
+        code="CTPELVPREG",
+        name="CT pelvimetry",
+        modality=catalog["room"].modality,
+        allowed_sex=ProcedureType.AllowedSex.FEMALE,
+        min_age_years=12,
+        max_age_years=55,
+    )
+    ack = message_receive(orm("C1", code="CTPELVPREG").encode())  # PID: a man born in 1970
+    assert_valid_ack(ack)
+    segments = [segment.split("|") for segment in ack.split("\r") if segment]
+    assert [s[1] for s in segments if s[0] == "MSA"] == ["AA"]
+    [warning] = [s for s in segments if s[0] == "ERR"]
+    assert (warning[2], warning[4]) == ("OBR^1^4", "W")
+    assert "meant for female patients; the patient is male" in warning[8]
+    order = Order.objects.get()
+    assert order.exams.get().procedure_type.code == "CTPELVPREG"
+    created = order.history.earliest()
+    assert "CTPELVPREG CT pelvimetry: meant for female patients" in created.plausibility_override
+    assert created.history_actor == "HL7:CIS"

@@ -100,6 +100,29 @@ DXCHEST,X-ray chest,DX,71046,5,CHEST,,1
     assert set(ProcedureType.objects.values_list("code", flat=True)) == {"CTHEAD", "DXCHEST"}
 
 
+def test_sex_and_age_limit_columns_are_imported_and_a_blank_cell_clears_a_limit(admin):
+    ProcedureTypeFactory(code="CTLUNGSCR", cpt_code="71271", min_age_years=40, max_age_years=90)
+    text = """code,name,modality,cpt_code,allowed_sex,min_age,max_age
+USOB1,US obstetric first trimester,US,76801,female,12,55
+USSCROTUM,US scrotum,US,76870,M,,
+CTLUNGSCR,CT lung screening,CT,71271,any,50,
+USBAD,US bad,US,76700,woman,,
+USOLD,US old,US,76700,,60,50
+USAGE,US age,US,76700,,twelve,
+"""
+    job = run(text, admin)
+    limits = {
+        p.code: (p.allowed_sex, p.min_age_years, p.max_age_years)
+        for p in ProcedureType.objects.filter(code__in=["USOB1", "USSCROTUM", "CTLUNGSCR"])
+    }
+    assert limits == {"USOB1": ("F", 12, 55), "USSCROTUM": ("M", None, None), "CTLUNGSCR": ("A", 50, None)}
+    assert job.errors == [
+        {"row": 5, "message": "allowed sex: 'woman' is not any, female or male."},
+        {"row": 6, "message": "The minimum age is above the maximum age."},
+        {"row": 7, "message": "min age: 'twelve' is not a whole number of years."},
+    ]
+
+
 def test_a_service_rule_refuses_a_row_with_its_own_message(admin):
     job = run(f"{HEADER}\nCTLONG,CT marathon,CT,70450,900,HEAD,,yes\n", admin)
     assert job.errors == [

@@ -6,6 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import F
 from django.urls import reverse
+from django.utils import timezone
 
 from ris.demo import DEMO_PASSWORD, DEMO_USERS
 from ris.models import Patient, ProcedureType, Room
@@ -54,3 +55,23 @@ def test_seed_demo_refuses_production_without_force(settings):
     with pytest.raises(CommandError, match="--force"):
         call_command("seed_demo")
     assert not Patient.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.slow
+def test_seeded_demo_orders_respect_the_catalogs_sex_and_age_limits(settings):
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=io.StringIO())
+    obstetric = ProcedureType.objects.get(code="USOB1")
+    assert (obstetric.allowed_sex, obstetric.min_age_years, obstetric.max_age_years) == ("F", 12, 55)
+    assert ProcedureType.objects.get(code="MRBREAST").allowed_sex == "A", "men get breast imaging too"
+    limited = ProcedureType.objects.exclude(allowed_sex="A", min_age_years=None, max_age_years=None)
+    exams = Exam.objects.select_related("order__patient", "procedure_type").filter(procedure_type__in=limited)
+    assert exams.count() > 10, "the demo orders the limited procedures too"
+    today = timezone.localdate()  # the day the demo entered its orders (it backdates their entry afterwards)
+    for exam in exams:
+        patient = exam.order.patient
+        assert not exam.procedure_type.implausibility(sex=patient.sex, birth_date=patient.birth_date, on=today), (
+            exam.accession_number
+        )
+    assert not Order.objects.exclude(plausibility_override="").exists()

@@ -312,3 +312,19 @@ def test_help_texts_are_what_the_inputs_point_to_for_screen_readers(client_for):
     assert described  # the MRN and phone fields have help texts
     for target in described:
         assert f'id="{target}"' in page
+
+
+@pytest.mark.django_db
+def test_order_page_puts_the_recently_most_ordered_procedures_first_and_lists_each_once(desk):
+    knee, head, spine, _unused = (ProcedureTypeFactory(name=name) for name in ("Knee", "Head", "Spine", "Unused"))
+    for procedure, times in ((knee, 3), (head, 1), (spine, 5)):
+        for _ in range(times):
+            make_order(procedure_types=[procedure])
+    # Spine's orders are old: they no longer count.
+    Order.objects.filter(exams__procedure_type=spine).update(created_at=timezone.now() - timedelta(days=91))
+    response = desk.get(reverse("scheduling:order_create", args=[PatientFactory().pk]))
+    groups = response.context["procedure_groups"]
+    assert [(group.label, [item.procedure.name for item in group.choices]) for group in groups] == [
+        ("Most ordered", ["Knee", "Head"]),
+        ("CT · Computed Tomography", ["Spine", "Unused"]),
+    ]
