@@ -117,7 +117,7 @@ def report_save_draft(
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         raise ApplicationError(f"Unknown report sections: {', '.join(sorted(unknown))}.")
-    exam = Exam.objects.select_for_update().select_related("order").get(pk=exam.pk)
+    exam = Exam.objects.select_for_update().get(pk=exam.pk)
     report = Report.objects.select_for_update().filter(exam=exam).first()
     if report is not None and report.is_final:
         raise ApplicationError(FINAL_MESSAGE)
