@@ -67,7 +67,7 @@ class ReportConflict(ApplicationError):
     def __init__(self, report: Report | None):
         super().__init__(
             "The report was changed elsewhere (another tab or workstation) since this text was loaded: "
-            "nothing was saved. Keep your text or the saved one."
+            "nothing was saved or signed. Keep your text or the saved one."
         )
         self.revision = report.revision if report is not None else 0
         self.sections = report.sections() if report is not None else dict.fromkeys(SECTIONS, "")

@@ -132,6 +132,27 @@ def test_a_stale_save_without_the_script_shows_both_texts_and_keeps_the_users(ex
     assert response.context["form"]["revision"].value() == 1  # "Keep mine" now saves on top of the stored text
 
 
+def test_keep_mine_without_the_script_saves_the_users_text_on_top_of_the_stored_one(exam, attending):
+    client = signed_in(attending)
+    client.get(reverse("reporting:editor", args=[exam.pk]))
+    autosave = reverse("reporting:autosave", args=[exam.pk])
+    client.post(autosave, {"findings": "Stored findings.", "revision": 0}, **FETCH)
+    shown = client.post(autosave, {"findings": "My findings.", "revision": 0}).context["form"]
+    kept = client.post(autosave, {"findings": shown["findings"].value(), "revision": shown["revision"].value()})
+    assert kept.status_code == 302
+    assert Report.objects.get().findings == "My findings."
+
+
+def test_signing_on_the_page_from_a_stale_screen_is_refused(exam, attending):
+    client = signed_in(attending)
+    client.get(reverse("reporting:editor", args=[exam.pk]))
+    draft(exam, attending, impression="Normal.")
+    services.report_save_draft(exam=exam, user=attending, sections={"impression": "Bleed."}, based_on=1)
+    response = client.post(reverse("reporting:sign", args=[exam.pk]), {"password": TEST_PASSWORD, "revision": 1})
+    assert "changed elsewhere" in response.content.decode()
+    assert Report.objects.get().status == Report.Status.DRAFT
+
+
 def test_the_api_refuses_a_stale_change_with_409_and_the_current_text(exam, attending):
     client = api_for(attending)
     created = client.post("/api/reports/", {"exam": exam.pk, "findings": "First."}, format="json").json()
