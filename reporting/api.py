@@ -1,7 +1,8 @@
 """Reports over the REST API: read them (as the role may), and for radiologists write drafts, sign and amend.
 
 Every write is one call of reporting.services, as from the editor: a FINAL report is refused there (HTTP 400 with
-the service's message) and, below that, by the database.
+the service's message) and, below that, by the database. A change of a draft names the `revision` it was based on
+(as read from GET); a stale one is refused with HTTP 409 carrying the stored revision and sections.
 """
 
 from django.http import HttpResponse
@@ -47,6 +48,7 @@ class ReportSerializer(serializers.ModelSerializer):
             "exam",
             "accession_number",
             "status",
+            "revision",
             "template",
             *SECTIONS,
             "author",
@@ -73,16 +75,50 @@ class DraftSerializer(serializers.Serializer):
     findings = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     impression = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
 
+    revision = serializers.IntegerField(
+        min_value=0, help_text="The report's revision this text is based on (as read); a stale one gets HTTP 409."
+    )
+
     def sections(self) -> dict[str, str]:
         return {name: self.validated_data[name] for name in SECTIONS if name in self.validated_data}
 
 
 class NewDraftSerializer(DraftSerializer):
     exam = serializers.PrimaryKeyRelatedField(queryset=Exam.objects.filter(status__in=PERFORMED))
+    revision = serializers.IntegerField(
+        min_value=0, default=0, help_text="0 (the default): the exam has no report yet, else HTTP 409."
+    )
+
+
+def _signed_revision_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=0, required=False, help_text="The revision the signer read; if given and stale, HTTP 409."
+    )
+
+
+class RevisionSerializer(serializers.Serializer):
+    revision = _signed_revision_field()
 
 
 class PasswordSerializer(serializers.Serializer):
     password = serializers.CharField(write_only=True, style={"input_type": "password"}, trim_whitespace=False)
+
+
+class SignSerializer(PasswordSerializer):
+    revision = _signed_revision_field()
+
+
+class ConflictSerializer(serializers.Serializer):
+    """A stale write: the stored revision and text, to show beside the caller's."""
+
+    detail = serializers.CharField()
+    revision = serializers.IntegerField()
+    sections = serializers.DictField(child=serializers.CharField(allow_blank=True))
+
+
+def conflict_response(conflict: services.ReportConflict) -> Response:
+    body = {"detail": conflict.message, "revision": conflict.revision, "sections": conflict.sections}
+    return Response(body, status=status.HTTP_409_CONFLICT)
 
 
 class AddendumTextSerializer(serializers.Serializer):
@@ -127,7 +163,8 @@ class ReportViewSet(AccessLogged, mixins.ListModelMixin, mixins.RetrieveModelMix
             "create": NewDraftSerializer,
             "update": DraftSerializer,
             "partial_update": DraftSerializer,
-            "sign": PasswordSerializer,
+            "preliminary": RevisionSerializer,
+            "sign": SignSerializer,
             "addenda": AddendumTextSerializer,
             "sign_addendum": PasswordSerializer,
         }.get(self.action, ReportSerializer)
@@ -141,31 +178,52 @@ class ReportViewSet(AccessLogged, mixins.ListModelMixin, mixins.RetrieveModelMix
         report = self.get_queryset().get(pk=report.pk)
         return Response(ReportSerializer(report, context=self.get_serializer_context()).data, status=code)
 
+    @extend_schema(responses={201: ReportSerializer, 409: ConflictSerializer})
     def create(self, request):
         data = self._input()
-        report = services.report_save_draft(
-            exam=data.validated_data["exam"],
-            user=request.user,
-            sections=data.sections(),
-            template=data.validated_data.get("template"),
-        )
+        try:
+            report = services.report_save_draft(
+                exam=data.validated_data["exam"],
+                user=request.user,
+                sections=data.sections(),
+                template=data.validated_data.get("template"),
+                based_on=data.validated_data["revision"],
+            )
+        except services.ReportConflict as conflict:
+            return conflict_response(conflict)
         return self._report(report, status.HTTP_201_CREATED)
 
+    @extend_schema(responses={200: ReportSerializer, 409: ConflictSerializer})
     def update(self, request, pk=None, partial=False):
         report = self.get_object()
         data = self._input(partial=partial)
-        report = services.report_save_draft(
-            exam=report.exam, user=request.user, sections=data.sections(), template=data.validated_data.get("template")
-        )
+        if "revision" not in data.validated_data:  # PATCH leaves out what it does not change, but not this
+            raise serializers.ValidationError({"revision": ["This field is required."]})
+        try:
+            report = services.report_save_draft(
+                exam=report.exam,
+                user=request.user,
+                sections=data.sections(),
+                template=data.validated_data.get("template"),
+                based_on=data.validated_data["revision"],
+            )
+        except services.ReportConflict as conflict:
+            return conflict_response(conflict)
         return self._report(report)
 
+    @extend_schema(responses={200: ReportSerializer, 409: ConflictSerializer})
     def partial_update(self, request, pk=None):
         return self.update(request, pk, partial=True)
 
-    @extend_schema(request=None, responses=ReportSerializer)
+    @extend_schema(request=RevisionSerializer, responses={200: ReportSerializer, 409: ConflictSerializer})
     @action(detail=True, methods=["post"])
     def preliminary(self, request, pk=None):
-        return self._report(services.report_sign_preliminary(report=self.get_object(), user=request.user))
+        revision = self._input().validated_data.get("revision")
+        try:
+            report = services.report_sign_preliminary(report=self.get_object(), user=request.user, revision=revision)
+        except services.ReportConflict as conflict:
+            return conflict_response(conflict)
+        return self._report(report)
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"], renderer_classes=[PDFRenderer, renderers.JSONRenderer])
@@ -179,11 +237,17 @@ class ReportViewSet(AccessLogged, mixins.ListModelMixin, mixins.RetrieveModelMix
         response["Cache-Control"] = "private, no-store"  # a patient's report: not for shared caches
         return response
 
-    @extend_schema(responses=ReportSerializer)
+    @extend_schema(responses={200: ReportSerializer, 409: ConflictSerializer})
     @action(detail=True, methods=["post"])
     def sign(self, request, pk=None):
-        password = self._input().validated_data["password"]
-        return self._report(services.report_sign_final(report=self.get_object(), user=request.user, password=password))
+        data = self._input().validated_data
+        try:
+            report = services.report_sign_final(
+                report=self.get_object(), user=request.user, password=data["password"], revision=data.get("revision")
+            )
+        except services.ReportConflict as conflict:
+            return conflict_response(conflict)
+        return self._report(report)
 
     @extend_schema(responses=ReportSerializer)
     @action(detail=True, methods=["post"])

@@ -51,12 +51,18 @@ class WorklistFilterForm(DateRangeMixin, forms.Form):
         }
 
 
+def _revision_field(*, required: bool) -> forms.IntegerField:
+    """The report revision the page shows (0: no report yet): a save or signature based on another is refused."""
+    return forms.IntegerField(min_value=0, max_value=2**31 - 1, required=required, widget=forms.HiddenInput)
+
+
 class ReportForm(forms.Form):
-    """The five sections of a draft and the template it was started from."""
+    """The five sections of a draft, the template it was started from and the revision it was loaded at."""
 
     template = forms.ModelChoiceField(
         ReportTemplate.objects.filter(active=True), required=False, empty_label="(no template)"
     )
+    revision = _revision_field(required=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -75,6 +81,7 @@ class ReportForm(forms.Form):
 
 
 class SignForm(forms.Form):
+    revision = _revision_field(required=False)
     password = forms.CharField(
         label="Your password",
         strip=False,
@@ -97,4 +104,10 @@ class AddendumSignForm(forms.Form):
 
 
 class PreliminaryForm(forms.Form):
-    """No fields: it carries the service's refusal to the page."""
+    """The revision on screen; it carries the service's refusal to the page."""
+
+    revision = _revision_field(required=False)
+
+
+class RestoreVersionForm(forms.Form):
+    version = forms.IntegerField(min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)

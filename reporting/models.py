@@ -2,9 +2,11 @@
 critical results. A FINAL report is a legal record: the service refuses edits and so does the database (a trigger)."""
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from reporting.macros import NAME_PATTERN
 from ris.audit import audited_history
 from ris.models.base import TimeStamped
 
@@ -38,7 +40,13 @@ class ReportTemplate(TimeStamped):
 class Macro(TimeStamped):
     """A short name that expands to text in the editor: a radiologist's own, or shared (no owner)."""
 
-    name = models.SlugField(max_length=32, help_text="typed as .name in the editor")
+    name = models.SlugField(
+        max_length=32,
+        help_text="typed as .name in the editor; starts with a letter",
+        validators=[
+            RegexValidator(NAME_PATTERN, "A macro's name starts with a letter (then letters, digits, _ or -).")
+        ],
+    )
     text = models.TextField()
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="macros"
@@ -80,6 +88,9 @@ class Report(TimeStamped):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="reports_signed"
     )
     signed_at = models.DateTimeField(null=True, blank=True)
+    # Bumped by every save of the text (reporting.services): a save names the revision it was based on, and one
+    # based on an older revision (another tab or workstation saved meanwhile) is refused instead of overwriting.
+    revision = models.PositiveIntegerField(default=0)
 
     history = audited_history()
 

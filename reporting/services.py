@@ -9,8 +9,10 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from reporting.macros import expand_macros, macro_tokens
 from reporting.models import SECTIONS, Addendum, CriticalResult, ReadingClaim, Report, ReportTemplate
-from reporting.selectors import claim_holder, claim_lapse, claims_live_since, template_for
+from reporting.selectors import claim_holder, claim_lapse, claims_live_since, macros_for, template_for
+from reporting.text import HEADINGS as SECTION_HEADINGS
 from ris.audit import attribute
 from ris.exceptions import ApplicationError
 from ris.services import outbox_add
@@ -56,9 +58,62 @@ def _locked_report(report: Report) -> Report:
     return report
 
 
+class ReportConflict(ApplicationError):
+    """A save based on a revision older than the stored one: someone (another tab or workstation) saved meanwhile.
+
+    Carries the stored revision and sections, so that the caller can show both texts and let the user keep either.
+    """
+
+    def __init__(self, report: Report | None):
+        super().__init__(
+            "The report was changed elsewhere (another tab or workstation) since this text was loaded: "
+            "nothing was saved or signed. Keep your text or the saved one."
+        )
+        self.revision = report.revision if report is not None else 0
+        self.sections = report.sections() if report is not None else dict.fromkeys(SECTIONS, "")
+
+
+def _check_based_on(report: Report | None, based_on: int) -> None:
+    """A save names the revision it started from (0: no report yet); any other revision stored means a conflict."""
+    if based_on != (report.revision if report is not None else 0):
+        raise ReportConflict(report)
+
+
+def clinical_information_for(exam: Exam, template: ReportTemplate | None = None) -> str:
+    """A new report's clinical information: the order's reason for exam, then the template's text, if any."""
+    parts = (exam.order.reason.strip(), (template.clinical_information if template else "").strip())
+    return "\n".join(part for part in parts if part)
+
+
+def _macro_refusal(report: Report, sections: tuple[str, ...] = SECTIONS) -> str:
+    """Why the report's text cannot be signed as it is (a `.name` token left in it), or ""."""
+    found = {name: macro_tokens(getattr(report, name)) for name in sections}
+    found = {name: tokens for name, tokens in found.items() if tokens}
+    if not found:
+        return ""
+    where = "; ".join(
+        f"{SECTION_HEADINGS[name].capitalize()} {', '.join('.' + t for t in tokens)}" for name, tokens in found.items()
+    )
+    return (
+        f"Not signed: the report still has macros that are not expanded ({where}). Expand them or write the text out."
+    )
+
+
 @transaction.atomic
-def report_save_draft(*, exam: Exam, user, sections: dict[str, str], template: ReportTemplate | None = None) -> Report:
-    """Create or update the exam's draft (the editor autosaves through this); the author must hold the claim."""
+def report_save_draft(
+    *,
+    exam: Exam,
+    user,
+    sections: dict[str, str],
+    template: ReportTemplate | None = None,
+    based_on: int = 0,
+) -> Report:
+    """Create or update the exam's draft (the editor autosaves through this); the author must hold the claim.
+
+    `based_on` is the revision the text was loaded from (0: no report yet, the default, so that a caller that does
+    not say can create a report but never overwrite one); a stale one raises ReportConflict. Tokens of the user's
+    macros still in the text (`.normal`) are expanded; unknown ones are kept as typed (signing refuses them).
+    """
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         raise ApplicationError(f"Unknown report sections: {', '.join(sorted(unknown))}.")
@@ -69,15 +124,52 @@ def report_save_draft(*, exam: Exam, user, sections: dict[str, str], template: R
     if exam.status not in READABLE:
         raise ApplicationError(f"Exam {exam.label} is {exam.get_status_display().lower()}: no report.")
     reading_claim(exam=exam, user=user)
+    _check_based_on(report, based_on)
     if report is None:
         report = Report(exam=exam, author=user, template=template or template_for(exam))
+        if "clinical_information" not in sections:  # the order's reason, unless the caller wrote this section
+            report.clinical_information = clinical_information_for(exam)
     if template is not None:
         report.template = template
+    macros = macros_for(user)
     for name, value in sections.items():
-        setattr(report, name, value.replace("\r\n", "\n"))
+        setattr(report, name, expand_macros(value.replace("\r\n", "\n"), macros))
+    report.revision += 1
     attribute(report, user, "draft saved")
     report.save()
     return report
+
+
+@transaction.atomic
+def report_restore_version(*, report: Report, user, version_id: int) -> Report:
+    """Put the text of an earlier version back (as a new revision, with its own history row); not once final."""
+    report = _locked_report(report)
+    reading_claim(exam=report.exam, user=user)
+    version = report.history.filter(history_id=version_id).first()
+    if version is None:
+        raise ApplicationError("There is no such version of this report.")
+    for name in SECTIONS:
+        setattr(report, name, getattr(version, name))
+    report.revision += 1
+    when = timezone.localtime(version.history_date)
+    attribute(report, user, f"restored the version of {when:%Y-%m-%d %H:%M:%S}")
+    report.save()
+    return report
+
+
+def _check_signable(report: Report, *, refusal_if_empty: str) -> None:
+    """What is signed has an impression and no `.name` token left (an unknown macro would go out as typed)."""
+    refusal = _macro_refusal(report)
+    if refusal:
+        raise ApplicationError(refusal)
+    if not report.impression.strip():
+        raise ApplicationError(refusal_if_empty, field="impression")
+
+
+def _check_revision(report: Report, revision: int | None) -> None:
+    """A signature names the revision on the signer's screen when it says which (the editor does)."""
+    if revision is not None and revision != report.revision:
+        raise ReportConflict(report)
 
 
 def _name(user) -> str:
@@ -104,12 +196,12 @@ def _check_not_held_by_another(exam: Exam, user) -> None:
 
 
 @transaction.atomic
-def report_sign_preliminary(*, report: Report, user) -> Report:
+def report_sign_preliminary(*, report: Report, user, revision: int | None = None) -> Report:
     """A resident (or any radiologist) saves the report PRELIMINARY: visible, not yet the legal record."""
     report = _locked_report(report)
     _check_not_held_by_another(report.exam, user)
-    if not report.impression.strip():
-        raise ApplicationError("Write an impression before saving the report preliminary.", field="impression")
+    _check_revision(report, revision)
+    _check_signable(report, refusal_if_empty="Write an impression before saving the report preliminary.")
     report.status, report.preliminary_by, report.preliminary_at = Report.Status.PRELIMINARY, user, timezone.now()
     attribute(report, user, "preliminary")
     report.save()
@@ -119,15 +211,15 @@ def report_sign_preliminary(*, report: Report, user) -> Report:
 
 
 @transaction.atomic
-def report_sign_final(*, report: Report, user, password: str) -> Report:
+def report_sign_final(*, report: Report, user, password: str, revision: int | None = None) -> Report:
     """An attending radiologist signs FINAL after confirming the password; the HL7 interface sends ORU^R01."""
     _check_attending(
         user, password, refusal="Only an attending radiologist can sign a report final; save it preliminary."
     )
     report = _locked_report(report)
     _check_not_held_by_another(report.exam, user)
-    if not report.impression.strip():
-        raise ApplicationError("A final report needs an impression.", field="impression")
+    _check_revision(report, revision)
+    _check_signable(report, refusal_if_empty="A final report needs an impression.")
     now = timezone.now()
     report.status, report.signed_by, report.signed_at = Report.Status.FINAL, user, now
     attribute(report, user, "signed final")
@@ -160,7 +252,7 @@ def addendum_save(*, report: Report, user, text: str, addendum: Addendum | None 
         addendum = Addendum.objects.select_for_update().get(pk=addendum.pk, report=report)
     if addendum.signed_at is not None:
         raise ApplicationError("This addendum is signed: write another.")
-    addendum.text = text.replace("\r\n", "\n")
+    addendum.text = expand_macros(text.replace("\r\n", "\n"), macros_for(user))
     attribute(addendum, user, "addendum saved")
     addendum.save()
     return addendum
@@ -180,6 +272,10 @@ def addendum_sign(*, addendum: Addendum, user, password: str) -> Addendum:
         raise ApplicationError("This addendum is signed already.")
     if addendum.author_id != user.pk and addendum.author.has_perm("reporting.sign_final"):
         raise ApplicationError("Only the author of an addendum can sign it: write your own addendum.")
+    tokens = macro_tokens(addendum.text)
+    if tokens:
+        names = ", ".join(f".{token}" for token in tokens)
+        raise ApplicationError(f"The addendum still has macros that are not expanded: {names}. Write the text out.")
     now = timezone.now()
     addendum.signed_at, addendum.signed_by = now, user
     attribute(addendum, user, "addendum signed")

@@ -13,4 +13,5 @@ urlpatterns = [
     path("exams/<int:exam_pk>/addendum/", views.addendum_save, name="addendum_save"),
     path("exams/<int:exam_pk>/addendum/sign/", views.addendum_sign, name="addendum_sign"),
     path("exams/<int:exam_pk>/versions/", views.versions, name="versions"),
+    path("exams/<int:exam_pk>/versions/restore/", views.restore_version, name="restore_version"),
 ]

@@ -18,10 +18,12 @@ from reporting.forms import (
     AddendumSignForm,
     PreliminaryForm,
     ReportForm,
+    RestoreVersionForm,
     SignForm,
     WorklistFilterForm,
 )
 from reporting.forms_outputs import CriticalFlagForm
+from reporting.macros import TOKEN_PATTERN
 from reporting.models import SECTIONS, Addendum, Report, ReportTemplate
 from ris.access import shown, shown_in_answer
 from ris.exceptions import ApplicationError
@@ -77,8 +79,21 @@ def _templates() -> dict[str, dict[str, str]]:
     return {str(template.pk): {name: getattr(template, name) for name in SECTIONS} for template in templates}
 
 
-def _editor(request, exam: Exam, **bound):
-    """Render the editor: editable for the radiologist holding the claim, read-only otherwise and once final."""
+def _conflict_rows(conflict: services.ReportConflict, mine: dict[str, str]) -> list[dict[str, str]]:
+    """Each section whose stored text differs from the user's: its label, the stored text and the user's."""
+    return [
+        {"name": name, "label": SECTION_LABELS[name], "theirs": conflict.sections[name], "mine": mine[name]}
+        for name in SECTIONS
+        if name in mine and conflict.sections[name] != mine[name].replace("\r\n", "\n")
+    ]
+
+
+def _editor(request, exam: Exam, *, status: int = 200, **bound):
+    """Render the editor: editable for the radiologist holding the claim, read-only otherwise and once final.
+
+    After a refused (stale) save without the script, `conflict` and `form` carry the stored text and the user's:
+    the page shows both, and the editor keeps the user's text, now based on the stored revision.
+    """
     report = selectors.report_of(exam)
     if report is not None:
         shown(request, report)
@@ -89,9 +104,10 @@ def _editor(request, exam: Exam, **bound):
     editable = _is_author(user) and not (report and report.is_final) and holder == user
     if report is None:
         template = selectors.template_for(exam)
-        initial = {"template": template, **{name: getattr(template, name, "") for name in SECTIONS}}
+        initial = {"template": template, **{name: getattr(template, name, "") for name in SECTIONS}, "revision": 0}
+        initial["clinical_information"] = services.clinical_information_for(exam, template)
     else:
-        initial = {"template": report.template, **report.sections()}
+        initial = {"template": report.template, **report.sections(), "revision": report.revision}
     addenda = list(report.addenda.select_related("author", "signed_by")) if report else []
     own_draft = next((a for a in addenda if a.signed_at is None and a.author_id == user.pk), None)
     context = {
@@ -102,8 +118,12 @@ def _editor(request, exam: Exam, **bound):
         "editable": editable,
         "is_author": _is_author(user),
         "can_sign_final": user.has_perm("reporting.sign_final"),
-        "form": ReportForm(initial=initial),
+        "form": bound.get("form") or ReportForm(initial=initial),
+        "conflict": bound.get("conflict"),
+        "conflict_rows": bound.get("conflict_rows", []),
+        "macro_token": TOKEN_PATTERN,
         "preliminary_form": bound.get("preliminary_form"),
+        "revision": bound.get("based_on", initial["revision"]),  # what the signing forms say was on screen
         "sign_form": bound.get("sign_form") or SignForm(),
         "signed_addenda": [a for a in addenda if a.signed_at is not None],
         "own_draft": own_draft,
@@ -116,7 +136,7 @@ def _editor(request, exam: Exam, **bound):
         "macros": selectors.macros_for(user) if editable else {},
         "templates": _templates() if editable else {},
     }
-    return render(request, "reporting/editor.html", context)
+    return render(request, "reporting/editor.html", context, status=status)
 
 
 @require_safe
@@ -165,8 +185,14 @@ def autosave(request, exam_pk: int):
         return redirect("reporting:editor", exam_pk=exam.pk)
     try:
         report = services.report_save_draft(
-            exam=exam, user=request.user, sections=form.sections(), template=form.cleaned_data["template"]
+            exam=exam,
+            user=request.user,
+            sections=form.sections(),
+            template=form.cleaned_data["template"],
+            based_on=form.cleaned_data["revision"],
         )
+    except services.ReportConflict as conflict:
+        return _conflict(request, exam, form, conflict)
     except ApplicationError as error:
         if _wants_json(request):
             return JsonResponse({"error": error.message}, status=409)
@@ -174,9 +200,28 @@ def autosave(request, exam_pk: int):
         return redirect("reporting:editor", exam_pk=exam.pk)
     saved_at = timezone.localtime(report.updated_at)
     if _wants_json(request):
-        return JsonResponse({"saved_at": saved_at.isoformat(), "saved_at_display": f"{saved_at:%H:%M:%S}"})
+        return JsonResponse(
+            {
+                "saved_at": saved_at.isoformat(),
+                "saved_at_display": f"{saved_at:%H:%M:%S}",
+                "revision": report.revision,
+                "sections": report.sections(),  # as stored: known macros left in the text are expanded
+            }
+        )
     messages.success(request, f"Draft saved at {saved_at:%H:%M:%S}.")
     return redirect("reporting:editor", exam_pk=exam.pk)
+
+
+def _conflict(request, exam: Exam, form: ReportForm, conflict: services.ReportConflict):
+    """A stale save: 409 with the stored revision and text (the script shows both), or the editor showing both."""
+    if _wants_json(request):
+        body = {"error": conflict.message, "conflict": {"revision": conflict.revision, "sections": conflict.sections}}
+        return JsonResponse(body, status=409)
+    mine = form.sections()
+    rebased = ReportForm(initial={**mine, "template": form.cleaned_data["template"], "revision": conflict.revision})
+    rows = _conflict_rows(conflict, mine)
+    based_on = form.cleaned_data["revision"]  # signing stays refused until the user keeps one of the texts
+    return _editor(request, exam, status=409, form=rebased, conflict=conflict, conflict_rows=rows, based_on=based_on)
 
 
 def _report_or_404(exam: Exam) -> Report:
@@ -195,7 +240,7 @@ def preliminary(request, exam_pk: int):
     form = PreliminaryForm(request.POST)
     if form.is_valid():
         try:
-            services.report_sign_preliminary(report=report, user=request.user)
+            services.report_sign_preliminary(report=report, user=request.user, revision=form.cleaned_data["revision"])
         except ApplicationError as error:
             form.add_error(None, error.message)
         else:
@@ -213,7 +258,12 @@ def sign(request, exam_pk: int):
     form = SignForm(request.POST)
     if form.is_valid():
         try:
-            services.report_sign_final(report=report, user=request.user, password=form.cleaned_data["password"])
+            services.report_sign_final(
+                report=report,
+                user=request.user,
+                password=form.cleaned_data["password"],
+                revision=form.cleaned_data["revision"],
+            )
         except ApplicationError as error:
             add_service_error(form, error)
         else:
@@ -295,5 +345,26 @@ def versions(request, exam_pk: int):
         "history": history,
         "chosen": chosen,
         "sections": _labelled(chosen),
+        "can_restore": _is_author(request.user) and not report.is_final and chosen.history_id != history[0].history_id,
+        "restore_form": RestoreVersionForm(initial={"version": chosen.history_id}),
     }
     return render(request, "reporting/versions.html", context)
+
+
+@require_POST
+@role_required(*AUTHORS)
+def restore_version(request, exam_pk: int):
+    """Put an earlier version's text back into a report not yet final; it becomes the newest version."""
+    exam = _exam(request, exam_pk)
+    report = _report_or_404(exam)
+    form = RestoreVersionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, errors_text(form))
+        return redirect("reporting:versions", exam_pk=exam.pk)
+    try:
+        services.report_restore_version(report=report, user=request.user, version_id=form.cleaned_data["version"])
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect("reporting:versions", exam_pk=exam.pk)
+    messages.success(request, "The version is restored: it is the report's text now.")
+    return redirect("reporting:editor", exam_pk=exam.pk)

@@ -41,7 +41,8 @@ def test_a_radiologist_writes_a_draft_and_signs_it_final(attending, exam):
     assert created.status_code == 201
     assert created.json()["status"] == "DRAFT"
     report_id = created.json()["id"]
-    updated = client.patch(reports_url(report_id), {"impression": SECTIONS["impression"]}, format="json")
+    changed = {"impression": SECTIONS["impression"], "revision": created.json()["revision"]}
+    updated = client.patch(reports_url(report_id), changed, format="json")
     assert updated.status_code == 200
 
     wrong = client.post(reports_url(report_id, "sign"), {"password": "not it"}, format="json")
@@ -60,9 +61,10 @@ def test_a_final_report_cannot_be_changed_through_the_api(attending, exam):
     report = Report.objects.get()
     before = (report.sections(), report.status, report.signed_at, report.history.count())
 
+    change = {"impression": "Changed after signing", "revision": report.revision}
     attempts = [
-        client.patch(reports_url(report_id), {"impression": "Changed after signing"}, format="json"),
-        client.put(reports_url(report_id), {"impression": "Changed after signing"}, format="json"),
+        client.patch(reports_url(report_id), change, format="json"),
+        client.put(reports_url(report_id), change, format="json"),
         client.post(reports_url(), {"exam": exam.pk, "impression": "A second report"}, format="json"),
         client.post(reports_url(report_id, "preliminary"), format="json"),
         client.post(reports_url(report_id, "sign"), {"password": TEST_PASSWORD}, format="json"),

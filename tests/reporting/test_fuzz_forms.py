@@ -37,7 +37,7 @@ VIEWS = {
     "addendum_save": (AddendumForm, None),
     "addendum_sign": (AddendumSignForm, "addendum"),
 }
-FIELDS = [*SECTIONS, "template", "password", "text", "addendum", "addendum-password"]
+FIELDS = [*SECTIONS, "template", "revision", "password", "text", "addendum", "addendum-password"]
 EXTRA_FIELDS = ["status", "author", "signed_by", "exam", "id", "csrfmiddlewaretoken", "", "section[]", "a" * 300]
 ODD_VALUES = [
     *["", " ", "\x00", "a\x00b", "\r\n", "\x1b[31m", "\ufeff", "\u202e", "%00", "&", "="],
@@ -78,13 +78,13 @@ def reading():
     client.force_login(doctor)
     sections = {name: f"{name} text." for name in SECTIONS}
     valid = {
-        "autosave": {**sections, "template": str(template.pk)},
+        "autosave": {**sections, "template": str(template.pk), "revision": "1"},
         "preliminary": {},
         "sign": {"password": TEST_PASSWORD},
         "addendum_save": {"text": "Unchanged.", "addendum": str(addendum.pk)},
         "addendum_sign": {"addendum": str(addendum.pk), "addendum-password": TEST_PASSWORD},
     }
-    known = [TEST_PASSWORD, str(template.pk), str(addendum.pk), "Small effusion."]
+    known = [TEST_PASSWORD, str(template.pk), str(addendum.pk), "Small effusion.", "1", "2"]
     return {"client": client, "exams": [draft, final], "valid": valid, "known": known}
 
 

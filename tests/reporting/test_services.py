@@ -59,7 +59,8 @@ def test_the_resident_saves_preliminary_and_cannot_sign_final(exam, resident):
 def test_after_a_preliminary_save_the_attending_may_take_the_exam_at_once(exam, resident, attending):
     report = services.report_save_draft(exam=exam, user=resident, sections=SECTIONS)
     services.report_sign_preliminary(report=report, user=resident)
-    services.report_save_draft(exam=exam, user=attending, sections={"impression": "Agreed. " + SECTIONS["impression"]})
+    agreed = {"impression": "Agreed. " + SECTIONS["impression"]}
+    services.report_save_draft(exam=exam, user=attending, sections=agreed, based_on=report.revision)
     assert services.report_sign_final(report=report, user=attending, password=TEST_PASSWORD).is_final
 
 

@@ -146,6 +146,7 @@ def build_world(settings, tmp_path) -> World:
         "reports:critical_notify": {"pk": critical.pk},
         "reports:critical_close": {"pk": critical.pk},
         "reporting:versions": exam_pk,
+        "reporting:restore_version": exam_pk,
         "reporting:addendum_save": exam_pk,
         "reporting:addendum_sign": exam_pk,
         "worklist:reconcile": {"pk": step.pk},
