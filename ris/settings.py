@@ -188,6 +188,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Internationalisation and time ----------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
+# Dates and times as "2026-12-06 14:05" on every page (ris/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["ris.formats"]
 TIME_ZONE = env_str("RIS_TIME_ZONE", "UTC")  # the department's local time; stored times are aware (UTC)
 USE_I18N = True
 USE_TZ = True
