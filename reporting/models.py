@@ -190,5 +190,15 @@ class CriticalResult(TimeStamped):
         ordering = ["closed_at", "-created_at"]
         indexes = [models.Index(fields=["closed_at", "created_at"])]
 
+    # The ACR actionable-finding category each colour stands for: pages name it in words next to the colour.
+    ACR_CATEGORY = {Category.RED: 1, Category.ORANGE: 2, Category.YELLOW: 3}
+
     def __str__(self) -> str:
         return f"{self.get_category_display()} on report {self.report_id}"
+
+    @property
+    def category_short(self) -> str:
+        """ "Cat 1 (red)": the ACR category number and its colour, for a badge that is not colour alone."""
+        number = self.ACR_CATEGORY.get(self.category)
+        colour = self.category.lower()
+        return f"Cat {number} ({colour})" if number else self.get_category_display()

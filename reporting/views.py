@@ -4,6 +4,7 @@ Each view checks its input, calls one service or selector, and renders; a servic
 (or, for the editor's autosave, a JSON error with HTTP 409).
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
@@ -53,7 +54,8 @@ def home(request):
         page.rows = [
             {"exam": exam, "holder": holders.get(exam.pk), "viewer_url": selectors.viewer_url(exam)} for exam in page
         ]
-    return render(request, "reporting/home.html", {"form": form, "page": page})
+    context = {"form": form, "page": page, "refresh_seconds": settings.RIS_WORKLIST_REFRESH_SECONDS}
+    return render(request, "reporting/home.html", context)
 
 
 # --- the editor -------------------------------------------------------------------------------------------------

@@ -2,10 +2,9 @@
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
-from simple_history.admin import SimpleHistoryAdmin
 
 from ris import security, services
-from ris.admin_base import AccessLoggedAdmin, ReadOnlyInline
+from ris.admin_base import AccessLoggedAdmin, HistoryAdmin, ReadOnlyInline
 from ris.models import (
     AccessRecord,
     ApiToken,
@@ -36,7 +35,7 @@ class CoverageInline(ReadOnlyInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(AccessLoggedAdmin, SimpleHistoryAdmin):
+class PatientAdmin(AccessLoggedAdmin, HistoryAdmin):
     list_display = ("mrn", "mrn_issuer", "family_name", "given_name", "birth_date", "sex", "merged_into")
     list_filter = ("sex", "mrn_issuer")
     search_fields = ("mrn", "family_name", "given_name")
@@ -60,7 +59,7 @@ class PatientAdmin(AccessLoggedAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(Coverage)
-class CoverageAdmin(SimpleHistoryAdmin):
+class CoverageAdmin(HistoryAdmin):
     list_display = ("patient", "priority", "payer", "member_id", "group_number", "active")
     list_filter = ("priority", "active", "payer")
     search_fields = ("member_id", "patient__mrn", "patient__family_name")

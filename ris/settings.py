@@ -188,6 +188,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Internationalisation and time ----------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
+# Dates and times as "2026-12-06 14:05" on every page (ris/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["ris.formats"]
 TIME_ZONE = env_str("RIS_TIME_ZONE", "UTC")  # the department's local time; stored times are aware (UTC)
 USE_I18N = True
 USE_TZ = True
@@ -317,6 +319,9 @@ RIS_MWL_TLS_KEY = env_str("RIS_MWL_TLS_KEY")
 RIS_MWL_TLS_CA = env_str("RIS_MWL_TLS_CA")  # set: callers must present a certificate signed by this CA
 # MPPS records of exams finished this many days ago are purged (celery beat, daily); 0 keeps them forever.
 RIS_MPPS_RETENTION_DAYS = env_int("RIS_MPPS_RETENTION_DAYS", 180)
+# The front-desk arrivals, the technologist list and the reading worklist fetch themselves again this often (seconds)
+# while their tab is visible; 0 turns it off. A background request: it keeps no idle session alive.
+RIS_WORKLIST_REFRESH_SECONDS = env_int("RIS_WORKLIST_REFRESH_SECONDS", 30)
 # --- Reporting (reporting/) -------------------------------------------------------------------------------------
 # A reading claim lapses after this much inactivity; another radiologist may then take the exam.
 RIS_READING_CLAIM_MINUTES = env_int("RIS_READING_CLAIM_MINUTES", 15)

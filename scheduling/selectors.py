@@ -29,12 +29,18 @@ def exams_with_context() -> QuerySet[Exam]:
     )
 
 
-def exams_scheduled_on(day: date, *, statuses: set[str] | None = None) -> QuerySet[Exam]:
-    """The exams booked on a local calendar day, by room and start time."""
+def exams_scheduled_on(
+    day: date, *, statuses: set[str] | None = None, room_id: int | None = None, modality_code: str = ""
+) -> QuerySet[Exam]:
+    """The exams booked on a local calendar day, by room and start time; optionally in one room or modality."""
     start, end = local_day_bounds(day)
     exams = exams_with_context().filter(scheduled_start__gte=start, scheduled_start__lt=end)
     if statuses is not None:
         exams = exams.filter(status__in=statuses)
+    if room_id is not None:
+        exams = exams.filter(room_id=room_id)
+    if modality_code:
+        exams = exams.filter(room__modality__code=modality_code)
     return exams.order_by("room__name", "scheduled_start")
 
 

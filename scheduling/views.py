@@ -2,6 +2,7 @@
 
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -89,6 +90,7 @@ def home(request):
         "arrivals": arrivals_expected(today),
         "today": today,
         "status_counts": exam_status_counts(exams_scheduled_on(today)),
+        "refresh_seconds": settings.RIS_WORKLIST_REFRESH_SECONDS,
     }
     return render(request, "scheduling/home.html", context)
 

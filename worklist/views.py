@@ -1,5 +1,6 @@
 """Technologist and front-desk pages of the worklist app."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -11,6 +12,7 @@ from ris.models import Role
 from ris.roles import role_required
 from scheduling.models import Exam
 from scheduling.selectors import exams_scheduled_on, exams_with_context
+from worklist.forms import TechnologistFilterForm
 from worklist.models import PerformedProcedureStep
 from worklist.selectors import performed_steps_to_reconcile
 from worklist.services import mpps_reconcile
@@ -21,10 +23,23 @@ S = Exam.Status
 @require_safe
 @role_required(Role.TECHNOLOGIST, Role.ADMIN)
 def home(request):
-    """Today's exams on the modalities, patients waiting first; reported ones too, with their report's status."""
+    """A day's exams on the modalities (today unless the filters name a day), in one room or modality if chosen;
+    reported ones too, with their report's status. The page refreshes itself (static/js/refresh.js)."""
     statuses = {S.SCHEDULED, S.ARRIVED, S.IN_PROGRESS, S.COMPLETED, S.PRELIMINARY, S.FINAL, S.AMENDED}
-    exams = exams_scheduled_on(timezone.localdate(), statuses=statuses)
-    return render(request, "worklist/home.html", {"exams": exams, "today": timezone.localdate()})
+    form = TechnologistFilterForm(request.GET)
+    exams, day = None, timezone.localdate()
+    if form.is_valid():
+        criteria = form.criteria()
+        day = criteria.pop("day")
+        exams = exams_scheduled_on(day, statuses=statuses, **criteria)
+    context = {
+        "form": form,
+        "exams": exams,
+        "day": day,
+        "today": timezone.localdate(),
+        "refresh_seconds": settings.RIS_WORKLIST_REFRESH_SECONDS,
+    }
+    return render(request, "worklist/home.html", context)
 
 
 @require_safe

@@ -1,5 +1,6 @@
 """The critical results list: open results oldest first, recording the notification, closing."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -130,3 +131,33 @@ def test_other_roles_cannot_flag(client_for):
     exam = make_completed_exam()
     response = client_for(Role.TECHNOLOGIST).post(reverse("reports:critical_flag", args=[exam.pk]), {"category": "RED"})
     assert response.status_code == 403
+
+
+def critical_row(html: str, critical: CriticalResult) -> str:
+    found = re.search(rf'<tr id="critical-{critical.pk}"[^>]*>.*?</tr>', html, re.S)
+    assert found, f"no row for critical result {critical.pk}"
+    return found.group(0)
+
+
+@pytest.mark.parametrize(
+    ("category", "words"), [("RED", "Cat 1 (red)"), ("ORANGE", "Cat 2 (orange)"), ("YELLOW", "Cat 3 (yellow)")]
+)
+def test_each_row_shows_its_acr_category_by_colour_class_and_in_words(reader, radiologist, category, words):
+    critical = flag(radiologist, "Finding", category=category)
+    row = critical_row(reader.get(reverse("reports:critical")).content.decode(), critical)
+    css = f"critical-{category.lower()}"
+    assert re.search(rf'<tr [^>]*class="[^"]*\b{css}\b', row)
+    assert f'<span class="badge {css}">{words}</span>' in row
+    assert critical.get_category_display() in row
+    assert not re.search(r">(RED|ORANGE|YELLOW)<", row)  # no bare code
+
+
+def test_each_row_links_to_its_report(reader, radiologist):
+    first = flag(radiologist, "Tension pneumothorax")
+    second = flag(radiologist, "Free air under the diaphragm", category="ORANGE")
+    html = reader.get(reverse("reports:critical")).content.decode()
+    for critical in (first, second):
+        exam = critical.report.exam
+        link = reverse("reporting:editor", args=[exam.pk])
+        assert f'href="{link}">Report {exam.accession_number}</a>' in critical_row(html, critical)
+        assert reader.get(link).status_code == 200
