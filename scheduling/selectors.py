@@ -191,3 +191,9 @@ def order_by_number(*, placer_application: str, placer_order_number: str, filler
     if placer_order_number:
         return orders.filter(placer_application=placer_application, placer_order_number=placer_order_number).first()
     return None
+
+
+def patients_by_accession(token: str) -> list[int]:
+    """The patients whose exams carry this accession number (as typed or in capitals), for ris patient search."""
+    numbers = {token, token.upper()}
+    return list(Exam.objects.filter(accession_number__in=numbers).values_list("order__patient_id", flat=True))
