@@ -83,29 +83,17 @@ def _identifier_matches(token: str) -> Q:
 
 
 def patient_search(query: str, *, limit: int = 50) -> list[Patient]:
-    """Patients (not merged away) matching every word of `query`, at most `limit` (see patient_search_queryset)."""
+    """Patients (not merged away) matching every word of `query` (patient_search_condition), at most `limit`: the
+    one search of the patient page and the API."""
     return list(patient_search_queryset(query)[:limit])
 
 
 def patient_search_queryset(query: str) -> QuerySet[Patient]:
-    """Patients (not merged away) matching every word of `query`, in alphabetical order.
-
-    A word that is a date (2026-01-31, 31.01.2026, 01/31/2026) matches the birth date; any other word matches a
-    fragment of the names, in any order, ignoring case, accents and transliteration ("mull jur" and "muell juer"
-    find Müller^Jürgen, "oconnor" O'Connor); a query of one word also matches the start of an MRN and an
-    accession number. The one search of the patient page and the API.
-    """
-    tokens = query.split()
-    if not tokens:
+    """Patients (not merged away) matching every word of `query` (patient_search_condition), alphabetically."""
+    if not query.split():
         return Patient.objects.none()
-    dates = [d for d in map(_as_date, tokens) if d is not None]
-    text = " ".join(token for token in tokens if _as_date(token) is None)
-    words, condition = _name_words(text), patient_name_matches(text)
-    if len(tokens) == 1 and not dates:
-        condition = (condition if words else Q(pk__in=[])) | _identifier_matches(tokens[0])
-    for birth_date in dates:
-        condition &= Q(birth_date=birth_date)
-    patients = Patient.objects.filter(condition, merged_into__isnull=True)
+    patients = Patient.objects.filter(patient_search_condition(query), merged_into__isnull=True)
+    words = _name_words(" ".join(token for token in query.split() if _as_date(token) is None))
     # Both orders are alphabetical; they differ in the plan PostgreSQL picks. With a word of 3+ characters the
     # trigram indexes find the matches (search_name has no b-tree, so the sort cannot tempt the planner into
     # walking a name index and filtering 100,000 rows for a rare fragment). Shorter words match too many rows
@@ -115,6 +103,25 @@ def patient_search_queryset(query: str) -> QuerySet[Patient]:
     else:
         ordering = ("family_name", "given_name", "birth_date", "id")
     return patients.order_by(*ordering)
+
+
+def patient_search_condition(query: str) -> Q:
+    """What a patient matches for `query`: every word of it.
+
+    A word that is a date (2026-01-31, 31.01.2026, 01/31/2026) matches the birth date; any other word matches a
+    fragment of the names, in any order, ignoring case, accents and transliteration ("mull jur" and "muell juer"
+    find Müller^Jürgen, "oconnor" O'Connor); a query of one word also matches the start of an MRN and an
+    accession number. Each part is served by an index on PostgreSQL.
+    """
+    tokens = query.split()
+    dates = [d for d in map(_as_date, tokens) if d is not None]
+    text = " ".join(token for token in tokens if _as_date(token) is None)
+    condition = patient_name_matches(text)
+    if len(tokens) == 1 and not dates:
+        condition = (condition if _name_words(text) else Q(pk__in=[])) | _identifier_matches(tokens[0])
+    for birth_date in dates:
+        condition &= Q(birth_date=birth_date)
+    return condition
 
 
 def patient_likely_duplicates(*, family_name: str, birth_date: date | None, exclude_id: int | None = None):

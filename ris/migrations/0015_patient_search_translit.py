@@ -1,5 +1,9 @@
 """Transliteration-aware patient search: a second folded name key (search_translit) with a trigram index, and an
-MRN index that serves prefix search (LIKE 'M10%') on PostgreSQL whatever the database collation."""
+MRN index that serves prefix search (LIKE 'M10%') on PostgreSQL whatever the database collation.
+
+The backfill rewrites every patient row: on a large register run `VACUUM ANALYZE ris_patient` after migrating
+(autovacuum gets there too, later), or the old row versions and the trigram index's pending list slow searches.
+"""
 
 from django.db import migrations, models
 
