@@ -186,7 +186,7 @@ def _bitmap_plan(query: str) -> str:
     return Patient.objects.filter(patient_search_condition(query)).explain()
 
 
-def test_name_mrn_and_accession_search_is_served_by_indexes_on_postgresql(postgresql, patients):
+def test_name_and_mrn_prefix_search_is_served_by_indexes_on_postgresql(postgresql, patients):
     name_plan, mrn_plan = _bitmap_plan("mueller"), _bitmap_plan("M100")
     assert "patient_search_translit_trgm" in name_plan
     assert "patient_search_name_trgm" in name_plan
