@@ -6,6 +6,9 @@ INSTALLED := $(VENV)/.installed
 # The web server, the DICOM worklist SCP, the HL7 listener, and a Celery worker and beat only when a broker is
 # configured (otherwise tasks run in-process).
 PROCESSES := web worklist hl7 $(if $(CELERY_BROKER_URL)$(REDIS_URL),worker beat,)
+# Where gunicorn listens (ris/gunicorn_conf.py reads the same variable): the banner names it.
+RIS_WEB_ADDR ?= 127.0.0.1:8000
+export RIS_WEB_ADDR
 
 .PHONY: run test lint format migrate seed static clean
 
@@ -25,7 +28,7 @@ seed: migrate
 	$(PY) manage.py seed_demo
 
 run: seed static
-	@echo "RIS on http://127.0.0.1:8000/ -- starting: $(PROCESSES) (Ctrl-C stops them all)"
+	@echo "RIS on http://$(RIS_WEB_ADDR)/ -- starting: $(PROCESSES) (Ctrl-C stops them all)"
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho --procfile Procfile start $(PROCESSES)
 
 test: $(INSTALLED)

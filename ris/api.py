@@ -61,7 +61,9 @@ class PatientSerializer(serializers.ModelSerializer):
 
 
 class PatientFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Names, birth date or MRN, as the front desk searches")
+    q = django_filters.CharFilter(
+        method="search", label="Names, birth date, MRN or its start, or an accession number, as the front desk searches"
+    )
     mrn = django_filters.CharFilter()
     birth_date = django_filters.DateFilter()
 

@@ -99,8 +99,9 @@ PROCEDURE_LIMITS = {
     "CTLUNGSCR": (ProcedureType.AllowedSex.ANY, 50, 80),  # USPSTF lung cancer screening ages
 }
 
-WEEKDAYS = range(0, 5)
-# name, modality, AE title, station name, location, {weekday: [(opens, closes), ...]}
+WEEKDAYS, WEEKEND = range(0, 5), (5, 6)
+# name, modality, AE title, station name, location, {weekday: [(opens, closes), ...]}. CT 1 and DX 1 serve the
+# emergency department at weekends too: the demo has work "today" whatever the day.
 ROOMS = [
     (
         "CT 1",
@@ -108,7 +109,7 @@ ROOMS = [
         "CT1",
         "CT1",
         "Radiology level 0, room 12",
-        {**{d: [(time(7), time(20))] for d in WEEKDAYS}, 5: [(time(8), time(14))]},
+        {**{d: [(time(7), time(20))] for d in WEEKDAYS}, **{d: [(time(8), time(16))] for d in WEEKEND}},
     ),
     ("CT 2", "CT", "CT2", "CT2", "Radiology level 0, room 14", {d: [(time(8), time(17))] for d in WEEKDAYS}),
     ("MR 1", "MR", "MR1", "MR1", "Radiology level -1, room 3", {d: [(time(7), time(21))] for d in WEEKDAYS}),
@@ -128,7 +129,14 @@ ROOMS = [
         "Radiology level 0, room 21",
         {d: [(time(8), time(12)), (time(13), time(16))] for d in WEEKDAYS},
     ),
-    ("DX 1", "DX", "DX1", "DX1", "Radiology level 0, room 2", {d: [(time(7), time(19))] for d in WEEKDAYS}),
+    (
+        "DX 1",
+        "DX",
+        "DX1",
+        "DX1",
+        "Radiology level 0, room 2",
+        {**{d: [(time(7), time(19))] for d in WEEKDAYS}, **{d: [(time(8), time(14))] for d in WEEKEND}},
+    ),
 ]
 
 PAYERS = [
@@ -311,6 +319,8 @@ def _patients(rng: random.Random, payers: list[Payer], actor: Actor) -> None:
         elif number == 2:
             family, given, sex = "Øster", "Åse", "F"
         birth = date(rng.randint(1932, today.year - 1), rng.randint(1, 12), rng.randint(1, 28))
+        if number == 1:  # README's search examples: DEMO00001, "mueller jur", 1961-04-02
+            birth = date(1961, 4, 2)
         city, state, postal_code = rng.choice(CITIES)
         street = f"{rng.randint(1, 999)} {rng.choice(STREETS)}"
         phone = f"+1 555 {rng.randint(100, 999)} {rng.randint(1000, 9999)}"

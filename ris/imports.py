@@ -26,7 +26,7 @@ from django.utils import timezone
 from ris.audit import Actor, Interface, actor_label, attribute
 from ris.exceptions import ApplicationError
 from ris.models import CatalogImport, Modality, ProcedureType
-from ris.services import procedure_type_save
+from ris.services import procedure_type_save, validated_or_raise
 
 log = logging.getLogger(__name__)
 
@@ -124,49 +124,48 @@ def _checked_header(header: list[str]) -> list[str]:
     return columns
 
 
-def _flag(column: str, value: str) -> bool:
-    if value.lower() in YES:
-        return True
-    if value.lower() in NO:
-        return False
-    raise ApplicationError(f"{column}: {value!r} is neither yes nor no.", field=column)
-
-
-def row_fields(row: Row, modalities: dict[str, Modality]) -> dict:
-    """The procedure_type_save arguments of a row; blank duration or active cells leave the field as it is."""
+def row_fields(row: Row, modalities: dict[str, Modality]) -> tuple[dict, dict[str, str]]:
+    """The procedure_type_save arguments of the cells that can be read (blank duration or active cells leave the
+    field as it is), and a message for each column that cannot (all of them, not only the first)."""
     if row.problem:
-        raise ApplicationError(row.problem)
+        return {}, {"": row.problem}
     fields: dict = {}
+    problems: dict[str, str] = {}
     for column, raw in row.values.items():
         value = raw.strip()
         if column == "modality":
             if value.upper() not in modalities:
                 known = ", ".join(sorted(modalities))
                 problem = f"{value!r} is not a modality of the RIS" if value else "a modality code is required"
-                raise ApplicationError(f"modality: {problem} ({known}).", field=column)
+                problems[column] = f"modality: {problem} ({known})."
+                continue
             value = modalities[value.upper()]
         elif column == "duration_minutes":
             if not value:
                 continue
             if not value.isdigit():
-                raise ApplicationError(f"duration minutes: {value!r} is not a whole number of minutes.", field=column)
+                problems[column] = f"duration minutes: {value!r} is not a whole number of minutes."
+                continue
             value = int(value)
         elif column == "active":
             if not value:
                 continue
-            value = _flag(column, value)
+            if value.lower() not in YES | NO:
+                problems[column] = f"active: {value!r} is neither yes nor no."
+                continue
+            value = value.lower() in YES
         elif column == "allowed_sex":
             if value.lower() not in SEXES:
-                raise ApplicationError(f"allowed sex: {value!r} is not any, female or male.", field=column)
+                problems[column] = f"allowed sex: {value!r} is not any, female or male."
+                continue
             value = SEXES[value.lower()]
         elif column in ("min_age", "max_age"):  # blank: no limit
             if value and not value.isdigit():
-                raise ApplicationError(
-                    f"{column.replace('_', ' ')}: {value!r} is not a whole number of years.", field=column
-                )
+                problems[column] = f"{column.replace('_', ' ')}: {value!r} is not a whole number of years."
+                continue
             value = int(value) if value else None
         fields[COLUMNS[column]] = value
-    return fields
+    return fields, problems
 
 
 # --- the job ---------------------------------------------------------------------------------------------------
@@ -242,17 +241,32 @@ def catalog_import_run(import_id: int, *, progress: Progress | None = None) -> C
 
 
 def _import_row(row: Row, modalities: dict[str, Modality], actor: Actor, counts: dict) -> None:
-    """Save one row through procedure_type_save (its own transaction); a refusal is counted, not raised."""
+    """Save one row through procedure_type_save (its own transaction); a refusal is counted, not raised, with
+    every problem of the row in one message (cells that cannot be read, then the service's checks of the rest)."""
+    fields, problems = row_fields(row, modalities)
+    existing = ProcedureType.objects.filter(code=fields.get("code", "").strip()).first()
+    messages = list(problems.values())
     try:
-        fields = row_fields(row, modalities)
-        existing = ProcedureType.objects.filter(code=fields.get("code", "").strip()).first()
-        procedure_type_save(acting_user=actor, procedure=existing, **fields)
+        if not problems:
+            procedure_type_save(acting_user=actor, procedure=existing, **fields)
+        elif not row.problem:  # the readable cells checked as the service checks them, without saving
+            validated_or_raise(_unsaved(existing, fields), exclude=[COLUMNS[column] for column in problems])
     except ApplicationError as error:
-        counts["errors"].append({"row": row.line, "message": error.message})
+        messages += error.extra.get("errors", [error.message])
     except IntegrityError as error:  # a concurrent change won a race the service's checks could not see
-        counts["errors"].append({"row": row.line, "message": f"The database refused the row: {error}"})
+        messages.append(f"The database refused the row: {error}")
+    if messages:
+        counts["errors"].append({"row": row.line, "message": " ".join(messages)})
     else:
         counts["updated_count" if existing else "created_count"] += 1
+
+
+def _unsaved(existing: ProcedureType | None, fields: dict) -> ProcedureType:
+    """The procedure a row describes, in memory only."""
+    procedure = existing or ProcedureType()
+    for name, value in fields.items():
+        setattr(procedure, name, value)
+    return procedure
 
 
 @transaction.atomic

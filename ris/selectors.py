@@ -8,7 +8,8 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from ris.models import AccessRecord, Patient, ProcedureType, Role, Room
-from ris.text import fold
+from ris.search import patients_named_by
+from ris.text import fold, search_fold
 
 
 def core_counts() -> dict[str, int]:
@@ -40,42 +41,87 @@ def _as_date(token: str) -> date | None:
     return None
 
 
+def _name_words(text: str) -> list[tuple[str, str]]:
+    """Each word of `text` as its two search keys: (fold, search_fold) - "Müller" -> ("muller", "muller")."""
+    return [(fold(word), search_fold(word)) for word in text.split() if search_fold(word)]
+
+
+def _word_matches(plain: str, translit: str) -> Q:
+    # The transliterated key finds mueller/muller/Müller and odegaard/Ødegård; the plain key keeps every fragment
+    # that a digraph fold would cut ("er" of Bauer, stored "baur"). Both have a trigram index on PostgreSQL.
+    return Q(search_translit__contains=translit) | Q(search_name__contains=plain)
+
+
 def patient_name_matches(text: str) -> Q:
-    """Every word of `text` a fragment of the patient's names, in any order, ignoring case and accents (over the
-    folded search_name and, on PostgreSQL, its trigram index)."""
+    """Every word of `text` a fragment of the patient's names, in any order, ignoring case, accents,
+    transliteration (ü = ue = u, ø = oe = o, å = aa = a, ß = ss), apostrophes and hyphens (over the folded keys
+    search_translit and search_name and, on PostgreSQL, their trigram indexes)."""
     condition = Q()
-    for word in fold(text).split():
-        condition &= Q(search_name__contains=word)
+    for plain, translit in _name_words(text):
+        condition &= _word_matches(plain, translit)
+    return condition
+
+
+# An MRN prefix shorter than this would match most of the register.
+MRN_PREFIX_MIN = 3
+
+
+def _identifier_matches(token: str) -> Q:
+    """One typed token as an identifier: the start of an MRN (as typed, in capitals or in small letters), or an
+    accession number any app registered a lookup for (ris.search)."""
+    spellings = {token, token.upper(), token.lower()}
+    if len(token) >= MRN_PREFIX_MIN:
+        condition = Q()
+        for spelling in spellings:
+            condition |= Q(mrn__startswith=spelling)
+    else:
+        condition = Q(mrn__in=spellings)
+    named = patients_named_by(token)
+    if named:
+        condition |= Q(pk__in=sorted(named))
     return condition
 
 
 def patient_search(query: str, *, limit: int = 50) -> list[Patient]:
-    """Patients (not merged away) matching every word of `query`.
+    """Patients (not merged away) matching every word of `query` (patient_search_condition), at most `limit`: the
+    one search of the patient page and the API."""
+    return list(patient_search_queryset(query)[:limit])
 
-    A word that is a date (2026-01-31, 31.01.2026, 01/31/2026) matches the birth date; any other word matches a
-    fragment of the names, in any order, ignoring case and accents ("mull jur" finds Müller^Jürgen); a query of
-    one word also matches an MRN exactly.
-    """
-    tokens = query.split()
-    if not tokens:
-        return []
-    dates = [d for d in map(_as_date, tokens) if d is not None]
-    words = [fold(token) for token in tokens if _as_date(token) is None]
-    condition = patient_name_matches(" ".join(words))
-    if len(tokens) == 1 and not dates:
-        condition |= Q(mrn__in={tokens[0], tokens[0].upper(), tokens[0].lower()})
-    for birth_date in dates:
-        condition &= Q(birth_date=birth_date)
-    patients = Patient.objects.filter(condition, merged_into__isnull=True)
+
+def patient_search_queryset(query: str) -> QuerySet[Patient]:
+    """Patients (not merged away) matching every word of `query` (patient_search_condition), alphabetically."""
+    if not query.split():
+        return Patient.objects.none()
+    patients = Patient.objects.filter(patient_search_condition(query), merged_into__isnull=True)
+    words = _name_words(" ".join(token for token in query.split() if _as_date(token) is None))
     # Both orders are alphabetical; they differ in the plan PostgreSQL picks. With a word of 3+ characters the
-    # trigram index finds the matches (search_name has no b-tree, so the sort cannot tempt the planner into
+    # trigram indexes find the matches (search_name has no b-tree, so the sort cannot tempt the planner into
     # walking a name index and filtering 100,000 rows for a rare fragment). Shorter words match too many rows
     # for trigrams to help: walking the (family_name, given_name) index in order stops after `limit` matches.
-    if any(len(word) >= 3 for word in words):
+    if any(min(len(plain), len(translit)) >= 3 for plain, translit in words):
         ordering = ("search_name", "birth_date", "id")
     else:
         ordering = ("family_name", "given_name", "birth_date", "id")
-    return list(patients.order_by(*ordering)[:limit])
+    return patients.order_by(*ordering)
+
+
+def patient_search_condition(query: str) -> Q:
+    """What a patient matches for `query`: every word of it.
+
+    A word that is a date (2026-01-31, 31.01.2026, 01/31/2026) matches the birth date; any other word matches a
+    fragment of the names, in any order, ignoring case, accents and transliteration ("mull jur" and "muell juer"
+    find Müller^Jürgen, "oconnor" O'Connor); a query of one word also matches the start of an MRN and an
+    accession number. Each part is served by an index on PostgreSQL.
+    """
+    tokens = query.split()
+    dates = [d for d in map(_as_date, tokens) if d is not None]
+    text = " ".join(token for token in tokens if _as_date(token) is None)
+    condition = patient_name_matches(text)
+    if len(tokens) == 1 and not dates:
+        condition = (condition if _name_words(text) else Q(pk__in=[])) | _identifier_matches(tokens[0])
+    for birth_date in dates:
+        condition &= Q(birth_date=birth_date)
+    return condition
 
 
 def patient_likely_duplicates(*, family_name: str, birth_date: date | None, exclude_id: int | None = None):

@@ -70,7 +70,8 @@ def identifier_next(name: str, pattern: str, *, max_length: int) -> str:
 
 
 def validated_or_raise(instance, *, exclude: list[str] | None = None, database_checks: bool = True) -> None:
-    """Run the model's field validators and constraints; raise them as one ApplicationError.
+    """Run the model's field validators and constraints; raise them as one ApplicationError (the first problem as
+    its message, every problem in extra["errors"]).
 
     database_checks=False skips the uniqueness and constraint checks that need queries, for a caller that lets the
     database hold them and turns its IntegrityError into a clear message.
@@ -80,9 +81,14 @@ def validated_or_raise(instance, *, exclude: list[str] | None = None, database_c
     try:
         instance.full_clean(exclude=exclude, validate_unique=database_checks, validate_constraints=database_checks)
     except ValidationError as error:
-        field, messages = next(iter(error.message_dict.items()))
-        label = "" if field == "__all__" else f"{field.replace('_', ' ')}: "
-        raise ApplicationError(f"{label}{' '.join(messages)}", field=None if field == "__all__" else field) from None
+        every = [
+            ("" if field == "__all__" else f"{field.replace('_', ' ')}: ") + " ".join(messages)
+            for field, messages in error.message_dict.items()
+        ]
+        field = next(iter(error.message_dict))
+        raise ApplicationError(  # the first for a form's field; all of them for a caller that lists them (imports)
+            every[0], field=None if field == "__all__" else field, extra={"errors": every}
+        ) from None
 
 
 @transaction.atomic

@@ -245,8 +245,9 @@ if CELERY_BROKER_URL:
     CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", env_str("REDIS_URL") or CELERY_BROKER_URL)
     CELERY_TASK_ALWAYS_EAGER = False
 else:
-    # No broker: run every task in-process, at once, and let its exceptions reach the caller.
-    CELERY_BROKER_URL = "memory://"
+    # No broker: run every task in-process, at once, and let its exceptions reach the caller. (The host only
+    # spares a kombu warning: the memory transport has none.)
+    CELERY_BROKER_URL = "memory://localhost/"
     CELERY_RESULT_BACKEND = "cache+memory://"
     CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -275,6 +276,10 @@ LOGGING = {
     # django-axes logs each failed sign-in (username and address) at INFO; lockouts are warnings.
     "loggers": {"pynetdicom": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+if CELERY_TASK_ALWAYS_EAGER:
+    # In-process tasks: a line per task that succeeded (a thousand while seeding the demo) says nothing a worker's
+    # log would; failures are logged at ERROR (and raised to the caller) all the same.
+    LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}
 
 # --- The department -------------------------------------------------------------------------------------------
 # Accession numbers: a Python format string with {seq} (a database sequence, never reused) and {date}

@@ -109,19 +109,25 @@ def _advance(exam: Exam, start: datetime, now: datetime, rng: random.Random, act
 
 
 def _book_day(plan: _Plan, room: Room, day, procedures: list[ProcedureType], now: datetime) -> None:
+    """About MAX_EXAMS_PER_ROOM_DAY exams spread over the room's opening hours of `day` (each a drawn gap after
+    the start of its share of the hours), so that "today" has work waiting until the room closes."""
     tz = timezone.get_current_timezone()
-    booked = 0
-    for period in room.opening_hours.filter(weekday=day.weekday()):
-        cursor = datetime.combine(day, period.opens_at, tzinfo=tz)
-        closes = datetime.combine(day, period.closes_at, tzinfo=tz)
-        while booked < MAX_EXAMS_PER_ROOM_DAY:
+    periods = [
+        (datetime.combine(day, period.opens_at, tzinfo=tz), datetime.combine(day, period.closes_at, tzinfo=tz))
+        for period in room.opening_hours.filter(weekday=day.weekday()).order_by("opens_at")
+    ]
+    open_in_all = sum((closes - opens for opens, closes in periods), timedelta())
+    for opens, closes in periods:
+        window = (closes - opens) / max(1, round(MAX_EXAMS_PER_ROOM_DAY * ((closes - opens) / open_in_all)))
+        cursor = opens
+        while cursor < closes:
             procedure = plan.rng.choice(procedures)
-            cursor += timedelta(minutes=plan.rng.choice([0, 0, 10, 20, 30, 60]))
-            end = cursor + timedelta(minutes=procedure.default_duration_minutes)
+            window_ends = min(closes, cursor + window)
+            start = cursor + timedelta(minutes=plan.rng.choice([0, 0, 10, 20, 30, 60]))
+            end = start + timedelta(minutes=procedure.default_duration_minutes)
+            cursor = max(window_ends, end)
             if end > closes:
                 break
-            start, cursor = cursor, end
-            booked += 1
             order = plan.order(procedure)
             if order is None:
                 plan.rng.random()  # the draw _advance would have made

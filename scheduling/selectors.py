@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from ris.models import ProcedureType, Room
 from ris.models.catalog import MAX_PROCEDURE_MINUTES
+from ris.validators import ACCESSION_MAX_LENGTH
 from scheduling.models import Exam, Order
 from scheduling.slots import Interval, free_starts
 from scheduling.workflow import HOLDS_ROOM, PERFORMED, REPORTED
@@ -213,3 +214,12 @@ def order_by_number(*, placer_application: str, placer_order_number: str, filler
     if placer_order_number:
         return orders.filter(placer_application=placer_application, placer_order_number=placer_order_number).first()
     return None
+
+
+def patients_by_accession(token: str) -> list[int]:
+    """The patients whose exams carry this accession number (as typed or in capitals), for ris patient search.
+    A word without a digit or longer than DICOM SH allows is no accession number: no query for a name."""
+    if len(token) > ACCESSION_MAX_LENGTH or not any(char.isdigit() for char in token):
+        return []
+    numbers = {token, token.upper()}
+    return list(Exam.objects.filter(accession_number__in=numbers).values_list("order__patient_id", flat=True))

@@ -5,12 +5,17 @@ from django.db.models import F, Q
 from ris.audit import audited_history
 from ris.models.base import PersonName, TimeStamped
 from ris.models.parties import Address, Payer
-from ris.text import fold
+from ris.text import fold, search_fold
 from ris.validators import validate_dicom_identifier, validate_not_future, validate_phone
 
 
 def patient_search_key(family_name: str, given_name: str, middle_name: str) -> str:
     return fold(" ".join(part for part in (family_name, given_name, middle_name) if part))
+
+
+def patient_translit_key(family_name: str, given_name: str, middle_name: str) -> str:
+    """Each name folded by search_fold, kept apart by one space: "O'Connor", "Mary Ann" -> "oconnor maryann"."""
+    return " ".join(key for key in map(search_fold, (family_name, given_name, middle_name)) if key)
 
 
 def default_mrn_issuer() -> str:
@@ -51,7 +56,14 @@ class Patient(PersonName, Address, TimeStamped):
         max_length=200, blank=True, editable=False, help_text="Folded family, given and middle names, for search"
     )
 
-    history = audited_history(excluded_fields=["search_name"])
+    search_translit = models.CharField(
+        max_length=200,
+        blank=True,
+        editable=False,
+        help_text="Names transliterated and compacted (mueller = muller = Müller, oconnor = O'Connor), for search",
+    )
+
+    history = audited_history(excluded_fields=["search_name", "search_translit"])
 
     class Meta:
         ordering = ["family_name", "given_name", "mrn"]
@@ -64,7 +76,10 @@ class Patient(PersonName, Address, TimeStamped):
             models.Index(fields=["family_name", "given_name"]),
             models.Index(fields=["birth_date"]),
             models.Index(fields=["mrn"]),  # search by MRN without knowing its issuer
-            # PostgreSQL also has a trigram index on search_name (migration 0003) for substring search.
+            # MRN prefix search (LIKE 'M10%'): the pattern operator class serves it whatever the collation.
+            models.Index(fields=["mrn"], name="patient_mrn_prefix", opclasses=["varchar_pattern_ops"]),
+            # PostgreSQL also has trigram indexes on search_name (migration 0003) and search_translit (0015) for
+            # substring search.
         ]
 
     def __str__(self) -> str:
@@ -73,9 +88,10 @@ class Patient(PersonName, Address, TimeStamped):
     def save(self, *args, **kwargs):
         # A search index kept with the row it indexes (like a database index, not a business rule).
         self.search_name = patient_search_key(self.family_name, self.given_name, self.middle_name)
+        self.search_translit = patient_translit_key(self.family_name, self.given_name, self.middle_name)
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and {"family_name", "given_name", "middle_name"} & set(update_fields):
-            kwargs["update_fields"] = {*update_fields, "search_name"}
+            kwargs["update_fields"] = {*update_fields, "search_name", "search_translit"}
         super().save(*args, **kwargs)
 
     @property

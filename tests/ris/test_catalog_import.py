@@ -363,3 +363,29 @@ def test_the_command_refuses_a_bad_file_and_a_non_administrator_writing_nothing(
     assert not CatalogImport.objects.exists()
     assert not ProcedureType.objects.exists()
     assert imported_files(settings) == []
+
+
+def test_a_refused_row_names_every_problem_it_has_not_only_the_first(admin):
+    job = run(f"{HEADER}\nMRBRAIN,,XX,7055,half an hour,BRAIN,,maybe\n", admin)
+    assert job.errors == [
+        {
+            "row": 2,
+            "message": "modality: 'XX' is not a modality of the RIS (CR, CT, DX, MG, MR, NM, PT, RF, US, XA). "
+            "duration minutes: 'half an hour' is not a whole number of minutes. "
+            "active: 'maybe' is neither yes nor no. "
+            "name: This field cannot be blank. "
+            "cpt code: '7055' is not a CPT code (five characters: four digits and a digit, F or T).",
+        }
+    ]
+    assert not ProcedureType.objects.filter(code="MRBRAIN").exists()
+
+
+def test_a_row_of_readable_cells_names_every_field_the_service_refuses(admin):
+    job = run(f"{HEADER}\nMRBRAIN,,MR,7055,40,BRAIN,,yes\n", admin)
+    assert job.errors == [
+        {
+            "row": 2,
+            "message": "name: This field cannot be blank. "
+            "cpt code: '7055' is not a CPT code (five characters: four digits and a digit, F or T).",
+        }
+    ]

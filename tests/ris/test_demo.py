@@ -1,6 +1,8 @@
 """python manage.py seed_demo: a whole department, idempotent, and every demo user can sign in."""
 
 import io
+import random
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -8,9 +10,12 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from ris.demo import DEMO_PASSWORD, DEMO_USERS
+from ris import demo as core_demo
+from ris.audit import Interface
+from ris.demo import DEMO_PASSWORD, DEMO_USERS, ROOMS
 from ris.models import Patient, ProcedureType, Room
 from ris.roles import ROLE_HOME
+from scheduling import demo as scheduling_demo
 from scheduling.models import Exam, Order
 
 
@@ -75,3 +80,29 @@ def test_seeded_demo_orders_respect_the_catalogs_sex_and_age_limits(settings):
             exam.accession_number
         )
     assert not Order.objects.exclude(plausibility_override="").exists()
+
+
+def test_the_demo_department_has_a_room_open_every_day_of_the_week():
+    open_days = {weekday for *_room, hours in ROOMS for weekday, periods in hours.items() if periods}
+    assert open_days == set(range(7))
+
+
+@pytest.mark.django_db
+@pytest.mark.slow
+def test_a_weekend_day_of_the_demo_has_exams_waiting_until_the_afternoon(settings):
+    """The demo follows the calendar: a Saturday or a Sunday has work, spread over the hours the rooms are open."""
+    actor = Interface("CLI", "seed_demo")
+    core_demo.seed(rng=random.Random(1), actor=actor, log=lambda _line: None)  # noqa: S311
+    plan = scheduling_demo._Plan(random.Random(2), actor)  # noqa: S311
+    now = timezone.localtime()
+    for weekday in (5, 6):
+        day = now.date() + timedelta(days=7 + (weekday - now.weekday()) % 7)  # next week's, wholly in the future
+        for room in Room.objects.filter(opening_hours__weekday=weekday).distinct():
+            procedures = list(ProcedureType.objects.filter(modality=room.modality, active=True).order_by("code"))
+            scheduling_demo._book_day(plan, room, day, procedures, now)
+        starts = [
+            timezone.localtime(start)
+            for start in Exam.objects.filter(scheduled_start__date=day).values_list("scheduled_start", flat=True)
+        ]
+        assert len(starts) >= 8, day
+        assert max(starts).hour >= 13, day

@@ -90,3 +90,30 @@ def test_invalid_boolean_is_reported_by_name():
     result = run(["manage.py", "check"], DEBUG="maybe")
     assert result.returncode != 0
     assert "DEBUG must be one of" in result.stderr
+
+
+QUIET_PROBE = """
+import logging, django
+django.setup()
+from ris.celery import app
+from ris.tasks import ping
+
+@app.task(name="probe.fail")
+def fail():
+    raise RuntimeError("probe failure")
+
+print(ping.delay().get(timeout=5))
+try:
+    fail.delay()
+except RuntimeError as error:
+    print("raised", error)
+print("errors logged", logging.getLogger("celery.app.trace").isEnabledFor(logging.ERROR))
+"""
+
+
+@pytest.mark.slow
+def test_in_process_tasks_log_no_line_per_success_but_their_errors_still_surface():
+    """`make run` seeds the demo without a broker: a thousand "Task ... succeeded" lines were noise."""
+    result = run(["-c", QUIET_PROBE])
+    assert result.stdout.splitlines() == ["pong", "raised probe failure", "errors logged True"]
+    assert result.stderr == ""
