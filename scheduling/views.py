@@ -2,6 +2,7 @@
 
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -247,6 +248,8 @@ def exam_book(request, pk: int):
             room_pk, _, start_text = request.POST.get("slot", "").partition("@")  # "<room id>@<ISO start>"
             room = get_object_or_404(Room, pk=int(room_pk))
             start = datetime.fromisoformat(start_text)
+            if timezone.is_naive(start):  # a drop on the schedule board names the department's local time
+                start = timezone.make_aware(start)
             exam = services.exam_book(
                 exam=exam, room=room, start=start, acting_user=request.user, reason=reason_form.cleaned_data["reason"]
             )
@@ -257,7 +260,9 @@ def exam_book(request, pk: int):
         else:
             local = timezone.localtime(exam.scheduled_start)
             messages.success(request, f"Booked on {exam.room.name}, {local:%A %d %B %Y at %H:%M}.")
-            return redirect("scheduling:exam", pk=exam.pk)
+            return _back(request, reverse("scheduling:exam", args=[exam.pk]))
+        if request.POST.get("next"):  # from the schedule board: back there, with the refusal
+            return _back(request, reverse("scheduling:exam_book", args=[exam.pk]))
     rooms = free_slots_by_room(exam, day)
     context = {
         "exam": exam,
@@ -408,10 +413,20 @@ def schedule_board(request):
     else:
         window = board.day_window(rooms, day)
         rows = board_rows(rooms, day)
+        track_rem = board.track_height_rem(rows, window)
+        may_move = allows(exam_book, request.user)  # a drop reschedules through the booking page's POST
         context.update(
             window=window,
             hours=board.hour_marks(window),
-            columns=board.day_columns(rooms, rows, day, window, exam_url),
+            columns=board.day_columns(rooms, rows, day, window, exam_url, may_move=may_move, track_rem=track_rem),
+            track_rem=track_rem,
+            now_offset=board.now_offset(day, window),
+            now=timezone.localtime(),
+            window_minutes=(window[0].hour * 60 + window[0].minute, window[1].hour * 60 + window[1].minute),
+            may_move=may_move,
+            book_url=reverse("scheduling:exam_book", args=[0]),
+            slot_step=settings.RIS_SLOT_STEP_MINUTES,
+            reason_form=RescheduleReasonForm(auto_id="drop_%s"),
             previous=day - timedelta(days=1),
             following=day + timedelta(days=1),
         )
