@@ -104,3 +104,19 @@ def test_a_cancelled_exam_no_longer_shows_its_old_slot_as_the_current_booking(de
     assert "None now: cancelled on" in page
     assert "It had been booked for" in page
     assert "Patient moved away" in page
+
+
+def test_a_cancelled_exams_letter_is_not_printed_as_a_current_appointment(desk):
+    exam = make_booked_exam()
+    services.exam_cancel(exam=exam, reason="Patient moved away", acting_user=TEST_ACTOR)
+    response = desk.get(reverse("scheduling:exam_letter", args=[exam.pk]), follow=True)
+    assert "it has no appointment to print" in response.content.decode()
+    assert response.redirect_chain[-1][0] == reverse("scheduling:exam", args=[exam.pk])
+
+
+def test_rebooking_a_no_show_says_the_old_slot_was_missed_not_current(desk):
+    exam = make_exam_due()
+    services.exam_mark_no_show(exam=exam, acting_user=TEST_ACTOR)
+    page = desk.get(reverse("scheduling:exam_book", args=[exam.pk])).content.decode()
+    assert "Now booked" not in page
+    assert "Was booked (the patient did not come)" in page
