@@ -371,7 +371,7 @@ def exam_letter(request, pk: int):
     if exam.scheduled_start is None:
         messages.error(request, "Book the exam before printing its letter.")
         return redirect("scheduling:exam", pk=pk)
-    if exam.status not in HOLDS_ROOM:  # a cancelled or missed appointment is no appointment
+    if exam.status in CLOSED_BEFORE_PERFORMED:  # a cancelled or missed appointment is no appointment
         messages.error(request, f"This exam is {exam.get_status_display().lower()}: it has no appointment to print.")
         return redirect("scheduling:exam", pk=pk)
     return render(request, "scheduling/exam_letter.html", {"exam": exam})
