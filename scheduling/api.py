@@ -1,7 +1,8 @@
 """Orders and exams over the REST API: the front desk's order entry and booking, as on the pages.
 
 Booking, rescheduling, cancelling and checking in are actions on an exam, each one call of scheduling.services: a
-slot taken meanwhile, a transition the workflow forbids or a missing reason comes back as HTTP 400 with its message.
+slot taken meanwhile, a start in the past, a check-in on another day than the booked one, a transition the workflow
+forbids or a missing reason comes back as HTTP 400 with its message.
 """
 
 import django_filters
@@ -147,6 +148,16 @@ class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class CheckInSerializer(serializers.Serializer):
+    early_reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=200,
+        help_text='Needed to check in before the booked day ("arrived early"); kept in the exam\'s history.',
+    )
+
+
 class ExamViewSet(AccessLogged, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Exams: read; book (or reschedule), cancel and check in as actions (front desk, administrators)."""
 
@@ -158,9 +169,12 @@ class ExamViewSet(AccessLogged, mixins.ListModelMixin, mixins.RetrieveModelMixin
     queryset = Exam.objects.select_related("order", "procedure_type__modality")
 
     def get_serializer_class(self):
-        return {"book": BookSerializer, "reschedule": BookSerializer, "cancel": ReasonSerializer}.get(
-            self.action, ExamSerializer
-        )
+        return {
+            "book": BookSerializer,
+            "reschedule": BookSerializer,
+            "cancel": ReasonSerializer,
+            "check_in": CheckInSerializer,
+        }.get(self.action, ExamSerializer)
 
     def _done(self, exam: Exam) -> Response:
         exam = self.get_queryset().get(pk=exam.pk)
@@ -188,7 +202,10 @@ class ExamViewSet(AccessLogged, mixins.ListModelMixin, mixins.RetrieveModelMixin
         reason = self._input()["reason"]
         return self._done(services.exam_cancel(exam=self.get_object(), reason=reason, acting_user=request.user))
 
-    @extend_schema(request=None, responses=ExamSerializer)
+    @extend_schema(responses=ExamSerializer)
     @action(detail=True, methods=["post"], url_path="check-in")
     def check_in(self, request, pk=None):
-        return self._done(services.exam_check_in(exam=self.get_object(), acting_user=request.user))
+        """Check in on the booked day; on an earlier day only with `early_reason`; never on a later day."""
+        early_reason = self._input()["early_reason"]
+        exam = services.exam_check_in(exam=self.get_object(), acting_user=request.user, early_reason=early_reason)
+        return self._done(exam)

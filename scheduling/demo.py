@@ -137,7 +137,7 @@ def _book_day(plan: _Plan, room: Room, day, procedures: list[ProcedureType], now
             # backdates the entry; a deterministic lead keeps the rng's draws, and so a re-run, unchanged.
             entered = min(now, start - timedelta(hours=2 + (plan.number * 7) % 70))
             Order.objects.filter(pk=order.pk).update(created_at=entered)
-            exam = exam_book(exam=order.exams.get(), room=room, start=start, acting_user=plan.actor)
+            exam = exam_book(exam=order.exams.get(), room=room, start=start, acting_user=plan.actor, now=entered)
             _advance(exam, start, now, plan.rng, plan.actor)
 
 

@@ -122,3 +122,12 @@ class ReasonForm(forms.Form):
 
 class RescheduleReasonForm(forms.Form):
     reason = forms.CharField(max_length=255, required=False)
+
+
+class NoShowForm(forms.Form):
+    """The confirmation a no-show needs: a one-click POST without it is refused."""
+
+    confirm = forms.BooleanField(
+        label="Yes: the patient did not come, record a no-show",
+        error_messages={"required": "Tick the box to confirm that the patient did not come."},
+    )

@@ -3,6 +3,7 @@
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -17,7 +18,7 @@ from ris.services import identifier_next, outbox_add, sequence_next_value, valid
 from ris.validators import local_today, normalize_icd10cm, validate_accession_number, validate_dicom_identifier
 from scheduling.models import AccessionNumber, Exam, Order, Priority
 from scheduling.selectors import exams_holding_room, free_slots_by_room, room_open_periods
-from scheduling.workflow import check_transition, order_status_for
+from scheduling.workflow import can_transition, check_transition, order_status_for
 
 S = Exam.Status
 log = logging.getLogger(__name__)
@@ -292,13 +293,30 @@ def _exam_outbox_add(exam: Exam, previous: str, at: datetime, acting_user: Actor
 
 SLOT_TAKEN = "This slot is no longer free; choose another time."
 
+# A booking may start this much before now: a walk-in put into the slot that has just begun, or a slot chosen on a
+# page that stood open for a few minutes. Anything earlier is a booking in the past, and refused.
+BOOKING_GRACE = timedelta(minutes=5)
+
+
+def _booking_in_past_refusal(start: datetime, now: datetime) -> str:
+    if start >= now - BOOKING_GRACE:
+        return ""
+    return (
+        f"{timezone.localtime(start):%A %d %B %Y at %H:%M} is in the past: an exam can only be booked from now on. "
+        "Choose a later time."
+    )
+
 
 @transaction.atomic
-def exam_book(*, exam: Exam, room: Room, start: datetime, acting_user: Actor, reason: str = "") -> Exam:
-    """Book (or rebook) an exam on a room from `start` for the procedure's duration, inside opening hours.
+def exam_book(
+    *, exam: Exam, room: Room, start: datetime, acting_user: Actor, reason: str = "", now: datetime | None = None
+) -> Exam:
+    """Book (or rebook) an exam on a room from `start` for the procedure's duration, inside opening hours, and
+    never in the past (a few minutes' grace, BOOKING_GRACE).
 
     Two exams holding one room never overlap: checked here for a clear message, and held by the database
     (an exclusion constraint on PostgreSQL; on SQLite every transaction takes the write lock first).
+    `now` is when the booking is made (default: now); only the demo's seeding, which writes a past, gives it.
     """
     if timezone.is_naive(start):
         raise ApplicationError("The start time must carry its time zone.", field="start")
@@ -310,6 +328,9 @@ def exam_book(*, exam: Exam, room: Room, start: datetime, acting_user: Actor, re
             f"{procedure.name} needs a {procedure.modality.code} room; {room.name} is {room.modality.code}.",
             field="room",
         )
+    refusal = _booking_in_past_refusal(start, now or timezone.now())
+    if refusal:
+        raise ApplicationError(refusal, field="start")
     end = start + timedelta(minutes=procedure.default_duration_minutes)
     local_start = timezone.localtime(start)
     if not any(opens <= start and end <= closes for opens, closes in room_open_periods(room, local_start.date())):
@@ -351,19 +372,138 @@ def exam_book_first_free(*, exam: Exam, acting_user: Actor, now: datetime | None
             field="start",
         )
     start, _name, room = candidates[0]
-    return exam_book(exam=exam, room=room, start=start, acting_user=acting_user, reason="first free slot today")
+    return exam_book(
+        exam=exam, room=room, start=start, acting_user=acting_user, reason="first free slot today", now=now
+    )
+
+
+class Action(StrEnum):
+    """The floor's status actions whose moment the schedule governs."""
+
+    CHECK_IN = "check_in"
+    START = "start"
+    COMPLETE = "complete"
+    NO_SHOW = "no_show"
+
+
+_ACTION_TARGET = {
+    Action.CHECK_IN: S.ARRIVED,
+    Action.START: S.IN_PROGRESS,
+    Action.COMPLETE: S.COMPLETED,
+    Action.NO_SHOW: S.NO_SHOW,
+}
+
+
+def exam_action_refusal(exam: Exam, action: Action, *, at: datetime | None = None, early_reason: str = "") -> str:
+    """Why `action` may not be taken on the exam at `at` (default now), or "" when it may.
+
+    The one rule of when, used by the services (which raise it), the pages (which offer only what may be done)
+    and so by the API and the interfaces:
+    - the workflow must allow the step;
+    - check-in and start only on the booked day (the department's local date of the booked start); on an earlier
+      day only with an "arrived early" reason; never on a later day (rebook the exam for today first). A start on
+      the day the patient was checked in early needs no second reason;
+    - a no-show only once the booked start has passed;
+    - completing follows the start, so its day was settled then.
+    """
+    target = _ACTION_TARGET[Action(action)]
+    if not can_transition(exam.status, target):
+        try:
+            check_transition(exam.status, target)
+        except ApplicationError as error:
+            return error.message
+    return _when_refusal(exam, Action(action), at or timezone.now(), early_reason.strip())[0]
+
+
+def _when_refusal(exam: Exam, action: Action, at: datetime, early_reason: str) -> tuple[str, str]:
+    """The time part of exam_action_refusal: (message, the field it concerns), or ("", "")."""
+    booked = exam.scheduled_start
+    if booked is None or action == Action.COMPLETE:
+        return "", ""
+    if action == Action.NO_SHOW:
+        if at < booked:
+            return (
+                f"The exam is booked for {timezone.localtime(booked):%A %d %B at %H:%M}: a no-show can be recorded "
+                "only after that time.",
+                "status",
+            )
+        return "", ""
+    day, booked_day = timezone.localdate(at), timezone.localdate(booked)
+    verb = "checked in" if action == Action.CHECK_IN else "started"
+    if day > booked_day:
+        return (
+            f"The exam was booked for {booked_day:%A %d %B}: it cannot be {verb} on a later day. "
+            "Reschedule it for today first.",
+            "status",
+        )
+    if day < booked_day and not early_reason:
+        arrived = exam.arrived_at
+        if action == Action.START and arrived is not None and timezone.localdate(arrived) == day:
+            return "", ""  # checked in early today, with its reason on record
+        return (
+            f"The exam is booked for {booked_day:%A %d %B}: it can be {verb} today only with an "
+            '"arrived early" reason.',
+            "early_reason",
+        )
+    return "", ""
+
+
+def _checked_action(
+    exam: Exam, action: Action, *, at: datetime | None, early_reason: str, performed_at: str
+) -> tuple[Exam, str]:
+    """The exam (locked) and the history note of an action; IllegalTransition or ApplicationError when refused.
+
+    `performed_at` names a modality whose report (MPPS) says the step happened: a fact, recorded whatever the
+    day, with the history saying so when it was not the booked day.
+    """
+    exam = Exam.objects.select_for_update().get(pk=exam.pk)
+    check_transition(exam.status, _ACTION_TARGET[action])
+    when, early_reason = at or timezone.now(), early_reason.strip()
+    booked = exam.scheduled_start
+    off_day = booked is not None and timezone.localdate(when) != timezone.localdate(booked)
+    if performed_at:
+        if not off_day or action not in (Action.CHECK_IN, Action.START):
+            return exam, ""
+        verb = "arrival" if action == Action.CHECK_IN else "start"
+        return exam, (
+            f"{verb} reported by the modality {performed_at} on {timezone.localdate(when):%Y-%m-%d}, "
+            f"not the booked day {timezone.localdate(booked):%Y-%m-%d}"
+        )
+    refusal, field = _when_refusal(exam, action, when, early_reason)
+    if refusal:
+        raise ApplicationError(refusal, field=field)
+    if early_reason and off_day and action in (Action.CHECK_IN, Action.START):
+        return exam, f"arrived early: {early_reason}"
+    return exam, ""
 
 
 @transaction.atomic
-def exam_check_in(*, exam: Exam, acting_user: Actor, at: datetime | None = None) -> Exam:
-    """The patient has arrived at the department."""
-    return _exam_transition(exam, S.ARRIVED, acting_user=acting_user, at=at)
+def exam_check_in(
+    *,
+    exam: Exam,
+    acting_user: Actor,
+    at: datetime | None = None,
+    early_reason: str = "",
+    performed_at: str = "",
+) -> Exam:
+    """The patient has arrived at the department: on the booked day, or earlier with an "arrived early" reason
+    (`performed_at`: the modality whose MPPS says so, see _checked_action)."""
+    exam, note = _checked_action(exam, Action.CHECK_IN, at=at, early_reason=early_reason, performed_at=performed_at)
+    return _exam_transition(exam, S.ARRIVED, acting_user=acting_user, at=at, reason=note)
 
 
 @transaction.atomic
-def exam_start(*, exam: Exam, acting_user: Actor, at: datetime | None = None) -> Exam:
-    """The modality started the procedure (MPPS IN PROGRESS, or the technologist)."""
-    return _exam_transition(exam, S.IN_PROGRESS, acting_user=acting_user, at=at)
+def exam_start(
+    *,
+    exam: Exam,
+    acting_user: Actor,
+    at: datetime | None = None,
+    early_reason: str = "",
+    performed_at: str = "",
+) -> Exam:
+    """The modality started the procedure (MPPS IN PROGRESS, or the technologist), on the booked day."""
+    exam, note = _checked_action(exam, Action.START, at=at, early_reason=early_reason, performed_at=performed_at)
+    return _exam_transition(exam, S.IN_PROGRESS, acting_user=acting_user, at=at, reason=note)
 
 
 @transaction.atomic
@@ -392,9 +532,13 @@ def exam_cancel(*, exam: Exam, reason: str, acting_user: Actor) -> Exam:
 
 
 @transaction.atomic
-def exam_mark_no_show(*, exam: Exam, acting_user: Actor, reason: str = "Patient did not attend") -> Exam:
-    """The patient did not come to a booked exam."""
-    return _exam_transition(exam, S.NO_SHOW, acting_user=acting_user, reason=reason)
+def exam_mark_no_show(
+    *, exam: Exam, acting_user: Actor, reason: str = "Patient did not attend", at: datetime | None = None
+) -> Exam:
+    """The patient did not come to a booked exam: recorded only once its booked start has passed. (Asking the
+    user to confirm is the pages' and the API's part: they refuse a request without its confirmation.)"""
+    exam, _note = _checked_action(exam, Action.NO_SHOW, at=at, early_reason="", performed_at="")
+    return _exam_transition(exam, S.NO_SHOW, acting_user=acting_user, reason=reason, at=at)
 
 
 @transaction.atomic

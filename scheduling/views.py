@@ -17,7 +17,14 @@ from ris.models import Modality, Patient, Role, Room
 from ris.roles import allows, role_required
 from ris.selectors import patient_likely_duplicates, patient_search
 from scheduling import board, services
-from scheduling.forms import OrderForm, PatientForm, ReasonForm, RescheduleReasonForm, add_service_error
+from scheduling.forms import (
+    NoShowForm,
+    OrderForm,
+    PatientForm,
+    ReasonForm,
+    RescheduleReasonForm,
+    add_service_error,
+)
 from scheduling.models import Exam, Order, Priority
 from scheduling.selectors import (
     arrivals_expected,
@@ -35,6 +42,8 @@ S = Exam.Status
 DESK = (Role.FRONT_DESK, Role.ADMIN)
 FLOOR = (Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN)
 TECH = (Role.TECHNOLOGIST, Role.ADMIN)
+# Exams whose booking no longer stands: their pages say so instead of showing the old slot as current.
+CLOSED_BEFORE_PERFORMED = frozenset({S.CANCELLED, S.NO_SHOW, S.DISCONTINUED})
 
 
 def _day_from(request) -> tuple[date, str]:
@@ -181,25 +190,42 @@ def order_detail(request, pk: int):
 # --- exams ----------------------------------------------------------------------------------------------------
 
 
-def _actions(user, exam: Exam) -> dict[str, bool]:
-    """Which buttons the exam page shows: the workflow allows the step and the user's role may take it."""
+def _actions(user, exam: Exam) -> dict:
+    """Which buttons the exam page shows: the workflow allows the step, the user's role may take it, and (for the
+    floor's actions) the schedule allows it now (services.exam_action_refusal). An action the schedule allows
+    only with an "arrived early" reason gets a reason field; one it forbids now, its refusal as a note."""
 
     def may(view, target: str) -> bool:
         return allows(view, user) and can_transition(exam.status, target)
 
-    return {
+    actions = {
         "book": may(exam_book, S.SCHEDULED),
         "first_free": may(exam_book_first_free, S.SCHEDULED)
         and exam.status == S.ORDERED
         and exam.order.priority == Priority.STAT,
-        "check_in": may(exam_check_in, S.ARRIVED),
-        "start": may(exam_start, S.IN_PROGRESS),
         "complete": may(exam_complete, S.COMPLETED),
-        "no_show": may(exam_no_show, S.NO_SHOW),
         "cancel": may(exam_cancel, S.CANCELLED),
         "letter": allows(exam_letter, user) and exam.status in HOLDS_ROOM,
         "patient": allows(patient_detail, user),
+        "notes": [],
     }
+    timed = (
+        ("check_in", exam_check_in, S.ARRIVED, services.Action.CHECK_IN),
+        ("start", exam_start, S.IN_PROGRESS, services.Action.START),
+        ("no_show", exam_no_show, S.NO_SHOW, services.Action.NO_SHOW),
+    )
+    for name, view, target, action in timed:
+        actions[name] = actions[f"{name}_early"] = False
+        if not may(view, target):
+            continue
+        refusal = services.exam_action_refusal(exam, action)
+        if not refusal:
+            actions[name] = True
+        elif not services.exam_action_refusal(exam, action, early_reason="arrived early"):
+            actions[f"{name}_early"] = True
+        else:
+            actions["notes"].append(refusal)
+    return actions
 
 
 @require_safe
@@ -207,7 +233,12 @@ def _actions(user, exam: Exam) -> dict[str, bool]:
 def exam_detail(request, pk: int):
     exam = _exam(request, pk)
     history = exam.history.select_related("room").order_by("-history_id")
-    context = {"exam": exam, "history": history, "actions": _actions(request.user, exam)}
+    context = {
+        "exam": exam,
+        "history": history,
+        "actions": _actions(request.user, exam),
+        "booking_closed": exam.status in CLOSED_BEFORE_PERFORMED,
+    }
     return render(request, "scheduling/exam_detail.html", context)
 
 
@@ -222,6 +253,8 @@ def exam_book(request, pk: int):
             room_pk, _, start_text = request.POST.get("slot", "").partition("@")  # "<room id>@<ISO start>"
             room = get_object_or_404(Room, pk=int(room_pk))
             start = datetime.fromisoformat(start_text)
+            if timezone.is_naive(start):  # a drop on the schedule board names the department's local time
+                start = timezone.make_aware(start)
             exam = services.exam_book(
                 exam=exam, room=room, start=start, acting_user=request.user, reason=reason_form.cleaned_data["reason"]
             )
@@ -232,7 +265,9 @@ def exam_book(request, pk: int):
         else:
             local = timezone.localtime(exam.scheduled_start)
             messages.success(request, f"{exam.label} booked on {exam.room.name}, {local:%A %d %B %Y at %H:%M}.")
-            return redirect("scheduling:exam", pk=exam.pk)
+            return _back(request, reverse("scheduling:exam", args=[exam.pk]))
+        if request.POST.get("next"):  # from the schedule board: back there, with the refusal
+            return _back(request, reverse("scheduling:exam_book", args=[exam.pk]))
     rooms = free_slots_by_room(exam, day)
     context = {
         "exam": exam,
@@ -274,11 +309,11 @@ def exam_cancel(request, pk: int):
     return render(request, "scheduling/exam_cancel.html", {"exam": exam, "form": form})
 
 
-def _exam_action(request, pk: int, action, done: str):
+def _exam_action(request, pk: int, action, done: str, **kwargs):
     """Apply a one-click status action and go back where the user came from."""
     exam = _exam(request, pk)
     try:
-        action(exam=exam, acting_user=request.user)
+        action(exam=exam, acting_user=request.user, **kwargs)
     except ApplicationError as error:
         messages.error(request, f"{exam.label}: {error.message}")
     else:
@@ -289,22 +324,42 @@ def _exam_action(request, pk: int, action, done: str):
     return _back(request, reverse("scheduling:exam", args=[pk]))
 
 
-@require_POST
 @role_required(*DESK)
 def exam_no_show(request, pk: int):
-    return _exam_action(request, pk, services.exam_mark_no_show, "marked as no-show")
+    """A no-show is asked for first: the page names the exam and its time, and the POST carries the confirmation
+    (a POST without it is refused); the service refuses it before the booked start."""
+    exam = _exam(request, pk)
+    form = NoShowForm(request.POST if request.method == "POST" else None)  # an empty POST is refused, not ignored
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and _submit(form, services.exam_mark_no_show, exam=exam, acting_user=request.user)
+    ):
+        messages.success(
+            request,
+            f"{exam.accession_number} {exam.procedure_type.name} ({exam.order.patient.display_name}): "
+            "marked as no-show.",
+        )
+        return _back(request, reverse("scheduling:exam", args=[pk]))
+    refusal = services.exam_action_refusal(exam, services.Action.NO_SHOW)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "scheduling/exam_no_show.html", {"exam": exam, "form": form, "refusal": refusal}, status=status
+    )
 
 
 @require_POST
 @role_required(*FLOOR)
 def exam_check_in(request, pk: int):
-    return _exam_action(request, pk, services.exam_check_in, "checked in")
+    early_reason = request.POST.get("early_reason", "")
+    return _exam_action(request, pk, services.exam_check_in, "checked in", early_reason=early_reason)
 
 
 @require_POST
 @role_required(*TECH)
 def exam_start(request, pk: int):
-    return _exam_action(request, pk, services.exam_start, "started")
+    early_reason = request.POST.get("early_reason", "")
+    return _exam_action(request, pk, services.exam_start, "started", early_reason=early_reason)
 
 
 @require_POST
@@ -320,6 +375,9 @@ def exam_letter(request, pk: int):
     exam = _exam(request, pk)
     if exam.scheduled_start is None:
         messages.error(request, "Book the exam before printing its letter.")
+        return redirect("scheduling:exam", pk=pk)
+    if exam.status in CLOSED_BEFORE_PERFORMED:  # a cancelled or missed appointment is no appointment
+        messages.error(request, f"This exam is {exam.get_status_display().lower()}: it has no appointment to print.")
         return redirect("scheduling:exam", pk=pk)
     return render(request, "scheduling/exam_letter.html", {"exam": exam})
 
@@ -363,10 +421,20 @@ def schedule_board(request):
     else:
         window = board.day_window(rooms, day)
         rows = board_rows(rooms, day)
+        track_rem = board.track_height_rem(rows, window)
+        may_move = allows(exam_book, request.user)  # a drop reschedules through the booking page's POST
         context.update(
             window=window,
             hours=board.hour_marks(window),
-            columns=board.day_columns(rooms, rows, day, window, exam_url),
+            columns=board.day_columns(rooms, rows, day, window, exam_url, may_move=may_move, track_rem=track_rem),
+            track_rem=track_rem,
+            now_offset=board.now_offset(day, window),
+            now=timezone.localtime(),
+            window_minutes=(window[0].hour * 60 + window[0].minute, window[1].hour * 60 + window[1].minute),
+            may_move=may_move,
+            book_url=reverse("scheduling:exam_book", args=[0]),
+            slot_step=settings.RIS_SLOT_STEP_MINUTES,
+            reason_form=RescheduleReasonForm(auto_id="drop_%s"),
             previous=day - timedelta(days=1),
             following=day + timedelta(days=1),
         )

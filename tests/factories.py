@@ -1,6 +1,9 @@
 """Factories for tests: reference data built directly, orders and exams through the services."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import date, datetime, time, timedelta
+from unittest import mock
 
 import factory
 from django.contrib.auth.models import Group
@@ -137,14 +140,67 @@ def make_order(*, patient=None, procedure_types=None, actor=TEST_ACTOR, **kwargs
     )
 
 
-def make_booked_exam(*, start: datetime | None = None, room=None, actor=TEST_ACTOR, **order_kwargs):
-    """A single exam booked on a room (by default tomorrow 09:00 local time)."""
-    order = make_order(actor=actor, **order_kwargs)
-    exam = order.exams.get()
-    room = room or RoomFactory(modality=exam.procedure_type.modality)
-    tomorrow = timezone.localdate() + timedelta(days=1)
-    start = start or datetime.combine(tomorrow, time(9), tzinfo=timezone.get_current_timezone())
-    return exam_book(exam=exam, room=room, start=start, acting_user=actor)
+@contextmanager
+def clock(at: datetime) -> Iterator[None]:
+    """The services (and auto_now fields, and simple-history) see `at` as now."""
+    with mock.patch("django.utils.timezone.now", return_value=at):
+        yield
+
+
+def local_at(day: date, hour: int, minute: int = 0) -> datetime:
+    """An aware time of the department's local day."""
+    return datetime.combine(day, time(hour, minute), tzinfo=timezone.get_current_timezone())
+
+
+def make_booked_exam(
+    *,
+    start: datetime | None = None,
+    room=None,
+    actor=TEST_ACTOR,
+    booked_at: datetime | None = None,
+    **order_kwargs,
+):
+    """A single exam booked on a room (by default tomorrow 09:00 local time).
+
+    `booked_at`: when it was ordered and booked (default now); an exam booked yesterday may start earlier today,
+    or be due already (a no-show), as in a real department. Booking in the past itself is refused.
+    """
+    with clock(booked_at) if booked_at else nullcontext():
+        order = make_order(actor=actor, **order_kwargs)
+        exam = order.exams.get()
+        room = room or RoomFactory(modality=exam.procedure_type.modality)
+        start = start or local_at(timezone.localdate() + timedelta(days=1), 9)
+        return exam_book(exam=exam, room=room, start=start, acting_user=actor)
+
+
+def room_open_round_the_clock(**kwargs) -> Room:
+    """A room open 00:00-23:59 every day."""
+    room = RoomFactory(open_all_week=False, **kwargs)
+    OpeningHours.objects.bulk_create(
+        OpeningHours(room=room, weekday=day, opens_at=time(0), closes_at=time(23, 59)) for day in range(7)
+    )
+    return room
+
+
+def an_hour_ago() -> datetime:
+    """The start of the last full hour but one: on the hour, so a short exam from then never crosses midnight."""
+    return (timezone.now() - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+
+
+def make_exam_due(**order_kwargs):
+    """An exam booked yesterday for a time an hour or two ago, in a room open round the clock: the patient is late
+    or did not come (a no-show may be recorded)."""
+    start = an_hour_ago()
+    order_kwargs.setdefault("procedure_types", [ProcedureTypeFactory(default_duration_minutes=10)])
+    room = room_open_round_the_clock(modality=order_kwargs["procedure_types"][0].modality)
+    return make_booked_exam(start=start, room=room, booked_at=start - timedelta(days=1), **order_kwargs)
+
+
+def make_exam_booked_today(*, hour: int = 9, minute: int = 0, **kwargs):
+    """An exam booked yesterday for today at hour:minute local time (the room is open 07:00-19:00): one the front
+    desk may check in and the technologist start today, whatever the hour the test runs."""
+    start = local_at(timezone.localdate(), hour, minute)
+    return make_booked_exam(start=start, booked_at=timezone.now() - timedelta(days=1), **kwargs)
 
 
 # --- HL7 message records (the message log shows them; they are written by the interfaces, not by services) -------
@@ -217,10 +273,11 @@ class OutboundMessageFactory(factory.django.DjangoModelFactory):
 
 
 def make_completed_exam(*, priority: str = "ROUTINE", actor=TEST_ACTOR, **order_kwargs):
-    """An exam taken through booking, arrival, start and completion by the real services (ready to report)."""
+    """An exam booked yesterday for today, taken through arrival, start and completion now by the real services
+    (ready to report)."""
     from scheduling.services import exam_check_in, exam_complete, exam_start
 
-    exam = make_booked_exam(actor=actor, priority=priority, **order_kwargs)
+    exam = make_exam_booked_today(actor=actor, priority=priority, **order_kwargs)
     for step in (exam_check_in, exam_start, exam_complete):
         exam = step(exam=exam, acting_user=actor)
     return exam

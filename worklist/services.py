@@ -92,9 +92,12 @@ def mpps_create(
     if exam is not None:
         try:
             with transaction.atomic():
+                # The scanner's report is a fact, on whatever day it came: recorded, the history naming the
+                # modality when it was not the booked day (scheduling.services._checked_action).
+                station = step.performed_station_ae_title or "unknown"
                 if exam.status == Exam.Status.SCHEDULED:  # the scanner started: the patient is evidently here
-                    exam = exam_check_in(exam=exam, acting_user=actor, at=report.started_at)
-                exam_start(exam=exam, acting_user=actor, at=report.started_at)
+                    exam = exam_check_in(exam=exam, acting_user=actor, at=report.started_at, performed_at=station)
+                exam_start(exam=exam, acting_user=actor, at=report.started_at, performed_at=station)
         except IllegalTransition as error:
             log.warning("MPPS %s: exam %s not started: %s", sop_instance_uid, exam.pk, error.message)
             exam = None
@@ -155,10 +158,11 @@ def mpps_reconcile(
     if step.reconciled or step.exam_id:
         raise ApplicationError("This performed procedure step is already settled.")
     if exam is not None:
+        station = step.performed_station_ae_title or "(unknown)"  # the step happened there: a fact, as in mpps_create
         if exam.status == Exam.Status.SCHEDULED:
-            exam = exam_check_in(exam=exam, acting_user=acting_user, at=step.started_at)
+            exam = exam_check_in(exam=exam, acting_user=acting_user, at=step.started_at, performed_at=station)
         if exam.status == Exam.Status.ARRIVED:
-            exam = exam_start(exam=exam, acting_user=acting_user, at=step.started_at)
+            exam = exam_start(exam=exam, acting_user=acting_user, at=step.started_at, performed_at=station)
         if step.status == PPS.COMPLETED:
             exam_complete(exam=exam, acting_user=acting_user, at=step.ended_at)
         elif step.status == PPS.DISCONTINUED:

@@ -12,16 +12,24 @@ from django.utils.safestring import mark_safe
 register = template.Library()
 
 
+def _day_block(b) -> str:
+    classes = f"block {b.status_class}{' compact' if b.compact else ''}{' movable' if b.movable else ''}"
+    drag = f' draggable="true" data-exam="{b.pk}" data-name="{escape(b.name)}"' if b.movable else ""
+    style = (
+        f"top: {b.top:.3f}%; height: {b.height:.3f}%; "
+        f"left: calc({b.left:.3f}% + .15rem); width: calc({b.width:.3f}% - .3rem)"
+    )
+    return (
+        f'<a class="{classes}" style="{style}" href="{b.url}" title="{escape(b.title)}"{drag}>'
+        f"<b>{b.time}</b> {escape(b.name)} · {escape(b.procedure)} · <em>{escape(b.status_label)}</em></a>"
+    )
+
+
 @register.simple_tag
 def day_blocks(blocks):
-    """The positioned blocks of one day column."""
-    return mark_safe(  # noqa: S308  (data texts escaped above each use)
-        "\n".join(
-            f'<a class="block {b.status_class}" style="top: {b.top:.3f}%; height: {b.height:.3f}%" href="{b.url}">'
-            f"<b>{b.time}</b> {escape(b.name)} · {escape(b.procedure)} · <em>{escape(b.status_label)}</em></a>"
-            for b in blocks
-        )
-    )
+    """The positioned blocks of one day column; each names itself in full in its title (short ones print one
+    line), and those the user may move carry what a drop needs (static/js/board.js)."""
+    return mark_safe("\n".join(_day_block(b) for b in blocks))  # noqa: S308  (data texts escaped in _day_block)
 
 
 @register.simple_tag

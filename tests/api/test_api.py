@@ -18,6 +18,7 @@ from tests.factories import (
     RoomFactory,
     UserFactory,
     make_completed_exam,
+    make_order,
 )
 
 pytestmark = pytest.mark.django_db
@@ -119,11 +120,43 @@ def test_an_order_is_entered_booked_checked_in_and_a_taken_slot_is_refused():
     clash = client.post(f"/api/exams/{second}/book/", {"room": room.pk, "start": tomorrow_at(9).isoformat()})
     assert clash.status_code == 400
     assert "This slot is no longer free" in str(clash.json())
-    assert client.post(f"/api/exams/{first}/check-in/").json()["status"] == "ARRIVED"
+    # booked for tomorrow: checked in today only as an early arrival, with its reason
+    early = client.post(f"/api/exams/{first}/check-in/")
+    assert early.status_code == 400
+    assert "arrived early" in str(early.json())
+    checked_in = client.post(f"/api/exams/{first}/check-in/", {"early_reason": "came a day early, slot free"})
+    assert checked_in.json()["status"] == "ARRIVED"
+    assert (
+        Exam.objects.get(pk=first).history.latest().history_change_reason
+        == "arrived early: came a day early, slot free"
+    )
     assert "reason" in client.post(f"/api/exams/{second}/cancel/", {}).json()
     assert client.post(f"/api/exams/{second}/cancel/", {"reason": "Duplicate"}).json()["status"] == "CANCELLED"
     assert api_for(Role.TECHNOLOGIST).post(f"/api/exams/{second}/check-in/").status_code == 403
     assert Exam.objects.get(pk=first).history.latest().history_actor.startswith("user")
+
+
+def last_friday_at(hour: int) -> datetime:
+    today = timezone.localdate()
+    friday = today - timedelta(days=(today.weekday() - 4) % 7 or 7)
+    return datetime.combine(friday, time(hour), tzinfo=timezone.get_current_timezone())
+
+
+def test_booking_or_rescheduling_into_the_past_is_refused_with_a_clear_message():
+    client = api_for(Role.FRONT_DESK)
+    procedure = ProcedureTypeFactory()
+    room = RoomFactory(modality=procedure.modality)
+    exam = make_order(procedure_types=[procedure]).exams.get()
+    past = client.post(f"/api/exams/{exam.pk}/book/", {"room": room.pk, "start": last_friday_at(10).isoformat()})
+    assert past.status_code == 400
+    assert "is in the past: an exam can only be booked from now on" in str(past.json())
+    assert Exam.objects.get(pk=exam.pk).status == Exam.Status.ORDERED
+    booked = client.post(f"/api/exams/{exam.pk}/book/", {"room": room.pk, "start": tomorrow_at(10).isoformat()})
+    assert booked.status_code == 200
+    moved = client.post(f"/api/exams/{exam.pk}/reschedule/", {"room": room.pk, "start": last_friday_at(11).isoformat()})
+    assert moved.status_code == 400
+    assert "is in the past" in str(moved.json())
+    assert Exam.objects.get(pk=exam.pk).scheduled_start == tomorrow_at(10)
 
 
 def test_orders_refuse_bad_codes_and_filters_refuse_bad_values():

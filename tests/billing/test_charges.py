@@ -13,13 +13,13 @@ from ris.exceptions import IllegalTransition
 from scheduling.models import Exam
 from scheduling.services import exam_cancel, exam_check_in, exam_complete, exam_discontinue, exam_start
 from tests.billing.conftest import CPT, GLOBAL_FEE, billable_exam, insured_patient
-from tests.factories import make_booked_exam
+from tests.factories import make_booked_exam, make_exam_booked_today
 
 pytestmark = pytest.mark.django_db
 
 
 def started_exam(patient, **kwargs) -> Exam:
-    exam = make_booked_exam(patient=patient, diagnosis_codes=["R51.9", "S06.0X0A"], **kwargs)
+    exam = make_exam_booked_today(patient=patient, diagnosis_codes=["R51.9", "S06.0X0A"], **kwargs)
     exam = exam_check_in(exam=exam, acting_user=Interface("TEST", "desk"))
     return exam_start(exam=exam, acting_user=Interface("TEST", "desk"))
 

@@ -71,13 +71,15 @@ def booked(room, start: datetime, *, ordered_at: datetime | None = None, minutes
     procedure = ProcedureTypeFactory(modality=room.modality, default_duration_minutes=minutes)
     with clock(ordered_at or start - timedelta(days=1)):
         exam = make_order(procedure_types=[procedure]).exams.get()
-        return exam_book(exam=exam, room=room, start=start, acting_user=TEST_ACTOR)
+        # An order entered after its exam began: the exam was booked (a walk-in) when it began, never in the past.
+        return exam_book(exam=exam, room=room, start=start, acting_user=TEST_ACTOR, now=min(start, timezone.now()))
 
 
 def performed(room, start: datetime, *, ordered_at: datetime | None = None, completed: datetime | None = None):
     """An exam booked at `start`, begun then and completed at `completed` (default: 15 minutes later)."""
     exam = booked(room, start, ordered_at=ordered_at)
-    exam = exam_check_in(exam=exam, acting_user=TEST_ACTOR, at=start - timedelta(minutes=10))
+    arrived = max(start - timedelta(minutes=10), local(start.date(), 0))  # on the booked day
+    exam = exam_check_in(exam=exam, acting_user=TEST_ACTOR, at=arrived)
     exam = exam_start(exam=exam, acting_user=TEST_ACTOR, at=start)
     return exam_complete(exam=exam, acting_user=TEST_ACTOR, at=completed or start + timedelta(minutes=15))
 

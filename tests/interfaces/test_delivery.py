@@ -22,7 +22,17 @@ from ris.models import OutboxEvent
 from ris.services import outbox_add
 from scheduling import services
 from tests.conftest import free_port
-from tests.factories import TEST_ACTOR, PatientFactory, ProcedureTypeFactory, RoomFactory, UserFactory, make_order
+from tests.factories import (
+    TEST_ACTOR,
+    PatientFactory,
+    ProcedureTypeFactory,
+    RoomFactory,
+    UserFactory,
+    an_hour_ago,
+    make_order,
+    room_open_round_the_clock,
+)
+from tests.factories import clock as frozen_clock
 from tests.interfaces.test_outbound import validate_strict
 
 pytestmark = pytest.mark.usefixtures("quick_delivery")
@@ -160,14 +170,16 @@ def test_status_changes_reach_the_pacs_as_sc_with_the_order_status(peers, django
     second, _ = new_exam()
     with django_capture_on_commit_callbacks(execute=True):
         services.exam_book(exam=exam, room=room, start=tomorrow(9), acting_user=TEST_ACTOR)
-    with django_capture_on_commit_callbacks(execute=True):
-        services.exam_check_in(exam=exam, acting_user=TEST_ACTOR)
+    with django_capture_on_commit_callbacks(execute=True):  # booked for tomorrow, the patient came today
+        services.exam_check_in(exam=exam, acting_user=TEST_ACTOR, early_reason="came a day early")
     with django_capture_on_commit_callbacks(execute=True):
         services.exam_start(exam=exam, acting_user=TEST_ACTOR)
     with django_capture_on_commit_callbacks(execute=True):
         services.exam_complete(exam=exam, acting_user=TEST_ACTOR)
-    with django_capture_on_commit_callbacks(execute=True):
-        services.exam_book(exam=second, room=room, start=tomorrow(10), acting_user=TEST_ACTOR)
+    due = an_hour_ago()  # the second was booked yesterday for a time now past, and the patient did not come
+    with django_capture_on_commit_callbacks(execute=True), frozen_clock(due - timedelta(days=1)):
+        second_room = room_open_round_the_clock(modality=second.procedure_type.modality)
+        services.exam_book(exam=second, room=second_room, start=due, acting_user=TEST_ACTOR)
     with django_capture_on_commit_callbacks(execute=True):
         services.exam_mark_no_show(exam=second, acting_user=TEST_ACTOR)
 

@@ -30,6 +30,7 @@ from tests.factories import (
     make_order,
     make_radiologist,
     npi_from,
+    room_open_round_the_clock,
 )
 from tests.interfaces.conftest import adt, msh, orm, pid, tomorrow_at
 from tests.interfaces.test_delivery import hl7_time, new_exam, pacs, tomorrow
@@ -158,9 +159,13 @@ def test_the_oru_tells_when_the_exam_was_done_who_signed_each_part_and_which_stu
     peer = peers()
     pacs(peer.port, name="CIS", message_types=["ORU"])
     mr = ProcedureTypeFactory(modality=ModalityFactory(code="MR", name="Magnetic Resonance"))
-    exam = make_booked_exam(procedure_types=[mr], admission_id="V777")
     performed = (timezone.now() - timedelta(hours=3)).replace(microsecond=0)
-    services.exam_check_in(exam=exam, acting_user=TEST_ACTOR, at=performed - timedelta(minutes=10))
+    room = room_open_round_the_clock(modality=mr.modality)
+    booked = performed.replace(minute=0, second=0)  # booked a day before, performed on the booked day
+    exam = make_booked_exam(
+        procedure_types=[mr], admission_id="V777", room=room, start=booked, booked_at=booked - timedelta(days=1)
+    )
+    services.exam_check_in(exam=exam, acting_user=TEST_ACTOR, at=max(booked, performed - timedelta(minutes=10)))
     services.exam_start(exam=exam, acting_user=TEST_ACTOR, at=performed)
     services.exam_complete(exam=exam, acting_user=TEST_ACTOR, at=performed + timedelta(minutes=20))
     attending = make_radiologist(npi=npi_from(77), first_name="Åse", last_name="Øster")

@@ -145,7 +145,7 @@ def test_stat_exam_goes_into_the_first_free_slot_today():
     today = timezone.localdate()
     OpeningHours.objects.create(room=room, weekday=today.weekday(), opens_at=time(0, 0), closes_at=time(23, 59))
     now = datetime.combine(today, time(10, 2), tzinfo=timezone.get_current_timezone())
-    make_booked_exam(room=room, start=now.replace(minute=15), procedure_types=[procedure])  # 10:15-10:35 taken
+    make_booked_exam(room=room, start=now.replace(minute=15), procedure_types=[procedure], booked_at=now)  # taken
     stat = make_order(procedure_types=[procedure], priority="STAT").exams.get()
     booked = services.exam_book_first_free(exam=stat, acting_user=TEST_ACTOR, now=now)
     assert timezone.localtime(booked.scheduled_start).strftime("%H:%M") == "10:35"

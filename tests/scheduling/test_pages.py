@@ -16,6 +16,7 @@ from tests.factories import (
     ReferringPhysicianFactory,
     RoomFactory,
     make_booked_exam,
+    make_exam_booked_today,
     make_order,
 )
 
@@ -184,7 +185,8 @@ def test_one_click_check_in_from_todays_arrivals(desk):
     OpeningHours.objects.create(room=room, weekday=today.weekday(), opens_at=time(0), closes_at=time(23, 59))
     # Noon today, whatever the clock says: today's arrivals list holds the exam whether noon is still to come or not.
     start = datetime.combine(today, time(12), tzinfo=timezone.get_current_timezone())
-    exam = make_booked_exam(room=room, start=start, procedure_types=[procedure])
+    booked_at = timezone.now() - timedelta(days=1)
+    exam = make_booked_exam(room=room, start=start, procedure_types=[procedure], booked_at=booked_at)
     home = desk.get(reverse("scheduling:home")).content.decode()
     assert reverse("scheduling:exam_check_in", args=[exam.pk]) in home
     response = desk.post(reverse("scheduling:exam_check_in", args=[exam.pk]), {"next": reverse("scheduling:home")})
@@ -196,7 +198,7 @@ def test_one_click_check_in_from_todays_arrivals(desk):
 @pytest.mark.django_db
 def test_technologist_starts_and_completes_where_no_mpps_arrives(client_for):
     tech = client_for(Role.TECHNOLOGIST)
-    exam = make_booked_exam()
+    exam = make_exam_booked_today()
     for action, status in (("exam_check_in", S.ARRIVED), ("exam_start", S.IN_PROGRESS), ("exam_complete", S.COMPLETED)):
         tech.post(reverse(f"scheduling:{action}", args=[exam.pk]))
         exam.refresh_from_db()

@@ -9,7 +9,7 @@ from ris.exceptions import ApplicationError, IllegalTransition
 from scheduling import services
 from scheduling.models import Exam, Order
 from scheduling.workflow import order_status_for
-from tests.factories import TEST_ACTOR, RoomFactory, make_booked_exam, make_order
+from tests.factories import TEST_ACTOR, RoomFactory, clock, make_booked_exam, make_exam_booked_today, make_order
 
 S = Exam.Status
 
@@ -54,9 +54,10 @@ PATHS = {
 
 def apply(exam: Exam, target: str, room) -> Exam:
     """Call the one service that moves an exam to `target`."""
-    if target == S.SCHEDULED:
+    if target == S.SCHEDULED:  # booked (or rebooked) yesterday for today, so that today's steps may follow
         start = (exam.scheduled_start or room_start(room)) + timedelta(hours=1)
-        return services.exam_book(exam=exam, room=room, start=start, acting_user=TEST_ACTOR)
+        with clock(timezone.now() - timedelta(days=1)):
+            return services.exam_book(exam=exam, room=room, start=start, acting_user=TEST_ACTOR)
     if target == S.ARRIVED:
         return services.exam_check_in(exam=exam, acting_user=TEST_ACTOR)
     if target == S.IN_PROGRESS:
@@ -68,14 +69,17 @@ def apply(exam: Exam, target: str, room) -> Exam:
     if target == S.CANCELLED:
         return services.exam_cancel(exam=exam, reason="Patient request", acting_user=TEST_ACTOR)
     if target == S.NO_SHOW:
-        return services.exam_mark_no_show(exam=exam, acting_user=TEST_ACTOR)
+        # recorded once the booked start has passed (the exam is booked today, the test may run before that)
+        at = exam.scheduled_start + timedelta(minutes=15) if exam.scheduled_start else None
+        return services.exam_mark_no_show(exam=exam, acting_user=TEST_ACTOR, at=at)
     if target == S.DISCONTINUED:
         return services.exam_discontinue(exam=exam, reason="Patient unwell", acting_user=TEST_ACTOR)
     raise AssertionError(f"no service leads to {target}")
 
 
 def room_start(room):
-    return datetime.combine(timezone.localdate() + timedelta(days=1), time(8), tzinfo=timezone.get_current_timezone())
+    """Today 07:00 local (the factory's rooms open 07:00-19:00): the first booking is at 08:00."""
+    return datetime.combine(timezone.localdate(), time(7), tzinfo=timezone.get_current_timezone())
 
 
 def exam_in(state: str):
@@ -128,7 +132,7 @@ def test_cancel_needs_a_reason_and_keeps_it():
 
 @pytest.mark.django_db
 def test_lifecycle_stamps_arrival_start_and_completion_times():
-    exam = make_booked_exam()
+    exam = make_exam_booked_today()
     for step in (services.exam_check_in, services.exam_start, services.exam_complete):
         exam = step(exam=exam, acting_user=TEST_ACTOR)
     assert exam.arrived_at <= exam.started_at <= exam.completed_at

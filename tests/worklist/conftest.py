@@ -1,6 +1,7 @@
 import os
 import subprocess
 from datetime import datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 
 import pydicom
@@ -47,14 +48,17 @@ def department(db):
         "yamada": PatientFactory(mrn="P3", family_name="山田", given_name="太郎", sex="M"),
         "smith": PatientFactory(mrn="P4", family_name="Smith", given_name="John", sex="M"),
     }
+    # Booked yesterday for today's times, which may have passed by the time the test runs (the front desk books
+    # ahead; booking into the past is refused).
+    book = partial(make_booked_exam, booked_at=timezone.now() - timedelta(days=1))
     exams = {
-        "muller": make_booked_exam(
+        "muller": book(
             patient=patients["muller"], procedure_types=[head], room=ct1, start=at(9), referring_physician=physician
         ),
-        "oster": make_booked_exam(patient=patients["oster"], procedure_types=[head], room=ct1, start=at(10)),
-        "yamada": make_booked_exam(patient=patients["yamada"], procedure_types=[head], room=ct2, start=at(11)),
-        "smith": make_booked_exam(patient=patients["smith"], procedure_types=[knee], room=mr1, start=at(12)),
-        "tomorrow": make_booked_exam(
+        "oster": book(patient=patients["oster"], procedure_types=[head], room=ct1, start=at(10)),
+        "yamada": book(patient=patients["yamada"], procedure_types=[head], room=ct2, start=at(11)),
+        "smith": book(patient=patients["smith"], procedure_types=[knee], room=mr1, start=at(12)),
+        "tomorrow": book(
             patient=patients["smith"],
             procedure_types=[head],
             room=ct1,

@@ -60,6 +60,7 @@ def test_a_local_id_physician_is_the_referring_physician_of_the_worklist_item(ct
         room=ct["room"],
         start=at(9),
         referring_physician=physician,
+        booked_at=timezone.now() - timedelta(days=1),  # today's 09:00 may have passed: booked yesterday
     )
     [item] = worklist(PatientID="", ReferringPhysicianName="", RequestingPhysician="")
     assert str(item.ReferringPhysicianName) == "ESTRADA^JAIME^R^DR^JR"  # PN: family^given^middle^prefix^suffix
