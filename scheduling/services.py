@@ -237,7 +237,7 @@ def _order_refresh_status(order: Order, acting_user: Actor) -> None:
     status = order_status_for(order.exams.values_list("status", flat=True))
     if status != order.status:
         order.status = status
-        attribute(order, acting_user, f"exams now {status.lower()}")
+        attribute(order, acting_user, f"exams now {Order.Status(status).label.lower()}")
         order.save(update_fields=["status", "updated_at"])
 
 
@@ -258,7 +258,7 @@ def _exam_transition(
         exam.status_reason = reason
     for name, value in fields.items():
         setattr(exam, name, value)
-    attribute(exam, acting_user, reason or f"{target.lower()}")
+    attribute(exam, acting_user, reason or S(target).label.lower())
     exam.save()
     _order_refresh_status(exam.order, acting_user)
     _exam_outbox_add(exam, previous, now, acting_user)

@@ -29,3 +29,14 @@ def test_a_report_refused_for_an_unperformed_exam_names_its_accession_and_proced
     with pytest.raises(ApplicationError) as refused:
         report_save_draft(exam=exam, user=radiologist, sections={"findings": "x"})
     assert f"{exam.accession_number} (MR knee)" in refused.value.message
+
+
+@pytest.mark.django_db
+def test_history_rows_of_status_changes_are_written_in_words_not_codes():
+    from scheduling.services import exam_check_in, exam_start
+    from tests.factories import TEST_ACTOR, make_exam_due
+
+    exam = exam_check_in(exam=make_exam_due(), acting_user=TEST_ACTOR)
+    exam = exam_start(exam=exam, acting_user=TEST_ACTOR)
+    assert exam.history.latest().history_change_reason == "in progress"
+    assert exam.order.history.latest().history_change_reason == "exams now in progress"

@@ -196,4 +196,4 @@ def test_mpps_on_the_booked_day_adds_no_note():
     mpps_create(sop_instance_uid="1.2.826.0.1.10", report=report, attributes={}, calling_ae="CT1")
     exam.refresh_from_db()
     assert exam.status == S.IN_PROGRESS
-    assert exam.history.latest().history_change_reason == "in_progress"
+    assert exam.history.latest().history_change_reason == "in progress"
