@@ -99,6 +99,10 @@ class OutcomeSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
 
 
+class ClaimSelectionSerializer(serializers.Serializer):
+    claims = serializers.PrimaryKeyRelatedField(queryset=Claim.objects.all(), many=True, allow_empty=False)
+
+
 class ClaimViewSet(PatientAccessLogged, viewsets.ReadOnlyModelViewSet):
     """Claims: read; build from open charges, validate again, record the payer's outcome."""
 
@@ -109,7 +113,9 @@ class ClaimViewSet(PatientAccessLogged, viewsets.ReadOnlyModelViewSet):
     queryset = Claim.objects.select_related("payer", "patient").prefetch_related("charges")
 
     def get_serializer_class(self):
-        return OutcomeSerializer if self.action == "outcome" else ClaimSerializer
+        return {"outcome": OutcomeSerializer, "validate_selected": ClaimSelectionSerializer}.get(
+            self.action, ClaimSerializer
+        )
 
     def _claim(self, claim: Claim) -> Response:
         return Response(ClaimSerializer(self.get_queryset().get(pk=claim.pk)).data)
@@ -125,6 +131,18 @@ class ClaimViewSet(PatientAccessLogged, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def validate(self, request, pk=None):
         return self._claim(services.claim_validate(claim=self.get_object(), acting_user=request.user))
+
+    @extend_schema(request=ClaimSelectionSerializer, responses=ClaimSerializer(many=True))
+    @action(detail=False, methods=["post"], url_path="validate-selected", pagination_class=None, filter_backends=[])
+    def validate_selected(self, request):
+        """Check many claims again at once; each gets its own history row."""
+        data = ClaimSelectionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        checked = services.claims_validate(claims=data.validated_data["claims"], acting_user=request.user)
+        for claim in checked:
+            shown(request, claim.patient)
+        claims = self.get_queryset().filter(pk__in=[claim.pk for claim in checked]).order_by("pk")
+        return Response(ClaimSerializer(claims, many=True).data)
 
     @extend_schema(responses=ClaimSerializer)
     @action(detail=True, methods=["post"])
