@@ -156,8 +156,12 @@ def _validate(claim: Claim, acting_user: Actor, provider) -> Claim:
     if claim.status not in (Claim.Status.DRAFT, Claim.Status.READY) or claim.batch_id is not None:
         return claim
     coverage = selectors.coverage_on(claim.patient, claim.date_of_service)  # entered, corrected or ended since
+    payer_changed = (coverage.payer_id if coverage else None) != claim.payer_id
     claim.coverage, claim.payer = coverage, coverage.payer if coverage else None
     charges = list(claim.charges.select_related("rendering_provider").order_by("id"))
+    if payer_changed:  # priced under the payer known at capture: price again under the one that pays now
+        for charge in charges:
+            _reprice(charge, claim.patient, acting_user, f"repriced for {claim.payer or 'self-pay'}")
     claim.total = sum((charge.amount for charge in charges), Decimal("0"))
     claim.errors = rules.claim_errors(_claim_facts(claim, charges, provider))
     _set_claim_status(claim, Claim.Status.DRAFT if claim.errors else Claim.Status.READY, acting_user, "validated")
@@ -260,16 +264,21 @@ def batch_create(*, date_from: date, date_to: date, payer: Payer | None, acting_
     return batch
 
 
+def _reprice(charge: Charge, patient, acting_user: Actor, reason: str) -> bool:
+    """Price the charge again from the fee schedules; True when its fee changed."""
+    fee = selectors.price(patient, charge.date_of_service, charge.cpt_code, charge.modifiers)
+    if fee == charge.fee:
+        return False
+    charge.fee, charge.amount = fee, fee * charge.units
+    attribute(charge, acting_user, reason)
+    charge.save(update_fields=["fee", "amount", "updated_at"])
+    return True
+
+
 @transaction.atomic
 def charges_reprice(*, acting_user: Actor) -> int:
     """Price again the open charges that found no fee when captured (the fee schedule has changed since)."""
     repriced = 0
     for charge in Charge.objects.select_for_update().filter(status=Charge.Status.OPEN, fee=0).select_related("patient"):
-        fee = selectors.price(charge.patient, charge.date_of_service, charge.cpt_code, charge.modifiers)
-        if fee == 0:
-            continue
-        charge.fee, charge.amount = fee, fee * charge.units
-        attribute(charge, acting_user, "repriced")
-        charge.save(update_fields=["fee", "amount", "updated_at"])
-        repriced += 1
+        repriced += _reprice(charge, charge.patient, acting_user, "repriced")
     return repriced

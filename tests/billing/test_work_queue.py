@@ -2,6 +2,7 @@
 front desk re-validating the claims it holds."""
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -10,11 +11,11 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing import services, views
-from billing.models import Charge, Claim, ExportBatch
+from billing.models import Charge, Claim, ExportBatch, Fee, FeeSchedule
 from ris import services as core_services
 from ris.audit import Interface
 from ris.models import Coverage, Role
-from tests.billing.conftest import billable_exam, insured_patient
+from tests.billing.conftest import CPT, GLOBAL_FEE, billable_exam, insured_patient
 from tests.billing.x12_validation import x12_errors
 from tests.factories import PatientFactory, PayerFactory, UserFactory
 
@@ -62,6 +63,19 @@ def test_a_coverage_entered_at_the_front_desk_makes_the_held_claim_ready(departm
     assert (claim.status, claim.errors, claim.payer) == (Claim.Status.READY, [], payer)
     assert claim.coverage.member_id == "MEM1"
     assert claim.history.latest().history_actor == str(DESK)
+
+
+def test_a_claim_that_finds_its_payer_later_is_priced_by_that_payers_schedule(department, payer, attending):
+    own = FeeSchedule.objects.create(name="Acme 2026", payer=payer)
+    Fee.objects.create(schedule=own, cpt_code=CPT, amount=Decimal("380.50"))
+    patient = PatientFactory()
+    billable_exam(patient, attending)
+    [claim] = build()
+    assert claim.total == GLOBAL_FEE  # the default schedule, with no payer known
+    core_services.coverage_add(patient=patient, payer=payer, member_id="MEM1", acting_user=DESK)
+    claim.refresh_from_db()
+    assert claim.total == Decimal("380.50") == claim.charges.get().amount
+    assert claim.charges.get().history.latest().history_change_reason == f"repriced for {payer}"
 
 
 def test_ending_a_coverage_before_the_service_day_holds_the_ready_claim(department, payer, attending):
