@@ -6,7 +6,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from billing import services
+from billing import rules, selectors, services
 from billing.models import Charge, Claim
 from ris.access import shown
 from ris.models import Role
@@ -99,6 +99,25 @@ class OutcomeSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
 
 
+class ClaimFilter(django_filters.FilterSet):
+    """As the claims page filters: ?status=DRAFT&reason=coverage is the queue of claims held for no coverage."""
+
+    reason = django_filters.ChoiceFilter(
+        choices=[(key, label) for key, (label, _phrase) in rules.HOLD_REASONS.items()],
+        method="held_for",
+        label="Held for (a held claim's reason)",
+    )
+    date_from = django_filters.DateFilter(field_name="date_of_service", lookup_expr="gte")
+    date_to = django_filters.DateFilter(field_name="date_of_service", lookup_expr="lte")
+
+    class Meta:
+        model = Claim
+        fields = ["status", "patient", "payer", "date_of_service", "batch", "reason", "date_from", "date_to"]
+
+    def held_for(self, queryset, name, value):
+        return queryset.filter(pk__in=selectors.claims_list(reason=value).values("pk"))
+
+
 class ClaimSelectionSerializer(serializers.Serializer):
     claims = serializers.PrimaryKeyRelatedField(queryset=Claim.objects.all(), many=True, allow_empty=False)
 
@@ -108,7 +127,7 @@ class ClaimViewSet(PatientAccessLogged, viewsets.ReadOnlyModelViewSet):
 
     allowed_roles = BILLING
     serializer_class = ClaimSerializer
-    filterset_fields = ["status", "patient", "payer", "date_of_service", "batch"]
+    filterset_class = ClaimFilter
     ordering_fields = ["id", "date_of_service", "total"]
     queryset = Claim.objects.select_related("payer", "patient").prefetch_related("charges")
 

@@ -63,7 +63,7 @@ class CoverageWriteSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Coverage
-        fields = ["patient", "payer", "payer_name", *COVERAGE_READ_FIELDS[3:-1], "active", "updated_at"]
+        fields = ["id", "patient", "payer", "payer_name", *COVERAGE_READ_FIELDS[3:-1], "active", "updated_at"]
         read_only_fields = ["id", "payer_name", "active", "updated_at"]
         extra_kwargs = {"member_id": {"required": True}}
         validators = []  # one active coverage per priority: the service replaces the previous one
@@ -72,9 +72,6 @@ class CoverageWriteSerializer(serializers.ModelSerializer):
         super().__init__(*args, **kwargs)
         if self.instance is not None:
             self.fields["patient"].read_only = True  # a coverage stays with its patient
-
-    def to_representation(self, instance):
-        return {"id": instance.pk, **super().to_representation(instance)}
 
     def create(self, validated_data) -> Coverage:
         return coverage_add(acting_user=self.context["request"].user, **validated_data)

@@ -309,7 +309,7 @@ def coverage_end(*, coverage: Coverage, acting_user: Actor, ended_on: date | Non
             f"The coverage starts on {coverage.effective_from:%Y-%m-%d}: it cannot end before that.", field="ended_on"
         )
     coverage.effective_to = ended_on
-    _coverage_checked(coverage)
+    validated_or_raise(coverage)  # (not the insured's details: a coverage entered without them still ends)
     attribute(coverage, acting_user, f"ended on {ended_on:%Y-%m-%d}")
     coverage.save()
     _coverage_changed(coverage, acting_user, "ended")

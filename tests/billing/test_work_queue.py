@@ -230,6 +230,14 @@ def test_validate_selected_over_the_api(held_and_ready, payer):
     )
 
 
+def test_the_held_queue_filters_by_reason_over_the_api(held_and_ready):
+    client = APIClient()
+    client.force_authenticate(UserFactory(role=Role.BILLING))
+    rows = client.get("/api/claims/", {"status": "DRAFT", "reason": "coverage"}).json()["results"]
+    assert [row["number"] for row in rows] == [held_and_ready["Uninsured"].number]
+    assert client.get("/api/claims/", {"reason": "nonsense"}).status_code == 400
+
+
 # --- paging --------------------------------------------------------------------------------------------------------
 
 

@@ -236,3 +236,12 @@ def test_clinical_roles_can_neither_read_nor_enter_coverages_over_the_api(role):
     assert client.post("/api/coverages/", body, format="json").status_code == 403
     assert client.get("/api/coverages/").status_code == 403
     assert not Coverage.objects.exists()
+
+
+def test_a_coverage_entered_without_the_insureds_details_can_still_be_ended():
+    legacy = Coverage.objects.create(
+        patient=PatientFactory(), payer=PayerFactory(), member_id="OLD", relationship=Coverage.Relationship.CHILD
+    )
+    services.coverage_end(coverage=legacy, acting_user=DESK, ended_on=date(2026, 1, 31))
+    legacy.refresh_from_db()
+    assert legacy.effective_to == date(2026, 1, 31)
