@@ -7,11 +7,15 @@ from billing.models import Charge, Claim
 from ris.forms import DateRangeMixin
 from ris.models import Payer
 
+WAITING = "WAITING"  # open charges whose exam's report is not final yet: not on a claim until it is
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 class ChargeFilterForm(DateRangeMixin, forms.Form):
-    status = forms.ChoiceField(choices=[("", "Any status"), *Charge.Status.choices], required=False)
+    status = forms.ChoiceField(
+        choices=[("", "Any status"), *Charge.Status.choices, (WAITING, "Open, waiting for final report")],
+        required=False,
+    )
     date_from = forms.DateField(label="Service from", required=False, widget=DATE)
     date_to = forms.DateField(label="Service to", required=False, widget=DATE)
     cpt_code = forms.CharField(label="CPT", max_length=5, required=False)

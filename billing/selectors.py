@@ -57,7 +57,9 @@ def charges_list(
     *, status: str = "", date_from: date | None = None, date_to: date | None = None, cpt_code: str = ""
 ) -> QuerySet[Charge]:
     charges = Charge.objects.select_related("patient", "exam__order", "rendering_provider", "claim")
-    if status:
+    if status == "WAITING":
+        charges = charges.filter(pk__in=charges_waiting_for_report().values("pk"))
+    elif status:
         charges = charges.filter(status=status)
     if date_from:
         charges = charges.filter(date_of_service__gte=date_from)

@@ -45,6 +45,9 @@ def test_the_claims_page_shows_charges_waiting_for_a_final_report_apart(client_f
     assert "0 claims built: no open charge has a final report. 1 charge waits for a final report." in page
     assert "1 charge waiting for final report" in page
     assert "No claims." in page
+    billable_exam(insured_patient(payer), attending)  # open, its report final: not waiting
+    waiting = client.get(reverse("billing:charges"), {"status": "WAITING"})
+    assert [charge.exam.status for charge in waiting.context["page"]] == ["COMPLETED"]
 
 
 # --- coverage entered at the front desk ----------------------------------------------------------------------------
