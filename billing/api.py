@@ -6,7 +6,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from billing import services
+from billing import rules, selectors, services
 from billing.models import Charge, Claim
 from ris.access import shown
 from ris.models import Role
@@ -99,17 +99,42 @@ class OutcomeSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
 
 
+class ClaimFilter(django_filters.FilterSet):
+    """As the claims page filters: ?status=DRAFT&reason=coverage is the queue of claims held for no coverage."""
+
+    reason = django_filters.ChoiceFilter(
+        choices=[(key, label) for key, (label, _phrase) in rules.HOLD_REASONS.items()],
+        method="held_for",
+        label="Held for (a held claim's reason)",
+    )
+    date_from = django_filters.DateFilter(field_name="date_of_service", lookup_expr="gte")
+    date_to = django_filters.DateFilter(field_name="date_of_service", lookup_expr="lte")
+
+    class Meta:
+        model = Claim
+        fields = ["status", "patient", "payer", "date_of_service", "batch", "reason", "date_from", "date_to"]
+
+    def held_for(self, queryset, name, value):
+        return queryset.filter(pk__in=selectors.claims_list(reason=value).values("pk"))
+
+
+class ClaimSelectionSerializer(serializers.Serializer):
+    claims = serializers.PrimaryKeyRelatedField(queryset=Claim.objects.all(), many=True, allow_empty=False)
+
+
 class ClaimViewSet(PatientAccessLogged, viewsets.ReadOnlyModelViewSet):
     """Claims: read; build from open charges, validate again, record the payer's outcome."""
 
     allowed_roles = BILLING
     serializer_class = ClaimSerializer
-    filterset_fields = ["status", "patient", "payer", "date_of_service", "batch"]
+    filterset_class = ClaimFilter
     ordering_fields = ["id", "date_of_service", "total"]
     queryset = Claim.objects.select_related("payer", "patient").prefetch_related("charges")
 
     def get_serializer_class(self):
-        return OutcomeSerializer if self.action == "outcome" else ClaimSerializer
+        return {"outcome": OutcomeSerializer, "validate_selected": ClaimSelectionSerializer}.get(
+            self.action, ClaimSerializer
+        )
 
     def _claim(self, claim: Claim) -> Response:
         return Response(ClaimSerializer(self.get_queryset().get(pk=claim.pk)).data)
@@ -125,6 +150,18 @@ class ClaimViewSet(PatientAccessLogged, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def validate(self, request, pk=None):
         return self._claim(services.claim_validate(claim=self.get_object(), acting_user=request.user))
+
+    @extend_schema(request=ClaimSelectionSerializer, responses=ClaimSerializer(many=True))
+    @action(detail=False, methods=["post"], url_path="validate-selected", pagination_class=None, filter_backends=[])
+    def validate_selected(self, request):
+        """Check many claims again at once; each gets its own history row."""
+        data = ClaimSelectionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        checked = services.claims_validate(claims=data.validated_data["claims"], acting_user=request.user)
+        for claim in checked:
+            shown(request, claim.patient)
+        claims = self.get_queryset().filter(pk__in=[claim.pk for claim in checked]).order_by("pk")
+        return Response(ClaimSerializer(claims, many=True).data)
 
     @extend_schema(responses=ClaimSerializer)
     @action(detail=True, methods=["post"])

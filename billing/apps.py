@@ -13,3 +13,5 @@ class BillingConfig(AppConfig):
 
         outbox.listen("exam.status", services.charge_capture_on_event)
         outbox.listen("report.final", services.charge_render_on_event)
+        # A coverage entered, corrected or ended at the front desk re-validates the patient's claims (ris.services).
+        outbox.listen("coverage.changed", services.claims_revalidate_on_coverage)

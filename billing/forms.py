@@ -2,15 +2,20 @@
 
 from django import forms
 
+from billing import rules
 from billing.models import Charge, Claim
 from ris.forms import DateRangeMixin
 from ris.models import Payer
 
+WAITING = "WAITING"  # open charges whose exam's report is not final yet: not on a claim until it is
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 class ChargeFilterForm(DateRangeMixin, forms.Form):
-    status = forms.ChoiceField(choices=[("", "Any status"), *Charge.Status.choices], required=False)
+    status = forms.ChoiceField(
+        choices=[("", "Any status"), *Charge.Status.choices, (WAITING, "Open, waiting for final report")],
+        required=False,
+    )
     date_from = forms.DateField(label="Service from", required=False, widget=DATE)
     date_to = forms.DateField(label="Service to", required=False, widget=DATE)
     cpt_code = forms.CharField(label="CPT", max_length=5, required=False)
@@ -19,12 +24,29 @@ class ChargeFilterForm(DateRangeMixin, forms.Form):
         return {name: value for name, value in self.cleaned_data.items() if value}
 
 
-class ClaimFilterForm(forms.Form):
+class ClaimFilterForm(DateRangeMixin, forms.Form):
+    """The claim worklist's filters; with "Held" and a reason it is the work queue of held claims."""
+
     status = forms.ChoiceField(choices=[("", "Any status"), *Claim.Status.choices], required=False)
+    reason = forms.ChoiceField(
+        label="Held for",
+        choices=[("", "Any reason"), *((key, label) for key, (label, _phrase) in rules.HOLD_REASONS.items())],
+        required=False,
+    )
     payer = forms.ModelChoiceField(Payer.objects.all(), required=False, empty_label="All payers")
+    date_from = forms.DateField(label="Service from", required=False, widget=DATE)
+    date_to = forms.DateField(label="Service to", required=False, widget=DATE)
 
     def criteria(self) -> dict:
         return {name: value for name, value in self.cleaned_data.items() if value}
+
+
+class ClaimSelectionForm(forms.Form):
+    """The claims ticked on the worklist for "Validate selected"."""
+
+    claims = forms.ModelMultipleChoiceField(
+        Claim.objects.all(), error_messages={"required": "Tick the claims to validate first."}
+    )
 
 
 class BatchForm(DateRangeMixin, forms.Form):

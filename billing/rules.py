@@ -17,6 +17,19 @@ MAX_LINES = 50  # 837P loop 2400 repeats at most 50 times per claim
 MAX_DIAGNOSES = 12  # 837P HI segment
 
 
+# Why held claims are held, for the held queue's filter: key -> (label, a phrase of the errors claim_errors gives).
+HOLD_REASONS = {
+    "coverage": ("No coverage", "No coverage:"),
+    "subscriber": ("Insured person missing", "The insured is not the patient"),
+    "facility": ("Billing provider NPI or tax ID", "of the billing provider"),
+    "birth_date": ("Patient birth date", "birth date is missing"),
+    "diagnosis": ("Diagnosis code", "diagnosis code"),
+    "rendering": ("Rendering radiologist NPI", "rendering radiologist"),
+    "fee": ("No fee", "in the fee schedule"),
+    "procedure": ("Procedure code", "procedure code"),
+}
+
+
 def modifiers_for(mode: str, *, discontinued: bool, modifier_53: bool) -> list[str]:
     """The CPT modifiers of a charge: 26 or TC under a split billing mode, then 53 for a discontinued exam."""
     modifiers = [MODE_MODIFIER[mode]] if MODE_MODIFIER[mode] else []

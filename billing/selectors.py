@@ -9,6 +9,11 @@ from django.db.models import Q, QuerySet
 from billing import rules
 from billing.models import Charge, Claim, ExportBatch, Fee
 from ris.models import Coverage, Facility, Patient, Payer
+from scheduling.models import Exam
+from scheduling.workflow import REPORTED
+
+# Exams whose charge may go on a claim: the report is final (or the exam was discontinued, and is never read).
+CLAIMABLE_EXAM_STATUSES = frozenset({*REPORTED, Exam.Status.DISCONTINUED})
 
 
 def fee_for(cpt_code: str, modifier: str, payer: Payer | None) -> Fee | None:
@@ -52,7 +57,9 @@ def charges_list(
     *, status: str = "", date_from: date | None = None, date_to: date | None = None, cpt_code: str = ""
 ) -> QuerySet[Charge]:
     charges = Charge.objects.select_related("patient", "exam__order", "rendering_provider", "claim")
-    if status:
+    if status == "WAITING":
+        charges = charges.filter(pk__in=charges_waiting_for_report().values("pk"))
+    elif status:
         charges = charges.filter(status=status)
     if date_from:
         charges = charges.filter(date_of_service__gte=date_from)
@@ -63,12 +70,31 @@ def charges_list(
     return charges
 
 
-def claims_list(*, status: str = "", payer: Payer | None = None) -> QuerySet[Claim]:
+def charges_waiting_for_report() -> QuerySet[Charge]:
+    """Open charges of exams performed but not yet reported final: not on a claim until they are."""
+    return Charge.objects.filter(status=Charge.Status.OPEN).exclude(exam__status__in=CLAIMABLE_EXAM_STATUSES)
+
+
+def claims_list(
+    *,
+    status: str = "",
+    payer: Payer | None = None,
+    reason: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[Claim]:
+    """Claims by status, payer, service dates and, for held ones, the reason they are held."""
     claims = Claim.objects.select_related("patient", "payer").order_by("status", "-date_of_service", "-id")
     if status:
         claims = claims.filter(status=status)
     if payer is not None:
         claims = claims.filter(payer=payer)
+    if reason:
+        claims = claims.filter(status=Claim.Status.DRAFT, errors__icontains=rules.HOLD_REASONS[reason][1])
+    if date_from:
+        claims = claims.filter(date_of_service__gte=date_from)
+    if date_to:
+        claims = claims.filter(date_of_service__lte=date_to)
     return claims
 
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing import rules, selectors
+from billing import rules, selectors, x12
 from billing.models import Charge, Claim, ExportBatch
 from ris.audit import Actor, attribute
 from ris.exceptions import ApplicationError, IllegalTransition
@@ -23,6 +23,9 @@ from scheduling.models import Exam
 
 S = Exam.Status
 CHARGEABLE = {S.COMPLETED, S.PRELIMINARY, S.FINAL, S.AMENDED, S.DISCONTINUED}
+# A charge goes on a claim once its exam's report is final (a discontinued exam is never read: billed as it is);
+# the others wait, apart from claims held by real errors.
+CLAIMABLE = selectors.CLAIMABLE_EXAM_STATUSES
 # Claim statuses each status may move to (validation moves DRAFT <-> READY; export READY -> EXPORTED).
 CLAIM_TRANSITIONS = {
     Claim.Status.DRAFT: {Claim.Status.READY},
@@ -112,7 +115,7 @@ def _claim_facts(claim: Claim, charges: list[Charge], provider) -> rules.ClaimFa
         patient_birth_date_known=claim.patient.birth_date is not None,
         subscriber_known=claim.coverage_id is None
         or claim.coverage.relationship == claim.coverage.Relationship.SELF
-        or bool(claim.coverage.subscriber_family_name and claim.coverage.subscriber_birth_date),
+        or bool(x12.clean(claim.coverage.subscriber_family_name, 60) and claim.coverage.subscriber_birth_date),
         total=claim.total,
         lines=tuple(
             rules.LineFacts(
@@ -152,7 +155,13 @@ def _validate(claim: Claim, acting_user: Actor, provider) -> Claim:
     )
     if claim.status not in (Claim.Status.DRAFT, Claim.Status.READY) or claim.batch_id is not None:
         return claim
+    coverage = selectors.coverage_on(claim.patient, claim.date_of_service)  # entered, corrected or ended since
+    payer_changed = (coverage.payer_id if coverage else None) != claim.payer_id
+    claim.coverage, claim.payer = coverage, coverage.payer if coverage else None
     charges = list(claim.charges.select_related("rendering_provider").order_by("id"))
+    if payer_changed:  # priced under the payer known at capture: price again under the one that pays now
+        for charge in charges:
+            _reprice(charge, claim.patient, acting_user, f"repriced for {claim.payer or 'self-pay'}")
     claim.total = sum((charge.amount for charge in charges), Decimal("0"))
     claim.errors = rules.claim_errors(_claim_facts(claim, charges, provider))
     _set_claim_status(claim, Claim.Status.DRAFT if claim.errors else Claim.Status.READY, acting_user, "validated")
@@ -161,9 +170,32 @@ def _validate(claim: Claim, acting_user: Actor, provider) -> Claim:
 
 
 @transaction.atomic
+def claims_validate(*, claims: list[Claim], acting_user: Actor) -> list[Claim]:
+    """Check many claims again at once (the held queue's "Validate selected"), each with its own history row."""
+    provider = selectors.billing_provider()
+    return [_validate(claim, acting_user, provider) for claim in sorted(claims, key=lambda claim: claim.pk)]
+
+
+def claims_revalidate_on_coverage(payload: dict, acting_user: Actor) -> None:
+    """ris.outbox listener: a patient's coverage was added, corrected or ended; their claims not yet exported are
+    checked again (a claim held for "No coverage" becomes READY, one whose coverage ended is held)."""
+    patient_id = payload.get("patient_id")
+    if not patient_id:
+        return
+    claims = Claim.objects.filter(
+        patient_id=patient_id, status__in=(Claim.Status.DRAFT, Claim.Status.READY), batch__isnull=True
+    )
+    claims_validate(claims=list(claims), acting_user=acting_user)
+
+
+@transaction.atomic
 def claims_build(*, acting_user: Actor, through: date | None = None) -> list[Claim]:
-    """Group the open charges (up to `through`) into claims per patient, payer and date of service, validated."""
-    charges = Charge.objects.select_for_update().filter(status=Charge.Status.OPEN)
+    """Group the open charges (up to `through`) into claims per patient, payer and date of service, validated.
+
+    Only charges whose exam's report is final: the others wait for it (selectors.charges_waiting_for_report)."""
+    charges = Charge.objects.select_for_update(of=("self",)).filter(
+        status=Charge.Status.OPEN, exam__status__in=CLAIMABLE
+    )
     if through is not None:
         charges = charges.filter(date_of_service__lte=through)
     groups: dict[tuple, list[Charge]] = defaultdict(list)
@@ -232,16 +264,21 @@ def batch_create(*, date_from: date, date_to: date, payer: Payer | None, acting_
     return batch
 
 
+def _reprice(charge: Charge, patient, acting_user: Actor, reason: str) -> bool:
+    """Price the charge again from the fee schedules; True when its fee changed."""
+    fee = selectors.price(patient, charge.date_of_service, charge.cpt_code, charge.modifiers)
+    if fee == charge.fee:
+        return False
+    charge.fee, charge.amount = fee, fee * charge.units
+    attribute(charge, acting_user, reason)
+    charge.save(update_fields=["fee", "amount", "updated_at"])
+    return True
+
+
 @transaction.atomic
 def charges_reprice(*, acting_user: Actor) -> int:
     """Price again the open charges that found no fee when captured (the fee schedule has changed since)."""
     repriced = 0
     for charge in Charge.objects.select_for_update().filter(status=Charge.Status.OPEN, fee=0).select_related("patient"):
-        fee = selectors.price(charge.patient, charge.date_of_service, charge.cpt_code, charge.modifiers)
-        if fee == 0:
-            continue
-        charge.fee, charge.amount = fee, fee * charge.units
-        attribute(charge, acting_user, "repriced")
-        charge.save(update_fields=["fee", "amount", "updated_at"])
-        repriced += 1
+        repriced += _reprice(charge, charge.patient, acting_user, "repriced")
     return repriced

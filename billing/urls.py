@@ -8,6 +8,7 @@ urlpatterns = [
     path("charges/", views.charges, name="charges"),
     path("claims/", views.claims, name="claims"),
     path("claims/build/", views.claims_build, name="claims_build"),
+    path("claims/validate/", views.claims_validate_selected, name="claims_validate_selected"),
     path("claims/<int:pk>/validate/", views.claim_validate, name="claim_validate"),
     path("claims/<int:pk>/outcome/", views.claim_outcome, name="claim_outcome"),
     path("batches/", views.batches, name="batches"),

@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Sum
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -18,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from billing import selectors, services
-from billing.forms import BatchForm, ChargeFilterForm, ClaimFilterForm, OutcomeForm
+from billing.forms import BatchForm, ChargeFilterForm, ClaimFilterForm, ClaimSelectionForm, OutcomeForm
 from billing.models import Claim, ExportBatch
 from ris.access import shown
 from ris.exceptions import ApplicationError
@@ -77,7 +78,13 @@ def claims(request):
     if form.is_valid():
         page = Paginator(selectors.claims_list(**form.criteria()), PAGE_SIZE).get_page(request.GET.get("page"))
         shown(request, *(claim.patient for claim in page))
-    return render(request, "billing/claims.html", {"form": form, "page": page, "outcome_form": OutcomeForm()})
+    context = {
+        "form": form,
+        "page": page,
+        "outcome_form": OutcomeForm(),
+        "waiting": selectors.charges_waiting_for_report().count(),
+    }
+    return render(request, "billing/claims.html", context)
 
 
 @require_POST
@@ -86,11 +93,33 @@ def claims_build(request):
     """Put every open charge on a claim; the message counts the claims built, ready and held."""
     built = services.claims_build(acting_user=request.user)
     held = sum(claim.status == Claim.Status.DRAFT for claim in built)
+    waiting = selectors.charges_waiting_for_report().count()
+    wait = (
+        f" {waiting} charge{pluralize(waiting)} wait{pluralize(waiting, 's,')} for a final report." if waiting else ""
+    )
     if built:
-        plural = "s" if len(built) != 1 else ""
-        messages.success(request, f"{len(built)} claim{plural} built: {len(built) - held} ready, {held} held.")
+        plural = pluralize(len(built))
+        messages.success(request, f"{len(built)} claim{plural} built: {len(built) - held} ready, {held} held.{wait}")
     else:
-        messages.info(request, "0 claims built: there are no open charges.")
+        messages.info(request, f"0 claims built: no open charge has a final report.{wait}")
+    return _back(request, "billing:claims")
+
+
+@require_POST
+@role_required(*BILLING)
+def claims_validate_selected(request):
+    """Check the ticked claims again, one history row each; the message counts those now ready and still held."""
+    form = ClaimSelectionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(error for errors in form.errors.values() for error in errors))
+        return _back(request, "billing:claims")
+    checked = services.claims_validate(claims=list(form.cleaned_data["claims"]), acting_user=request.user)
+    ready = sum(claim.status == Claim.Status.READY for claim in checked)
+    held = sum(claim.status == Claim.Status.DRAFT for claim in checked)
+    others = len(checked) - ready - held
+    note = f", {others} left as they are (exported or in a batch)" if others else ""
+    plural = pluralize(len(checked))
+    messages.info(request, f"{len(checked)} claim{plural} validated: {ready} ready, {held} held{note}.")
     return _back(request, "billing:claims")
 
 

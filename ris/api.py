@@ -1,17 +1,47 @@
 """The core's REST endpoints: patients (search, register, update), referring physicians and the catalog."""
 
 import django_filters
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
+from ris.access import shown
 from ris.countries import country_code
 from ris.drf import AccessLogged
-from ris.models import Coverage, Modality, Patient, ProcedureType, ReferringPhysician, Role, Room
+from ris.models import Coverage, Modality, Patient, Payer, ProcedureType, ReferringPhysician, Role, Room
 from ris.selectors import patient_search
-from ris.services import PATIENT_FIELDS, patient_register, patient_update, procedure_type_save
+from ris.services import (
+    PATIENT_FIELDS,
+    coverage_add,
+    coverage_end,
+    coverage_update,
+    patient_register,
+    patient_update,
+    procedure_type_save,
+)
 
 ALL_ROLES = frozenset(Role)
 PATIENT_WRITERS = frozenset({Role.FRONT_DESK, Role.ADMIN})
 ADMINS = frozenset({Role.ADMIN})
+
+
+COVERAGE_READ_FIELDS = [
+    "id",
+    "priority",
+    "payer_id",
+    "payer_name",
+    "member_id",
+    "group_number",
+    "relationship",
+    "subscriber_family_name",
+    "subscriber_given_name",
+    "subscriber_birth_date",
+    "subscriber_sex",
+    "effective_from",
+    "effective_to",
+    "active",
+]
 
 
 class CoverageSerializer(serializers.ModelSerializer):
@@ -20,8 +50,38 @@ class CoverageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Coverage
-        fields = ["id", "priority", "payer_id", "payer_name", "member_id", "group_number", "relationship", "active"]
+        fields = COVERAGE_READ_FIELDS
         read_only_fields = fields
+
+
+class CoverageWriteSerializer(serializers.ModelSerializer):
+    """A coverage as the front desk enters or corrects it: the payer by its payer ID (837P NM109 of 2010BB)."""
+
+    patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all())
+    payer = serializers.SlugRelatedField(slug_field="payer_id", queryset=Payer.objects.filter(active=True))
+    payer_name = serializers.CharField(source="payer.name", read_only=True)
+
+    class Meta:
+        model = Coverage
+        fields = ["id", "patient", "payer", "payer_name", *COVERAGE_READ_FIELDS[3:-1], "active", "updated_at"]
+        read_only_fields = ["id", "payer_name", "active", "updated_at"]
+        extra_kwargs = {"member_id": {"required": True}}
+        validators = []  # one active coverage per priority: the service replaces the previous one
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance is not None:
+            self.fields["patient"].read_only = True  # a coverage stays with its patient
+
+    def create(self, validated_data) -> Coverage:
+        return coverage_add(acting_user=self.context["request"].user, **validated_data)
+
+    def update(self, instance, validated_data) -> Coverage:
+        return coverage_update(coverage=instance, acting_user=self.context["request"].user, **validated_data)
+
+
+class CoverageEndSerializer(serializers.Serializer):
+    ended_on = serializers.DateField(required=False, allow_null=True, default=None, help_text="Today if not given")
 
 
 class PatientSerializer(serializers.ModelSerializer):
@@ -91,6 +151,49 @@ class PatientViewSet(
     filterset_class = PatientFilter
     ordering_fields = ["id", "family_name", "birth_date", "updated_at"]
     queryset = Patient.objects.prefetch_related("coverages__payer")
+
+
+class CoverageViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Patients' insurance: read (front desk, billing, administrators); add, correct and end (as for patients, the
+    front desk and administrators) through the same services as the patient page."""
+
+    allowed_roles = frozenset({Role.FRONT_DESK, Role.BILLING, Role.ADMIN})
+    write_roles = PATIENT_WRITERS
+    serializer_class = CoverageWriteSerializer
+    filterset_fields = ["patient", "priority", "active"]
+    ordering_fields = ["id", "priority", "updated_at"]
+    queryset = Coverage.objects.select_related("payer", "patient")
+
+    def get_serializer_class(self):
+        return CoverageEndSerializer if self.action == "end" else CoverageWriteSerializer
+
+    def get_object(self):
+        found = super().get_object()
+        shown(self.request, found.patient)
+        return found
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        if page is not None:
+            shown(self.request, *(coverage.patient for coverage in page))
+        return page
+
+    @extend_schema(request=CoverageEndSerializer, responses=CoverageWriteSerializer)
+    @action(detail=True, methods=["post"])
+    def end(self, request, pk=None):
+        """End the coverage on `ended_on` (today if not given): later services are not billed to it."""
+        data = CoverageEndSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        coverage = coverage_end(
+            coverage=self.get_object(), acting_user=request.user, ended_on=data.validated_data["ended_on"]
+        )
+        return Response(CoverageWriteSerializer(coverage).data)
 
 
 class ReferringPhysicianSerializer(serializers.ModelSerializer):

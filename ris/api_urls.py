@@ -12,13 +12,21 @@ from rest_framework.routers import DefaultRouter
 
 from billing.api import ChargeViewSet, ClaimViewSet
 from reporting.api import ReportViewSet
-from ris.api import ModalityViewSet, PatientViewSet, ProcedureTypeViewSet, ReferringPhysicianViewSet, RoomViewSet
+from ris.api import (
+    CoverageViewSet,
+    ModalityViewSet,
+    PatientViewSet,
+    ProcedureTypeViewSet,
+    ReferringPhysicianViewSet,
+    RoomViewSet,
+)
 from scheduling.api import ExamViewSet, OrderViewSet
 
 app_name = "api"
 
 router = DefaultRouter()
 router.register("patients", PatientViewSet, basename="patient")
+router.register("coverages", CoverageViewSet, basename="coverage")
 router.register("physicians", ReferringPhysicianViewSet, basename="physician")
 router.register("modalities", ModalityViewSet, basename="modality")
 router.register("rooms", RoomViewSet, basename="room")

@@ -181,40 +181,6 @@ def patient_merge(*, source: Patient, target: Patient, acting_user: Actor) -> Pa
     return target
 
 
-@transaction.atomic
-def coverage_add(
-    *,
-    patient: Patient,
-    payer: Payer,
-    member_id: str,
-    acting_user: Actor,
-    priority: str = Coverage.Priority.PRIMARY,
-    group_number: str = "",
-    relationship: str = Coverage.Relationship.SELF,
-    effective_from: date | None = None,
-    effective_to: date | None = None,
-) -> Coverage:
-    """Add an insurance coverage; an active one of the same priority is ended (the patient changed insurer)."""
-    for previous in Coverage.objects.select_for_update().filter(patient=patient, priority=priority, active=True):
-        previous.active = False
-        attribute(previous, acting_user, "replaced by a new coverage")
-        previous.save(update_fields=["active", "updated_at"])
-    coverage = Coverage(
-        patient=patient,
-        payer=payer,
-        member_id=member_id.strip(),
-        priority=priority,
-        group_number=group_number,
-        relationship=relationship,
-        effective_from=effective_from,
-        effective_to=effective_to,
-    )
-    validated_or_raise(coverage)
-    attribute(coverage, acting_user)
-    coverage.save()
-    return coverage
-
-
 COVERAGE_FIELDS = frozenset(
     {
         "payer",
@@ -231,6 +197,93 @@ COVERAGE_FIELDS = frozenset(
         "active",
     }
 )
+SUBSCRIBER_FIELDS = ("subscriber_family_name", "subscriber_given_name", "subscriber_birth_date", "subscriber_sex")
+
+
+def _coverage_checked(coverage: Coverage) -> None:
+    """Validate a coverage as a claim needs it: the insured person (X12 837P loop 2010BA) is named, born and sexed
+    when it is not the patient; a self-insured coverage keeps no other subscriber."""
+    coverage.member_id = coverage.member_id.strip()
+    if coverage.relationship == Coverage.Relationship.SELF:
+        for name in SUBSCRIBER_FIELDS:
+            setattr(coverage, name, None if name == "subscriber_birth_date" else "")
+    else:
+        coverage.subscriber_family_name = coverage.subscriber_family_name.strip()
+        coverage.subscriber_given_name = coverage.subscriber_given_name.strip()
+        missing = [
+            label
+            for name, label in (
+                ("subscriber_family_name", "family name"),
+                ("subscriber_given_name", "given name"),
+                ("subscriber_birth_date", "birth date"),
+                ("subscriber_sex", "sex"),
+            )
+            if not getattr(coverage, name)
+        ]
+        if missing:
+            raise ApplicationError(
+                f"The insured is not the patient: give the insured's {', '.join(missing)}.",
+                field=f"subscriber_{missing[0].replace(' ', '_')}",
+            )
+    validated_or_raise(coverage)
+
+
+def _coverage_changed(coverage: Coverage, acting_user: Actor, change: str) -> None:
+    """Tell the apps downstream (billing re-validates the patient's held claims) in this transaction."""
+    outbox_add(
+        kind="coverage.changed",
+        acting_user=acting_user,
+        patient_id=coverage.patient_id,
+        coverage_id=coverage.pk,
+        change=change,
+        actor=actor_label(acting_user),
+        at=timezone.now().isoformat(),
+    )
+
+
+@transaction.atomic
+def coverage_add(
+    *,
+    patient: Patient,
+    payer: Payer,
+    member_id: str,
+    acting_user: Actor,
+    priority: str = Coverage.Priority.PRIMARY,
+    group_number: str = "",
+    relationship: str = Coverage.Relationship.SELF,
+    subscriber_family_name: str = "",
+    subscriber_given_name: str = "",
+    subscriber_birth_date: date | None = None,
+    subscriber_sex: str = "",
+    effective_from: date | None = None,
+    effective_to: date | None = None,
+) -> Coverage:
+    """Add an insurance coverage; an active one of the same priority is ended (the patient changed insurer)."""
+    if Patient.objects.filter(pk=patient.pk, merged_into__isnull=False).exists():
+        raise ApplicationError("This record was merged into another; add the insurance to the surviving record.")
+    coverage = Coverage(
+        patient=patient,
+        payer=payer,
+        member_id=member_id,
+        priority=priority,
+        group_number=group_number.strip(),
+        relationship=relationship,
+        subscriber_family_name=subscriber_family_name,
+        subscriber_given_name=subscriber_given_name,
+        subscriber_birth_date=subscriber_birth_date,
+        subscriber_sex=subscriber_sex,
+        effective_from=effective_from,
+        effective_to=effective_to,
+    )
+    for previous in Coverage.objects.select_for_update().filter(patient=patient, priority=priority, active=True):
+        previous.active = False
+        attribute(previous, acting_user, "replaced by a new coverage")
+        previous.save(update_fields=["active", "updated_at"])
+    _coverage_checked(coverage)  # (a refusal rolls the replacement back with it)
+    attribute(coverage, acting_user)
+    coverage.save()
+    _coverage_changed(coverage, acting_user, "added")
+    return coverage
 
 
 @transaction.atomic
@@ -242,9 +295,30 @@ def coverage_update(*, coverage: Coverage, acting_user: Actor, **changes) -> Cov
     coverage = Coverage.objects.select_for_update().get(pk=coverage.pk)
     for name, value in changes.items():
         setattr(coverage, name, value)
-    validated_or_raise(coverage)
+    _coverage_checked(coverage)
     attribute(coverage, acting_user)
     coverage.save()
+    _coverage_changed(coverage, acting_user, "updated")
+    return coverage
+
+
+@transaction.atomic
+def coverage_end(*, coverage: Coverage, acting_user: Actor, ended_on: date | None = None) -> Coverage:
+    """End a coverage on `ended_on` (today by default): services after that day are not billed to it; those
+    before it still are."""
+    coverage = Coverage.objects.select_for_update().get(pk=coverage.pk)
+    if not coverage.active:
+        raise ApplicationError("This coverage was already replaced or removed.")
+    ended_on = ended_on or local_today()
+    if coverage.effective_from and ended_on < coverage.effective_from:
+        raise ApplicationError(
+            f"The coverage starts on {coverage.effective_from:%Y-%m-%d}: it cannot end before that.", field="ended_on"
+        )
+    coverage.effective_to = ended_on
+    validated_or_raise(coverage)  # (not the insured's details: a coverage entered without them still ends)
+    attribute(coverage, acting_user, f"ended on {ended_on:%Y-%m-%d}")
+    coverage.save()
+    _coverage_changed(coverage, acting_user, "ended")
     return coverage
 
 

@@ -4,11 +4,12 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from django import forms
+from django.db.models import Q
 from django.forms.boundfield import BoundWidget
 
 from ris.countries import country_code
 from ris.exceptions import ApplicationError
-from ris.models import Patient, ProcedureType, ReferringPhysician
+from ris.models import Coverage, Patient, Payer, ProcedureType, ReferringPhysician
 from ris.services import PATIENT_FIELDS
 from ris.validators import parse_icd10cm_codes
 from scheduling.models import Priority
@@ -130,4 +131,54 @@ class NoShowForm(forms.Form):
     confirm = forms.BooleanField(
         label="Yes: the patient did not come, record a no-show",
         error_messages={"required": "Tick the box to confirm that the patient did not come."},
+    )
+
+
+class CoverageForm(forms.ModelForm):
+    """A patient's insurance as the front desk enters or corrects it; ris.services checks the insured person."""
+
+    class Meta:
+        model = Coverage
+        fields = [
+            "payer",
+            "member_id",
+            "group_number",
+            "priority",
+            "relationship",
+            "subscriber_family_name",
+            "subscriber_given_name",
+            "subscriber_birth_date",
+            "subscriber_sex",
+            "effective_from",
+            "effective_to",
+        ]
+        widgets = {
+            name: forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+            for name in ("subscriber_birth_date", "effective_from", "effective_to")
+        }
+        labels = {
+            "relationship": "Patient is the insured's",
+            "subscriber_family_name": "Insured's family name",
+            "subscriber_given_name": "Insured's given name",
+            "subscriber_birth_date": "Insured's birth date",
+            "subscriber_sex": "Insured's sex",
+        }
+        help_texts = {"relationship": "Self when the patient holds the policy; else fill in the insured below."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        payers = Payer.objects.filter(active=True)
+        if self.instance.pk:
+            payers = Payer.objects.filter(Q(active=True) | Q(pk=self.instance.payer_id))
+        self.fields["payer"].queryset = payers.order_by("name")
+
+    def _post_clean(self) -> None:
+        """Field checks only: the service validates the coverage as a whole (and replaces an active one)."""
+
+
+class CoverageEndForm(forms.Form):
+    ended_on = forms.DateField(
+        label="Last day covered",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text="Services after this day are not billed to this insurance.",
     )

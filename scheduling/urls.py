@@ -1,6 +1,6 @@
 from django.urls import path
 
-from scheduling import views
+from scheduling import views, views_coverage
 
 app_name = "scheduling"
 urlpatterns = [
@@ -9,6 +9,9 @@ urlpatterns = [
     path("patients/new/", views.patient_register, name="patient_register"),
     path("patients/<int:pk>/", views.patient_detail, name="patient"),
     path("patients/<int:pk>/edit/", views.patient_edit, name="patient_edit"),
+    path("patients/<int:patient_pk>/coverages/new/", views_coverage.coverage_add, name="coverage_add"),
+    path("coverages/<int:pk>/edit/", views_coverage.coverage_edit, name="coverage_edit"),
+    path("coverages/<int:pk>/end/", views_coverage.coverage_end, name="coverage_end"),
     path("patients/<int:patient_pk>/orders/new/", views.order_create, name="order_create"),
     path("orders/<int:pk>/", views.order_detail, name="order"),
     path("exams/<int:pk>/", views.exam_detail, name="exam"),

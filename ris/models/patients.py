@@ -6,7 +6,12 @@ from ris.audit import audited_history
 from ris.models.base import PersonName, TimeStamped
 from ris.models.parties import Address, Payer
 from ris.text import fold, search_fold
-from ris.validators import validate_dicom_identifier, validate_not_future, validate_phone
+from ris.validators import (
+    validate_dicom_identifier,
+    validate_not_future,
+    validate_person_name_part,
+    validate_phone,
+)
 
 
 def patient_search_key(family_name: str, given_name: str, middle_name: str) -> str:
@@ -121,9 +126,9 @@ class Coverage(TimeStamped):
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.PRIMARY)
     relationship = models.CharField(max_length=2, choices=Relationship.choices, default=Relationship.SELF)
     # The insured person when it is not the patient (a parent, a spouse): claims name them as the subscriber.
-    subscriber_family_name = models.CharField(max_length=64, blank=True)
-    subscriber_given_name = models.CharField(max_length=64, blank=True)
-    subscriber_birth_date = models.DateField(null=True, blank=True)
+    subscriber_family_name = models.CharField(max_length=64, blank=True, validators=[validate_person_name_part])
+    subscriber_given_name = models.CharField(max_length=64, blank=True, validators=[validate_person_name_part])
+    subscriber_birth_date = models.DateField(null=True, blank=True, validators=[validate_not_future])
     subscriber_sex = models.CharField(
         max_length=1, blank=True, choices=[("M", "Male"), ("F", "Female"), ("U", "Unknown")]
     )

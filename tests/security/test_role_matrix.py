@@ -131,6 +131,11 @@ def build_world(settings, tmp_path) -> World:
     kwargs = {
         "scheduling:patient": {"pk": patient.pk},
         "scheduling:patient_edit": {"pk": patient.pk},
+        "scheduling:coverage_add": {"patient_pk": patient.pk},
+        "scheduling:coverage_edit": {"pk": patient.coverages.get().pk},
+        "scheduling:coverage_end": {"pk": patient.coverages.get().pk},
+        "api:coverage-detail": {"pk": patient.coverages.get().pk},
+        "api:coverage-end": {"pk": patient.coverages.get().pk},
         "scheduling:order_create": {"patient_pk": patient.pk},
         "scheduling:order": {"pk": order.pk},
         "billing:claim_validate": {"pk": claim.pk},
