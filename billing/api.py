@@ -9,24 +9,10 @@ from rest_framework.response import Response
 from billing import rules, selectors, services
 from billing.models import Charge, Claim
 from ris.access import shown
+from ris.drf import PatientAccessLogged
 from ris.models import Role
 
 BILLING = frozenset({Role.BILLING, Role.ADMIN})
-
-
-class PatientAccessLogged:
-    """Viewset mixin: a charge or claim names its patient, so each one read (or listed) logs that patient."""
-
-    def get_object(self):
-        found = super().get_object()
-        shown(self.request, found.patient)
-        return found
-
-    def paginate_queryset(self, queryset):
-        page = super().paginate_queryset(queryset)
-        if page is not None:
-            shown(self.request, *(row.patient for row in page))
-        return page
 
 
 class ChargeSerializer(serializers.ModelSerializer):

@@ -178,20 +178,24 @@ class ReportViewSet(AccessLogged, mixins.ListModelMixin, mixins.RetrieveModelMix
         report = self.get_queryset().get(pk=report.pk)
         return Response(ReportSerializer(report, context=self.get_serializer_context()).data, status=code)
 
-    @extend_schema(responses={201: ReportSerializer, 409: ConflictSerializer})
-    def create(self, request):
-        data = self._input()
+    def _save(self, exam, data, code: int) -> Response:
+        """Save the draft through the service, based on the revision the caller saw; 409 if another save came first."""
         try:
             report = services.report_save_draft(
-                exam=data.validated_data["exam"],
-                user=request.user,
+                exam=exam,
+                user=self.request.user,
                 sections=data.sections(),
                 template=data.validated_data.get("template"),
                 based_on=data.validated_data["revision"],
             )
         except services.ReportConflict as conflict:
             return conflict_response(conflict)
-        return self._report(report, status.HTTP_201_CREATED)
+        return self._report(report, code)
+
+    @extend_schema(responses={201: ReportSerializer, 409: ConflictSerializer})
+    def create(self, request):
+        data = self._input()
+        return self._save(data.validated_data["exam"], data, status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: ReportSerializer, 409: ConflictSerializer})
     def update(self, request, pk=None, partial=False):
@@ -199,17 +203,7 @@ class ReportViewSet(AccessLogged, mixins.ListModelMixin, mixins.RetrieveModelMix
         data = self._input(partial=partial)
         if "revision" not in data.validated_data:  # PATCH leaves out what it does not change, but not this
             raise serializers.ValidationError({"revision": ["This field is required."]})
-        try:
-            report = services.report_save_draft(
-                exam=report.exam,
-                user=request.user,
-                sections=data.sections(),
-                template=data.validated_data.get("template"),
-                based_on=data.validated_data["revision"],
-            )
-        except services.ReportConflict as conflict:
-            return conflict_response(conflict)
-        return self._report(report)
+        return self._save(report.exam, data, status.HTTP_200_OK)
 
     @extend_schema(responses={200: ReportSerializer, 409: ConflictSerializer})
     def partial_update(self, request, pk=None):

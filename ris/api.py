@@ -6,12 +6,12 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from ris.access import shown
 from ris.countries import country_code
-from ris.drf import AccessLogged
+from ris.drf import AccessLogged, PatientAccessLogged
 from ris.models import Coverage, Modality, Patient, Payer, ProcedureType, ReferringPhysician, Role, Room
 from ris.selectors import patient_search
 from ris.services import (
+    COVERAGE_ENTERED,
     PATIENT_FIELDS,
     coverage_add,
     coverage_end,
@@ -26,22 +26,7 @@ PATIENT_WRITERS = frozenset({Role.FRONT_DESK, Role.ADMIN})
 ADMINS = frozenset({Role.ADMIN})
 
 
-COVERAGE_READ_FIELDS = [
-    "id",
-    "priority",
-    "payer_id",
-    "payer_name",
-    "member_id",
-    "group_number",
-    "relationship",
-    "subscriber_family_name",
-    "subscriber_given_name",
-    "subscriber_birth_date",
-    "subscriber_sex",
-    "effective_from",
-    "effective_to",
-    "active",
-]
+COVERAGE_DETAILS = [name for name in COVERAGE_ENTERED if name != "payer"]  # the payer is shown by its payer ID
 
 
 class CoverageSerializer(serializers.ModelSerializer):
@@ -50,7 +35,7 @@ class CoverageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Coverage
-        fields = COVERAGE_READ_FIELDS
+        fields = ["id", "payer_id", "payer_name", *COVERAGE_DETAILS, "active"]
         read_only_fields = fields
 
 
@@ -63,7 +48,7 @@ class CoverageWriteSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Coverage
-        fields = ["id", "patient", "payer", "payer_name", *COVERAGE_READ_FIELDS[3:-1], "active", "updated_at"]
+        fields = ["id", "patient", "payer", "payer_name", *COVERAGE_DETAILS, "active", "updated_at"]
         read_only_fields = ["id", "payer_name", "active", "updated_at"]
         extra_kwargs = {"member_id": {"required": True}}
         validators = []  # one active coverage per priority: the service replaces the previous one
@@ -154,6 +139,7 @@ class PatientViewSet(
 
 
 class CoverageViewSet(
+    PatientAccessLogged,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -172,17 +158,6 @@ class CoverageViewSet(
 
     def get_serializer_class(self):
         return CoverageEndSerializer if self.action == "end" else CoverageWriteSerializer
-
-    def get_object(self):
-        found = super().get_object()
-        shown(self.request, found.patient)
-        return found
-
-    def paginate_queryset(self, queryset):
-        page = super().paginate_queryset(queryset)
-        if page is not None:
-            shown(self.request, *(coverage.patient for coverage in page))
-        return page
 
     @extend_schema(request=CoverageEndSerializer, responses=CoverageWriteSerializer)
     @action(detail=True, methods=["post"])

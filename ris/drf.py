@@ -117,13 +117,26 @@ class NewestFirst(pagination.CursorPagination):
 class AccessLogged:
     """Viewset mixin: the records an answer shows (one object, or a page of a list) go to the PHI access log."""
 
+    @staticmethod
+    def logged_record(found):
+        """What the access log names for a row of this endpoint: the row itself."""
+        return found
+
     def get_object(self):
         found = super().get_object()
-        shown(self.request, found)
+        shown(self.request, self.logged_record(found))
         return found
 
     def paginate_queryset(self, queryset):
         page = super().paginate_queryset(queryset)
         if page is not None:
-            shown(self.request, *page)
+            shown(self.request, *(self.logged_record(found) for found in page))
         return page
+
+
+class PatientAccessLogged(AccessLogged):
+    """For rows that name their patient (a coverage, a charge, a claim): each one read or listed logs that patient."""
+
+    @staticmethod
+    def logged_record(found):
+        return found.patient

@@ -181,23 +181,19 @@ def patient_merge(*, source: Patient, target: Patient, acting_user: Actor) -> Pa
     return target
 
 
-COVERAGE_FIELDS = frozenset(
-    {
-        "payer",
-        "member_id",
-        "group_number",
-        "priority",
-        "relationship",
-        "subscriber_family_name",
-        "subscriber_given_name",
-        "subscriber_birth_date",
-        "subscriber_sex",
-        "effective_from",
-        "effective_to",
-        "active",
-    }
-)
 SUBSCRIBER_FIELDS = ("subscriber_family_name", "subscriber_given_name", "subscriber_birth_date", "subscriber_sex")
+# What the front desk enters of a coverage, in the order the page and the API show it; `active` is the service's.
+COVERAGE_ENTERED = (
+    "payer",
+    "member_id",
+    "group_number",
+    "priority",
+    "relationship",
+    *SUBSCRIBER_FIELDS,
+    "effective_from",
+    "effective_to",
+)
+COVERAGE_FIELDS = frozenset({*COVERAGE_ENTERED, "active"})
 
 
 def _coverage_checked(coverage: Coverage) -> None:

@@ -10,7 +10,7 @@ from django.forms.boundfield import BoundWidget
 from ris.countries import country_code
 from ris.exceptions import ApplicationError
 from ris.models import Coverage, Patient, Payer, ProcedureType, ReferringPhysician
-from ris.services import PATIENT_FIELDS
+from ris.services import COVERAGE_ENTERED, PATIENT_FIELDS
 from ris.validators import parse_icd10cm_codes
 from scheduling.models import Priority
 
@@ -139,19 +139,7 @@ class CoverageForm(forms.ModelForm):
 
     class Meta:
         model = Coverage
-        fields = [
-            "payer",
-            "member_id",
-            "group_number",
-            "priority",
-            "relationship",
-            "subscriber_family_name",
-            "subscriber_given_name",
-            "subscriber_birth_date",
-            "subscriber_sex",
-            "effective_from",
-            "effective_to",
-        ]
+        fields = list(COVERAGE_ENTERED)
         widgets = {
             name: forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
             for name in ("subscriber_birth_date", "effective_from", "effective_to")

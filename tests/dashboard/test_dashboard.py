@@ -4,9 +4,7 @@ import csv
 import io
 import json
 import re
-from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
-from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,6 +26,7 @@ from tests.factories import (
     OutboundMessageFactory,
     ProcedureTypeFactory,
     RoomFactory,
+    clock,
     make_order,
     make_radiologist,
 )
@@ -46,13 +45,6 @@ def _local_time(settings):
 
 def local(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=ZoneInfo(ZONE))
-
-
-@contextmanager
-def clock(at: datetime):
-    """The services (and auto_now fields) see `at` as now."""
-    with mock.patch("django.utils.timezone.now", return_value=at):
-        yield
 
 
 # --- Building exams through the services ------------------------------------------------------------------------
