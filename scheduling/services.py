@@ -298,7 +298,8 @@ SLOT_TAKEN = "This slot is no longer free; choose another time."
 BOOKING_GRACE = timedelta(minutes=5)
 
 
-def _booking_in_past_refusal(start: datetime, now: datetime) -> str:
+def booking_in_past_refusal(start: datetime, now: datetime) -> str:
+    """Why a booking from `start` made at `now` is refused as lying in the past; "" if it is not."""
     if start >= now - BOOKING_GRACE:
         return ""
     return (
@@ -328,7 +329,7 @@ def exam_book(
             f"{procedure.name} needs a {procedure.modality.code} room; {room.name} is {room.modality.code}.",
             field="room",
         )
-    refusal = _booking_in_past_refusal(start, now or timezone.now())
+    refusal = booking_in_past_refusal(start, now or timezone.now())
     if refusal:
         raise ApplicationError(refusal, field="start")
     end = start + timedelta(minutes=procedure.default_duration_minutes)

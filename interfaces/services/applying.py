@@ -208,7 +208,7 @@ def _schedule(order: Order, data: inbound.OrderData, actor: Interface) -> list[M
             continue
         if exam.scheduled_start == request.start:
             continue
-        if request.start < now:
+        if scheduling.booking_in_past_refusal(request.start, now):  # the booking service's rule, said for HL7
             why = f"requested start {timezone.localtime(request.start):%Y-%m-%d %H:%M} is in the past"
         elif not _book_where_free(exam, request.start, actor):
             why = "no room is free at the requested start"
