@@ -183,7 +183,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"ModalityCodeEnum": "ris.models.catalog.Modality.Code"},
+    "ENUM_NAME_OVERRIDES": {
+        "ModalityCodeEnum": "ris.models.catalog.Modality.Code",
+        # Two choice sets share the field name "priority": an order's urgency and a coverage's rank.
+        "OrderPriorityEnum": "scheduling.models.Priority",
+        "CoveragePriorityEnum": "ris.models.patients.Coverage.Priority",
+    },
 }
 
 # --- Internationalisation and time ----------------------------------------------------------------------------

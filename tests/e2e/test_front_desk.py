@@ -56,7 +56,7 @@ def test_front_desk_registers_orders_books_and_checks_in(live_server, page, arti
     expect(page.get_by_role("heading", name=re.compile("Order F"))).to_be_visible()
     # Each exam its own accession number (RIS_ACCESSION_PER=exam), named on the order page and in the message.
     accession = Exam.objects.get(order__patient__family_name="Øster").accession_number
-    expect(page.locator(".messages")).to_contain_text(f"{accession} CT head without contrast")
+    expect(page.locator(".messages")).to_contain_text(f"{accession} (CT head without contrast)")
     expect(page.get_by_role("cell", name=accession)).to_be_visible()
 
     # Book the first free slot (today; the room is open round the clock, so tomorrow only just before midnight).

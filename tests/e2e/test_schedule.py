@@ -127,7 +127,7 @@ def test_board_prints_short_exams_apart_shades_closed_hours_and_reschedules_by_d
     expect(dialog).to_contain_text("BARTHOLOMEW, Maximilian: to CT 2 · CT2 at 11:00?")
     dialog.get_by_label("Reason for rescheduling (optional)").fill("Patient asked for a later time")
     dialog.get_by_role("button", name="Reschedule").click()
-    expect(page.locator(".messages")).to_contain_text("Booked on CT 2")
+    expect(page.locator(".messages")).to_contain_text("booked on CT 2")
     expect(page.get_by_role("heading", name=re.compile("Schedule board"))).to_be_visible()  # back on the board
     moved.refresh_from_db()
     assert moved.room == ct2
