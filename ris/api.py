@@ -7,7 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from ris.countries import country_code
-from ris.drf import AccessLogged, PatientAccessLogged
+from ris.drf import AccessLogged, PatientAccessLogged, SlugLookupField
 from ris.models import Coverage, Modality, Patient, Payer, ProcedureType, ReferringPhysician, Role, Room
 from ris.selectors import patient_search
 from ris.services import (
@@ -43,7 +43,7 @@ class CoverageWriteSerializer(serializers.ModelSerializer):
     """A coverage as the front desk enters or corrects it: the payer by its payer ID (837P NM109 of 2010BB)."""
 
     patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all())
-    payer = serializers.SlugRelatedField(slug_field="payer_id", queryset=Payer.objects.filter(active=True))
+    payer = SlugLookupField(slug_field="payer_id", queryset=Payer.objects.filter(active=True))
     payer_name = serializers.CharField(source="payer.name", read_only=True)
 
     class Meta:
@@ -219,7 +219,7 @@ class RoomViewSet(viewsets.ReadOnlyModelViewSet):
 class ProcedureTypeSerializer(serializers.ModelSerializer):
     """A procedure of the catalog; administrators create and change them (a catalog load is a loop of POSTs)."""
 
-    modality = serializers.SlugRelatedField(slug_field="code", queryset=Modality.objects.all())
+    modality = SlugLookupField(slug_field="code", queryset=Modality.objects.all())
 
     class Meta:
         model = ProcedureType

@@ -8,7 +8,7 @@ handlers call) applies the rule, and its `ApplicationError` comes back as a 400 
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import authentication, exceptions, pagination, permissions
+from rest_framework import authentication, exceptions, pagination, permissions, relations
 
 from ris import security
 from ris.access import shown
@@ -140,3 +140,15 @@ class PatientAccessLogged(AccessLogged):
     @staticmethod
     def logged_record(found):
         return found.patient
+
+
+class SlugLookupField(relations.SlugRelatedField):
+    """A related record named by a code (a payer ID, a modality code): text with a NUL byte names none, and is
+    refused before the query (PostgreSQL refuses NUL in text and would answer 500)."""
+
+    default_error_messages = {"null_characters": "Null characters are not allowed."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("null_characters")
+        return super().to_internal_value(data)

@@ -220,6 +220,21 @@ def test_the_front_desk_adds_edits_and_ends_insurance_over_the_api():
     assert (shown["subscriber_family_name"], shown["effective_to"]) == ("Doe", "2026-07-31")
 
 
+@pytest.mark.parametrize(
+    ("path", "role", "body"),
+    [
+        ("/api/coverages/", Role.FRONT_DESK, {"member_id": "M1", "payer": "ACME\x00"}),
+        ("/api/procedure-types/", Role.ADMIN, {"code": "X1", "name": "X", "modality": "CT\x00"}),
+    ],
+)
+def test_a_code_with_a_nul_byte_names_no_record_and_is_refused_not_a_server_error(path, role, body):
+    """PostgreSQL refuses NUL in text: a lookup by such a code once answered 500 there (schemathesis found it)."""
+    body = {"patient": PatientFactory().pk, **body} if "coverages" in path else body
+    refused = api(role).post(path, body, format="json")
+    assert refused.status_code == 400
+    assert "Null characters are not allowed." in str(refused.json())
+
+
 def test_billing_reads_coverages_over_the_api_but_cannot_change_them():
     coverage = services.coverage_add(patient=PatientFactory(), payer=PayerFactory(), member_id="M1", acting_user=DESK)
     client = api(Role.BILLING)
