@@ -4,18 +4,21 @@ Deterministic and idempotent: each demo order is keyed by its placer order numbe
 """
 
 import random
+from contextlib import suppress
 from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from ris.audit import Actor
+from ris.exceptions import ApplicationError
 from ris.models import Patient, ProcedureType, ReferringPhysician, Room
 from ris.terminal import progress_bar
 from ris.validators import local_today
 from scheduling.models import Exam, Order, Priority
 from scheduling.services import (
     exam_book,
+    exam_book_first_free,
     exam_cancel,
     exam_check_in,
     exam_complete,
@@ -108,6 +111,12 @@ def _advance(exam: Exam, start: datetime, now: datetime, rng: random.Random, act
             exam_complete(exam=exam, acting_user=actor, at=end)
 
 
+def _on_the_mark(moment: datetime, minutes: int = 5) -> datetime:
+    """The moment, or the next whole `minutes` of the hour after it: bookings start at 10:35, not 10:33:34.29."""
+    floor = moment.replace(minute=moment.minute - moment.minute % minutes, second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(minutes=minutes)
+
+
 def _book_day(plan: _Plan, room: Room, day, procedures: list[ProcedureType], now: datetime) -> None:
     """About MAX_EXAMS_PER_ROOM_DAY exams spread over the room's opening hours of `day` (each a drawn gap after
     the start of its share of the hours), so that "today" has work waiting until the room closes."""
@@ -123,7 +132,7 @@ def _book_day(plan: _Plan, room: Room, day, procedures: list[ProcedureType], now
         while cursor < closes:
             procedure = plan.rng.choice(procedures)
             window_ends = min(closes, cursor + window)
-            start = cursor + timedelta(minutes=plan.rng.choice([0, 0, 10, 20, 30, 60]))
+            start = _on_the_mark(cursor + timedelta(minutes=plan.rng.choice([0, 0, 10, 20, 30, 60])))
             end = start + timedelta(minutes=procedure.default_duration_minutes)
             cursor = max(window_ends, end)
             if end > closes:
@@ -141,6 +150,21 @@ def _book_day(plan: _Plan, room: Room, day, procedures: list[ProcedureType], now
             _advance(exam, start, now, plan.rng, plan.actor)
 
 
+def _procedures_open_later_today(
+    rooms: list[Room], by_modality: dict[int, list[ProcedureType]], now: datetime
+) -> list[ProcedureType]:
+    """The procedures of the rooms open for at least another hour today."""
+    tz = timezone.get_current_timezone()
+    later = now + timedelta(hours=1)
+    modalities = {
+        room.modality_id
+        for room in rooms
+        for period in room.opening_hours.filter(weekday=now.weekday())
+        if datetime.combine(now.date(), period.closes_at, tzinfo=tz) >= later
+    }
+    return [procedure for modality in sorted(modalities) for procedure in by_modality.get(modality, [])]
+
+
 @transaction.atomic
 def seed(*, rng: random.Random, actor: Actor, log) -> None:
     plan = _Plan(rng, actor)
@@ -155,8 +179,18 @@ def seed(*, rng: random.Random, actor: Actor, log) -> None:
         for room in sorted(rooms, key=lambda r: r.station_ae_title):
             _book_day(plan, room, day, by_modality[room.modality_id], now)
     all_procedures = [p for procedures in by_modality.values() for p in procedures]
-    for _ in range(UNBOOKED_ORDERS):  # orders waiting for the front desk to book them
-        plan.order(plan.rng.choice(all_procedures))
+    open_later = _procedures_open_later_today(rooms, by_modality, now) or all_procedures
+    for number in range(UNBOOKED_ORDERS):
+        # Orders waiting for the front desk to book them; every other one came in this morning and has the first free
+        # slot of a room still open today, 40 minutes apart: whatever the hour of seeding (and the day of the week),
+        # the worklist and the arrivals have work waiting until the rooms close.
+        later_today = number % 2 == 0
+        order = plan.order(plan.rng.choice(open_later if later_today else all_procedures))
+        if order is not None and later_today:
+            with suppress(ApplicationError):  # that room is full (or closes) before then: the front desk books it
+                exam_book_first_free(
+                    exam=order.exams.get(), acting_user=plan.actor, now=now + timedelta(minutes=20 + 20 * number)
+                )
     log(
         f"scheduling: {plan.created} demo orders created, {plan.number - plan.created} already there; "
         f"{Exam.objects.count()} exams in all"

@@ -2,7 +2,7 @@
 
 import io
 import random
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -17,6 +17,7 @@ from ris.models import Patient, ProcedureType, Room
 from ris.roles import ROLE_HOME
 from scheduling import demo as scheduling_demo
 from scheduling.models import Exam, Order
+from tests.factories import clock
 
 
 def counts() -> dict[str, int]:
@@ -106,3 +107,22 @@ def test_a_weekend_day_of_the_demo_has_exams_waiting_until_the_afternoon(setting
         ]
         assert len(starts) >= 8, day
         assert max(starts).hour >= 13, day
+
+
+@pytest.mark.django_db
+@pytest.mark.slow
+def test_seeded_on_a_sunday_afternoon_the_demo_has_work_waiting_later_today_on_the_five_minute_marks(settings):
+    """Whatever the hour of seeding, a room still open today has bookings waiting after now (the README's findscu
+    example asks for today's), and every booking starts on a whole five minutes."""
+    settings.DEBUG = True
+    today = timezone.localdate()
+    sunday = today + timedelta(days=7 + (6 - today.weekday()) % 7)
+    afternoon = datetime.combine(sunday, time(14, 35), tzinfo=timezone.get_current_timezone())
+    with clock(afternoon):
+        call_command("seed_demo", stdout=io.StringIO())
+    waiting = Exam.objects.filter(
+        scheduled_start__gte=afternoon, scheduled_start__date=sunday, status=Exam.Status.SCHEDULED
+    )
+    assert waiting.filter(room__station_ae_title="CT1").exists()
+    starts = Exam.objects.exclude(scheduled_start=None).values_list("scheduled_start", flat=True)
+    assert {(start.minute % 5, start.second, start.microsecond) for start in starts} == {(0, 0, 0)}
