@@ -2,7 +2,7 @@
 
 import itertools
 import re
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.utils import timezone
@@ -17,6 +17,7 @@ from tests.factories import (
     ProcedureTypeFactory,
     RoomFactory,
     UserFactory,
+    clock,
     local_at,
     make_booked_exam,
     make_exam_due,
@@ -143,23 +144,26 @@ def test_board_of_today_has_a_now_line_and_a_drop_into_the_past_is_refused(live_
         OpeningHours(room=room, weekday=day, opens_at=time(0), closes_at=time(23, 59)) for day in range(7)
     )
     procedure = ProcedureTypeFactory(modality=room.modality, default_duration_minutes=10)
-    now = timezone.localtime()
-    later = (now + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
-    if later.date() != now.date() or now.hour < 1:  # the board of today needs an hour before and after now
-        pytest.skip("run between 01:00 and 23:00 local time")
-    exam = make_booked_exam(room=room, start=later, procedure_types=[procedure])
-    sign_in(page, live_server, "desk")
-    page.goto(f"{live_server.url}/scheduling/board/")
-    line = page.locator(".now-line")
-    expect(line).to_be_visible()
-    expect(line).to_have_attribute("title", f"Now, {now:%H:%M}")
-    assert line.bounding_box()["y"] < page.locator("a.block").bounding_box()["y"]  # before the exam at `later`
+    # The board of today needs an hour before and after now: the server's clock (the live server runs in this
+    # process) reads 12:10 today, whatever the hour the suite runs at; the page moves the line on from there.
+    now = datetime.combine(timezone.localdate(), time(12, 10), tzinfo=timezone.get_current_timezone())
+    later = now.replace(hour=13, minute=0)
+    with clock(now):
+        exam = make_booked_exam(room=room, start=later, procedure_types=[procedure])
+        sign_in(page, live_server, "desk")
+        page.goto(f"{live_server.url}/scheduling/board/")
+        line = page.locator(".now-line")
+        expect(line).to_be_visible()
+        expect(line).to_have_attribute("title", f"Now, {now:%H:%M}")
+        assert line.bounding_box()["y"] < page.locator("a.block").bounding_box()["y"]  # before the exam at `later`
 
-    # Dropped some 40 minutes above the now line (past): the server refuses and the booking stays.
-    track = page.locator("section.board-column .track")
-    above_now = line.bounding_box()["y"] - track.bounding_box()["y"] - 90
-    page.locator("a.block").drag_to(track, source_position={"x": 10, "y": 2}, target_position={"x": 20, "y": above_now})
-    page.locator("#reschedule-dialog").get_by_role("button", name="Reschedule").click()
-    expect(page.locator(".messages")).to_contain_text("is in the past")
-    exam.refresh_from_db()
-    assert exam.scheduled_start == later
+        # Dropped some 40 minutes above the now line (past): the server refuses and the booking stays.
+        track = page.locator("section.board-column .track")
+        above_now = line.bounding_box()["y"] - track.bounding_box()["y"] - 90
+        page.locator("a.block").drag_to(
+            track, source_position={"x": 10, "y": 2}, target_position={"x": 20, "y": above_now}
+        )
+        page.locator("#reschedule-dialog").get_by_role("button", name="Reschedule").click()
+        expect(page.locator(".messages")).to_contain_text("is in the past")
+        exam.refresh_from_db()
+        assert exam.scheduled_start == later
