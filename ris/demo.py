@@ -100,8 +100,8 @@ PROCEDURE_LIMITS = {
 }
 
 WEEKDAYS, WEEKEND = range(0, 5), (5, 6)
-# name, modality, AE title, station name, location, {weekday: [(opens, closes), ...]}. CT 1 and DX 1 serve the
-# emergency department at weekends too: the demo has work "today" whatever the day.
+# name, modality, AE title, station name, location, {weekday: [(opens, closes), ...]}. CT 1 serves the emergency
+# department around the clock and DX 1 at weekends too: the demo has work "today" whatever the day and the hour.
 ROOMS = [
     (
         "CT 1",
@@ -109,7 +109,7 @@ ROOMS = [
         "CT1",
         "CT1",
         "Radiology level 0, room 12",
-        {**{d: [(time(7), time(20))] for d in WEEKDAYS}, **{d: [(time(8), time(16))] for d in WEEKEND}},
+        {d: [(time(0), time(23, 59))] for d in (*WEEKDAYS, *WEEKEND)},
     ),
     ("CT 2", "CT", "CT2", "CT2", "Radiology level 0, room 14", {d: [(time(8), time(17))] for d in WEEKDAYS}),
     ("MR 1", "MR", "MR1", "MR1", "Radiology level -1, room 3", {d: [(time(7), time(21))] for d in WEEKDAYS}),

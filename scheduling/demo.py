@@ -104,7 +104,8 @@ def _advance(exam: Exam, start: datetime, now: datetime, rng: random.Random, act
     if end < now and roll < 0.06:
         exam_mark_no_show(exam=exam, acting_user=actor)
         return
-    exam_check_in(exam=exam, acting_user=actor, at=min(now, start - timedelta(minutes=10)))
+    arrived = max(start - timedelta(minutes=10), start.replace(hour=0, minute=0))  # on the booked day (00:05 too)
+    exam_check_in(exam=exam, acting_user=actor, at=min(now, arrived))
     if start <= now:
         exam_start(exam=exam, acting_user=actor, at=start)
         if end <= now:
@@ -153,9 +154,9 @@ def _book_day(plan: _Plan, room: Room, day, procedures: list[ProcedureType], now
 def _procedures_open_later_today(
     rooms: list[Room], by_modality: dict[int, list[ProcedureType]], now: datetime
 ) -> list[ProcedureType]:
-    """The procedures of the rooms open for at least another hour today."""
+    """The procedures of the rooms open for at least another half hour today."""
     tz = timezone.get_current_timezone()
-    later = now + timedelta(hours=1)
+    later = now + timedelta(minutes=30)
     modalities = {
         room.modality_id
         for room in rooms
@@ -182,14 +183,14 @@ def seed(*, rng: random.Random, actor: Actor, log) -> None:
     open_later = _procedures_open_later_today(rooms, by_modality, now) or all_procedures
     for number in range(UNBOOKED_ORDERS):
         # Orders waiting for the front desk to book them; every other one came in this morning and has the first free
-        # slot of a room still open today, 40 minutes apart: whatever the hour of seeding (and the day of the week),
+        # slot of a room still open today, half an hour apart: whatever the hour of seeding (and the day of the week),
         # the worklist and the arrivals have work waiting until the rooms close.
         later_today = number % 2 == 0
         order = plan.order(plan.rng.choice(open_later if later_today else all_procedures))
         if order is not None and later_today:
             with suppress(ApplicationError):  # that room is full (or closes) before then: the front desk books it
                 exam_book_first_free(
-                    exam=order.exams.get(), acting_user=plan.actor, now=now + timedelta(minutes=20 + 20 * number)
+                    exam=order.exams.get(), acting_user=plan.actor, now=now + timedelta(minutes=10 + 15 * number)
                 )
     log(
         f"scheduling: {plan.created} demo orders created, {plan.number - plan.created} already there; "

@@ -111,13 +111,14 @@ def test_a_weekend_day_of_the_demo_has_exams_waiting_until_the_afternoon(setting
 
 @pytest.mark.django_db
 @pytest.mark.slow
-def test_seeded_on_a_sunday_afternoon_the_demo_has_work_waiting_later_today_on_the_five_minute_marks(settings):
-    """Whatever the hour of seeding, a room still open today has bookings waiting after now (the README's findscu
-    example asks for today's), and every booking starts on a whole five minutes."""
+@pytest.mark.parametrize("hour", [time(14, 35), time(21, 40)])
+def test_seeded_on_a_sunday_the_demo_has_ct_work_waiting_later_today_on_the_five_minute_marks(settings, hour):
+    """Whatever the hour of seeding, the emergency CT has bookings waiting after now (the README's findscu example
+    asks for today's CT items), and every booking starts on a whole five minutes."""
     settings.DEBUG = True
     today = timezone.localdate()
     sunday = today + timedelta(days=7 + (6 - today.weekday()) % 7)
-    afternoon = datetime.combine(sunday, time(14, 35), tzinfo=timezone.get_current_timezone())
+    afternoon = datetime.combine(sunday, hour, tzinfo=timezone.get_current_timezone())
     with clock(afternoon):
         call_command("seed_demo", stdout=io.StringIO())
     waiting = Exam.objects.filter(
