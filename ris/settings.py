@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from ris.env import env_bool, env_int, env_list, env_str
+from ris.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("RIS_VAR_DIR", str(BASE_DIR / "var")))
@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "scheduling",
     "worklist",
     "interfaces",
+    "clinical",
     "reporting",
     "billing",
 ]
@@ -339,6 +340,28 @@ RIS_READING_CLAIM_MINUTES = env_int("RIS_READING_CLAIM_MINUTES", 15)
 RIS_VIEWER_URL_TEMPLATE = env_str("RIS_VIEWER_URL_TEMPLATE", "")
 # The letterhead of report PDFs.
 RIS_REPORT_LETTERHEAD = env_str("RIS_REPORT_LETTERHEAD", "Department of Radiology")
+
+# --- Patient safety (clinical/) ------------------------------------------------------------------------------------
+# Defaults from the ACR Manual on Contrast Media. Contrast (iodinated or gadolinium) needs a radiologist's decision
+# when the latest eGFR is below RIS_EGFR_THRESHOLD (mL/min/1.73 m2), or when an eGFR is required (age at least
+# RIS_EGFR_REQUIRED_FROM_AGE, or a renal or diabetes alert) and none is recent enough for the risk group.
+RIS_EGFR_THRESHOLD = env_float("RIS_EGFR_THRESHOLD", 30.0)
+RIS_EGFR_REQUIRED_FROM_AGE = env_int("RIS_EGFR_REQUIRED_FROM_AGE", 60)
+RIS_EGFR_MAX_AGE_DAYS_OUTPATIENT = env_int("RIS_EGFR_MAX_AGE_DAYS_OUTPATIENT", 30)
+RIS_EGFR_MAX_AGE_DAYS_INPATIENT = env_int("RIS_EGFR_MAX_AGE_DAYS_INPATIENT", 2)  # inpatients and emergencies
+# LOINC codes read as eGFR (creatinine-based, with or without race, CKD-EPI 2021) and as serum creatinine.
+RIS_EGFR_LOINC_CODES = env_list(
+    "RIS_EGFR_LOINC_CODES", ["33914-3", "48642-3", "48643-1", "62238-1", "98979-8", "69405-9"]
+)
+RIS_CREATININE_LOINC_CODES = env_list("RIS_CREATININE_LOINC_CODES", ["2160-0", "38483-4", "14682-9"])
+# Ionizing modalities for a patient who could be pregnant: female, aged between these (inclusive), needs a
+# pregnancy status recorded within RIS_PREGNANCY_STATUS_MAX_AGE_HOURS before the start.
+RIS_IONIZING_MODALITIES = env_list("RIS_IONIZING_MODALITIES", ["CT", "DX", "CR", "MG", "NM", "PT", "RF", "XA"])
+RIS_PREGNANCY_AGE_MIN = env_int("RIS_PREGNANCY_AGE_MIN", 12)
+RIS_PREGNANCY_AGE_MAX = env_int("RIS_PREGNANCY_AGE_MAX", 55)
+RIS_PREGNANCY_STATUS_MAX_AGE_HOURS = env_int("RIS_PREGNANCY_STATUS_MAX_AGE_HOURS", 24)
+# The MR table's weight limit (kg): a heavier patient needs clearance.
+RIS_MR_TABLE_LIMIT_KG = env_float("RIS_MR_TABLE_LIMIT_KG", 200.0)
 
 # --- Billing (billing/) ---------------------------------------------------------------------------------------------
 # What the department bills of an exam: the global service, or only the professional (26) or technical (TC) part.

@@ -28,6 +28,14 @@ class ExamStatus(models.TextChoices):
     DISCONTINUED = "DISCONTINUED", "Discontinued"
 
 
+class PatientClass(models.TextChoices):
+    # HL7 table 0004 (PV1-2), the codes a radiology order carries; empty: not sent (treated as an outpatient).
+    NOT_GIVEN = "", "Not given"
+    INPATIENT = "I", "Inpatient"
+    OUTPATIENT = "O", "Outpatient"
+    EMERGENCY = "E", "Emergency"
+
+
 class Order(TimeStamped):
     """An imaging service request: one order from a referring physician, fulfilled by one or more exams."""
 
@@ -67,6 +75,9 @@ class Order(TimeStamped):
     placer_application = models.CharField(max_length=64, blank=True, help_text="HL7 sending application of ORC-2")
     admission_id = models.CharField(
         "admission ID", max_length=64, blank=True, help_text="Visit number (HL7 PV1-19, DICOM Admission ID)"
+    )
+    patient_class = models.CharField(
+        max_length=1, choices=PatientClass.choices, blank=True, default=PatientClass.NOT_GIVEN, help_text="HL7 PV1-2"
     )
     plausibility_override = models.TextField(
         blank=True,

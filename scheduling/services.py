@@ -16,6 +16,7 @@ from ris.exceptions import ApplicationError
 from ris.models import Patient, ProcedureType, ReferringPhysician, Room
 from ris.services import identifier_next, outbox_add, sequence_next_value, validated_or_raise
 from ris.validators import local_today, normalize_icd10cm, validate_accession_number, validate_dicom_identifier
+from scheduling import guards
 from scheduling.models import AccessionNumber, Exam, Order, Priority
 from scheduling.selectors import exams_holding_room, free_slots_by_room, room_open_periods
 from scheduling.workflow import can_transition, check_transition, order_status_for
@@ -405,7 +406,8 @@ def exam_action_refusal(exam: Exam, action: Action, *, at: datetime | None = Non
       day only with an "arrived early" reason; never on a later day (rebook the exam for today first). A start on
       the day the patient was checked in early needs no second reason;
     - a no-show only once the booked start has passed;
-    - completing follows the start, so its day was settled then.
+    - completing follows the start, so its day was settled then;
+    - and the other apps' guards (scheduling.guards: the patient-safety rules) must let it.
     """
     target = _ACTION_TARGET[Action(action)]
     if not can_transition(exam.status, target):
@@ -413,7 +415,8 @@ def exam_action_refusal(exam: Exam, action: Action, *, at: datetime | None = Non
             check_transition(exam.status, target)
         except ApplicationError as error:
             return error.message
-    return _when_refusal(exam, Action(action), at or timezone.now(), early_reason.strip())[0]
+    at = at or timezone.now()
+    return _when_refusal(exam, Action(action), at, early_reason.strip())[0] or guards.refusal(exam, action, at=at)
 
 
 def _when_refusal(exam: Exam, action: Action, at: datetime, early_reason: str) -> tuple[str, str]:
@@ -450,7 +453,7 @@ def _when_refusal(exam: Exam, action: Action, at: datetime, early_reason: str) -
 
 
 def _checked_action(
-    exam: Exam, action: Action, *, at: datetime | None, early_reason: str, performed_at: str
+    exam: Exam, action: Action, *, at: datetime | None, early_reason: str, performed_at: str, acting_user: Actor
 ) -> tuple[Exam, str]:
     """The exam (locked) and the history note of an action; IllegalTransition or ApplicationError when refused.
 
@@ -462,17 +465,25 @@ def _checked_action(
     when, early_reason = at or timezone.now(), early_reason.strip()
     booked = exam.scheduled_start
     off_day = booked is not None and timezone.localdate(when) != timezone.localdate(booked)
+    refused = guards.refusals(exam, action, at=when)
     if performed_at:
-        if not off_day or action not in (Action.CHECK_IN, Action.START):
-            return exam, ""
-        verb = "arrival" if action == Action.CHECK_IN else "start"
-        return exam, (
-            f"{verb} reported by the modality {performed_at} on {timezone.localdate(when):%Y-%m-%d}, "
-            f"not the booked day {timezone.localdate(booked):%Y-%m-%d}"
-        )
+        notes = [f"started with open safety flag: {words}" for _guard, words in refused]
+        for guard, words in refused:
+            if guard.performed_despite is not None:
+                guard.performed_despite(exam, action, at=when, acting_user=acting_user, refusal=words)
+        if off_day and action in (Action.CHECK_IN, Action.START):
+            verb = "arrival" if action == Action.CHECK_IN else "start"
+            notes.insert(
+                0,
+                f"{verb} reported by the modality {performed_at} on {timezone.localdate(when):%Y-%m-%d}, "
+                f"not the booked day {timezone.localdate(booked):%Y-%m-%d}",
+            )
+        return exam, "; ".join(notes)
     refusal, field = _when_refusal(exam, action, when, early_reason)
     if refusal:
         raise ApplicationError(refusal, field=field)
+    if refused:
+        raise ApplicationError(" ".join(words for _guard, words in refused), field="status")
     if early_reason and off_day and action in (Action.CHECK_IN, Action.START):
         return exam, f"arrived early: {early_reason}"
     return exam, ""
@@ -489,7 +500,9 @@ def exam_check_in(
 ) -> Exam:
     """The patient has arrived at the department: on the booked day, or earlier with an "arrived early" reason
     (`performed_at`: the modality whose MPPS says so, see _checked_action)."""
-    exam, note = _checked_action(exam, Action.CHECK_IN, at=at, early_reason=early_reason, performed_at=performed_at)
+    exam, note = _checked_action(
+        exam, Action.CHECK_IN, at=at, early_reason=early_reason, performed_at=performed_at, acting_user=acting_user
+    )
     return _exam_transition(exam, S.ARRIVED, acting_user=acting_user, at=at, reason=note)
 
 
@@ -503,7 +516,9 @@ def exam_start(
     performed_at: str = "",
 ) -> Exam:
     """The modality started the procedure (MPPS IN PROGRESS, or the technologist), on the booked day."""
-    exam, note = _checked_action(exam, Action.START, at=at, early_reason=early_reason, performed_at=performed_at)
+    exam, note = _checked_action(
+        exam, Action.START, at=at, early_reason=early_reason, performed_at=performed_at, acting_user=acting_user
+    )
     return _exam_transition(exam, S.IN_PROGRESS, acting_user=acting_user, at=at, reason=note)
 
 
@@ -538,7 +553,9 @@ def exam_mark_no_show(
 ) -> Exam:
     """The patient did not come to a booked exam: recorded only once its booked start has passed. (Asking the
     user to confirm is the pages' and the API's part: they refuse a request without its confirmation.)"""
-    exam, _note = _checked_action(exam, Action.NO_SHOW, at=at, early_reason="", performed_at="")
+    exam, _note = _checked_action(
+        exam, Action.NO_SHOW, at=at, early_reason="", performed_at="", acting_user=acting_user
+    )
     return _exam_transition(exam, S.NO_SHOW, acting_user=acting_user, reason=reason, at=at)
 
 

@@ -2,7 +2,7 @@
 
 from ris.models.access import AccessRecord
 from ris.models.accounts import Role, User
-from ris.models.catalog import Modality, OpeningHours, ProcedureType, Room
+from ris.models.catalog import ContrastClass, Modality, OpeningHours, ProcedureType, Room
 from ris.models.imports import CatalogImport
 from ris.models.outbox import OutboxEvent
 from ris.models.parties import Facility, Payer, ReferringPhysician
@@ -14,6 +14,7 @@ __all__ = [
     "AccessRecord",
     "ApiToken",
     "CatalogImport",
+    "ContrastClass",
     "Coverage",
     "Facility",
     "IdentifierSequence",

@@ -5,13 +5,14 @@ from ris.validators import validate_npi
 
 
 class Role(models.TextChoices):
-    """The five roles of the department; each is a Django group of the same name (the label)."""
+    """The roles of the department; each is a Django group of the same name (the label)."""
 
     FRONT_DESK = "front_desk", "Front desk"
     TECHNOLOGIST = "technologist", "Technologist"
     RADIOLOGIST = "radiologist", "Radiologist"
     BILLING = "billing", "Billing clerk"
     ADMIN = "admin", "Administrator"
+    MR_SAFETY_OFFICER = "mr_safety_officer", "MR safety officer"
 
 
 class User(AbstractUser):

@@ -88,6 +88,19 @@ class OpeningHours(models.Model):
         return f"{self.get_weekday_display()} {self.opens_at:%H:%M}-{self.closes_at:%H:%M}"
 
 
+class ContrastClass(models.TextChoices):
+    """Classes of contrast media the safety rules tell apart (an allergy's class, a procedure's or protocol's agent)."""
+
+    NONE = "", "None"
+    IODINATED = "IODINATED", "Iodinated contrast"
+    GADOLINIUM = "GADOLINIUM", "Gadolinium-based contrast"
+    OTHER = "OTHER", "Other contrast"
+
+
+# Modalities whose procedures need a radiologist's protocol unless the catalog says otherwise.
+PROTOCOLED_MODALITIES = frozenset({"CT", "MR"})
+
+
 class ProcedureType(TimeStamped):
     """An orderable imaging procedure of the department's catalog, billed under its CPT code."""
 
@@ -116,6 +129,17 @@ class ProcedureType(TimeStamped):
     )
     max_age_years = models.PositiveSmallIntegerField(
         "maximum age (years)", null=True, blank=True, help_text="Oldest plausible patient, in whole years"
+    )
+    contrast = models.CharField(
+        max_length=10,
+        choices=ContrastClass.choices,
+        blank=True,
+        default=ContrastClass.NONE,
+        help_text="The contrast medium the procedure is done with, if any (the safety rules read it)",
+    )
+    needs_protocol = models.BooleanField(
+        default=False,
+        help_text="A radiologist protocols each exam before it is performed (the default for CT and MR)",
     )
 
     class Meta:

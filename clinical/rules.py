@@ -1,0 +1,1 @@
+"""The contrast and pregnancy rules (registered with clinical.safety.rule)."""

@@ -1,0 +1,266 @@
+"""Writes of clinical data and safety decisions. Each runs in a transaction and leaves a history row naming the
+user or interface. (The CIS's replacements are in clinical.cis, the protocol in clinical.protocols, the MR
+screening in clinical.mr, the technologist's record in clinical.documentation.)"""
+
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+from django.utils import timezone
+
+from clinical import egfr
+from clinical.models import Allergy, ClinicalStatus, ExamProtocol, Observation, PregnancyRecord, SafetyFlag, Source
+from clinical.safety import findings_for
+from ris.audit import Actor, actor_label, attribute
+from ris.exceptions import ApplicationError
+from ris.models import ContrastClass, Patient
+from ris.roles import user_roles
+from ris.services import validated_or_raise
+from scheduling.models import Exam
+
+Kind = Observation.Kind
+
+# Units each kind is stored in, and the factors from the spellings senders use.
+_WEIGHT_TO_KG = {
+    "kg": Decimal(1),
+    "kgs": Decimal(1),
+    "kilogram": Decimal(1),
+    "g": Decimal("0.001"),
+    "lb": Decimal("0.45359237"),
+    "lbs": Decimal("0.45359237"),
+    "[lb_av]": Decimal("0.45359237"),
+}
+_HEIGHT_TO_CM = {
+    "cm": Decimal(1),
+    "m": Decimal(100),
+    "mm": Decimal("0.1"),
+    "in": Decimal("2.54"),
+    "[in_i]": Decimal("2.54"),
+    "[in_us]": Decimal("2.54"),
+    "inch": Decimal("2.54"),
+}
+
+
+def converted(kind: str, value: Decimal, unit: str) -> Decimal | None:
+    """`value` in `unit` as the stored unit of `kind` (Observation.UNITS), or None when the unit is not known."""
+    spelled = unit.strip().lower()
+    if kind == Kind.WEIGHT:
+        factor = _WEIGHT_TO_KG.get(spelled)
+    elif kind == Kind.HEIGHT:
+        factor = _HEIGHT_TO_CM.get(spelled)
+    elif kind == Kind.CREATININE:
+        return egfr.creatinine_mg_dl(value, unit)
+    elif kind == Kind.EGFR:
+        compact = spelled.replace(" ", "").replace("²", "2")
+        factor = Decimal(1) if compact.startswith("ml/min") or not compact else None
+    else:
+        factor = Decimal(1)
+    return None if factor is None else value * factor
+
+
+def _decimal(text) -> Decimal | None:
+    try:
+        number = Decimal(str(text).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+@transaction.atomic
+def observation_record(
+    *,
+    patient: Patient,
+    kind: str,
+    value_text: str,
+    unit: str,
+    observed_at: datetime,
+    acting_user: Actor,
+    source: str = Source.STAFF,
+    code: str = "",
+    coding_system: str = "",
+    name: str = "",
+    abnormal_flags: str = "",
+    result_status: str = "",
+    message_control_id: str = "",
+) -> Observation:
+    """Store one observation as received; a value of a known kind is also kept in its stored unit (a value or a
+    unit that cannot be read leaves `value` empty: kept, never refused). An eGFR from a creatinine is
+    `egfr_compute`'s."""
+    number = _decimal(value_text)
+    value = converted(kind, number, unit) if number is not None else None
+    row = Observation(
+        patient=patient,
+        kind=kind,
+        code=code[:64],
+        coding_system=coding_system[:32],
+        name=name[:255],
+        value=value.quantize(Decimal("0.0001")) if value is not None else None,
+        unit=Observation.UNITS.get(kind, unit[:32]) if value is not None else "",
+        value_text=str(value_text)[:1024],
+        unit_received=unit[:64],
+        abnormal_flags=abnormal_flags[:16],
+        result_status=result_status[:1],
+        observed_at=observed_at,
+        source=source,
+        message_control_id=message_control_id[:64],
+    )
+    validated_or_raise(row)
+    attribute(row, acting_user, f"{row.get_kind_display().lower()} recorded")
+    row.save()
+    return row
+
+
+@transaction.atomic
+def egfr_compute(*, creatinine: Observation, acting_user: Actor) -> Observation | None:
+    """The eGFR of a creatinine result by CKD-EPI 2021 (marked computed), or None where it does not apply."""
+    patient = creatinine.patient
+    if creatinine.value is None or patient.birth_date is None:
+        return None
+    on = timezone.localdate(creatinine.observed_at)
+    born = patient.birth_date
+    age = on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+    value = egfr.ckd_epi_2021(creatinine.value, age_years=age, sex=patient.sex)
+    if value is None:
+        return None
+    row = Observation(
+        patient=patient,
+        kind=Kind.EGFR,
+        name="eGFR (CKD-EPI 2021, computed from creatinine)",
+        value=value,
+        unit=Observation.UNITS[Kind.EGFR],
+        value_text=f"{value}",
+        observed_at=creatinine.observed_at,
+        source=Source.COMPUTED,
+        computed=True,
+        derived_from=creatinine,
+        message_control_id=creatinine.message_control_id,
+    )
+    attribute(row, acting_user, "eGFR computed from creatinine")
+    row.save()
+    return row
+
+
+def _status(patient: Patient) -> ClinicalStatus:
+    status, _created = ClinicalStatus.objects.select_for_update().get_or_create(patient=patient)
+    return status
+
+
+def allergies_status_set(*, patient: Patient, acting_user: Actor, status: str, source: str = Source.STAFF) -> None:
+    """Record what the allergy question was answered with (no known allergies, listed) or that it was not asked."""
+    row = _status(patient)
+    if (row.allergies, row.allergies_source) == (status, source):
+        return
+    row.allergies, row.allergies_source = status, source
+    attribute(row, acting_user, f"allergies: {row.get_allergies_display().lower()}")
+    row.save()
+
+
+@transaction.atomic
+def allergy_add(
+    *,
+    patient: Patient,
+    allergen_text: str,
+    acting_user: Actor,
+    allergy_type: str = Allergy.Type.DRUG,
+    contrast_class: str = ContrastClass.NONE,
+    severity: str = Allergy.Severity.UNKNOWN,
+    reaction: str = "",
+    allergen_code: str = "",
+    allergen_coding_system: str = "",
+    identified_on: date | None = None,
+    source: str = Source.STAFF,
+) -> Allergy:
+    """Add an allergy or intolerance; the patient's allergies are then "listed"."""
+    row = Allergy(
+        patient=patient,
+        allergen_text=allergen_text.strip() or allergen_code.strip(),
+        allergen_code=allergen_code.strip(),
+        allergen_coding_system=allergen_coding_system.strip(),
+        allergy_type=allergy_type,
+        contrast_class=contrast_class,
+        severity=severity,
+        reaction=reaction.strip(),
+        identified_on=identified_on,
+        source=source,
+    )
+    validated_or_raise(row)
+    attribute(row, acting_user, "allergy recorded")
+    row.save()
+    allergies_status_set(patient=patient, acting_user=acting_user, status=ClinicalStatus.Allergies.LISTED)
+    return row
+
+
+@transaction.atomic
+def pregnancy_record(
+    *,
+    patient: Patient,
+    status: int,
+    acting_user: Actor,
+    last_menstrual_period: date | None = None,
+    exam: Exam | None = None,
+    note: str = "",
+    at: datetime | None = None,
+) -> PregnancyRecord:
+    """Record a pregnancy status as asked or tested now (DICOM 0010,21C0 values), with who recorded it."""
+    if last_menstrual_period is not None and last_menstrual_period > timezone.localdate(at or timezone.now()):
+        raise ApplicationError("The last menstrual period cannot be in the future.", field="last_menstrual_period")
+    row = PregnancyRecord(
+        patient=patient,
+        status=status,
+        last_menstrual_period=last_menstrual_period,
+        recorded_at=at or timezone.now(),
+        recorded_by=actor_label(acting_user),
+        exam=exam,
+        note=note.strip()[:255],
+    )
+    validated_or_raise(row)
+    attribute(row, acting_user, "pregnancy status recorded")
+    row.save()
+    return row
+
+
+@transaction.atomic
+def safety_flag_decide(
+    *, exam: Exam, kind: str, key: str, decision: str, reason: str, acting_user: Actor
+) -> SafetyFlag:
+    """Record a decision on one current finding of the exam. Who may decide, and what, is the finding's; a reason
+    is required. "Change to non-contrast" sets the exam's protocol to no contrast; "cancel" cancels the exam."""
+    from scheduling.services import exam_cancel
+
+    exam = Exam.objects.select_for_update().select_related("order__patient", "procedure_type__modality").get(pk=exam.pk)
+    finding = next((f for f in findings_for(exam) if (f.kind, f.key) == (kind, key)), None)
+    if finding is None:
+        raise ApplicationError("This safety flag no longer applies: the data changed. Reload the page.")
+    if not user_roles(acting_user) & finding.deciders:
+        who = " or ".join(sorted(role.label.lower() for role in finding.deciders))
+        raise ApplicationError(f"Only a {who} can decide on this flag.")
+    if decision not in finding.decisions:
+        allowed = ", ".join(SafetyFlag.Decision(choice).label.lower() for choice in finding.decisions) or "none"
+        raise ApplicationError(f"That decision is not possible here (possible: {allowed}).", field="decision")
+    reason = reason.strip()
+    if not reason:
+        raise ApplicationError("Give the reason for the decision.", field="reason")
+    flag, _created = SafetyFlag.objects.select_for_update().get_or_create(
+        exam=exam, kind=kind, key=key, defaults={"detail": finding.detail[:255]}
+    )
+    if flag.decision:
+        raise ApplicationError("This flag was already decided.")
+    flag.decision, flag.reason = decision, reason
+    flag.decided_by, flag.decided_at = acting_user, timezone.now()
+    attribute(flag, acting_user, f"safety decision: {flag.get_decision_display().lower()}")
+    flag.save()
+    if decision == SafetyFlag.Decision.NON_CONTRAST:
+        _protocol_without_contrast(exam, acting_user, reason)
+    elif decision == SafetyFlag.Decision.CANCEL:
+        exam_cancel(exam=exam, reason=f"safety decision: {reason}", acting_user=acting_user)
+    return flag
+
+
+def _protocol_without_contrast(exam: Exam, acting_user: Actor, reason: str) -> None:
+    protocol = ExamProtocol.objects.filter(exam=exam).first() or ExamProtocol(exam=exam)
+    protocol.contrast, protocol.contrast_agent, protocol.contrast_route = ContrastClass.NONE, "", ""
+    note = f"Changed to non-contrast: {reason}"
+    protocol.notes = f"{protocol.notes}\n{note}".strip() if protocol.notes else note
+    protocol.protocoled_by, protocol.protocoled_at = acting_user, timezone.now()
+    attribute(protocol, acting_user, "changed to non-contrast")
+    protocol.save()
