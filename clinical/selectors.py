@@ -1,0 +1,132 @@
+"""Reads of the clinical records: what the safety banner, the worklist and the interfaces show of a patient."""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.utils import timezone
+
+from clinical.models import (
+    Allergy,
+    ClinicalStatus,
+    Implant,
+    MedicalAlert,
+    MRSafety,
+    Observation,
+    PregnancyRecord,
+    PregnancyStatus,
+)
+from ris.models import Patient
+
+Kind = Observation.Kind
+MR_SEVERITY = [MRSafety.UNSAFE, MRSafety.UNKNOWN, MRSafety.CONDITIONAL, MRSafety.SAFE]  # worst first
+
+
+def age_on(patient: Patient, day: date) -> int | None:
+    born = patient.birth_date
+    if born is None:
+        return None
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def could_be_pregnant(patient: Patient, day: date) -> bool:
+    """Female and within the configured age range on `day` (unknown age counts as within it)."""
+    if patient.sex != Patient.Sex.FEMALE:
+        return False
+    age = age_on(patient, day)
+    return age is None or settings.RIS_PREGNANCY_AGE_MIN <= age <= settings.RIS_PREGNANCY_AGE_MAX
+
+
+def latest_observation(patient: Patient, kind: str, *, before: datetime | None = None) -> Observation | None:
+    """The newest observation of `kind` with a value (as of `before`, default now)."""
+    rows = Observation.objects.filter(patient=patient, kind=kind, value__isnull=False)
+    if before is not None:
+        rows = rows.filter(observed_at__lte=before)
+    return rows.order_by("-observed_at", "-id").first()
+
+
+def latest_pregnancy(patient: Patient) -> PregnancyRecord | None:
+    return PregnancyRecord.objects.filter(patient=patient).order_by("-recorded_at", "-id").first()
+
+
+def active_allergies(patient: Patient):
+    return Allergy.objects.filter(patient=patient, active=True).order_by("allergen_text", "id")
+
+
+def active_alerts(patient: Patient):
+    return MedicalAlert.objects.filter(patient=patient, active=True).order_by("code", "id")
+
+
+def active_implants(patient: Patient):
+    return Implant.objects.filter(patient=patient, active=True).order_by("device_type", "id")
+
+
+def egfr_level(value: Decimal | None) -> str:
+    """"danger" below the contrast threshold, "warning" within 15 of it, "ok" above; "" without a value."""
+    if value is None:
+        return ""
+    threshold = Decimal(str(settings.RIS_EGFR_THRESHOLD))
+    if value < threshold:
+        return "danger"
+    return "warning" if value < threshold + 15 else "ok"
+
+
+@dataclass
+class SafetySummary:
+    """One patient's safety facts as the banner shows them."""
+
+    patient: Patient
+    age: int | None
+    allergy_status: str  # ClinicalStatus.Allergies
+    allergies: list[Allergy] = field(default_factory=list)
+    alerts: list[MedicalAlert] = field(default_factory=list)
+    implants: list[Implant] = field(default_factory=list)
+    egfr: Observation | None = None
+    weight: Observation | None = None
+    height: Observation | None = None
+    pregnancy: PregnancyRecord | None = None
+    pregnancy_relevant: bool = False
+
+    @property
+    def contrast_allergies(self) -> list[Allergy]:
+        return [allergy for allergy in self.allergies if allergy.contrast_class]
+
+    @property
+    def egfr_level(self) -> str:
+        return egfr_level(self.egfr.value if self.egfr else None)
+
+    @property
+    def mr_status(self) -> str:
+        """The worst MR marking among the patient's implants ("" without implants)."""
+        marks = {implant.mr_safety for implant in self.implants}
+        return next((mark for mark in MR_SEVERITY if mark in marks), "")
+
+    @property
+    def mr_status_label(self) -> str:
+        return MRSafety(self.mr_status).label if self.mr_status else ""
+
+    @property
+    def pregnancy_label(self) -> str:
+        if self.pregnancy is None:
+            return "not recorded"
+        return PregnancyStatus(self.pregnancy.status).label
+
+
+def safety_summary(patient: Patient, *, on: date | None = None) -> SafetySummary:
+    day = on or timezone.localdate()
+    status = ClinicalStatus.objects.filter(patient=patient).values_list("allergies", flat=True).first()
+    relevant = could_be_pregnant(patient, day)
+    return SafetySummary(
+        patient=patient,
+        age=age_on(patient, day),
+        allergy_status=status or ClinicalStatus.Allergies.NOT_ASKED,
+        allergies=list(active_allergies(patient)),
+        alerts=list(active_alerts(patient)),
+        implants=list(active_implants(patient)),
+        egfr=latest_observation(patient, Kind.EGFR),
+        weight=latest_observation(patient, Kind.WEIGHT),
+        height=latest_observation(patient, Kind.HEIGHT),
+        pregnancy=latest_pregnancy(patient) if relevant else None,
+        pregnancy_relevant=relevant,
+    )
