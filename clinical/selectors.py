@@ -63,7 +63,7 @@ def active_implants(patient: Patient):
 
 
 def egfr_level(value: Decimal | None) -> str:
-    """"danger" below the contrast threshold, "warning" within 15 of it, "ok" above; "" without a value."""
+    """ "danger" below the contrast threshold, "warning" within 15 of it, "ok" above; "" without a value."""
     if value is None:
         return ""
     threshold = Decimal(str(settings.RIS_EGFR_THRESHOLD))

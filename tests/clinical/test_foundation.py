@@ -38,14 +38,18 @@ def test_ckd_epi_is_not_computed_for_children_or_unknown_sex():
 def test_creatinine_in_micromoles_is_stored_in_mg_per_dl():
     patient = PatientFactory()
     row = observation(patient, Observation.Kind.CREATININE, "88.42", "µmol/L")
-    assert row.value == Decimal("1.0000") and row.unit == "mg/dL" and row.unit_received == "µmol/L"
+    assert row.value == Decimal("1.0000")
+    assert row.unit == "mg/dL"
+    assert row.unit_received == "µmol/L"
 
 
 def test_weight_in_pounds_is_stored_in_kilograms_and_an_unknown_unit_keeps_the_text():
     patient = PatientFactory()
     assert observation(patient, Observation.Kind.WEIGHT, "176", "lb").value == Decimal("79.8323")
     odd = observation(patient, Observation.Kind.WEIGHT, "12", "stone")
-    assert odd.value is None and odd.value_text == "12" and odd.unit_received == "stone"
+    assert odd.value is None
+    assert odd.value_text == "12"
+    assert odd.unit_received == "stone"
 
 
 def test_egfr_level_by_threshold(settings):
@@ -61,7 +65,10 @@ def test_banner_shows_contrast_allergy_and_latest_egfr():
     egfr(patient, 50, at=timezone.now() - timedelta(days=3))
     egfr(patient, 25)
     summary = safety_summary(patient)
-    assert summary.egfr.value == Decimal("25.0000") and summary.egfr_level == "danger"
+    assert summary.egfr.value == Decimal("25.0000")
+    assert summary.egfr_level == "danger"
     html = Template("{% load clinical %}{% patient_banner patient %}").render(Context({"patient": patient}))
-    assert "contrast-allergy" in html and "Iodinated contrast media" in html and "egfr-danger" in html
+    assert "contrast-allergy" in html
+    assert "Iodinated contrast media" in html
+    assert "egfr-danger" in html
     assert patient.mrn in html
