@@ -27,6 +27,7 @@ urlpatterns = [
     path("dashboard/", include("dashboard.urls")),
     path("scheduling/", include("scheduling.urls")),
     path("worklist/", include("worklist.urls")),
+    path("clinical/", include("clinical.urls")),
     path("reporting/", include("reporting.urls")),
     path("reports/", include("reporting.urls_outputs")),
     path("billing/", include("billing.urls")),

@@ -12,3 +12,16 @@ register = template.Library()
 @register.inclusion_tag("clinical/_banner.html")
 def patient_banner(patient, exam=None):
     return {"summary": safety_summary(patient), "patient": patient, "exam": exam}
+
+
+@register.filter
+def may_decide(finding, roles) -> bool:
+    """Whether a user holding `roles` may decide on `finding`."""
+    return bool(finding.deciders & set(roles))
+
+
+@register.filter
+def decision_choices(finding) -> list[tuple[str, str]]:
+    from clinical.models import SafetyFlag
+
+    return [(value, SafetyFlag.Decision(value).label) for value in finding.decisions]

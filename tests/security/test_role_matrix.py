@@ -40,7 +40,7 @@ from worklist.models import PerformedProcedureStep
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 BEGIN, END = "<!-- role-matrix:begin -->", "<!-- role-matrix:end -->"
-ROLES = [Role.FRONT_DESK, Role.TECHNOLOGIST, Role.RADIOLOGIST, Role.BILLING, Role.ADMIN]
+ROLES = [Role.FRONT_DESK, Role.TECHNOLOGIST, Role.RADIOLOGIST, Role.BILLING, Role.ADMIN, Role.MR_SAFETY_OFFICER]
 COLUMNS = [role.label for role in ROLES] + ["Anonymous"]
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 ADMIN_SITE = "admin:*"  # one row for every URL of the Django admin site
@@ -129,6 +129,7 @@ def build_world(settings, tmp_path) -> World:
     patient, order = final.order.patient, final.order
     exam_pk = {"exam_pk": final.pk}
     kwargs = {
+        "clinical:flag_decide": exam_pk,
         "scheduling:patient": {"pk": patient.pk},
         "scheduling:patient_edit": {"pk": patient.pk},
         "scheduling:coverage_add": {"patient_pk": patient.pk},

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from clinical import views
+
+app_name = "clinical"
+
+urlpatterns = [
+    path("exams/<int:exam_pk>/flags/decide/", views.flag_decide, name="flag_decide"),
+]
