@@ -46,10 +46,10 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "ris",
+    "clinical",  # before scheduling: its demo data comes before the demo schedule (models import either way)
     "scheduling",
     "worklist",
     "interfaces",
-    "clinical",
     "reporting",
     "billing",
 ]
