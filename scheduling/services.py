@@ -46,6 +46,7 @@ def order_create(
     accession_issuer: str = "",
     admission_id: str = "",
     override_reason: str = "",
+    patient_class: str = "",
 ) -> Order:
     """Create an order and one exam per procedure, each with its IDs and Study Instance UID.
 
@@ -71,6 +72,7 @@ def order_create(
             accession_issuer=accession_issuer.strip(),
             admission_id=admission_id,
             override_reason=override_reason.strip(),
+            patient_class=patient_class,
         )
     except IntegrityError as error:  # the database holds uniqueness; say which number clashed
         if "placer" in str(error):
@@ -186,6 +188,7 @@ def _order_create(
     accession_issuer: str,
     admission_id: str,
     override_reason: str,
+    patient_class: str,
 ) -> Order:
     if not procedure_types:
         raise ApplicationError("An order needs at least one procedure.", field="procedure_types")
@@ -207,6 +210,7 @@ def _order_create(
         accession_number=accessions[0].number,
         accession_issuer=accessions[0].issuer,
         admission_id=admission_id.strip(),
+        patient_class=patient_class,
         plausibility_override=plausibility_override,
         filler_order_number=identifier_next("filler_order", settings.RIS_FILLER_ORDER_PATTERN, max_length=64),
     )
