@@ -396,6 +396,23 @@ def test_an_oru_with_a_bad_pid_is_answered_ae_and_reprocessable():
     assert InboundMessage.objects.get().status == "ERROR"
 
 
+def test_a_corrected_resend_of_an_ae_oru_is_applied_under_the_same_control_id():
+    receive(cerner_oru().replace("SMITH^JOHN^Q", ""))
+    ack = receive(cerner_oru())
+    assert ack["MSA"][1] == "AA"
+    message = InboundMessage.objects.get()
+    assert (message.status, message.reprocess_count, message.reprocessed_by) == ("APPLIED", 1, "resend")
+    assert Observation.objects.filter(kind=Kind.EGFR, computed=True).count() == 1
+
+
+def test_an_enhanced_mode_oru_is_accepted_then_applied_by_the_task(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        ack = message_receive(cerner_oru().replace("|P|2.5.1", "|P|2.5.1|||AL|NE").encode())
+    assert "MSA|CA|CRN0001" in ack
+    assert InboundMessage.objects.get().status == "APPLIED"
+    assert Observation.objects.filter(kind=Kind.CREATININE).count() == 1
+
+
 def test_an_unreadable_obx_14_falls_back_to_obr_7_with_a_warning():
     ack = receive(cerner_oru(obx=["OBX|1|NM|2160-0^Creatinine^LN||1.2|mg/dL|||||F|||2026-11-27"]))
     assert (ack["MSA"][1], ack["ERR"][2], ack["ERR"][4]) == ("AA", "OBX^1^14", "W")
