@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import transaction
@@ -279,6 +280,18 @@ class CisObservation:
     group: int = 0  # the OBR it belongs to: eGFR is computed per group where creatinine came without one
 
 
+# The largest number stored as a value (the column holds 8 digits before the point, and a height in m becomes cm):
+# a larger one is kept as text only, not refused.
+_LARGEST = Decimal(1_000_000)
+
+
+def _storable(number: str) -> bool:
+    try:
+        return abs(Decimal(number)) < _LARGEST
+    except (InvalidOperation, ValueError):
+        return False
+
+
 @transaction.atomic
 def cis_observations_record(
     *,
@@ -314,7 +327,7 @@ def cis_observations_record(
             patient=patient,
             kind=kind,
             value_text=sent.value_text,
-            number=sent.number,
+            number=sent.number if _storable(sent.number) else "",
             unit=sent.unit,
             observed_at=sent.observed_at,
             acting_user=acting_user,

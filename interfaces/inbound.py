@@ -388,7 +388,8 @@ SEVERITIES = {
 
 @dataclass
 class AllergyList:
-    """What a message's AL1 segments say: `sent` is False when it has none (the list is left as it is)."""
+    """What a message's AL1 segments say: `sent` is False when it has none, or none that names an allergen (the list
+    is then left as it is)."""
 
     sent: bool = False
     allergies: list[CisAllergy] = field(default_factory=list)
@@ -423,7 +424,6 @@ def allergies(reader: Reader) -> AllergyList:
     """
     result = AllergyList()
     for number, al1 in enumerate(reader.segments("AL1"), start=1):
-        result.sent = True
         first, text, system = reader.get(al1, 3, 1), reader.get(al1, 3, 2), reader.get(al1, 3, 3)
         code = first if (text or system) else ""  # a lone first component is the allergen's text (v2.3 feeds)
         text = text or first
@@ -434,6 +434,7 @@ def allergies(reader: Reader) -> AllergyList:
                 )
             )
             continue
+        result.sent = True
         if is_no_known_allergies(code, text):
             result.no_known_allergies = True
             continue

@@ -204,11 +204,12 @@ def test_v23_free_text_types_and_severity_words_are_read(al1, kind, severity, co
     assert (allergy.allergy_type, allergy.severity, allergy.contrast_class) == (kind, severity, contrast)
 
 
-def test_an_al1_naming_no_allergen_is_skipped_with_a_warning():
+def test_an_al1_naming_no_allergen_is_skipped_with_a_warning_and_leaves_the_list_as_it_was():
+    receive(epic_a04())
     ack = receive(v23_a08("H1", "AL1|1|DA||SV"))
     assert ack["MSA"][1] == "AA"
     assert "AL1-3 names no allergen" in ack["MSA"][3]  # v2.3: a warning is told in MSA-3 (no ERR severity)
-    assert not Allergy.objects.exists()
+    assert Allergy.objects.filter(active=True).count() == 2
 
 
 # --- ORM: AL1, OBX and PV1-2 -------------------------------------------------------------------------------------
@@ -345,6 +346,7 @@ def test_creatinine_without_egfr_in_its_own_obr_is_computed_even_when_another_ob
         ("OBX|1|ST|33914-3^eGFR^LN||see comment|mL/min/1.73m2|||||F", "see comment", None),
         ("OBX|1|NM|33914-3^eGFR^LN|||mL/min/1.73m2|||||X", "", None),
         ("OBX|1|NM|33914-3^eGFR^LN||44|mL/min/1.73m2|||||D", "44", None),
+        ("OBX|1|NM|33914-3^eGFR^LN||123456789012|mL/min/1.73m2|||||F", "123456789012", None),  # kept as text
     ],
 )
 def test_value_types_and_results_that_could_not_be_obtained(obx, value_text, value):
