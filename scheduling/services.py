@@ -571,12 +571,15 @@ def exam_set_report_status(*, exam: Exam, status: str, acting_user: Actor) -> Ex
     return _exam_transition(exam, status, acting_user=acting_user)
 
 
-ORDER_CHANGEABLE = frozenset({"priority", "reason", "diagnosis_codes", "referring_physician", "admission_id"})
+ORDER_CHANGEABLE = frozenset(
+    {"priority", "reason", "diagnosis_codes", "referring_physician", "admission_id", "patient_class"}
+)
 
 
 @transaction.atomic
 def order_update(*, order: Order, acting_user: Actor, note: str = "", **changes) -> Order:
-    """Change what was asked for (HL7 ORC-1 XO, or the front desk): priority, reason, diagnoses, physician."""
+    """Change what was asked for (HL7 ORC-1 XO, or the front desk): priority, reason, diagnoses, physician, and the
+    patient class (an outpatient admitted since)."""
     unknown = set(changes) - ORDER_CHANGEABLE
     if unknown:
         raise ApplicationError(f"These order fields cannot be changed: {', '.join(sorted(unknown))}.")

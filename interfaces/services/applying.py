@@ -413,12 +413,15 @@ def _discontinue(order: Order, data: inbound.OrderData, actor: Interface) -> lis
 
 
 def _change(order: Order, data: inbound.OrderData, actor: Interface) -> list[MessageError]:
-    """XO: priority, reason and diagnoses as now sent; a new start time (ORC-5 SC) moves the booking."""
+    """XO: priority, reason, diagnoses and patient class (PV1-2) as now sent; a new start time (ORC-5 SC) moves
+    the booking."""
     changes = {"priority": data.priority}
     if data.reason:
         changes["reason"] = data.reason
     if data.diagnosis_codes:
         changes["diagnosis_codes"] = data.diagnosis_codes
+    if data.patient_class:
+        changes["patient_class"] = data.patient_class
     scheduling.order_update(order=order, acting_user=actor, note="changed by the ordering system (ORC-1 XO)", **changes)
     return _schedule(order, data, actor)
 

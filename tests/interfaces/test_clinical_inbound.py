@@ -234,6 +234,14 @@ def test_pv1_2_is_the_orders_patient_class(catalog, sent, stored):
     assert Order.objects.get().patient_class == stored
 
 
+def test_an_xo_with_pv1_2_changes_the_patient_class_and_one_without_leaves_it(catalog):
+    receive(orm("O1", "P1", "O"))
+    receive(orm("O2", "P1", "I").replace("ORC|NW", "ORC|XO"))
+    assert Order.objects.get().patient_class == "I"
+    receive(orm("O3", "P1", "").replace("ORC|NW", "ORC|XO"))
+    assert Order.objects.get().patient_class == "I"
+
+
 def test_an_orm_replaces_the_cis_allergies_and_records_the_weight(catalog):
     receive(epic_a04())
     text = orm(
