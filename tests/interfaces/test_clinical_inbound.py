@@ -406,6 +406,13 @@ def test_an_oru_with_a_bad_pid_is_answered_ae_and_reprocessable():
     assert InboundMessage.objects.get().status == "ERROR"
 
 
+def test_a_resend_from_a_sender_whose_msh_3_is_longer_than_its_column_gets_the_first_answer():
+    text = cerner_oru().replace("|CERNER|LAB|", f"|{'CERNER' * 50}|LAB|")
+    first = message_receive(text.encode())
+    assert message_receive(text.encode()) == first  # not an IntegrityError: the stored MSH-3 is cut to 227
+    assert InboundMessage.objects.count() == 1
+
+
 def test_a_corrected_resend_of_an_ae_oru_is_applied_under_the_same_control_id():
     receive(cerner_oru().replace("SMITH^JOHN^Q", ""))
     ack = receive(cerner_oru())
