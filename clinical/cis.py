@@ -356,6 +356,7 @@ def cis_observations_record(
 _MOVED = (Allergy, MedicalAlert, Observation, PregnancyRecord, Implant)
 
 
+@transaction.atomic
 def patient_merge_clinical(*, source: Patient, target: Patient, acting_user: Actor) -> None:
     """A merge step (ris.merging): the merged record's clinical records move to the survivor, each with its history
     row; its allergy status moves where the survivor has none, and the survivor's status then says what it holds."""
