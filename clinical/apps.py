@@ -7,5 +7,8 @@ class ClinicalConfig(AppConfig):
 
     def ready(self) -> None:
         from clinical import safety
+        from clinical.cis import patient_merge_clinical
+        from ris.merging import merge_step_register
 
         safety.connect()
+        merge_step_register("clinical", patient_merge_clinical)

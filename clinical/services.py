@@ -82,11 +82,13 @@ def observation_record(
     abnormal_flags: str = "",
     result_status: str = "",
     message_control_id: str = "",
+    number: str | None = None,
 ) -> Observation:
     """Store one observation as received; a value of a known kind is also kept in its stored unit (a value or a
-    unit that cannot be read leaves `value` empty: kept, never refused). An eGFR from a creatinine is
-    `egfr_compute`'s."""
-    number = _decimal(value_text)
+    unit that cannot be read leaves `value` empty: kept, never refused). `number` is the text to read the value
+    from when it is not `value_text` itself (an HL7 SN ">60" is read as 60; "" stores no value, as for a result
+    that could not be obtained). An eGFR from a creatinine is `egfr_compute`'s."""
+    number = _decimal(value_text if number is None else number)
     value = converted(kind, number, unit) if number is not None else None
     row = Observation(
         patient=patient,

@@ -1,14 +1,19 @@
-"""Inbound HL7 messages as plain data (pure: no ORM). ADT carries a patient; ORM^O01 / OMI^O23 carry orders.
+"""Inbound HL7 messages as plain data (pure: no ORM). ADT carries a patient; ORM^O01 / OMI^O23 carry orders; AL1
+and OBX in them, and ORU^R01 lab results, carry clinical data.
 
 Field positions follow HL7 v2.5.1 (ch. 3 ADT, ch. 4 ORM/OMI) and IHE RAD-1/RAD-2/RAD-12. Each reading names the
 segment and field it came from, so that an error can point there (ERR-2).
 """
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
+from clinical.cis import CisAllergy, CisObservation, is_no_known_allergies
+from clinical.models import Allergy  # its HL7 table 0127 / 0128 codes only: no query
 from interfaces.hl7v2 import MessageError, Reader, parse_date, parse_datetime
 from ris.countries import country_code
 from ris.models import Patient, ReferringPhysician  # their _meta only (column sizes and formats): no query
@@ -18,6 +23,10 @@ from ris.validators import local_today, validate_npi
 SEX = {"M": "M", "F": "F", "O": "O", "U": "U", "A": "O", "N": "U", "X": "O", "1": "M", "2": "F", "0": "U", "9": "U"}
 # Priority: TQ1-9 / ORC-7.6 / OBR-27.6 (HL7 table 0485) -> order priority.
 PRIORITY = {"S": "STAT", "A": "URGENT", "T": "URGENT", "P": "ROUTINE", "R": "ROUTINE", "C": "ROUTINE"}
+# PV1-2 patient class (HL7 table 0004) -> the order's: inpatient, outpatient, emergency. Preadmit (P) and recurring
+# (R) patients are not in a bed: outpatients. Any other (B obstetrics, C commercial, N not applicable, U unknown):
+# not given, which the safety rules treat as outpatient too.
+PATIENT_CLASSES = {"I": "I", "O": "O", "E": "E", "P": "O", "R": "O"}
 ORDER_CONTROLS = ("NW", "CA", "XO", "DC", "SC")
 # XCN-9 assigning authorities that mean "this is an NPI": the CMS namespace and its OID (HL7 v2.5.1 table 0363).
 NPI_AUTHORITIES = frozenset({"NPI", "2.16.840.1.113883.4.6"})
@@ -126,6 +135,7 @@ class OrderData:
     reason: str
     diagnosis_codes: list[str] = field(default_factory=list)
     admission_id: str = ""
+    patient_class: str = ""  # PV1-2 as the order's patient class: I, O, E or ""
     ordering_provider: Provider | None = None  # ORC-12, else OBR-16
     procedures: list[ProcedureRequest] = field(default_factory=list)
 
@@ -311,6 +321,7 @@ def order(reader: Reader, *, sending_application: str, tz) -> OrderData:
         reason=reader.get(first, 31, 2) or reader.get(first, 31, 1) or reader.get(first, 13),
         diagnosis_codes=[reader.get(dg1, 3, 1) for dg1 in reader.segments("DG1") if reader.get(dg1, 3, 1)],
         admission_id=reader.get(reader.segment("PV1"), 19, 1),
+        patient_class=patient_class(reader),
         ordering_provider=_provider(reader, orc, first),
     )
     for number, obr in enumerate(obrs, start=1):
@@ -333,3 +344,202 @@ def order(reader: Reader, *, sending_application: str, tz) -> OrderData:
             )
         )
     return data
+
+
+def patient_class(reader: Reader) -> str:
+    """PV1-2 as the RIS's patient class (PATIENT_CLASSES), "" when not sent or not one of them."""
+    return PATIENT_CLASSES.get(reader.get(reader.segment("PV1"), 2).upper(), "")
+
+
+def message_time(reader: Reader, *, tz) -> datetime:
+    """MSH-7, the time the message was created; now when it is missing or unreadable."""
+    try:
+        return parse_datetime(reader.get(reader.segment("MSH"), 7), tz=tz, location=("MSH", 1, 7)) or timezone.now()
+    except MessageError:
+        return timezone.now()
+
+
+# --- AL1: allergies ----------------------------------------------------------------------------------------------
+
+# AL1-2 allergen type: HL7 table 0127 codes, and the words v2.3 senders write instead.
+ALLERGY_TYPES = {code.value for code in Allergy.Type}
+ALLERGY_TYPE_WORDS = (
+    ("CONTRAINDICATION", Allergy.Type.CONTRAINDICATION),
+    ("DRUG", Allergy.Type.DRUG),
+    ("MEDICATION", Allergy.Type.DRUG),
+    ("FOOD", Allergy.Type.FOOD),
+    ("ENVIRONMENT", Allergy.Type.ENVIRONMENTAL),
+    ("ANIMAL", Allergy.Type.ANIMAL),
+    ("POLLEN", Allergy.Type.POLLEN),
+    ("PLANT", Allergy.Type.PLANT),
+)
+# AL1-4 allergy severity: HL7 table 0128 codes, and the words senders write.
+SEVERITIES = {
+    "SV": Allergy.Severity.SEVERE,
+    "SEVERE": Allergy.Severity.SEVERE,
+    "MO": Allergy.Severity.MODERATE,
+    "MODERATE": Allergy.Severity.MODERATE,
+    "MI": Allergy.Severity.MILD,
+    "MILD": Allergy.Severity.MILD,
+    "U": Allergy.Severity.UNKNOWN,
+    "UNKNOWN": Allergy.Severity.UNKNOWN,
+}
+
+
+@dataclass
+class AllergyList:
+    """What a message's AL1 segments say: `sent` is False when it has none, or none that names an allergen (the list
+    is then left as it is)."""
+
+    sent: bool = False
+    allergies: list[CisAllergy] = field(default_factory=list)
+    no_known_allergies: bool = False
+    warnings: list[MessageError] = field(default_factory=list)
+
+
+def _allergy_type(reader: Reader, al1) -> str:
+    """AL1-2 (CE in v2.4+, free text in v2.3); empty: a drug allergy; a word not understood: miscellaneous."""
+    code = reader.get(al1, 2, 1).upper()
+    if not code:
+        return Allergy.Type.DRUG
+    if code in ALLERGY_TYPES:
+        return code
+    words = f"{code} {reader.get(al1, 2, 2).upper()}"
+    return next((kind for word, kind in ALLERGY_TYPE_WORDS if word in words), Allergy.Type.MISC)
+
+
+def _severity(reader: Reader, al1) -> str:
+    """AL1-4: a table 0128 code or a word, in the code or the text component; otherwise unknown."""
+    for component in (1, 2):
+        found = SEVERITIES.get(reader.get(al1, 4, component).upper())
+        if found:
+            return found
+    return Allergy.Severity.UNKNOWN
+
+
+def allergies(reader: Reader) -> AllergyList:
+    """AL1 segments (ADT, ORM): allergen (AL1-3 code^text^system), type, severity, reactions, identification date.
+
+    An AL1 naming no allergen is skipped with a warning; a "no known allergies" entry says so for the whole list.
+    """
+    result = AllergyList()
+    for number, al1 in enumerate(reader.segments("AL1"), start=1):
+        first, text, system = reader.get(al1, 3, 1), reader.get(al1, 3, 2), reader.get(al1, 3, 3)
+        code = first if (text or system) else ""  # a lone first component is the allergen's text (v2.3 feeds)
+        text = text or first
+        if not text:
+            result.warnings.append(
+                MessageError(
+                    "AL1-3 names no allergen: entry skipped.", code=101, location=("AL1", number, 3), severity="W"
+                )
+            )
+            continue
+        result.sent = True
+        if is_no_known_allergies(code, text):
+            result.no_known_allergies = True
+            continue
+        reactions = [
+            reader.get(al1, 5, 2, repetition) or reader.get(al1, 5, 1, repetition)
+            for repetition in range(1, reader.repetitions(al1, 5) + 1)
+        ]
+        try:
+            identified = parse_date(reader.get(al1, 6), location=("AL1", number, 6))
+        except MessageError as error:
+            identified = None
+            result.warnings.append(
+                MessageError(
+                    f"{error.text} Identification date not kept.", code=102, location=error.location, severity="W"
+                )
+            )
+        result.allergies.append(
+            CisAllergy(
+                allergen_text=text,
+                allergen_code=code,
+                allergen_coding_system=system,
+                allergy_type=_allergy_type(reader, al1),
+                severity=_severity(reader, al1),
+                reaction=", ".join(r for r in reactions if r),
+                identified_on=identified,
+            )
+        )
+    return result
+
+
+# --- OBX: observations and lab results ---------------------------------------------------------------------------
+
+# An SN (structured numeric) comparator, and a number with an optional comparator in an NM or ST value.
+COMPARATORS = (">=", "<=", "<>", ">", "<", "=")
+NUMBER = re.compile(r"\s*(>=|<=|<>|>|<|=)?\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+))\s*")
+NO_RESULT = frozenset({"X", "D"})  # OBX-11: results cannot be obtained; deleted
+
+
+def _components(reader: Reader, segment, fld: int, repetition: int = 1) -> list[str]:
+    values = [reader.get(segment, fld, component, repetition) for component in range(1, 11)]
+    while values and not values[-1]:
+        values.pop()
+    return values
+
+
+def _value(reader: Reader, obx) -> tuple[str, str]:
+    """OBX-5 as received (components joined by ^, repetitions by ~) and the number it holds ("" when none)."""
+    value_type = reader.get(obx, 2).upper()
+    repetitions = [_components(reader, obx, 5, r) for r in range(1, max(reader.repetitions(obx, 5), 1) + 1)]
+    if value_type == "SN":  # comparator ^ number ^ separator ^ number; "^>^60" (comparator shifted) is seen too
+        parts = [p for p in (repetitions[0] if repetitions else []) if p]
+        text = "".join(parts)
+        comparator = parts[0] if parts and parts[0] in COMPARATORS else ""
+        rest = parts[1:] if comparator else parts
+        number = rest[0] if len(rest) == 1 and NUMBER.fullmatch(rest[0]) else ""
+        if number:
+            text = f"{comparator}{number}"
+        return text, NUMBER.fullmatch(number).group(2) if number else ""
+    text = "~".join("^".join(parts) for parts in repetitions if parts)
+    match = NUMBER.fullmatch(text) if value_type in ("NM", "ST", "") else None
+    return text, match.group(2) if match else ""
+
+
+def observations(reader: Reader, *, tz, default_time: datetime) -> tuple[list[CisObservation], list[MessageError]]:
+    """Each OBX, in order, with the OBR it follows (its group, OBR-7 its default time): code (OBX-3), value as
+    received and the number in it, unit (OBX-6), flags (OBX-8), status (OBX-11), time (OBX-14, else OBR-7, else
+    `default_time`). A result with status X or D holds no number. An unreadable time is replaced with a warning."""
+    found: list[CisObservation] = []
+    warnings: list[MessageError] = []
+    group, group_time, number = 0, default_time, 0
+    for segment in reader.message:
+        name = str(segment[0])
+        if name == "OBR":
+            group += 1
+            group_time = _time(reader, segment, 7, ("OBR", group, 7), tz, default_time, warnings)
+        if name != "OBX":
+            continue
+        number += 1
+        value_text, value = _value(reader, segment)
+        status = reader.get(segment, 11).upper()[:1]
+        code = reader.get(segment, 3, 1)
+        found.append(
+            CisObservation(
+                code=code,
+                coding_system=reader.get(segment, 3, 3),
+                name=reader.get(segment, 3, 2) or code,
+                value_text=value_text,
+                number="" if status in NO_RESULT else value,
+                unit=reader.get(segment, 6, 1) or reader.get(segment, 6, 2),
+                observed_at=_time(reader, segment, 14, ("OBX", number, 14), tz, group_time, warnings),
+                abnormal_flags="~".join(
+                    reader.get(segment, 8, 1, r) for r in range(1, reader.repetitions(segment, 8) + 1)
+                ),
+                result_status=status,
+                group=group,
+            )
+        )
+    return found, warnings
+
+
+def _time(reader: Reader, segment, fld: int, location, tz, default: datetime, warnings: list) -> datetime:
+    try:
+        return parse_datetime(reader.get(segment, fld), tz=tz, location=location) or default
+    except MessageError as error:
+        warnings.append(
+            MessageError(f"{error.text} The time before it was used.", code=102, location=location, severity="W")
+        )
+        return default

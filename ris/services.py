@@ -12,6 +12,7 @@ from django.utils import timezone
 from ris import outbox
 from ris.audit import Actor, actor_label, attribute
 from ris.exceptions import ApplicationError
+from ris.merging import merge_steps_run
 from ris.models import Coverage, IdentifierSequence, OutboxEvent, Patient, Payer, ProcedureType, ReferringPhysician
 from ris.text import NAME_PARTS
 from ris.validators import local_today
@@ -150,7 +151,8 @@ def patient_update(*, patient: Patient, acting_user: Actor, reason: str = "", **
 
 @transaction.atomic
 def patient_merge(*, source: Patient, target: Patient, acting_user: Actor) -> Patient:
-    """Merge `source` into `target` (HL7 ADT^A40): the source's orders move to the survivor, the source is closed."""
+    """Merge `source` into `target` (HL7 ADT^A40): the source's orders move to the survivor, the source is closed;
+    the records other apps keep per patient move by their registered steps (ris.merging)."""
     if source.pk == target.pk:
         raise ApplicationError("A patient cannot be merged into itself.")
     source, target = (Patient.objects.select_for_update().get(pk=p.pk) for p in (source, target))
@@ -165,6 +167,7 @@ def patient_merge(*, source: Patient, target: Patient, acting_user: Actor) -> Pa
         order.patient = target
         attribute(order, acting_user, "patient merge")
         order.save(update_fields=["patient", "updated_at"])
+    merge_steps_run(source=source, target=target, acting_user=acting_user)  # what other apps keep per patient
     # IHE RAD-12: interfaces/ sends ADT^A40 (the PACS merges its records too); identifiers only, no names.
     outbox_add(
         kind="patient.merged",

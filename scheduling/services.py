@@ -46,6 +46,7 @@ def order_create(
     accession_issuer: str = "",
     admission_id: str = "",
     override_reason: str = "",
+    patient_class: str = "",
 ) -> Order:
     """Create an order and one exam per procedure, each with its IDs and Study Instance UID.
 
@@ -71,6 +72,7 @@ def order_create(
             accession_issuer=accession_issuer.strip(),
             admission_id=admission_id,
             override_reason=override_reason.strip(),
+            patient_class=patient_class,
         )
     except IntegrityError as error:  # the database holds uniqueness; say which number clashed
         if "placer" in str(error):
@@ -186,6 +188,7 @@ def _order_create(
     accession_issuer: str,
     admission_id: str,
     override_reason: str,
+    patient_class: str,
 ) -> Order:
     if not procedure_types:
         raise ApplicationError("An order needs at least one procedure.", field="procedure_types")
@@ -207,6 +210,7 @@ def _order_create(
         accession_number=accessions[0].number,
         accession_issuer=accessions[0].issuer,
         admission_id=admission_id.strip(),
+        patient_class=patient_class,
         plausibility_override=plausibility_override,
         filler_order_number=identifier_next("filler_order", settings.RIS_FILLER_ORDER_PATTERN, max_length=64),
     )
@@ -567,12 +571,15 @@ def exam_set_report_status(*, exam: Exam, status: str, acting_user: Actor) -> Ex
     return _exam_transition(exam, status, acting_user=acting_user)
 
 
-ORDER_CHANGEABLE = frozenset({"priority", "reason", "diagnosis_codes", "referring_physician", "admission_id"})
+ORDER_CHANGEABLE = frozenset(
+    {"priority", "reason", "diagnosis_codes", "referring_physician", "admission_id", "patient_class"}
+)
 
 
 @transaction.atomic
 def order_update(*, order: Order, acting_user: Actor, note: str = "", **changes) -> Order:
-    """Change what was asked for (HL7 ORC-1 XO, or the front desk): priority, reason, diagnoses, physician."""
+    """Change what was asked for (HL7 ORC-1 XO, or the front desk): priority, reason, diagnoses, physician, and the
+    patient class (an outpatient admitted since)."""
     unknown = set(changes) - ORDER_CHANGEABLE
     if unknown:
         raise ApplicationError(f"These order fields cannot be changed: {', '.join(sorted(unknown))}.")

@@ -1,4 +1,5 @@
-"""Applying inbound HL7 messages to the domain: patients (ADT) and orders (ORM^O01 / OMI^O23).
+"""Applying inbound HL7 messages to the domain: patients (ADT), orders (ORM^O01 / OMI^O23), lab results (ORU^R01),
+and the clinical data (AL1 allergies, OBX observations) ADT and ORM carry.
 
 Each handler reads the message through interfaces.inbound (pure) and calls the domain services; it raises
 MessageError (or lets ApplicationError through) for the receiving side to turn into an AE with its ERR segment.
@@ -9,6 +10,7 @@ from collections.abc import Callable
 
 from django.utils import timezone
 
+from clinical.cis import BODY_MEASURES, LAB_AND_BODY_MEASURES, cis_allergies_replace, cis_observations_record
 from interfaces import inbound
 from interfaces.hl7v2 import Header, MessageError, Reader
 from interfaces.models import InboundMessage, Sender
@@ -85,8 +87,55 @@ def _adt_patient(reader: Reader, head: Header, row: InboundMessage) -> list[Mess
     data = inbound.patient(reader)
     row.mrn = data.mrn[:64]
     warnings: list[MessageError] = []
-    _patient_upsert(data, _actor(head), warnings)
-    return warnings
+    patient = _patient_upsert(data, _actor(head), warnings)
+    return warnings + _clinical(reader, head, patient)
+
+
+def _clinical(reader: Reader, head: Header, patient: Patient) -> list[MessageError]:
+    """AL1 and OBX of an ADT or ORM: the CIS's allergy list (replaced only when the message has AL1 segments) and
+    body weight and height (any other OBX stored as received)."""
+    actor = _actor(head)
+    listed = inbound.allergies(reader)
+    if listed.sent:
+        cis_allergies_replace(
+            patient=patient,
+            allergies=listed.allergies,
+            no_known_allergies=listed.no_known_allergies,
+            acting_user=actor,
+        )
+    tz = timezone.get_current_timezone()
+    found, warnings = inbound.observations(reader, tz=tz, default_time=inbound.message_time(reader, tz=tz))
+    if found:
+        cis_observations_record(
+            patient=patient,
+            observations=found,
+            acting_user=actor,
+            message_control_id=head.control_id,
+            kinds=BODY_MEASURES,
+        )
+    return listed.warnings + warnings
+
+
+def _oru(reader: Reader, head: Header, row: InboundMessage) -> list[MessageError]:
+    """ORU^R01 lab results: the patient (PID-3) found, or registered as an ORM registers one; each OBX stored (eGFR,
+    creatinine, weight and height as their kind, any other as received); an OBR group with a creatinine but no
+    eGFR gets one computed."""
+    data = inbound.patient(reader)
+    row.mrn = data.mrn[:64]
+    warnings: list[MessageError] = []
+    actor = _actor(head)
+    patient = _patient_upsert(data, actor, warnings)
+    tz = timezone.get_current_timezone()
+    found, read_warnings = inbound.observations(reader, tz=tz, default_time=inbound.message_time(reader, tz=tz))
+    cis_observations_record(
+        patient=patient,
+        observations=found,
+        acting_user=actor,
+        message_control_id=head.control_id,
+        kinds=LAB_AND_BODY_MEASURES,
+        compute_egfr=True,
+    )
+    return warnings + read_warnings
 
 
 def _adt_merge(reader: Reader, head: Header, row: InboundMessage) -> list[MessageError]:
@@ -261,6 +310,7 @@ def _order_create(reader: Reader, head: Header, data: inbound.OrderData, actor: 
             accession_numbers=accession_numbers,
             accession_issuer=issuer,
             admission_id=data.admission_id,
+            patient_class=data.patient_class,
             # The order comes from a clinician's CPOE: a procedure outside its catalog limits for the patient is
             # not refused (the order would be lost), but accepted, recorded, and answered with a warning.
             override_reason=f"ordered through the ordering system ({actor}); accepted with a warning in the ACK",
@@ -276,6 +326,7 @@ def _order_create(reader: Reader, head: Header, data: inbound.OrderData, actor: 
                 error.message, code=205, location=(segment, number.sequence, 1 if segment == "IPC" else 18)
             ) from None
         raise
+    warnings += _clinical(reader, head, patient)
     return order, warnings + _implausible(order, data) + _schedule(order, data, actor)
 
 
@@ -331,7 +382,8 @@ def _orm(reader: Reader, head: Header, row: InboundMessage) -> list[MessageError
     _same_patient(order, patient_data)
     row.mrn = (patient_data.mrn if patient_data else order.patient.mrn)[:64]
     row.accession_number = order.accession_number
-    return CONTROLS[data.control](order, data, actor)
+    warnings = CONTROLS[data.control](order, data, actor)
+    return warnings + _clinical(reader, head, _survivor(order.patient))
 
 
 def _cancel(order: Order, data: inbound.OrderData, actor: Interface) -> list[MessageError]:
@@ -361,12 +413,15 @@ def _discontinue(order: Order, data: inbound.OrderData, actor: Interface) -> lis
 
 
 def _change(order: Order, data: inbound.OrderData, actor: Interface) -> list[MessageError]:
-    """XO: priority, reason and diagnoses as now sent; a new start time (ORC-5 SC) moves the booking."""
+    """XO: priority, reason, diagnoses and patient class (PV1-2) as now sent; a new start time (ORC-5 SC) moves
+    the booking."""
     changes = {"priority": data.priority}
     if data.reason:
         changes["reason"] = data.reason
     if data.diagnosis_codes:
         changes["diagnosis_codes"] = data.diagnosis_codes
+    if data.patient_class:
+        changes["patient_class"] = data.patient_class
     scheduling.order_update(order=order, acting_user=actor, note="changed by the ordering system (ORC-1 XO)", **changes)
     return _schedule(order, data, actor)
 
@@ -393,4 +448,5 @@ HANDLERS: dict[tuple[str, str], Callable[[Reader, Header, InboundMessage], list[
     ("ADT", "A40"): _adt_merge,
     ("ORM", "O01"): _orm,
     ("OMI", "O23"): _orm,
+    ("ORU", "R01"): _oru,
 }

@@ -100,10 +100,12 @@ def _read(text: str) -> tuple[Reader, Header]:
 
 
 def _earlier(head: Header) -> InboundMessage | None:
+    """The stored message with this sender and control ID, compared as stored (cut to their columns, as `_row`
+    stores them: a sender name longer than its column must still find its first message)."""
     return InboundMessage.objects.filter(
-        sending_application=head.sending_application,
-        sending_facility=head.sending_facility,
-        control_id=head.control_id,
+        sending_application=_text(head.sending_application, 227),
+        sending_facility=_text(head.sending_facility, 227),
+        control_id=_text(head.control_id, 199),
     ).first()
 
 
@@ -128,6 +130,7 @@ SUPPORTED = {
     "ADT": {"A01", "A04", "A08", "A31", "A40"},
     "ORM": {"O01"},
     "OMI": {"O23"},
+    "ORU": {"R01"},
 }
 
 

@@ -51,7 +51,7 @@ def test_a_missing_pid_is_answered_ae(catalog):
     ("text", "code"),
     [
         (orm("C1", version="2.1"), "203"),
-        (msh("C1", "ORU^R01") + "\rPID|1||P1", "200"),
+        (msh("C1", "MFN^M02") + "\rPID|1||P1", "200"),
         (msh("C1", "ADT^A99") + "\rPID|1||P1", "201"),
         ("PID|1||P1^^^HOSP||Nobody", "100"),
         ("MSH|^~\\&|CIS", "203"),  # truncated: no version (nor control ID)
