@@ -16,7 +16,7 @@ def creatinine_mg_dl(value: Decimal, unit: str) -> Decimal | None:
     spelled = unit.strip().lower().replace("μ", "u").replace("µ", "u").replace(" ", "")
     if spelled in ("mg/dl", "mg/100ml", "mg%"):
         return value
-    if spelled in ("umol/l", "micromol/l", "umol/liter", "mmol/ml"):
+    if spelled in ("umol/l", "micromol/l", "umol/liter"):
         return value / CREATININE_UMOL_PER_MG_DL
     if spelled in ("mmol/l",):
         return value * 1000 / CREATININE_UMOL_PER_MG_DL
