@@ -458,6 +458,8 @@ def _tag_and_vr(keyword: str) -> tuple[BaseTag, str]:
 
 def _element(tag: BaseTag, vr: str, value) -> DataElement:
     # The values come from the database's validated fields: pydicom's per-value checks would only cost time.
+    if isinstance(value, tuple):  # multi-valued text: one value as itself, several as pydicom's MultiValue
+        value = value[0] if len(value) == 1 else list(value) or ""
     return DataElement(tag, vr, value, validation_mode=config.IGNORE)
 
 
