@@ -24,6 +24,7 @@ from clinical.models import (
     Protocol,
 )
 from ris.models import ContrastClass, ProcedureType
+from ris.text import NAME_PARTS
 from tests.clinical.factories import contrast_allergy, observation
 from tests.factories import (
     TEST_ACTOR,
@@ -68,8 +69,8 @@ ROW = {
     "mrn_issuer": "RIS",
     "birth_date": date(1980, 5, 1),
     "sex": "F",
-    **{f"patient_{part}": "" for part in ("family_name", "given_name", "middle_name", "name_prefix", "name_suffix")},
-    **{f"physician_{part}": "" for part in ("family_name", "given_name", "middle_name", "name_prefix", "name_suffix")},
+    **{f"patient_{part}": "" for part in NAME_PARTS},
+    **{f"physician_{part}": "" for part in NAME_PARTS},
     "patient_family_name": "Lopez",
     "patient_given_name": "Maria",
     "procedure_code": "CTABDC",
@@ -421,7 +422,7 @@ def test_a_stale_not_pregnant_becomes_unknown(ct, settings):
     assert one(book(ct, patient), PregnancyStatus=None).PregnancyStatus == PregnancyStatus.UNKNOWN
 
 
-def test_a_stale_definitely_pregnant_is_still_sent(ct, settings):
+def test_a_stale_definitely_pregnant_is_still_sent(ct):
     patient = woman(30)
     at_ = timezone.now() - timedelta(days=20)
     services.pregnancy_record(patient=patient, status=PregnancyStatus.DEFINITELY, acting_user=TEST_ACTOR, at=at_)
