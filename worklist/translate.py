@@ -288,6 +288,7 @@ LO_MAX = 64  # characters (PS3.5 6.2)
 LT_MAX = 10240
 MAX_VALUES = 100  # values of a multi-valued LO: 100 x 64 characters stay within the 16-bit length of explicit VR
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_LT_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1a\x1c-\x1f\x7f]")
 
 
 def lo(text: str) -> str:
@@ -295,6 +296,13 @@ def lo(text: str) -> str:
     longer text is cut and ends with "..." so that the reader knows there is more."""
     text = " ".join(_CONTROL.sub(" ", str(text).replace("\\", "/")).split())
     return text if len(text) <= LO_MAX else text[: LO_MAX - 3].rstrip() + "..."
+
+
+def lt(texts) -> str:
+    """A Long Text value: the texts one per line (CR LF), control characters other than CR and LF (PS3.5 6.2 also
+    allows FF and ESC) as spaces, at most 10240 characters."""
+    lines = (_LT_CONTROL.sub(" ", line).rstrip() for text in texts for line in str(text).splitlines())
+    return "\r\n".join(lines).strip()[:LT_MAX]
 
 
 def lo_values(texts) -> tuple[str, ...]:
@@ -405,7 +413,7 @@ def worklist_item(
         "ScheduledProcedureStepStatus": EXAM_TO_SPS_STATUS.get(row["status"], ""),
         "PreMedication": "",
         "RequestedContrastAgent": contrast_agent_value(exam),
-        "CommentsOnTheScheduledProcedureStep": "\r\n".join(exam.notes)[:LT_MAX],
+        "CommentsOnTheScheduledProcedureStep": lt(exam.notes),
     }
     return {
         "AccessionNumber": row["accession_number"],

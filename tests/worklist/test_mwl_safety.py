@@ -192,6 +192,13 @@ def test_without_a_catalog_protocol_the_scheduled_protocol_is_the_procedure():
     assert (code.CodeValue, code.CodingSchemeDesignator) == ("CTABDC", "99RIS")
 
 
+def test_protocol_notes_are_long_text_one_per_line():
+    exam = ExamFacts(notes=("Split bolus\n\tdelayed phase at 5 min", "Oral water 500 mL"))
+    item = answer({}, sps={"CommentsOnTheScheduledProcedureStep": ""}, exam=exam).ScheduledProcedureStepSequence[0]
+    comments = item["CommentsOnTheScheduledProcedureStep"]
+    assert (comments.VR, comments.value) == ("LT", "Split bolus\r\n delayed phase at 5 min\r\nOral water 500 mL")
+
+
 def test_an_allergy_outside_the_queried_character_set_is_answered_in_utf8():
     facts = PatientFacts(allergies=(AllergyFact("Πενικιλλίνη", "εξάνθημα"),))
     assert answer({"Allergies": ""}, patient=facts, charset="ISO_IR 100").SpecificCharacterSet == "ISO_IR 192"
