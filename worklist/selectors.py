@@ -226,11 +226,14 @@ def exam_facts_for(rows: Iterable[dict]) -> dict[int, ExamFacts]:
         contrast = contrast_of(chosen, row["procedure_contrast"])
         catalog = chosen.protocol if chosen is not None else None
         notes = (chosen.notes if chosen else "", catalog.technologist_notes if catalog else "")
+        agent = chosen.contrast_agent if chosen is not None and contrast else ""
+        if contrast and not agent and catalog is not None and catalog.contrast == contrast:
+            agent = catalog.contrast_agent  # the catalog's agent, when the exam's protocol names none of its own
         facts[row["id"]] = ExamFacts(
             protocol_code=catalog.code if catalog else "",
             protocol_name=catalog.name if catalog else "",
             contrast=ContrastClass(contrast).label if contrast else "",
-            contrast_agent=chosen.contrast_agent if chosen is not None and contrast else "",
+            contrast_agent=agent,
             notes=tuple(note.strip() for note in notes if note.strip()),
             special_needs=("Claustrophobia (MR screening)",) if row["id"] in claustrophobic else (),
         )

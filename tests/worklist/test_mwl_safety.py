@@ -465,6 +465,13 @@ def test_the_protocol_reaches_the_sps_item(ct):
     )
 
 
+def test_a_protocol_without_an_agent_of_its_own_requests_the_catalog_agent(ct):
+    exam = book(ct)
+    protocol_exam(exam, ct_portal_venous(ct), contrast=ContrastClass.IODINATED)
+    item = one(exam, {"RequestedContrastAgent": ""}).ScheduledProcedureStepSequence[0]
+    assert item.RequestedContrastAgent == "iohexol 350 mgI/mL"
+
+
 def test_an_unprotocoled_contrast_procedure_requests_its_contrast_class(ct):
     item = one(book(ct), {"RequestedContrastAgent": ""}).ScheduledProcedureStepSequence[0]
     assert item.RequestedContrastAgent == "Iodinated contrast"
