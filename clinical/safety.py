@@ -96,7 +96,12 @@ def effective_contrast(exam: Exam, *, protocol: ExamProtocol | None = None) -> s
     """The contrast the exam will be done with: its protocol's when protocoled, else its procedure's."""
     if protocol is None:
         protocol = ExamProtocol.objects.filter(exam=exam).first()
-    return protocol.contrast if protocol is not None else exam.procedure_type.contrast
+    return contrast_of(protocol, exam.procedure_type.contrast)
+
+
+def contrast_of(protocol: ExamProtocol | None, procedure_contrast: str) -> str:
+    """effective_contrast from what is already loaded (lists of exams read their protocols in one query)."""
+    return protocol.contrast if protocol is not None else procedure_contrast
 
 
 def uses_contrast(exam: Exam) -> bool:

@@ -1,10 +1,13 @@
 """Reads of the clinical records: what the safety banner, the worklist and the interfaces show of a patient."""
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import Model, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from clinical.models import (
@@ -20,6 +23,9 @@ from clinical.models import (
 from ris.models import Patient
 
 Kind = Observation.Kind
+NEWEST_OBSERVATION = ("-observed_at", "-id")
+NEWEST_PREGNANCY = ("-recorded_at", "-id")
+ALLERGY_ORDER, ALERT_ORDER, IMPLANT_ORDER = ("allergen_text", "id"), ("code", "id"), ("device_type", "id")
 MR_SEVERITY = [MRSafety.UNSAFE, MRSafety.UNKNOWN, MRSafety.CONDITIONAL, MRSafety.SAFE]  # worst first
 
 
@@ -43,23 +49,52 @@ def latest_observation(patient: Patient, kind: str, *, before: datetime | None =
     rows = Observation.objects.filter(patient=patient, kind=kind, value__isnull=False)
     if before is not None:
         rows = rows.filter(observed_at__lte=before)
-    return rows.order_by("-observed_at", "-id").first()
+    return rows.order_by(*NEWEST_OBSERVATION).first()
+
+
+def latest_observations(patient_ids: Iterable[int], kinds: Iterable[str]) -> dict[tuple[int, str], Observation]:
+    """The newest observation with a value of each kind, for many patients in one query: (patient id, kind) -> it."""
+    newest = Observation.objects.filter(
+        patient_id=OuterRef("patient_id"), kind=OuterRef("kind"), value__isnull=False
+    ).order_by(*NEWEST_OBSERVATION)
+    rows = Observation.objects.filter(
+        patient_id__in=list(patient_ids), kind__in=list(kinds), pk=Subquery(newest.values("pk")[:1])
+    )
+    return {(row.patient_id, row.kind): row for row in rows}
 
 
 def latest_pregnancy(patient: Patient) -> PregnancyRecord | None:
-    return PregnancyRecord.objects.filter(patient=patient).order_by("-recorded_at", "-id").first()
+    return latest_pregnancies([patient.pk]).get(patient.pk)
+
+
+def latest_pregnancies(patient_ids: Iterable[int]) -> dict[int, PregnancyRecord]:
+    """The newest pregnancy record of each patient, in one query: patient id -> it."""
+    newest = PregnancyRecord.objects.filter(patient_id=OuterRef("patient_id")).order_by(*NEWEST_PREGNANCY)
+    rows = PregnancyRecord.objects.filter(patient_id__in=list(patient_ids), pk=Subquery(newest.values("pk")[:1]))
+    return {row.patient_id: row for row in rows}
+
+
+def _active(model: type[Model], patient_ids: Iterable[int], *order: str) -> QuerySet:
+    return model.objects.filter(patient_id__in=list(patient_ids), active=True).order_by(*order)
 
 
 def active_allergies(patient: Patient):
-    return Allergy.objects.filter(patient=patient, active=True).order_by("allergen_text", "id")
+    return _active(Allergy, [patient.pk], *ALLERGY_ORDER)
 
 
 def active_alerts(patient: Patient):
-    return MedicalAlert.objects.filter(patient=patient, active=True).order_by("code", "id")
+    return _active(MedicalAlert, [patient.pk], *ALERT_ORDER)
 
 
 def active_implants(patient: Patient):
-    return Implant.objects.filter(patient=patient, active=True).order_by("device_type", "id")
+    return _active(Implant, [patient.pk], *IMPLANT_ORDER)
+
+
+def _by_patient(rows: QuerySet) -> dict[int, list]:
+    grouped = defaultdict(list)
+    for row in rows:
+        grouped[row.patient_id].append(row)
+    return grouped
 
 
 def egfr_level(value: Decimal | None) -> str:
@@ -114,19 +149,35 @@ class SafetySummary:
 
 
 def safety_summary(patient: Patient, *, on: date | None = None) -> SafetySummary:
+    return safety_summaries([patient], on=on)[patient.pk]
+
+
+def safety_summaries(patients: Iterable[Patient], *, on: date | None = None) -> dict[int, SafetySummary]:
+    """The safety summary of each patient (patient id -> it) in a constant number of queries, however many patients:
+    for lists such as the modality worklist."""
     day = on or timezone.localdate()
-    status = ClinicalStatus.objects.filter(patient=patient).values_list("allergies", flat=True).first()
-    relevant = could_be_pregnant(patient, day)
-    return SafetySummary(
-        patient=patient,
-        age=age_on(patient, day),
-        allergy_status=status or ClinicalStatus.Allergies.NOT_ASKED,
-        allergies=list(active_allergies(patient)),
-        alerts=list(active_alerts(patient)),
-        implants=list(active_implants(patient)),
-        egfr=latest_observation(patient, Kind.EGFR),
-        weight=latest_observation(patient, Kind.WEIGHT),
-        height=latest_observation(patient, Kind.HEIGHT),
-        pregnancy=latest_pregnancy(patient) if relevant else None,
-        pregnancy_relevant=relevant,
-    )
+    patients = list(patients)
+    ids = [patient.pk for patient in patients]
+    statuses = dict(ClinicalStatus.objects.filter(patient_id__in=ids).values_list("patient_id", "allergies"))
+    allergies = _by_patient(_active(Allergy, ids, *ALLERGY_ORDER))
+    alerts = _by_patient(_active(MedicalAlert, ids, *ALERT_ORDER))
+    implants = _by_patient(_active(Implant, ids, *IMPLANT_ORDER))
+    observations = latest_observations(ids, (Kind.EGFR, Kind.WEIGHT, Kind.HEIGHT))
+    relevant = {patient.pk for patient in patients if could_be_pregnant(patient, day)}
+    pregnancies = latest_pregnancies(relevant) if relevant else {}
+    return {
+        patient.pk: SafetySummary(
+            patient=patient,
+            age=age_on(patient, day),
+            allergy_status=statuses.get(patient.pk) or ClinicalStatus.Allergies.NOT_ASKED,
+            allergies=allergies.get(patient.pk, []),
+            alerts=alerts.get(patient.pk, []),
+            implants=implants.get(patient.pk, []),
+            egfr=observations.get((patient.pk, Kind.EGFR)),
+            weight=observations.get((patient.pk, Kind.WEIGHT)),
+            height=observations.get((patient.pk, Kind.HEIGHT)),
+            pregnancy=pregnancies.get(patient.pk),
+            pregnancy_relevant=patient.pk in relevant,
+        )
+        for patient in patients
+    }

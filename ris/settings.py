@@ -431,3 +431,6 @@ RIS_HL7_MAX_ATTEMPTS = env_int("RIS_HL7_MAX_ATTEMPTS", 8)
 
 # Coding Scheme Designator of the department's procedure codes (the codes HL7 OBR-4 names).
 RIS_PROCEDURE_CODING_SCHEME = env_str("RIS_PROCEDURE_CODING_SCHEME", "99RIS")
+# ... and of its protocol catalog's codes (the worklist's Scheduled Protocol Code Sequence): a scheme of its own, so
+# that a protocol code never reads as a procedure code of the same value.
+RIS_PROTOCOL_CODING_SCHEME = env_str("RIS_PROTOCOL_CODING_SCHEME", "99RISPROT")

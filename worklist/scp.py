@@ -26,7 +26,15 @@ from ris.models import Room
 from ris.text import fold
 from ris.tls import handshake_by, server_context
 from worklist import selectors, services
-from worklist.translate import InvalidQuery, ResponsePlan, parse_query, parse_step_report, worklist_item
+from worklist.translate import (
+    EXAM_FACT_KEYS,
+    PATIENT_FACT_KEYS,
+    InvalidQuery,
+    ResponsePlan,
+    parse_query,
+    parse_step_report,
+    worklist_item,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +123,12 @@ def handle_find(event):
             query, statuses=settings.RIS_MWL_STATUSES, limit=settings.RIS_MWL_MAX_MATCHES, station_ae_title=station
         )
         matches = 0
-        for row in selectors.worklist_rows(exams):
+        rows = selectors.worklist_matches(
+            selectors.worklist_rows(exams),
+            patient_facts=plan.asks(PATIENT_FACT_KEYS),
+            exam_facts=plan.asks(EXAM_FACT_KEYS),
+        )
+        for row, patient, exam in rows:
             _keep_pace(event)
             if event.is_cancelled:
                 yield CANCELLED, None
@@ -124,6 +137,9 @@ def handle_find(event):
                 row,
                 local_start=timezone.localtime(row["scheduled_start"]),
                 coding_scheme=settings.RIS_PROCEDURE_CODING_SCHEME,
+                protocol_scheme=settings.RIS_PROTOCOL_CODING_SCHEME,
+                patient=patient,
+                exam=exam,
             )
             response, unsupported = plan.build(values)
             matches += 1

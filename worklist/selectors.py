@@ -1,14 +1,29 @@
-"""Reads for the worklist SCP: a WorklistQuery becomes one indexed database query."""
+"""Reads for the worklist SCP: a WorklistQuery becomes one indexed database query; the clinical facts of the
+matches (allergies, alerts, measurements, pregnancy, protocol) a constant number more per batch of matches."""
 
-from collections.abc import Iterator
-from datetime import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime, time, timedelta
+from itertools import islice
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
+from clinical.models import ClinicalStatus, ExamProtocol, MedicalAlert, MRScreening, PregnancyStatus
+from clinical.safety import contrast_of
+from clinical.selectors import SafetySummary, safety_summaries
+from ris.models import ContrastClass, Patient
 from ris.text import NAME_PARTS
 from scheduling.models import Exam
 from worklist.models import PerformedProcedureStep
-from worklist.translate import WorklistQuery, has_wildcards, wildcard_regex
+from worklist.translate import (
+    AllergyFact,
+    ExamFacts,
+    PatientFacts,
+    WorklistQuery,
+    has_wildcards,
+    wildcard_regex,
+)
 
 # Where each string matching key lives.
 STRING_FIELDS = {
@@ -83,6 +98,8 @@ def worklist_exams(
 # exactly these columns, not model instances: a query may answer thousands of matches, and six model instances per
 # match (with every timestamp column parsed) cost more than the response built from them.
 WORKLIST_ROW = {
+    "id": "id",
+    "patient_id": "order__patient_id",
     "status": "status",
     "scheduled_start": "scheduled_start",
     "requested_procedure_id": "requested_procedure_id",
@@ -102,6 +119,7 @@ WORKLIST_ROW = {
     **{f"physician_{part}": f"order__referring_physician__{part}" for part in NAME_PARTS},
     "procedure_code": "procedure_type__code",
     "procedure_name": "procedure_type__name",
+    "procedure_contrast": "procedure_type__contrast",
     "modality": "procedure_type__modality__code",
     "station_ae_title": "room__station_ae_title",
     "station_name": "room__station_name",
@@ -118,6 +136,108 @@ def worklist_rows(exams: QuerySet[Exam]) -> Iterator[dict]:
     names = list(WORKLIST_ROW)
     for values in exams.values_list(*WORKLIST_ROW.values()):
         yield dict(zip(names, values, strict=True))
+
+
+# Matches whose clinical facts are read together: a constant number of queries per batch, and a batch's patient IDs
+# stay well within what one query may bind.
+FACTS_BATCH = 500
+
+# Medical alerts that are also a Special Need (0038,0050) or a Patient State (0038,0500) for the modality.
+SPECIAL_NEED_ALERTS = frozenset({MedicalAlert.Code.INTERPRETER, MedicalAlert.Code.FALL_RISK})
+STATE_ALERTS = frozenset({MedicalAlert.Code.ISOLATION})
+
+
+def worklist_matches(
+    rows: Iterable[dict], *, patient_facts: bool, exam_facts: bool
+) -> Iterator[tuple[dict, PatientFacts | None, ExamFacts | None]]:
+    """Each row with its patient's and its exam's clinical facts, each kind read only when asked for, batch by
+    batch (FACTS_BATCH rows): the queries do not grow with the number of matches in a batch."""
+    rows = iter(rows)
+    while batch := list(islice(rows, FACTS_BATCH)):
+        patients = patient_facts_for({row["patient_id"] for row in batch}) if patient_facts else {}
+        exams = exam_facts_for(batch) if exam_facts else {}
+        for row in batch:
+            yield row, patients.get(row["patient_id"]), exams.get(row["id"])
+
+
+def patient_facts_for(patient_ids: Iterable[int], *, now: datetime | None = None) -> dict[int, PatientFacts]:
+    """The worklist's facts of each patient (patient id -> them), from the safety summaries."""
+    now = now or timezone.now()
+    patients = Patient.objects.filter(pk__in=list(patient_ids))
+    return {pk: _patient_facts(summary, now) for pk, summary in safety_summaries(patients).items()}
+
+
+def _patient_facts(summary: SafetySummary, now: datetime) -> PatientFacts:
+    allergies = tuple(
+        AllergyFact(
+            text=allergy.allergen_text,
+            reaction=allergy.reaction,
+            contrast=ContrastClass(allergy.contrast_class).label if allergy.contrast_class else "",
+        )
+        for allergy in summary.allergies
+    )
+    implants = tuple(
+        f"Implant: {implant.device_type} ({implant.get_mr_safety_display()})" for implant in summary.implants
+    )
+    needs = [str(alert) for alert in summary.alerts if alert.code in SPECIAL_NEED_ALERTS]
+    if any("latex" in f"{allergy.allergen_text} {allergy.allergen_code}".casefold() for allergy in summary.allergies):
+        needs.append("Latex allergy")
+    return PatientFacts(
+        allergies=allergies,
+        no_known_allergies=summary.allergy_status == ClinicalStatus.Allergies.NONE_KNOWN,
+        alerts=tuple(str(alert) for alert in summary.alerts) + implants,
+        special_needs=tuple(needs),
+        states=tuple(str(alert) for alert in summary.alerts if alert.code in STATE_ALERTS),
+        weight_kg=summary.weight.value if summary.weight else None,
+        height_cm=summary.height.value if summary.height else None,
+        pregnancy=_pregnancy(summary, now),
+    )
+
+
+def _pregnancy(summary: SafetySummary, now: datetime) -> int | None:
+    """Pregnancy Status (0010,21C0) for a patient it applies to (female, of the configured ages): the newest record;
+    4 (unknown) without one, or when the newest says "not pregnant" and is older than the rules accept
+    (RIS_PREGNANCY_STATUS_MAX_AGE_HOURS). Zero length for anyone else: a type 2 return key may be."""
+    if not summary.pregnancy_relevant:
+        return None
+    record = summary.pregnancy
+    if record is None:
+        return PregnancyStatus.UNKNOWN
+    expired = record.recorded_at < now - timedelta(hours=settings.RIS_PREGNANCY_STATUS_MAX_AGE_HOURS)
+    if record.status == PregnancyStatus.NOT_PREGNANT and expired:
+        return PregnancyStatus.UNKNOWN
+    return record.status
+
+
+def exam_facts_for(rows: Iterable[dict]) -> dict[int, ExamFacts]:
+    """The worklist's facts of each exam (exam id -> them): its protocol and contrast, its MR screening's
+    claustrophobia. Two queries, whatever the number of rows."""
+    rows = list(rows)
+    ids = [row["id"] for row in rows]
+    protocols = {row.exam_id: row for row in ExamProtocol.objects.filter(exam_id__in=ids).select_related("protocol")}
+    claustrophobic = set(
+        MRScreening.objects.filter(exam_id__in=ids, claustrophobia=MRScreening.Answer.YES).values_list(
+            "exam_id", flat=True
+        )
+    )
+    facts = {}
+    for row in rows:
+        chosen = protocols.get(row["id"])
+        contrast = contrast_of(chosen, row["procedure_contrast"])
+        catalog = chosen.protocol if chosen is not None else None
+        notes = (chosen.notes if chosen else "", catalog.technologist_notes if catalog else "")
+        agent = chosen.contrast_agent if chosen is not None and contrast else ""
+        if contrast and not agent and catalog is not None and catalog.contrast == contrast:
+            agent = catalog.contrast_agent  # the catalog's agent, when the exam's protocol names none of its own
+        facts[row["id"]] = ExamFacts(
+            protocol_code=catalog.code if catalog else "",
+            protocol_name=catalog.name if catalog else "",
+            contrast=ContrastClass(contrast).label if contrast else "",
+            contrast_agent=agent,
+            notes=tuple(note.strip() for note in notes if note.strip()),
+            special_needs=("Claustrophobia (MR screening)",) if row["id"] in claustrophobic else (),
+        )
+    return facts
 
 
 def performed_steps_to_reconcile() -> QuerySet[PerformedProcedureStep]:

@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -278,15 +279,125 @@ def _dicom_time(value: datetime | None) -> str:
 
 
 def _code_item(value: str, scheme: str, meaning: str) -> dict:
-    return {"CodeValue": value, "CodingSchemeDesignator": scheme, "CodeMeaning": meaning[:64]}
+    return {"CodeValue": value, "CodingSchemeDesignator": scheme, "CodeMeaning": lo(meaning)}
 
 
-def worklist_item(row: Mapping[str, Any], *, local_start: datetime | None, coding_scheme: str) -> dict:
-    """Every attribute the SCP can return for an exam (PS3.4 Table K.6-1), by keyword; sequences as lists.
+# --- clinical facts (PS3.3 C.2.4 Patient Medical, C.4.10 Scheduled Procedure Step) ----------------------------------
 
-    `row` holds the exam's columns under the names of worklist.selectors.WORKLIST_ROW.
+LO_MAX = 64  # characters (PS3.5 6.2)
+LT_MAX = 10240
+MAX_VALUES = 100  # values of a multi-valued LO: 100 x 64 characters stay within the 16-bit length of explicit VR
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_LT_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1a\x1c-\x1f\x7f]")
+
+
+def lo(text: str) -> str:
+    """A Long String value: no backslash (the value delimiter) or control characters, at most 64 characters; a
+    longer text is cut and ends with "..." so that the reader knows there is more."""
+    text = " ".join(_CONTROL.sub(" ", str(text).replace("\\", "/")).split())
+    return text if len(text) <= LO_MAX else text[: LO_MAX - 3].rstrip() + "..."
+
+
+def lt(texts) -> str:
+    """A Long Text value: the texts one per line (CR LF), control characters other than CR and LF (PS3.5 6.2 also
+    allows FF and ESC) as spaces, at most 10240 characters."""
+    lines = (_LT_CONTROL.sub(" ", line).rstrip() for text in texts for line in str(text).splitlines())
+    return "\r\n".join(lines).strip()[:LT_MAX]
+
+
+def lo_values(texts) -> tuple[str, ...]:
+    """A multi-valued LO (VM 1-n): each value as `lo`, empty ones dropped, at most MAX_VALUES."""
+    values = (lo(text) for text in texts)
+    return tuple(value for value in values if value)[:MAX_VALUES]
+
+
+def ds(value: Decimal | None, places: str = "0.001") -> str | None:
+    """A Decimal String (at most 16 characters), rounded to `places`; None (zero length) without a positive value."""
+    if value is None or value <= 0:
+        return None
+    return format(value.quantize(Decimal(places)).normalize(), "f")
+
+
+@dataclass(frozen=True)
+class AllergyFact:
+    text: str  # the allergen
+    reaction: str = ""
+    contrast: str = ""  # the contrast class in words ("Iodinated contrast"), "" for any other allergy
+
+
+@dataclass(frozen=True)
+class PatientFacts:
+    """What the worklist tells the modality of a patient's safety, as plain values (worklist.selectors reads them)."""
+
+    allergies: tuple[AllergyFact, ...] = ()  # active ones
+    no_known_allergies: bool = False  # "no known allergies" recorded (not the same as never asked)
+    alerts: tuple[str, ...] = ()
+    special_needs: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    weight_kg: Decimal | None = None
+    height_cm: Decimal | None = None
+    pregnancy: int | None = None  # the Pregnancy Status value to send; None: zero length (does not apply)
+
+
+@dataclass(frozen=True)
+class ExamFacts:
+    """What the worklist tells the modality of how one exam is to be done: its protocol and contrast."""
+
+    protocol_code: str = ""  # a catalog protocol, "" when not protocoled or protocoled with notes only
+    protocol_name: str = ""
+    contrast: str = ""  # the contrast class the exam will be done with, in words; "" without contrast
+    contrast_agent: str = ""  # the protocol's agent, e.g. "iohexol 350 mgI/mL"
+    notes: tuple[str, ...] = ()  # for the technologist: the radiologist's and the catalog protocol's
+    special_needs: tuple[str, ...] = ()  # found for this exam (the MR screening's claustrophobia)
+
+
+NO_KNOWN_ALLERGIES = "No known allergies"
+
+
+def allergy_text(allergy: AllergyFact) -> str:
+    """ "Penicillin: hives"; a contrast allergy starts with its class: "Iodinated contrast (Iohexol): hives"."""
+    text = allergy.text
+    if allergy.contrast:
+        named = allergy.contrast.split()[0].casefold() in text.casefold()  # "Iodinated contrast media"
+        text = allergy.contrast if named or not text else f"{allergy.contrast} ({text})"
+    return f"{text}: {allergy.reaction}" if allergy.reaction else text
+
+
+def allergies_value(facts: PatientFacts) -> tuple[str, ...]:
+    """Allergies (0010,2110): the active allergies, contrast ones first; "No known allergies" when that was the
+    answer; zero length when nobody asked."""
+    if facts.allergies:
+        ordered = sorted(facts.allergies, key=lambda allergy: not allergy.contrast)  # stable: catalog order kept
+        return lo_values(allergy_text(allergy) for allergy in ordered)
+    return (NO_KNOWN_ALLERGIES,) if facts.no_known_allergies else ()
+
+
+def contrast_agent_value(exam: ExamFacts) -> str:
+    """Requested Contrast Agent (0032,1070): the protocol's agent, else the contrast class in words."""
+    if not exam.contrast:
+        return ""
+    return lo(exam.contrast_agent or exam.contrast)
+
+
+def worklist_item(
+    row: Mapping[str, Any],
+    *,
+    local_start: datetime | None,
+    coding_scheme: str,
+    protocol_scheme: str = "",
+    patient: PatientFacts | None = None,
+    exam: ExamFacts | None = None,
+) -> dict:
+    """Every attribute the SCP can return for an exam (PS3.4 Table K.6-1), by keyword; sequences as lists,
+    multi-valued text as tuples.
+
+    `row` holds the exam's columns under the names of worklist.selectors.WORKLIST_ROW; `patient` and `exam` the
+    clinical facts (read only when a query asks for them: without, those keys are zero length).
     """
+    patient = patient or PatientFacts()
+    exam = exam or ExamFacts()
     code = [_code_item(row["procedure_code"], coding_scheme, row["procedure_name"])]
+    protocol = [_code_item(exam.protocol_code, protocol_scheme, exam.protocol_name)] if exam.protocol_code else code
     physician = person_name(*(row[f"physician_{part}"] or "" for part in NAME_PARTS))
     sps = {
         "ScheduledStationAETitle": row["station_ae_title"] or "",
@@ -297,12 +408,12 @@ def worklist_item(row: Mapping[str, Any], *, local_start: datetime | None, codin
         "Modality": row["modality"],
         "ScheduledPerformingPhysicianName": "",
         "ScheduledProcedureStepDescription": row["procedure_name"][:64],
-        "ScheduledProtocolCodeSequence": code,
+        "ScheduledProtocolCodeSequence": protocol,
         "ScheduledProcedureStepID": row["scheduled_procedure_step_id"],
         "ScheduledProcedureStepStatus": EXAM_TO_SPS_STATUS.get(row["status"], ""),
         "PreMedication": "",
-        "RequestedContrastAgent": "",
-        "CommentsOnTheScheduledProcedureStep": "",
+        "RequestedContrastAgent": contrast_agent_value(exam),
+        "CommentsOnTheScheduledProcedureStep": lt(exam.notes),
     }
     return {
         "AccessionNumber": row["accession_number"],
@@ -315,15 +426,15 @@ def worklist_item(row: Mapping[str, Any], *, local_start: datetime | None, codin
         "IssuerOfPatientID": row["mrn_issuer"],
         "PatientBirthDate": _dicom_date(row["birth_date"]),
         "PatientSex": row["sex"],
-        "PatientWeight": None,
-        "PatientSize": None,
-        "MedicalAlerts": "",
-        "Allergies": "",
-        "PregnancyStatus": None,
+        "PatientWeight": ds(patient.weight_kg),
+        "PatientSize": ds(patient.height_cm / 100 if patient.height_cm is not None else None),
+        "MedicalAlerts": lo_values(patient.alerts),
+        "Allergies": allergies_value(patient),
+        "PregnancyStatus": patient.pregnancy,
         "AdmissionID": row["admission_id"],
-        "SpecialNeeds": "",
+        "SpecialNeeds": lo("; ".join(dict.fromkeys(patient.special_needs + exam.special_needs))),
         "CurrentPatientLocation": "",
-        "PatientState": "",
+        "PatientState": lo("; ".join(patient.states)),
         "StudyInstanceUID": row["study_instance_uid"],
         "RequestedProcedureID": row["requested_procedure_id"],
         "RequestedProcedureDescription": row["procedure_name"][:64],
@@ -338,6 +449,15 @@ def worklist_item(row: Mapping[str, Any], *, local_start: datetime | None, codin
     }
 
 
+# Keys whose values come from the clinical records: a query that asks for none of them costs no clinical query.
+PATIENT_FACT_KEYS = frozenset(
+    {"Allergies", "MedicalAlerts", "PregnancyStatus", "PatientWeight", "PatientSize", "SpecialNeeds", "PatientState"}
+)
+EXAM_FACT_KEYS = frozenset(
+    {"SpecialNeeds", "RequestedContrastAgent", "ScheduledProtocolCodeSequence", "CommentsOnTheScheduledProcedureStep"}
+)
+
+
 @cache
 def _tag_and_vr(keyword: str) -> tuple[BaseTag, str]:
     tag = Tag(keyword)
@@ -346,6 +466,8 @@ def _tag_and_vr(keyword: str) -> tuple[BaseTag, str]:
 
 def _element(tag: BaseTag, vr: str, value) -> DataElement:
     # The values come from the database's validated fields: pydicom's per-value checks would only cost time.
+    if isinstance(value, tuple):  # multi-valued text: one value as itself, several as pydicom's MultiValue
+        value = value[0] if len(value) == 1 else list(value) or ""
     return DataElement(tag, vr, value, validation_mode=config.IGNORE)
 
 
@@ -423,6 +545,8 @@ def _all_text(values: dict) -> str:
     for value in values.values():
         if isinstance(value, list):
             parts.extend(_all_text(item) for item in value)
+        elif isinstance(value, tuple):
+            parts.extend(value)
         elif isinstance(value, str):
             parts.append(value)
     return "\n".join(parts)
@@ -447,6 +571,15 @@ SINGLE_BYTE_SETS = frozenset(
 )
 
 
+def _asks(keys: tuple[_Key, ...], keywords: frozenset[str]) -> bool:
+    for key in keys:
+        if key.keyword in keywords or (key.item == () and key.keyword == "ScheduledProcedureStepSequence"):
+            return True
+        if key.item and _asks(key.item, keywords):
+            return True
+    return False
+
+
 class ResponsePlan:
     """How to answer one query: the keys it asked for and its character set, worked out once for all matches."""
 
@@ -455,6 +588,10 @@ class ResponsePlan:
         asked = _text(query, "SpecificCharacterSet").split("\\")[0].strip()
         self.single_byte = asked if asked in SINGLE_BYTE_SETS else None
         self.codec = convert_encodings([asked])[0] if self.single_byte else None
+
+    def asks(self, keywords: frozenset[str]) -> bool:
+        """Whether the query asks for any of `keywords` (at the root or in the SPS item; a whole item asks for all)."""
+        return _asks(self.keys, keywords)
 
     def charset(self, values: dict) -> str:
         """The query's single-byte Specific Character Set when every value fits it, else UTF-8 (ISO_IR 192).
