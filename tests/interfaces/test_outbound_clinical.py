@@ -32,8 +32,12 @@ IODINATED = outbound.AllergyData(
     identified_on=date(2019, 3, 14),
 )
 PEANUT = outbound.AllergyData(text="Peanut ^ tree nuts", allergy_type="FA", severity="MO")
-WEIGHT = outbound.Measurement("29463-7", "Body weight", "82.5", "kg", "kilogram", datetime(2026, 11, 20, 8, 5, tzinfo=CET))
-HEIGHT = outbound.Measurement("8302-2", "Body height", "178", "cm", "centimeter", datetime(2026, 1, 5, 14, 0, tzinfo=CET))
+WEIGHT = outbound.Measurement(
+    "29463-7", "Body weight", "82.5", "kg", "kilogram", datetime(2026, 11, 20, 8, 5, tzinfo=CET)
+)
+HEIGHT = outbound.Measurement(
+    "8302-2", "Body height", "178", "cm", "centimeter", datetime(2026, 1, 5, 14, 0, tzinfo=CET)
+)
 CLINICAL = outbound.ClinicalData(allergies=[IODINATED, PEANUT], measurements=[WEIGHT, HEIGHT])
 
 
@@ -62,7 +66,10 @@ def test_omi_carries_al1_after_pv1_and_obx_between_obr_and_ipc_and_validates_str
 
 def test_hl7apy_finds_the_al1s_in_the_patient_group_and_the_obxs_in_the_order_observation_group():
     message = parse_message(orm(), find_groups=True)
-    assert [al1.al1_3.to_er7() for al1 in message.ORM_O01_PATIENT.AL1] == ["5956^Iohexol^RXNORM", "^Peanut \\S\\ tree nuts"]
+    assert [al1.al1_3.to_er7() for al1 in message.ORM_O01_PATIENT.AL1] == [
+        "5956^Iohexol^RXNORM",
+        "^Peanut \\S\\ tree nuts",
+    ]
     detail = message.ORM_O01_ORDER.ORM_O01_ORDER_DETAIL
     assert [group.OBX.obx_3.to_er7() for group in detail.ORM_O01_OBSERVATION] == [
         "29463-7^Body weight^LN",
@@ -77,7 +84,8 @@ def test_al1_fields_read_back_with_the_hl7_package():
     for raw, coded in ((orm(), False), (omi(), True)):
         message = hl7.parse(raw)
         first, second = message.segments("AL1")
-        assert str(first[1]) == "1" and str(second[1]) == "2"
+        assert str(first[1]) == "1"
+        assert str(second[1]) == "2"
         assert str(first[3]) == "5956^Iohexol^RXNORM"
         assert (str(first[5]), str(first[6])) == ("Hives and wheezing", "20190314")
         if coded:  # v2.5.1: CE with the HL7 table named
@@ -120,7 +128,8 @@ def test_no_known_allergies_is_one_al1_with_the_snomed_code_and_not_asked_is_non
         validate_strict(raw)
         for nothing in (outbound.ClinicalData(), None):
             raw = build(nothing)
-            assert "AL1" not in names(raw) and "OBX" not in names(raw)
+            assert "AL1" not in names(raw)
+            assert "OBX" not in names(raw)
             validate_strict(raw)
 
 
