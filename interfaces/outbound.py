@@ -2,7 +2,8 @@
 
 - Orders to the PACS (IHE RAD-4 Procedure Scheduled, RAD-13 Procedure Update), in the form the destination takes:
   ORM^O01 v2.3.1 with the Study Instance UID in ZDS (Scheduled Workflow), or OMI^O23 v2.5.1 with TQ1 and IPC
-  (Scheduled Workflow.b). MSH-12 is always the version of the body.
+  (Scheduled Workflow.b). MSH-12 is always the version of the body. Both carry the patient's active allergies as
+  AL1 in the PATIENT group and the latest body weight and height as OBX in the order's OBSERVATION group.
 - ORU^R01 v2.5.1 with a report's text.
 - ADT^A08 (update) and ADT^A40 (merge) v2.5.1, IHE RAD-12 Patient Update, to peers that follow the RIS's patients.
 
@@ -146,6 +147,48 @@ class ExamOrder:
     visit_number: str = ""
     accession_issuer: str = ""  # IPC-1 EI-2: who assigned the accession number
     station_ae_title: str = ""  # IPC-9: the AE title of the room's modality
+
+
+@dataclass(frozen=True)
+class AllergyData:
+    """An active allergy as AL1 gives it: type (HL7 table 0127), allergen code^text^system, severity (table 0128),
+    reaction, identification date."""
+
+    text: str
+    code: str = ""
+    coding_system: str = ""
+    allergy_type: str = ""
+    severity: str = ""
+    reaction: str = ""
+    identified_on: date | None = None
+
+
+# AL1-3 of a patient with "no known allergies" recorded: SNOMED CT 716186003 "No known allergy (situation)", the
+# code FHIR's AllergyIntolerance also names for it. One AL1 says it; a patient never asked gets no AL1 at all.
+NO_KNOWN_ALLERGY = AllergyData(text="No known allergy", code="716186003", coding_system="SCT")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A numeric observation of the patient sent with an order (OBX of type NM): LOINC code and name, value, unit
+    (UCUM), when measured."""
+
+    code: str
+    name: str
+    value: str
+    unit: str
+    unit_name: str
+    observed_at: datetime
+
+
+@dataclass(frozen=True)
+class ClinicalData:
+    """What an order to the PACS says of the patient's safety: AL1 allergies (an empty list with
+    `no_known_allergies` sends the one NKA AL1) and OBX measurements (body weight, height)."""
+
+    allergies: Sequence[AllergyData] = ()
+    no_known_allergies: bool = False
+    measurements: Sequence[Measurement] = ()
 
 
 @dataclass(frozen=True)
@@ -337,29 +380,80 @@ def _obr(group, order: ExamOrder, *, timing: bool) -> None:
     _put(obr, "obr_31.ce_2", order.reason)
 
 
-def orm_o01(header: Header, patient: PatientData, order: ExamOrder) -> str:
-    """ORM^O01 v2.3.1 for one exam (IHE RAD-4 NW, RAD-13 XO/CA/SC): PID, PV1, ORC, OBR and ZDS, segments separated
-    by CR."""
+def _al1s(group, clinical: ClinicalData | None, version: str) -> None:
+    """AL1 per allergy, after PV1 in the PATIENT group (HL7 v2.5.1 ch. 4.4.9 OMI^O23; v2.3.1 ch. 4.2.1 ORM^O01).
+
+    AL1-2 type (table 0127) and AL1-4 severity (table 0128) are IS in v2.3.1 and CE from v2.5; AL1-3 is
+    code^text^system (^text alone when the allergen came uncoded); AL1-5 the reaction, AL1-6 when identified.
+    """
+    if clinical is None:
+        return
+    allergies = list(clinical.allergies) or ([NO_KNOWN_ALLERGY] if clinical.no_known_allergies else [])
+    coded = _names_utf8(version)  # v2.5 and later: CE
+    for number, allergy in enumerate(allergies, start=1):
+        al1 = group.add_segment("AL1")
+        _put(al1, "al1_1", str(number))
+        _put(al1, "al1_2.ce_1" if coded else "al1_2", allergy.allergy_type)
+        if coded and allergy.allergy_type:
+            _put(al1, "al1_2.ce_3", "HL70127")
+        _put(al1, "al1_3.ce_1", allergy.code)
+        _put(al1, "al1_3.ce_2", allergy.text or allergy.code)
+        _put(al1, "al1_3.ce_3", allergy.coding_system if allergy.code else "")
+        _put(al1, "al1_4.ce_1" if coded else "al1_4", allergy.severity)
+        if coded and allergy.severity:
+            _put(al1, "al1_4.ce_3", "HL70128")
+        _put(al1, "al1_5", allergy.reaction)
+        _put(al1, "al1_6", f"{allergy.identified_on:%Y%m%d}" if allergy.identified_on else "")
+
+
+def _measurement_obxs(group, observation_group: str, clinical: ClinicalData | None) -> None:
+    """OBX per measurement in the order's OBSERVATION group, after OBR: NM value, LOINC code, UCUM unit, final,
+    OBX-14 when it was measured."""
+    if clinical is None:
+        return
+    for number, measurement in enumerate(clinical.measurements, start=1):
+        obx = group.add_group(observation_group).add_segment("OBX")
+        _put(obx, "obx_1", str(number))
+        _put(obx, "obx_2", "NM")
+        _put(obx, "obx_3.ce_1", measurement.code)
+        _put(obx, "obx_3.ce_2", measurement.name)
+        _put(obx, "obx_3.ce_3", "LN")
+        _put(obx, "obx_4", "1")  # sub-ID: one value per code (required by v2.3.1's OBX)
+        _put(obx, "obx_5", measurement.value)
+        _put(obx, "obx_6.ce_1", measurement.unit)
+        _put(obx, "obx_6.ce_2", measurement.unit_name)
+        _put(obx, "obx_6.ce_3", "UCUM")
+        _put(obx, "obx_11", "F")
+        _put(obx, "obx_14.ts_1", timestamp(measurement.observed_at))
+
+
+def orm_o01(header: Header, patient: PatientData, order: ExamOrder, clinical: ClinicalData | None = None) -> str:
+    """ORM^O01 v2.3.1 for one exam (IHE RAD-4 NW, RAD-13 XO/CA/SC): PID, PV1, AL1s, ORC, OBR, OBXs and ZDS,
+    segments separated by CR."""
     _require_order(order)
     message = _message("ORM_O01", "ORM", "O01", header, ORM_VERSION)
     patient_group = message.add_group("ORM_O01_PATIENT")
     _pid(patient_group, patient)
     _pv1(patient_group.add_group("ORM_O01_PATIENT_VISIT"), order.visit_number)
+    _al1s(patient_group, clinical, ORM_VERSION)
     group = message.add_group("ORM_O01_ORDER")
     _orc(group, order, timing=True)
-    _obr(group.add_group("ORM_O01_ORDER_DETAIL").add_group("ORM_O01_CHOICE"), order, timing=True)
+    detail = group.add_group("ORM_O01_ORDER_DETAIL")
+    _obr(detail.add_group("ORM_O01_CHOICE"), order, timing=True)
+    _measurement_obxs(detail, "ORM_O01_OBSERVATION", clinical)
     _zds(group, order.study_instance_uid, header.sending_application)
     return _er7(message)
 
 
-def omi_o23(header: Header, patient: PatientData, order: ExamOrder) -> str:
-    """OMI^O23 v2.5.1 for one exam (IHE RAD-4/RAD-13, HL7 v2.5.1 ch. 4.4.9): PID, PV1, ORC, TQ1 (start, end,
-    priority), OBR and IPC (accession, requested procedure ID, Study Instance UID, SPS ID, modality)."""
+def omi_o23(header: Header, patient: PatientData, order: ExamOrder, clinical: ClinicalData | None = None) -> str:
+    """OMI^O23 v2.5.1 for one exam (IHE RAD-4/RAD-13, HL7 v2.5.1 ch. 4.4.9): PID, PV1, AL1s, ORC, TQ1 (start, end,
+    priority), OBR, OBXs and IPC (accession, requested procedure ID, Study Instance UID, SPS ID, modality)."""
     _require_order(order)
     message = _message("OMI_O23", "OMI", "O23", header)
     patient_group = message.add_group("OMI_O23_PATIENT")
     _pid(patient_group, patient)
     _pv1(patient_group.add_group("OMI_O23_PATIENT_VISIT"), order.visit_number)
+    _al1s(patient_group, clinical, VERSION)
     group = message.add_group("OMI_O23_ORDER")
     _orc(group, order, timing=False)
     tq1 = group.add_group("OMI_O23_TIMING").add_segment("TQ1")
@@ -369,6 +463,7 @@ def omi_o23(header: Header, patient: PatientData, order: ExamOrder) -> str:
     _put(tq1, "tq1_9.cwe_1", order.priority)
     _put(tq1, "tq1_9.cwe_3", "HL70485" if order.priority else "")
     _obr(group, order, timing=False)
+    _measurement_obxs(group, "OMI_O23_OBSERVATION", clinical)
     ipc = group.add_segment("IPC")
     _put(ipc, "ipc_1.ei_1", order.accession_number)
     _put(ipc, "ipc_1.ei_2", order.accession_issuer)
@@ -382,7 +477,7 @@ def omi_o23(header: Header, patient: PatientData, order: ExamOrder) -> str:
 
 
 # Destination.order_message -> (MSH-9.1, MSH-9.2, builder).
-ORDER_FORMS: dict[str, tuple[str, str, Callable[[Header, PatientData, ExamOrder], str]]] = {
+ORDER_FORMS: dict[str, tuple[str, str, Callable[[Header, PatientData, ExamOrder, ClinicalData | None], str]]] = {
     "ORM_O01": ("ORM", "O01", orm_o01),
     "OMI_O23": ("OMI", "O23", omi_o23),
 }

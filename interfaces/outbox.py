@@ -18,6 +18,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from clinical.models import ClinicalStatus, Observation
+from clinical.selectors import active_allergies, latest_observation
 from interfaces import outbound
 from interfaces.models import Destination, OutboundMessage
 from reporting.models import Report
@@ -134,6 +136,7 @@ def _messages_for(event: OutboxEvent, destinations: list[Destination], now: date
         return []
     patient = patient_data(exam.order.patient)
     order = exam_order(exam, payload, control)
+    clinical = clinical_data(exam.order.patient)
     messages = []
     for destination in destinations:
         message_type, trigger, build = outbound.ORDER_FORMS.get(
@@ -146,7 +149,7 @@ def _messages_for(event: OutboxEvent, destinations: list[Destination], now: date
                 message_type=message_type,
                 trigger_event=trigger,
                 control_id=control_id,
-                raw=build(header_for(destination, control_id, now), patient, order),
+                raw=build(header_for(destination, control_id, now), patient, order, clinical),
                 sequence_key=order.accession_number,
                 accession_number=order.accession_number,
                 mrn=patient.mrn,
@@ -293,6 +296,51 @@ def patient_data(patient: Patient) -> outbound.PatientData:
         name_prefix=patient.name_prefix,
         birth_date=patient.birth_date,
         sex=patient.sex,
+    )
+
+
+# Measurements an order to the PACS carries (OBX): the kind, its LOINC code and name, its UCUM unit and the unit's
+# name; the value is in the stored unit of the kind (clinical.models.Observation.UNITS).
+ORDER_MEASUREMENTS = (
+    (Observation.Kind.WEIGHT, "29463-7", "Body weight", "kilogram"),
+    (Observation.Kind.HEIGHT, "8302-2", "Body height", "centimeter"),
+)
+
+
+def clinical_data(patient: Patient) -> outbound.ClinicalData:
+    """The patient's active allergies (or "no known allergies" when that is what was recorded) and latest body
+    weight and height, as the orders to the PACS carry them."""
+    allergies = [
+        outbound.AllergyData(
+            text=allergy.allergen_text,
+            code=allergy.allergen_code,
+            coding_system=allergy.allergen_coding_system,
+            allergy_type=allergy.allergy_type,
+            severity=allergy.severity,
+            reaction=allergy.reaction,
+            identified_on=allergy.identified_on,
+        )
+        for allergy in active_allergies(patient)
+    ]
+    status = ClinicalStatus.objects.filter(patient=patient).values_list("allergies", flat=True).first()
+    measurements = []
+    for kind, code, name, unit_name in ORDER_MEASUREMENTS:
+        found = latest_observation(patient, kind)
+        if found is not None:
+            measurements.append(
+                outbound.Measurement(
+                    code=code,
+                    name=name,
+                    value=f"{found.value.normalize():f}",
+                    unit=Observation.UNITS[kind],
+                    unit_name=unit_name,
+                    observed_at=timezone.localtime(found.observed_at),
+                )
+            )
+    return outbound.ClinicalData(
+        allergies=tuple(allergies),
+        no_known_allergies=status == ClinicalStatus.Allergies.NONE_KNOWN,
+        measurements=tuple(measurements),
     )
 
 

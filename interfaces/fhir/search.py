@@ -18,10 +18,12 @@ from functools import reduce
 from operator import or_
 from urllib.parse import unquote
 
-from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from clinical.models import Allergy, Observation, PregnancyRecord
+from interfaces.fhir import clinical as c
 from interfaces.fhir import resources as r
 from reporting.models import Addendum, Report
 from reporting.selectors import reports_visible_to
@@ -175,8 +177,16 @@ class Param:
     match: Callable[[str], Q]
 
 
-def id_param() -> Param:
-    return Param("_id", "token", "The resource id.", lambda value: Q(pk=pk) if (pk := database_id(value)) else NOTHING)
+def id_param(prefix: str = "") -> Param:
+    """_id; with a `prefix`, of a table whose ids are prefix + primary key (another value matches nothing)."""
+
+    def match(value: str) -> Q:
+        if prefix and not value.startswith(prefix):
+            return NOTHING
+        pk = database_id(value.removeprefix(prefix))
+        return Q(pk=pk) if pk else NOTHING
+
+    return Param("_id", "token", "The resource id.", match)
 
 
 def date_param(name: str, field_name: str, documentation: str, *, with_time: bool = True) -> Param:
@@ -475,15 +485,135 @@ DIAGNOSTIC_REPORT_PARAMS = (
 )
 
 
+# --- AllergyIntolerance ----------------------------------------------------------------------------------------
+
+
+def allergies(user) -> QuerySet[Allergy]:
+    return Allergy.objects.select_related("patient")
+
+
+def _allergy_clinical_status(value: str) -> Q:
+    system, code = token(value)
+    if system not in (None, c.ALLERGY_CLINICAL):
+        return NOTHING
+    if code not in ("active", "inactive", "resolved"):
+        raise SearchError(f"clinical-status={code!r} is not known; use active, inactive or resolved.")
+    return Q(active=code == "active") if code != "resolved" else NOTHING
+
+
+ALLERGY_PARAMS = (
+    id_param(),
+    reference_param("patient", "Patient", "patient_id", "The patient: Patient/<id> or <id>."),
+    Param(
+        "clinical-status",
+        "token",
+        "active | inactive (allergies no longer listed for the patient).",
+        _allergy_clinical_status,
+    ),
+)
+
+
+# --- Observation: clinical observations and pregnancy records -----------------------------------------------------
+
+
+def observations(user) -> QuerySet[Observation]:
+    return Observation.objects.select_related("patient")
+
+
+def pregnancy_records(user) -> QuerySet[PregnancyRecord]:
+    return PregnancyRecord.objects.select_related("patient")
+
+
+def _observation_code(value: str) -> Q:
+    """A code as observation_coding shows it: the LOINC code of a kind kept in one unit, 98979-8 for a computed
+    (or uncoded) eGFR, else the code as received with its system."""
+    system, code = token(value)
+    found = NOTHING
+    if system in (None, r.LOINC):
+        found |= Q(kind__in=[kind for kind, (known, _name) in c.KIND_CODES.items() if known == code])
+        if code == c.COMPUTED_EGFR:
+            found |= Q(kind=Observation.Kind.EGFR) & (Q(computed=True) | Q(code=""))
+    received = Q(kind__in=[Observation.Kind.EGFR, Observation.Kind.OTHER], code=code, computed=False)
+    if system == "":
+        return found | (received & Q(coding_system=""))
+    if system is not None:
+        received &= Q(coding_system__in=c.code_system_names(system))
+    return found | received
+
+
+def _pregnancy_code(value: str) -> Q:
+    system, code = token(value)
+    return Q() if system in (None, r.LOINC) and code == c.PREGNANCY_STATUS[0] else NOTHING
+
+
+CATEGORIES = ("social-history", "vital-signs", "imaging", "laboratory", "procedure", "survey", "exam", "therapy")
+
+
+def _category(value: str, *, pregnancy: bool) -> Q:
+    system, code = token(value)
+    if code not in CATEGORIES:
+        raise SearchError(f"category={code!r} is not an observation category; use one of {', '.join(CATEGORIES)}.")
+    if system not in (None, c.OBSERVATION_CATEGORY):
+        return NOTHING
+    if pregnancy:
+        return Q() if code == "social-history" else NOTHING
+    kinds = [kind for kind, known in c.KIND_CATEGORY.items() if known == code]
+    return Q(kind__in=kinds) if kinds else NOTHING
+
+
+OBSERVATION_CODE_DOC = (
+    f"{r.LOINC}|<code> (or <code>): 29463-7 weight, 8302-2 height, 2160-0 creatinine, the eGFR's code as received "
+    f"({c.COMPUTED_EGFR} when computed), {c.PREGNANCY_STATUS[0]} pregnancy status; other observations by their code "
+    "as received."
+)
+OBSERVATION_PARAMS = (
+    id_param(),
+    reference_param("patient", "Patient", "patient_id", "The patient: Patient/<id> or <id>."),
+    reference_param("subject", "Patient", "patient_id", "The patient: Patient/<id> or <id>."),
+    Param("code", "token", OBSERVATION_CODE_DOC, _observation_code),
+    Param(
+        "category",
+        "token",
+        "laboratory (eGFR, creatinine) | vital-signs (weight, height) | social-history (pregnancy status).",
+        lambda value: _category(value, pregnancy=False),
+    ),
+    date_param("date", "observed_at", "When observed (eq, ge, le, gt, lt, ne): date=ge2026-01-01&date=le2026-01-31."),
+)
+# The same parameters over the pregnancy records (ids "pregnancy-<id>").
+PREGNANCY_PARAMS = (
+    id_param(c.PREGNANCY_ID_PREFIX),
+    reference_param("patient", "Patient", "patient_id", "The patient: Patient/<id> or <id>."),
+    reference_param("subject", "Patient", "patient_id", "The patient: Patient/<id> or <id>."),
+    Param("code", "token", OBSERVATION_CODE_DOC, _pregnancy_code),
+    Param("category", "token", "social-history.", lambda value: _category(value, pregnancy=True)),
+    date_param("date", "recorded_at", "When recorded."),
+)
+
+
 # --- The registry and the search itself ----------------------------------------------------------------------
+
+
+def _itself(item):
+    return item
+
+
+def _patient_of(item):
+    return item.patient
 
 
 @dataclass(frozen=True)
 class ResourceType:
+    """A resource type served from one table, or from several (`parts`: the same parameter names over each,
+    newest first by each one's `sort_field`; the first part's ids are plain, the others' carry an `id_prefix`)."""
+
     name: str
     queryset: Callable[[object], QuerySet]  # the user -> what they may see, relations loaded
     params: tuple[Param, ...]
     ordering: tuple[str, ...]
+    shows: Callable = _itself  # the record the access log notes for an item (a patient, an exam, a report)
+    sort_field: str = ""
+    id_prefix: str = ""
+    parts: tuple["ResourceType", ...] = ()
     by_name: dict[str, Param] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -498,6 +628,27 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
         ResourceType("Appointment", appointments, APPOINTMENT_PARAMS, ("scheduled_start", "id")),
         ResourceType("ImagingStudy", exams, IMAGING_STUDY_PARAMS, ("-id",)),
         ResourceType("DiagnosticReport", reports, DIAGNOSTIC_REPORT_PARAMS, ("-signed_at", "-id")),
+        ResourceType(
+            "AllergyIntolerance", allergies, ALLERGY_PARAMS, ("-active", "allergen_text", "id"), shows=_patient_of
+        ),
+        ResourceType(
+            "Observation",
+            observations,
+            OBSERVATION_PARAMS,
+            ("-observed_at", "-id"),
+            shows=_patient_of,
+            sort_field="observed_at",
+            parts=(
+                ResourceType(
+                    "Observation",
+                    pregnancy_records,
+                    PREGNANCY_PARAMS,
+                    ("-recorded_at", "-id"),
+                    sort_field="recorded_at",
+                    id_prefix=c.PREGNANCY_ID_PREFIX,
+                ),
+            ),
+        ),
     )
 }
 
@@ -528,8 +679,8 @@ def search(resource: ResourceType, user, params, *, lenient: bool = False) -> Pa
     An unknown parameter or modifier is a SearchError, unless `lenient` (the client sent Prefer: handling=lenient,
     FHIR 3.1.1.4): it is then left out and named in the page's `ignored`. Bad values are refused either way.
     """
-    queryset = resource.queryset(user)
     count, offset, ignored = DEFAULT_COUNT, 0, []
+    wanted: list[tuple[str, list[str]]] = []
     for name in params:
         values = params.getlist(name) if hasattr(params, "getlist") else list(params[name])
         if name == "_count":
@@ -553,19 +704,58 @@ def search(resource: ResourceType, user, params, *, lenient: bool = False) -> Pa
                 message = f"The modifier :{modifier} of {base} is not supported."
             raise SearchError(message, code="not-supported")
         for value in values:
-            options = alternatives(value)
-            if not all(option.strip() for option in options):
+            options = [option.strip() for option in alternatives(value)]
+            if not all(options):
                 raise SearchError(f"{base} needs a value.")
-            queryset = queryset.filter(reduce(or_, (param.match(option.strip()) for option in options)))
+            wanted.append((base, options))
+    if resource.parts:
+        return _search_parts(resource, user, wanted, offset, count, tuple(ignored))
+    queryset = _filtered(resource, user, wanted)
     total = queryset.count()
     items = list(queryset.order_by(*resource.ordering)[offset : offset + count]) if count else []
     return Page(items=items, total=total, offset=offset, count=count, ignored=tuple(ignored))
 
 
+def _filtered(resource: ResourceType, user, wanted: list[tuple[str, list[str]]]) -> QuerySet:
+    queryset = resource.queryset(user)
+    for name, options in wanted:
+        param = resource.by_name[name]
+        queryset = queryset.filter(reduce(or_, (param.match(option) for option in options)))
+    return queryset
+
+
+def _search_parts(resource: ResourceType, user, wanted, offset: int, count: int, ignored: tuple[str, ...]) -> Page:
+    """A search over several tables: one UNION of (part, id, date) rows orders and pages them, then each part's
+    rows of the page are loaded with their relations."""
+    parts = (resource, *resource.parts)
+    filtered = [_filtered(part, user, wanted) for part in parts]
+    total = sum(queryset.count() for queryset in filtered)
+    if not count:
+        return Page(items=[], total=total, offset=offset, count=count, ignored=ignored)
+    keys = [
+        queryset.order_by()
+        .annotate(_part=Value(number, output_field=IntegerField()), _key=F("pk"), _at=F(part.sort_field))
+        .values_list("_part", "_key", "_at")
+        for number, (part, queryset) in enumerate(zip(parts, filtered, strict=True))
+    ]
+    page = list(keys[0].union(*keys[1:], all=True).order_by("-_at", "-_part", "-_key")[offset : offset + count])
+    loaded = {
+        number: part.queryset(user).in_bulk([key for part_number, key, _at in page if part_number == number])
+        for number, part in enumerate(parts)
+    }
+    items = [loaded[number][key] for number, key, _at in page]
+    return Page(items=items, total=total, offset=offset, count=count, ignored=ignored)
+
+
 def read(resource: ResourceType, user, resource_id: str):
     """The instance `resource_id` names among those `user` may see, or None."""
-    pk = database_id(resource_id)
-    return None if pk is None else resource.queryset(user).filter(pk=pk).first()
+    for part in (resource, *resource.parts):
+        if part.id_prefix and not resource_id.startswith(part.id_prefix):
+            continue
+        pk = database_id(resource_id.removeprefix(part.id_prefix))
+        if pk is not None:
+            return part.queryset(user).filter(pk=pk).first()
+    return None
 
 
 def capability_params() -> dict[str, list[tuple[str, str, str]]]:

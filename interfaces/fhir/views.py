@@ -19,7 +19,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from interfaces.fhir import resources
+from interfaces.fhir import clinical, resources
 from interfaces.fhir.search import RESOURCE_TYPES, ResourceType, SearchError, capability_params, read, search
 from ris.access import shown
 from ris.drf import RolePermission
@@ -31,6 +31,8 @@ BUILDERS = {
     "Appointment": resources.appointment,
     "ImagingStudy": resources.imaging_study,
     "DiagnosticReport": resources.diagnostic_report,
+    "AllergyIntolerance": clinical.allergy_intolerance,
+    "Observation": clinical.observation,
 }
 
 # What a client may ask for: FHIR JSON under any of its names (R4 _format values, the MIME types, DSTU2's).
@@ -100,6 +102,11 @@ def _message(detail) -> str:
     return str(detail)
 
 
+def _unique(records) -> list:
+    """Each record once (the clinical resources of one patient all log that patient)."""
+    return list({(record._meta.label_lower, record.pk): record for record in records}.values())
+
+
 class FhirView(APIView):
     """What every FHIR endpoint shares: the clinical roles, FHIR JSON, OperationOutcomes; not in the OpenAPI
     schema of /api/ (FHIR has its own: the CapabilityStatement)."""
@@ -137,7 +144,7 @@ class SearchView(FhirView):
         links = self.links()
         build = BUILDERS[self.resource.name]
         found = [build(item, links) for item in page.items]
-        shown(request, *page.items)
+        shown(request, *_unique(self.resource.shows(item) for item in page.items))
         return Response(resources.searchset(found, total=page.total, links=links, page_links=self.page_links(page)))
 
     def page_links(self, page) -> dict[str, str]:
@@ -168,7 +175,7 @@ class ReadView(FhirView):
         found = read(self.resource, request.user, resource_id)
         if found is None:
             raise exceptions.NotFound(f"{self.resource.name}/{resource_id} is not known.")
-        shown(request, found)
+        shown(request, self.resource.shows(found))
         return Response(BUILDERS[self.resource.name](found, self.links()))
 
 

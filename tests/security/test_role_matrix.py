@@ -22,9 +22,11 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from billing.models import ExportBatch
 from billing.services import claims_build
+from clinical.models import Observation
 from reporting import services as reporting
 from ris.models import CatalogImport, Role
 from tests.billing.conftest import billable_exam, insured_patient
+from tests.clinical.factories import contrast_allergy, observation
 from tests.factories import (
     FacilityFactory,
     InboundMessageFactory,
@@ -179,7 +181,9 @@ def build_world(settings, tmp_path) -> World:
         "fhir:appointment-read": {"resource_id": final.pk},
         "fhir:imagingstudy-read": {"resource_id": final.pk},
         "fhir:diagnosticreport-read": {"resource_id": report.pk},
-        "fhir:unknown": {"path": "Observation"},
+        "fhir:allergyintolerance-read": {"resource_id": contrast_allergy(patient).pk},
+        "fhir:observation-read": {"resource_id": observation(patient, Observation.Kind.WEIGHT, "80").pk},
+        "fhir:unknown": {"path": "Medication"},
     }
     for name in ("reporting:editor", "reporting:autosave", "reporting:keep_claim", "reporting:preliminary"):
         kwargs[name] = {"exam_pk": reading.pk}
