@@ -8,6 +8,8 @@ from django.utils import timezone
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pynetdicom import AE
+from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
 from clinical.documentation import exam_complete_documented
 from clinical.models import ExamDocumentation, Source
@@ -154,3 +156,32 @@ def test_a_dose_of_another_modality_kind_is_not_stored():
     exam, uid = started_by_the_modality(modality="MR")
     completed(uid, ct_completed())
     assert not ExamDocumentation.objects.filter(exam=exam).exists()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_scanners_n_set_over_the_network_leaves_its_dose_with_the_exam(department, mwl_port):
+    exam = department["exams"]["muller"]  # a CT head
+    create = Dataset()
+    create.PerformedProcedureStepStatus = "IN PROGRESS"
+    create.PerformedStationAETitle = "CT1"
+    now = timezone.localtime()
+    create.PerformedProcedureStepStartDate = f"{now:%Y%m%d}"
+    create.PerformedProcedureStepStartTime = f"{now:%H%M%S}"
+    item = Dataset()
+    item.AccessionNumber = exam.accession_number
+    item.ScheduledProcedureStepID = exam.scheduled_procedure_step_id
+    create.ScheduledStepAttributesSequence = [item]
+    ae = AE(ae_title="CT1")
+    ae.add_requested_context(ModalityPerformedProcedureStep)
+    assoc = ae.associate("127.0.0.1", mwl_port, ae_title="RIS_MWL")
+    assert assoc.is_established
+    uid = generate_uid()
+    try:
+        created, _ = assoc.send_n_create(create, ModalityPerformedProcedureStep, uid)
+        updated, _ = assoc.send_n_set(ct_completed(), ModalityPerformedProcedureStep, uid)
+    finally:
+        assoc.release()
+    assert (created.Status, updated.Status) == (0x0000, 0x0000)
+    doc = ExamDocumentation.objects.get(exam=exam)
+    assert (doc.ctdivol_mgy, doc.dlp_mgycm, doc.dose_source) == (Decimal("11.87"), Decimal("456.70"), Source.MODALITY)
