@@ -3,7 +3,7 @@
 Recorded at completion (`exam_complete_documented`: the record and the completion in one transaction) and
 correctable afterwards (`exam_document`; each save leaves a history row naming the actor). A reaction becomes an
 allergy entry of the contrast's class (source REACTION) linked to the record; the radiologists see it on the reading
-worklist and in the report editor (clinical.selectors.contrast_reactions_among, technique_lines).
+worklist and in the report editor (clinical.technique).
 
 The dose may come from the modality's MPPS (`exam_dose_from_modality`, dose_source MODALITY): it fills the dose
 values nobody has recorded and never overwrites one a technologist entered; a technologist's entry or correction

@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from clinical import documentation, selectors, services
+from clinical import documentation, services, technique
 from clinical.forms import DocumentationForm, FlagDecisionForm
 from clinical.models import ExamProtocol
 from clinical.safety import MR_DECIDERS, RADIOLOGIST, uses_contrast
@@ -63,7 +63,7 @@ def exam_documentation(request, exam_pk: int):
         return redirect("scheduling:exam", exam.pk)
     form = DocumentationForm(
         request.POST if request.method == "POST" else None,
-        initial=selectors.documentation_initial(exam),
+        initial=technique.documentation_initial(exam),
         dose_fields=documentation.dose_fields(exam),
         contrast_expected=uses_contrast(exam),
     )
@@ -82,7 +82,7 @@ def exam_documentation(request, exam_pk: int):
         "form": form,
         "completing": completing,
         "protocol": ExamProtocol.objects.filter(exam=exam).select_related("protocol").first(),
-        "documentation": selectors.documentation_of(exam),
+        "documentation": technique.documentation_of(exam),
         "next": request.POST.get("next") or request.GET.get("next", ""),
     }
     return render(request, "clinical/exam_documentation.html", context, status=400 if form.errors else 200)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from clinical.selectors import documentation_of, technique_lines
+from clinical.technique import documentation_of, technique_lines
 from reporting.macros import expand_macros, macro_tokens
 from reporting.models import SECTIONS, Addendum, CriticalResult, ReadingClaim, Report, ReportTemplate
 from reporting.selectors import claim_holder, claim_lapse, claims_live_since, macros_for, template_for

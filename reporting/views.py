@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
-from clinical.selectors import contrast_reactions_among, documentation_of, technique_lines
+from clinical.technique import contrast_reactions_among, documentation_of, technique_lines
 from reporting import selectors, services
 from reporting.forms import (
     SECTION_LABELS,
