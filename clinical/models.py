@@ -384,8 +384,9 @@ class ExamDocumentation(TimeStamped):
         "fluoroscopy time (s)", max_digits=8, decimal_places=1, null=True, blank=True
     )
     dose_source = models.CharField(max_length=8, choices=Source.choices, blank=True)
-    documented_by = models.CharField(max_length=150)
-    documented_at = models.DateTimeField()
+    # Empty while only the modality has reported (a dose from MPPS): the technologist has not documented yet.
+    documented_by = models.CharField(max_length=150, blank=True)
+    documented_at = models.DateTimeField(null=True, blank=True)
 
     history = audited_history()
 

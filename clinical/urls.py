@@ -6,4 +6,5 @@ app_name = "clinical"
 
 urlpatterns = [
     path("exams/<int:exam_pk>/flags/decide/", views.flag_decide, name="flag_decide"),
+    path("exams/<int:exam_pk>/documentation/", views.exam_documentation, name="exam_documentation"),
 ]

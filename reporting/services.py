@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from clinical.technique import documentation_of, technique_lines
 from reporting.macros import expand_macros, macro_tokens
 from reporting.models import SECTIONS, Addendum, CriticalResult, ReadingClaim, Report, ReportTemplate
 from reporting.selectors import claim_holder, claim_lapse, claims_live_since, macros_for, template_for
@@ -85,6 +86,13 @@ def clinical_information_for(exam: Exam, template: ReportTemplate | None = None)
     return "\n".join(part for part in parts if part)
 
 
+def technique_for(exam: Exam, template: ReportTemplate | None = None) -> str:
+    """A new report's technique: the template's text, then the technologist's record (contrast given, any reaction,
+    the radiation dose: clinical.documentation)."""
+    parts = ((template.technique if template else "").strip(), "\n".join(technique_lines(documentation_of(exam))))
+    return "\n".join(part for part in parts if part)
+
+
 def _macro_refusal(report: Report, sections: tuple[str, ...] = SECTIONS) -> str:
     """Why the report's text cannot be signed as it is (a `.name` token left in it), or ""."""
     found = {name: macro_tokens(getattr(report, name)) for name in sections}
@@ -129,6 +137,8 @@ def report_save_draft(
         report = Report(exam=exam, author=user, template=template or template_for(exam))
         if "clinical_information" not in sections:  # the order's reason, unless the caller wrote this section
             report.clinical_information = clinical_information_for(exam)
+        if "technique" not in sections:  # the technologist's record, unless the caller wrote this section
+            report.technique = technique_for(exam)
     if template is not None:
         report.template = template
     macros = macros_for(user)

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
+from clinical.technique import contrast_reactions_among, documentation_of, technique_lines
 from reporting import selectors, services
 from reporting.forms import (
     SECTION_LABELS,
@@ -51,8 +52,15 @@ def home(request):
         exams = selectors.reading_worklist(user=request.user, **form.criteria())
         page = Paginator(exams, PAGE_SIZE).get_page(request.GET.get("page"))
         holders = selectors.claim_holders([exam.pk for exam in page])
+        reactions = contrast_reactions_among([exam.pk for exam in page])
         page.rows = [
-            {"exam": exam, "holder": holders.get(exam.pk), "viewer_url": selectors.viewer_url(exam)} for exam in page
+            {
+                "exam": exam,
+                "holder": holders.get(exam.pk),
+                "viewer_url": selectors.viewer_url(exam),
+                "reaction": reactions.get(exam.pk, ""),
+            }
+            for exam in page
         ]
     context = {"form": form, "page": page, "refresh_seconds": settings.RIS_WORKLIST_REFRESH_SECONDS}
     return render(request, "reporting/home.html", context)
@@ -76,9 +84,16 @@ def _is_author(user) -> bool:
     return Role.RADIOLOGIST in user_roles(user)
 
 
-def _templates() -> dict[str, dict[str, str]]:
+def _templates(exam: Exam) -> dict[str, dict[str, str]]:
+    """Each active template's sections, its technique followed by the technologist's record of the exam."""
     templates = ReportTemplate.objects.filter(active=True)
-    return {str(template.pk): {name: getattr(template, name) for name in SECTIONS} for template in templates}
+    return {
+        str(template.pk): {
+            **{name: getattr(template, name) for name in SECTIONS},
+            "technique": services.technique_for(exam, template),
+        }
+        for template in templates
+    }
 
 
 def _conflict_rows(conflict: services.ReportConflict, mine: dict[str, str]) -> list[dict[str, str]]:
@@ -108,10 +123,12 @@ def _editor(request, exam: Exam, *, status: int = 200, **bound):
         template = selectors.template_for(exam)
         initial = {"template": template, **{name: getattr(template, name, "") for name in SECTIONS}, "revision": 0}
         initial["clinical_information"] = services.clinical_information_for(exam, template)
+        initial["technique"] = services.technique_for(exam, template)
     else:
         initial = {"template": report.template, **report.sections(), "revision": report.revision}
     addenda = list(report.addenda.select_related("author", "signed_by")) if report else []
     own_draft = next((a for a in addenda if a.signed_at is None and a.author_id == user.pk), None)
+    documentation = documentation_of(exam)  # the technologist's record, beside the report
     context = {
         "exam": exam,
         "report": report,
@@ -136,7 +153,9 @@ def _editor(request, exam: Exam, *, status: int = 200, **bound):
         "critical_form": CriticalFlagForm(),
         "viewer_url": selectors.viewer_url(exam),
         "macros": selectors.macros_for(user) if editable else {},
-        "templates": _templates() if editable else {},
+        "templates": _templates(exam) if editable else {},
+        "documentation": documentation,
+        "technique_lines": technique_lines(documentation),
     }
     return render(request, "reporting/editor.html", context, status=status)
 

@@ -362,6 +362,8 @@ RIS_PREGNANCY_AGE_MAX = env_int("RIS_PREGNANCY_AGE_MAX", 55)
 RIS_PREGNANCY_STATUS_MAX_AGE_HOURS = env_int("RIS_PREGNANCY_STATUS_MAX_AGE_HOURS", 24)
 # The MR table's weight limit (kg): a heavier patient needs clearance.
 RIS_MR_TABLE_LIMIT_KG = env_float("RIS_MR_TABLE_LIMIT_KG", 200.0)
+# The largest contrast volume (mL) a technologist can record for one exam (oral preparations included).
+RIS_CONTRAST_VOLUME_MAX_ML = env_float("RIS_CONTRAST_VOLUME_MAX_ML", 2000.0)
 
 # --- Billing (billing/) ---------------------------------------------------------------------------------------------
 # What the department bills of an exam: the global service, or only the professional (26) or technical (TC) part.

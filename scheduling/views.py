@@ -36,7 +36,7 @@ from scheduling.selectors import (
     next_day_with_free_slot,
     procedure_types_most_ordered,
 )
-from scheduling.workflow import HOLDS_ROOM, can_transition
+from scheduling.workflow import HOLDS_ROOM, PERFORMED, can_transition
 
 S = Exam.Status
 DESK = (Role.FRONT_DESK, Role.ADMIN)
@@ -204,6 +204,7 @@ def _actions(user, exam: Exam) -> dict:
         and exam.status == S.ORDERED
         and exam.order.priority == Priority.STAT,
         "complete": may(exam_complete, S.COMPLETED),
+        "document": allows(exam_complete, user) and exam.status in PERFORMED,  # the technologist's record, corrected
         "cancel": may(exam_cancel, S.CANCELLED),
         "letter": allows(exam_letter, user) and exam.status in HOLDS_ROOM,
         "patient": allows(patient_detail, user),

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ris.audit import Interface, attribute
+from clinical.documentation import exam_dose_from_modality
+from ris.audit import Actor, Interface, attribute
 from ris.exceptions import ApplicationError, IllegalTransition
 from scheduling.models import Exam
 from scheduling.services import exam_check_in, exam_complete, exam_discontinue, exam_start
@@ -41,6 +42,18 @@ class InvalidStep(StepError):
 class StepClosed(StepError):
     status = 0x0110  # Processing failure ...
     error_id = 0xA710  # ... Performed Procedure Step Object may no longer be updated (PS3.4 F.7.2.2.4)
+
+
+def _dose_store(exam_id: int | None, report: StepReport, actor: Actor, sop_instance_uid: str) -> None:
+    """Keep the dose the step reports with its exam (clinical.documentation: it never overwrites a technologist's
+    entry). A dose that cannot be stored is logged, never a reason to refuse the step."""
+    if exam_id is None or not report.dose:
+        return
+    try:
+        with transaction.atomic():
+            exam_dose_from_modality(exam=Exam.objects.get(pk=exam_id), acting_user=actor, **vars(report.dose))
+    except ApplicationError as error:
+        log.warning("MPPS %s: dose not stored for exam %s: %s", sop_instance_uid, exam_id, error.message)
 
 
 def _scheduled_exam(report: StepReport) -> Exam | None:
@@ -108,6 +121,7 @@ def mpps_create(
             step.save()
     except IntegrityError:
         raise DuplicateStep(f"MPPS {sop_instance_uid} exists already.") from None
+    _dose_store(step.exam_id, report, actor, sop_instance_uid)
     log.info("MPPS %s created by %s for exam %s", sop_instance_uid, calling_ae, exam.pk if exam else "(unmatched)")
     return step
 
@@ -146,6 +160,7 @@ def mpps_update(
             log.warning("MPPS %s: exam %s not moved on: %s", sop_instance_uid, exam.pk, error.message)
     attribute(step, actor)
     step.save()
+    _dose_store(step.exam_id, report, actor, sop_instance_uid)
     return step
 
 

@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
@@ -621,6 +621,20 @@ def build_response(query: Dataset, values: dict) -> tuple[Dataset, bool]:
 # --- MPPS ------------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Dose:
+    """The dose an MPPS reports (PS3.3 C.4.16 Radiation Dose), in the units the RIS stores: CTDIvol mGy, DLP
+    mGy·cm, DAP Gy·cm², fluoroscopy seconds. None where the step says nothing (or nothing readable)."""
+
+    ctdivol_mgy: Decimal | None = None
+    dlp_mgycm: Decimal | None = None
+    dap_gycm2: Decimal | None = None
+    fluoroscopy_seconds: Decimal | None = None
+
+    def __bool__(self) -> bool:
+        return any(value is not None for value in vars(self).values())
+
+
 @dataclass
 class StepReport:
     """What an MPPS N-CREATE or N-SET says, as plain values (PS3.4 F.7.2, PS3.3 C.4.13-C.4.17)."""
@@ -637,6 +651,95 @@ class StepReport:
     scheduled: list[tuple[str, str, str, str]] = field(default_factory=list)
     series: list[dict] = field(default_factory=list)
     discontinuation_reason: str = ""
+    dose: Dose = field(default_factory=Dose)
+
+
+# "DLP=1234.5", "Total DLP: 456.7 mGy*cm", "DLP 12,5 mGycm", "Total DLP (mGy-cm): 890" as vendors write Comments on
+# Radiation Dose (0040,0310); "Gy*cm" without the m is a thousand times more.
+_DLP = re.compile(
+    r"(?P<total>total\s*)?\bDLP\b\s*(?:\((?P<unit1>[^)]*)\))?\s*[:=]?\s*(?P<value>\d+(?:[.,]\d+)?)"
+    r"\s*(?P<unit2>[mµu]?Gy\s*[-*·.x ]?\s*cm)?",
+    re.IGNORECASE,
+)
+_DAP_DGY_TO_GY = Decimal("0.1")  # PS3.3 C.4.16: (0018,115E) is in dGy·cm²
+
+
+def _decimal_of(dataset: Dataset, keyword: str) -> Decimal | None:
+    """A DS/US/FD value as a Decimal; None when absent, unreadable, negative or not finite (never refuses the step)."""
+    try:
+        text = _text(dataset, keyword).strip()
+    except InvalidQuery:
+        return None
+    if not text:
+        return None
+    try:
+        number = Decimal(text.split("\\")[0].strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() and number >= 0 else None
+
+
+def _dlp_in(comment: str) -> tuple[Decimal | None, bool]:
+    """The DLP (mGy·cm) a comment names, and whether it says it is the total; (None, False) when none."""
+    found = None
+    for match in _DLP.finditer(comment):
+        unit = (match["unit1"] or match["unit2"] or "mGy").strip().lower()
+        try:
+            value = Decimal(match["value"].replace(",", "."))
+        except InvalidOperation:
+            continue
+        if unit.startswith("gy"):
+            value *= 1000
+        elif unit[:1] in ("µ", "u"):
+            value /= 1000
+        if match["total"]:
+            return value, True
+        found = found if found is not None else value
+    return found, False
+
+
+def _comments(dataset: Dataset) -> str:
+    try:
+        return _text(dataset, "CommentsOnRadiationDose")
+    except InvalidQuery:
+        return ""
+
+
+def _items(dataset: Dataset, keyword: str) -> list:
+    try:
+        value = _value(dataset, keyword)
+    except InvalidQuery:
+        return []
+    return list(value) if isinstance(value, Sequence) else []
+
+
+def parse_dose(dataset: Dataset) -> Dose:
+    """The dose of an MPPS attribute or modification list, read defensively: a value that cannot be read is
+    skipped, never a reason to refuse the step.
+
+    CTDIvol: the highest CTDIvol (0018,9345) of the CT Exposure Sequence (0018,9321) items, at the top level or in
+    Exposure Dose Sequence (0040,030E) items. DLP: what Comments on Radiation Dose (0040,0310) says, a "Total DLP"
+    first, else the step's own comment, else the sum over the Exposure Dose Sequence items' comments. DAP: Image
+    and Fluoroscopy Area Dose Product (0018,115E), dGy·cm² converted to Gy·cm². Fluoroscopy: Total Time of
+    Fluoroscopy (0040,0300), seconds.
+    """
+    exposures = _items(dataset, "ExposureDoseSequence")
+    ct_items = _items(dataset, "CTExposureSequence")
+    for exposure in exposures:
+        ct_items += _items(exposure, "CTExposureSequence")
+    ctdis = [value for item in ct_items if (value := _decimal_of(item, "CTDIvol")) is not None]
+    dlp, total = _dlp_in(_comments(dataset))
+    if not total:
+        item_dlps = [value for exposure in exposures if (value := _dlp_in(_comments(exposure))[0]) is not None]
+        if dlp is None and item_dlps:
+            dlp = sum(item_dlps, Decimal(0))
+    dap = _decimal_of(dataset, "ImageAndFluoroscopyAreaDoseProduct")
+    return Dose(
+        ctdivol_mgy=max(ctdis) if ctdis else None,
+        dlp_mgycm=dlp,
+        dap_gycm2=dap * _DAP_DGY_TO_GY if dap is not None else None,
+        fluoroscopy_seconds=_decimal_of(dataset, "TotalTimeOfFluoroscopy"),
+    )
 
 
 def _date_time(dataset: Dataset, date_keyword: str, time_keyword: str, tz) -> datetime | None:
@@ -681,4 +784,5 @@ def parse_step_report(dataset: Dataset, *, tz) -> StepReport:
         )
     for reason in dataset.get("PerformedProcedureStepDiscontinuationReasonCodeSequence") or []:
         report.discontinuation_reason = _text(reason, "CodeMeaning").strip() or _text(reason, "CodeValue").strip()
+    report.dose = parse_dose(dataset)
     return report
