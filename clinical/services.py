@@ -354,13 +354,12 @@ def allergies_answer(*, patient: Patient, status: str, acting_user: Actor) -> No
     """Record the answer to "any allergies?" as "no known allergies", or set it back to "not asked". Neither is
     possible while allergies are listed: end those first."""
     if status not in (Allergies.NONE_KNOWN, Allergies.NOT_ASKED):
-        raise ApplicationError("Record allergies one by one; here only \"no known allergies\" or \"not asked\".")
+        raise ApplicationError('Record allergies one by one; here only "no known allergies" or "not asked".')
     _status(patient)  # the lock: no allergy is added meanwhile
     if _active_allergies(patient).exists():
         label = Allergies(status).label.lower()
         raise ApplicationError(
-            f"Allergies are listed for this patient: mark them entered in error or resolved before recording "
-            f"\"{label}\"."
+            f'Allergies are listed for this patient: mark them entered in error or resolved before recording "{label}".'
         )
     allergies_status_set(patient=patient, acting_user=acting_user, status=status)
 
