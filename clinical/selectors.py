@@ -159,10 +159,14 @@ def clinical_history(patient: Patient, *, limit: int = 200) -> list[HistoryRow]:
     sources = [
         (ClinicalStatus, "Allergy status", lambda row: row.get_allergies_display()),
         (Allergy, "Allergy", lambda row: f"{row.allergen_text} ({'active' if row.active else 'inactive'})"),
-        (MedicalAlert, "Alert", lambda row: f"{row} ({'active' if row.active else 'inactive'})"),
-        (Observation, "Measurement or result", lambda row: f"{row} on {timezone.localtime(row.observed_at):%Y-%m-%d}"),
+        (MedicalAlert, "Alert", lambda row: f"{row.instance} ({'active' if row.active else 'inactive'})"),
+        (
+            Observation,
+            "Measurement or result",
+            lambda row: f"{row.instance}, {timezone.localtime(row.observed_at):%Y-%m-%d %H:%M}",
+        ),
         (PregnancyRecord, "Pregnancy status", lambda row: row.get_status_display()),
-        (Implant, "Implant", lambda row: f"{row} ({'in place' if row.active else 'removed or in error'})"),
+        (Implant, "Implant", lambda row: f"{row.instance} ({'in place' if row.active else 'removed or in error'})"),
     ]
     rows: list[HistoryRow] = []
     for model, record, describe in sources:

@@ -392,6 +392,7 @@ def alert_deactivate(*, alert: MedicalAlert, reason: str, acting_user: Actor, no
     return alert
 
 
+@transaction.atomic
 def measurement_record(
     *, patient: Patient, kind: str, value: Decimal, measured_at: datetime, acting_user: Actor
 ) -> Observation:
