@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
@@ -80,14 +80,6 @@ def _editable(request, patient: Patient) -> bool:
     return True
 
 
-def _mr_screening_url(patient: Patient) -> str | None:
-    """Where MR implants are entered, if that page exists in this installation."""
-    try:
-        return reverse("clinical:mr_screening", args=[patient.pk])
-    except NoReverseMatch:
-        return None
-
-
 def _page(request, patient: Patient, *, status: int = 200, **bound):
     """The clinical page; a form sent back with its error is re-rendered bound, the rest blank."""
     today = timezone.localdate()
@@ -106,7 +98,6 @@ def _page(request, patient: Patient, *, status: int = 200, **bound):
         "pregnancy_relevant": selectors.could_be_pregnant(patient, today),
         "pregnancies": selectors.pregnancy_records(patient),
         "implants": selectors.active_implants(patient),
-        "mr_screening_url": _mr_screening_url(patient),
         "history": selectors.clinical_history(patient),
         "allergy_form": bound.get("allergy_form") or AllergyForm(prefix="allergy"),
         "alert_form": bound.get("alert_form") or AlertForm(prefix="alert"),
