@@ -132,6 +132,12 @@ class SafetySummary:
         return egfr_level(self.egfr.value if self.egfr else None)
 
     @property
+    def egfr_level_label(self) -> str:
+        """The colour's meaning in words (the banner never says it by colour only)."""
+        threshold = f"{settings.RIS_EGFR_THRESHOLD:g}"
+        return {"danger": f"below {threshold}", "warning": f"near {threshold}"}.get(self.egfr_level, "")
+
+    @property
     def mr_status(self) -> str:
         """The worst MR marking among the patient's implants ("" without implants)."""
         marks = {implant.mr_safety for implant in self.implants}
@@ -181,3 +187,64 @@ def safety_summaries(patients: Iterable[Patient], *, on: date | None = None) -> 
         )
         for patient in patients
     }
+
+
+@dataclass
+class HistoryRow:
+    """One change of a patient's clinical records, as the clinical page lists it."""
+
+    at: datetime
+    actor: str
+    record: str
+    item: str
+    change: str
+    reason: str
+
+
+_CHANGE = {"+": "added", "~": "changed", "-": "deleted"}
+
+
+def clinical_history(patient: Patient, *, limit: int = 200) -> list[HistoryRow]:
+    """Who changed what in the patient's allergies, alerts, measurements and results, pregnancy records and
+    implants, newest first."""
+    sources = [
+        (ClinicalStatus, "Allergy status", lambda row: row.get_allergies_display()),
+        (Allergy, "Allergy", lambda row: f"{row.allergen_text} ({'active' if row.active else 'inactive'})"),
+        (MedicalAlert, "Alert", lambda row: f"{row.instance} ({'active' if row.active else 'inactive'})"),
+        (
+            Observation,
+            "Measurement or result",
+            lambda row: f"{row.instance}, {timezone.localtime(row.observed_at):%Y-%m-%d %H:%M}",
+        ),
+        (PregnancyRecord, "Pregnancy status", lambda row: row.get_status_display()),
+        (Implant, "Implant", lambda row: f"{row.instance} ({'in place' if row.active else 'removed or in error'})"),
+    ]
+    rows: list[HistoryRow] = []
+    for model, record, describe in sources:
+        for row in model.history.filter(patient_id=patient.pk).order_by("-history_date")[:limit]:
+            rows.append(
+                HistoryRow(
+                    at=row.history_date,
+                    actor=row.history_actor,
+                    record=record,
+                    item=describe(row),
+                    change=_CHANGE.get(row.history_type, row.history_type),
+                    reason=row.history_change_reason or "",
+                )
+            )
+    rows.sort(key=lambda row: row.at, reverse=True)
+    return rows[:limit]
+
+
+def observations_of(patient: Patient, *kinds: str):
+    """The patient's observations of `kinds`, newest first."""
+    return Observation.objects.filter(patient=patient, kind__in=kinds).order_by("-observed_at", "-id")
+
+
+def pregnancy_records(patient: Patient):
+    return PregnancyRecord.objects.filter(patient=patient).order_by("-recorded_at", "-id")
+
+
+def clinical_page_shows_pregnancy(patient: Patient, day: date) -> bool:
+    """Pregnancy is asked of patients who could be pregnant; records already on file stay visible."""
+    return could_be_pregnant(patient, day) or PregnancyRecord.objects.filter(patient=patient).exists()

@@ -5,11 +5,20 @@ screening in clinical.mr, the technologist's record in clinical.documentation.)"
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from clinical import egfr
-from clinical.models import Allergy, ClinicalStatus, ExamProtocol, Observation, PregnancyRecord, SafetyFlag, Source
+from clinical.models import (
+    Allergy,
+    ClinicalStatus,
+    ExamProtocol,
+    MedicalAlert,
+    Observation,
+    PregnancyRecord,
+    SafetyFlag,
+    Source,
+)
 from clinical.safety import findings_for
 from ris.audit import Actor, actor_label, attribute
 from ris.exceptions import ApplicationError
@@ -266,3 +275,154 @@ def _protocol_without_contrast(exam: Exam, acting_user: Actor, reason: str) -> N
     protocol.protocoled_by, protocol.protocoled_at = acting_user, timezone.now()
     attribute(protocol, acting_user, "changed to non-contrast")
     protocol.save()
+
+
+# --- staff entry on the patient's clinical page ---------------------------------------------------------------------
+
+
+class EndReason(models.TextChoices):
+    """Why an allergy or alert stops being active (kept, inactive, with the reason in its history)."""
+
+    ENTERED_IN_ERROR = "ENTERED_IN_ERROR", "Entered in error"
+    RESOLVED = "RESOLVED", "Resolved"
+
+
+# Values no person has: refused as typing errors (the heaviest recorded people weighed about 635 kg, the tallest
+# measured about 272 cm).
+WEIGHT_MAX_KG = Decimal(650)
+HEIGHT_MAX_CM = Decimal(280)
+HEIGHT_MIN_CM = Decimal(20)
+_MEASURED = {Kind.WEIGHT: "weight", Kind.HEIGHT: "height"}
+
+Allergies = ClinicalStatus.Allergies
+
+
+def _active_allergies(patient: Patient):
+    return Allergy.objects.filter(patient=patient, active=True)
+
+
+@transaction.atomic
+def allergy_update(
+    *,
+    allergy: Allergy,
+    acting_user: Actor,
+    allergen_text: str,
+    allergy_type: str,
+    contrast_class: str,
+    severity: str,
+    reaction: str = "",
+    identified_on: date | None = None,
+) -> Allergy:
+    """Correct an active allergy entered in the department; the CIS's own are corrected in the CIS (its next
+    message would replace them)."""
+    allergy = Allergy.objects.select_for_update().get(pk=allergy.pk)
+    if not allergy.active:
+        raise ApplicationError("This allergy is no longer active: record it again if it applies.")
+    if allergy.source == Source.CIS:
+        raise ApplicationError(
+            "This allergy comes from the clinical information system: correct it there, or mark it entered in error."
+        )
+    allergen_text = allergen_text.strip() or allergy.allergen_code
+    if not allergen_text:
+        raise ApplicationError("Name the allergen.", field="allergen_text")
+    allergy.allergen_text, allergy.allergy_type, allergy.contrast_class = allergen_text, allergy_type, contrast_class
+    allergy.severity, allergy.reaction, allergy.identified_on = severity, reaction.strip(), identified_on
+    validated_or_raise(allergy)
+    attribute(allergy, acting_user, "allergy corrected")
+    allergy.save()
+    return allergy
+
+
+@transaction.atomic
+def allergy_deactivate(*, allergy: Allergy, reason: str, acting_user: Actor, note: str = "") -> Allergy:
+    """Mark an allergy entered in error or resolved: kept, inactive, the reason in its history. Once none is
+    active the question counts as not asked again (an empty list is not "no known allergies")."""
+    allergy = Allergy.objects.select_for_update().get(pk=allergy.pk)
+    if reason not in EndReason.values:
+        raise ApplicationError("Say whether the allergy was entered in error or has resolved.", field="reason")
+    if not allergy.active:
+        raise ApplicationError("This allergy is already inactive.")
+    allergy.active = False
+    note = note.strip()
+    attribute(allergy, acting_user, f"{EndReason(reason).label.lower()}{': ' + note if note else ''}")
+    allergy.save()
+    if not _active_allergies(allergy.patient).exists():
+        allergies_status_set(patient=allergy.patient, acting_user=acting_user, status=Allergies.NOT_ASKED)
+    return allergy
+
+
+@transaction.atomic
+def allergies_answer(*, patient: Patient, status: str, acting_user: Actor) -> None:
+    """Record the answer to "any allergies?" as "no known allergies", or set it back to "not asked". Neither is
+    possible while allergies are listed: end those first."""
+    if status not in (Allergies.NONE_KNOWN, Allergies.NOT_ASKED):
+        raise ApplicationError('Record allergies one by one; here only "no known allergies" or "not asked".')
+    _status(patient)  # the lock: no allergy is added meanwhile
+    if _active_allergies(patient).exists():
+        label = Allergies(status).label.lower()
+        raise ApplicationError(
+            f'Allergies are listed for this patient: mark them entered in error or resolved before recording "{label}".'
+        )
+    allergies_status_set(patient=patient, acting_user=acting_user, status=status)
+
+
+@transaction.atomic
+def alert_add(*, patient: Patient, code: str, acting_user: Actor, text: str = "") -> MedicalAlert:
+    """Add a medical alert (coded, with free text; "Other" needs the text)."""
+    text = text.strip()
+    if code == MedicalAlert.Code.OTHER and not text:
+        raise ApplicationError("Describe the alert (required for Other).", field="text")
+    row = MedicalAlert(patient=patient, code=code, text=text, source=Source.STAFF)
+    validated_or_raise(row)
+    attribute(row, acting_user, "alert recorded")
+    row.save()
+    return row
+
+
+@transaction.atomic
+def alert_deactivate(*, alert: MedicalAlert, reason: str, acting_user: Actor, note: str = "") -> MedicalAlert:
+    """Mark an alert entered in error or resolved: kept, inactive, the reason in its history."""
+    alert = MedicalAlert.objects.select_for_update().get(pk=alert.pk)
+    if reason not in EndReason.values:
+        raise ApplicationError("Say whether the alert was entered in error or has resolved.", field="reason")
+    if not alert.active:
+        raise ApplicationError("This alert is already inactive.")
+    alert.active = False
+    note = note.strip()
+    attribute(alert, acting_user, f"{EndReason(reason).label.lower()}{': ' + note if note else ''}")
+    alert.save()
+    return alert
+
+
+@transaction.atomic
+def measurement_record(
+    *, patient: Patient, kind: str, value: Decimal, measured_at: datetime, acting_user: Actor
+) -> Observation:
+    """Record a weight (kg) or height (cm) measured by staff, with when it was measured; impossible values and
+    dates in the future are refused."""
+    what = _MEASURED.get(kind)
+    if what is None:
+        raise ApplicationError("Only a weight or a height can be entered here.", field="kind")
+    if value is None or not value.is_finite() or value <= 0:
+        raise ApplicationError(f"Enter the {what}: a number above zero.", field="value")
+    if kind == Kind.WEIGHT and value > WEIGHT_MAX_KG:
+        raise ApplicationError(f"{value} kg is not a possible weight (at most {WEIGHT_MAX_KG} kg).", field="value")
+    if kind == Kind.HEIGHT and not HEIGHT_MIN_CM <= value <= HEIGHT_MAX_CM:
+        raise ApplicationError(
+            f"{value} cm is not a possible height (between {HEIGHT_MIN_CM} and {HEIGHT_MAX_CM} cm).", field="value"
+        )
+    if measured_at > timezone.now():
+        raise ApplicationError("The date measured cannot be in the future.", field="measured_at")
+    if patient.birth_date and timezone.localdate(measured_at) < patient.birth_date:
+        raise ApplicationError("The date measured is before the patient was born.", field="measured_at")
+    unit = Observation.UNITS[kind]
+    return observation_record(
+        patient=patient,
+        kind=kind,
+        value_text=f"{value.normalize():f}",
+        unit=unit,
+        observed_at=measured_at,
+        acting_user=acting_user,
+        source=Source.STAFF,
+        name=f"Body {what} (entered)",
+    )

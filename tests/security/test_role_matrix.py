@@ -22,6 +22,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from billing.models import ExportBatch
 from billing.services import claims_build
+from clinical import services as clinical_services
 from clinical.models import Observation
 from reporting import services as reporting
 from ris.models import CatalogImport, Role
@@ -130,9 +131,19 @@ def build_world(settings, tmp_path) -> World:
     catalog_import = CatalogImport.objects.create(file="imports/matrix.csv", file_name="matrix.csv", actor="matrix")
     patient, order = final.order.patient, final.order
     exam_pk = {"exam_pk": final.pk}
+    allergy = contrast_allergy(patient)
+    alert = clinical_services.alert_add(patient=patient, code="FALL_RISK", acting_user=attending)
     kwargs = {
         "clinical:flag_decide": exam_pk,
         "clinical:exam_documentation": exam_pk,
+        "clinical:patient": {"pk": patient.pk},
+        "clinical:allergy_edit": {"pk": allergy.pk},
+        "clinical:allergy_end": {"pk": allergy.pk},
+        "clinical:alert_end": {"pk": alert.pk},
+        **{
+            f"clinical:{name}": {"patient_pk": patient.pk}
+            for name in ("allergy_add", "allergies_answer", "alert_add", "measurement_add", "pregnancy_add")
+        },
         "scheduling:patient": {"pk": patient.pk},
         "scheduling:patient_edit": {"pk": patient.pk},
         "scheduling:coverage_add": {"patient_pk": patient.pk},
