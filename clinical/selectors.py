@@ -130,3 +130,37 @@ def safety_summary(patient: Patient, *, on: date | None = None) -> SafetySummary
         pregnancy=latest_pregnancy(patient) if relevant else None,
         pregnancy_relevant=relevant,
     )
+
+
+def safety_summaries(patients, *, on: date | None = None) -> dict[int, SafetySummary]:
+    """safety_summary for many patients at once (a worklist), in a fixed number of queries; by patient id."""
+    day = on or timezone.localdate()
+    patients = {patient.pk: patient for patient in patients}
+    ids = list(patients)
+    statuses = dict(ClinicalStatus.objects.filter(patient_id__in=ids).values_list("patient_id", "allergies"))
+    summaries = {
+        pk: SafetySummary(
+            patient=patient,
+            age=age_on(patient, day),
+            allergy_status=statuses.get(pk) or ClinicalStatus.Allergies.NOT_ASKED,
+            pregnancy_relevant=could_be_pregnant(patient, day),
+        )
+        for pk, patient in patients.items()
+    }
+    for allergy in Allergy.objects.filter(patient_id__in=ids, active=True).order_by("allergen_text", "id"):
+        summaries[allergy.patient_id].allergies.append(allergy)
+    for alert in MedicalAlert.objects.filter(patient_id__in=ids, active=True).order_by("code", "id"):
+        summaries[alert.patient_id].alerts.append(alert)
+    for implant in Implant.objects.filter(patient_id__in=ids, active=True).order_by("device_type", "id"):
+        summaries[implant.patient_id].implants.append(implant)
+    latest = {Kind.EGFR: "egfr", Kind.WEIGHT: "weight", Kind.HEIGHT: "height"}
+    observations = Observation.objects.filter(patient_id__in=ids, kind__in=latest, value__isnull=False)
+    for observation in observations.order_by("-observed_at", "-id"):  # the first of each kind is the newest
+        summary = summaries[observation.patient_id]
+        if getattr(summary, latest[observation.kind]) is None:
+            setattr(summary, latest[observation.kind], observation)
+    relevant = [pk for pk, summary in summaries.items() if summary.pregnancy_relevant]
+    for record in PregnancyRecord.objects.filter(patient_id__in=relevant).order_by("-recorded_at", "-id"):
+        if summaries[record.patient_id].pregnancy is None:
+            summaries[record.patient_id].pregnancy = record
+    return summaries
