@@ -1,14 +1,19 @@
-"""Demo patient-safety set-up: the department's protocol catalog (CT and MR) that radiologists pick from.
+"""Demo patient-safety set-up: the department's protocol catalog (CT and MR) that radiologists pick from, and
+protocols on most of the upcoming demo exams (the others wait on the protocol worklist).
 
 Idempotent (natural key: the protocol code): a second run changes nothing, and a protocol changed in the admin
 is left as it is.
 """
 
 import random
+from datetime import datetime, time
+
+from django.utils import timezone
 
 from clinical.models import Protocol
+from clinical.protocols import exam_protocol_set, exams_awaiting_protocol
 from ris.audit import Actor, attribute
-from ris.models import ContrastClass, Modality, ProcedureType
+from ris.models import ContrastClass, Modality, ProcedureType, User
 
 IODINATED, GADOLINIUM, NONE = ContrastClass.IODINATED, ContrastClass.GADOLINIUM, ContrastClass.NONE
 IOHEXOL_350, IOHEXOL_300 = "iohexol 350 mgI/mL", "iohexol 300 mgI/mL"
@@ -143,6 +148,25 @@ def protocol_catalog(actor: Actor) -> int:
     return added
 
 
+def protocol_demo_exams() -> int:
+    """The demo radiologist protocols two in three of the exams booked from today on that need it, with the
+    catalog protocol meant for their procedure; the rest wait on the protocol worklist. The number protocoled."""
+    radiologist = User.objects.filter(username="radiologist").first()
+    if radiologist is None:
+        return 0
+    today = timezone.make_aware(datetime.combine(timezone.localdate(), time()))
+    done = 0
+    for exam in exams_awaiting_protocol().filter(scheduled_start__gte=today):
+        if exam.pk % 3 == 0:  # left for the worklist
+            continue
+        protocol = Protocol.objects.filter(active=True, procedure_types=exam.procedure_type).order_by("code").first()
+        if protocol is not None:
+            exam_protocol_set(exam=exam, protocol=protocol, acting_user=radiologist)
+            done += 1
+    return done
+
+
 def seed(*, rng: random.Random, actor: Actor, log) -> None:
     added = protocol_catalog(actor)
-    log(f"clinical: {Protocol.objects.count()} protocols ({added} added)")
+    protocoled = protocol_demo_exams()
+    log(f"clinical: {Protocol.objects.count()} protocols ({added} added), {protocoled} exams protocoled")

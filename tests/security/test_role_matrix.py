@@ -130,6 +130,7 @@ def build_world(settings, tmp_path) -> World:
     exam_pk = {"exam_pk": final.pk}
     kwargs = {
         "clinical:flag_decide": exam_pk,
+        "clinical:protocol_exam": {"exam_pk": booked.pk},
         "scheduling:patient": {"pk": patient.pk},
         "scheduling:patient_edit": {"pk": patient.pk},
         "scheduling:coverage_add": {"patient_pk": patient.pk},
