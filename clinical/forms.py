@@ -37,6 +37,21 @@ class ExamProtocolForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["protocol"].queryset = protocols
 
+    @staticmethod
+    def initial_from(record, procedure) -> dict:
+        """The form for an exam's current protocol: values that only repeat the protocol's (or the procedure's) are
+        shown as "the protocol's", so that picking another protocol brings its own."""
+        base = (procedure.contrast, "", "")
+        if record.protocol is not None:
+            base = (record.protocol.contrast, record.protocol.contrast_agent, record.protocol.contrast_route)
+        return {
+            "protocol": record.protocol,
+            "contrast": AS_CHOSEN if record.contrast == base[0] else record.contrast,
+            "contrast_agent": "" if record.contrast_agent == base[1] else record.contrast_agent,
+            "contrast_route": "" if record.contrast_route == base[2] else record.contrast_route,
+            "notes": record.notes,
+        }
+
     def service_arguments(self) -> dict:
         """The exam_protocol_set arguments: None where the protocol's value is to be taken."""
         data = self.cleaned_data

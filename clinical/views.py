@@ -11,7 +11,7 @@ from clinical import protocols, services
 from clinical.forms import ExamProtocolForm, FlagDecisionForm
 from clinical.models import ExamProtocol
 from clinical.safety import MR_DECIDERS, RADIOLOGIST, exam_safety
-from ris.access import shown
+from ris.access import shown, shown_in_answer
 from ris.exceptions import ApplicationError
 from ris.models import Role
 from ris.roles import role_required, user_roles
@@ -76,15 +76,7 @@ def protocol_exam(request, exam_pk: int):
     shown(request, exam)
     current = ExamProtocol.objects.filter(exam=exam).select_related("protocol", "protocoled_by").first()
     offered = protocols.protocols_for(exam.procedure_type)
-    initial = {}
-    if current is not None:
-        initial = {
-            "protocol": current.protocol,
-            "contrast": current.contrast,
-            "contrast_agent": current.contrast_agent,
-            "contrast_route": current.contrast_route,
-            "notes": current.notes,
-        }
+    initial = ExamProtocolForm.initial_from(current, exam.procedure_type) if current is not None else {}
     form = ExamProtocolForm(request.POST or None, protocols=offered, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
@@ -94,6 +86,8 @@ def protocol_exam(request, exam_pk: int):
         else:
             messages.success(request, f"{exam.label}: protocoled ({saved}).")
             return redirect("clinical:protocols")
+    if request.method == "POST":
+        shown_in_answer(request)  # the form comes back with the patient's page
     context = {
         "exam": exam,
         "patient": exam.order.patient,

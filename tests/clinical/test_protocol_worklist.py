@@ -288,3 +288,24 @@ def test_the_technologist_worklist_shows_the_protocol_without_a_query_per_exam(c
     with CaptureQueriesContext(connection) as two:
         client.get(reverse("worklist:home"))
     assert len(two) == len(one)
+
+
+def test_the_form_for_a_protocoled_exam_shows_only_what_was_changed_from_the_protocol(client):
+    exam = protocoled_today()
+    exam_protocol_set(
+        exam=exam, protocol=exam.protocol.protocol, contrast_route="central line", acting_user=make_radiologist()
+    )
+    client.force_login(make_radiologist())
+    form = client.get(reverse("clinical:protocol_exam", args=[exam.pk])).context["form"]
+    assert form.initial["contrast"] == "same"
+    assert form.initial["contrast_agent"] == ""
+    assert form.initial["contrast_route"] == "central line"
+
+
+def test_a_started_exam_shows_its_protocol_without_the_form(client):
+    exam = protocoled_today()
+    exam = exam_start(exam=exam_check_in(exam=exam, acting_user=TEST_ACTOR), acting_user=TEST_ACTOR)
+    client.force_login(make_radiologist())
+    page = client.get(reverse("clinical:protocol_exam", args=[exam.pk])).content.decode()
+    assert "CTAPPV · CT abdomen/pelvis portal venous" in page
+    assert 'class="protocol-form"' not in page
