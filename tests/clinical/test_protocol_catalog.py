@@ -176,9 +176,10 @@ def test_the_demo_protocols_are_seeded_once_and_offered_for_their_procedures():
 
 
 def test_the_demo_radiologist_protocols_upcoming_exams_once():
-    from clinical.demo import seed
+    from reporting.demo import seed  # after the demo schedule: clinical's demo runs before scheduling's
 
     procedure_catalog()
+    protocol_catalog(TEST_ACTOR)
     UserFactory(role=Role.RADIOLOGIST, username="radiologist")
     room = RoomFactory(modality=Modality.objects.get(code="CT"))
     tomorrow = timezone.localdate() + timedelta(days=1)
