@@ -130,7 +130,10 @@ def exam_safety(exam: Exam, *, at: datetime | None = None) -> list[FlagState]:
     found = findings_for(exam, at=at)
     if not found:
         return []
-    flags = {(flag.kind, flag.key): flag for flag in SafetyFlag.objects.filter(exam=exam).select_related("decided_by")}
+    rows = getattr(exam, "_prefetched_objects_cache", {}).get("safety_flags")  # a worklist prefetches them
+    if rows is None:
+        rows = SafetyFlag.objects.filter(exam=exam).select_related("decided_by")
+    flags = {(flag.kind, flag.key): flag for flag in rows}
     return [FlagState(finding, flags.get((finding.kind, finding.key))) for finding in found]
 
 

@@ -16,4 +16,6 @@ urlpatterns = [
     path("allergies/<int:pk>/edit/", views.allergy_edit, name="allergy_edit"),
     path("allergies/<int:pk>/end/", views.allergy_end, name="allergy_end"),
     path("alerts/<int:pk>/end/", views.alert_end, name="alert_end"),
+    path("protocols/", views.protocol_worklist, name="protocols"),
+    path("exams/<int:exam_pk>/protocol/", views.protocol_exam, name="protocol_exam"),
 ]

@@ -1,29 +1,31 @@
 """Pages of patient safety. Each view checks its input, calls one service or selector, and renders."""
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from clinical import documentation, selectors, services, technique
+from clinical import documentation, protocols, selectors, services, technique
 from clinical.forms import (
     AlertForm,
     AllergiesAnswerForm,
     AllergyForm,
     DocumentationForm,
     EndForm,
+    ExamProtocolForm,
     FlagDecisionForm,
     MeasurementForm,
     PregnancyForm,
 )
 from clinical.models import Allergy, ExamProtocol, MedicalAlert, Observation
-from clinical.safety import MR_DECIDERS, RADIOLOGIST, uses_contrast
+from clinical.safety import MR_DECIDERS, RADIOLOGIST, exam_safety, uses_contrast
 from ris.access import shown, shown_in_answer
 from ris.exceptions import ApplicationError
 from ris.models import Patient, Role
-from ris.roles import CLINICAL, role_required
+from ris.roles import CLINICAL, role_required, user_roles
 from scheduling.forms import add_service_error
 from scheduling.models import Exam
 from scheduling.selectors import exams_with_context
@@ -277,3 +279,54 @@ def pregnancy_add(request, patient_pk: int):
     patient = _patient(request, patient_pk)
     form = PregnancyForm(request.POST, prefix="pregnancy")
     return _add(request, patient, form, "pregnancy_form", services.pregnancy_record, "Pregnancy status recorded.")
+
+
+# --- protocoling ---------------------------------------------------------------------------------------------------
+
+PROTOCOLERS = (Role.RADIOLOGIST, Role.ADMIN)
+PROTOCOL_PAGE_SIZE = 50
+
+
+@require_safe
+@role_required(*PROTOCOLERS)
+def protocol_worklist(request):
+    """Exams waiting for a radiologist's protocol, oldest exam date first, with each patient's safety facts and the
+    exam's open findings; and the exams a modality started with findings still open, to decide after the fact."""
+    page = Paginator(protocols.exams_awaiting_protocol(), PROTOCOL_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.rows = protocols.protocol_worklist(page)
+    context = {"page": page, "started_open": protocols.flags_started_open()}
+    return render(request, "clinical/protocol_worklist.html", context)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@role_required(*PROTOCOLERS)
+def protocol_exam(request, exam_pk: int):
+    """One exam's protocol: the patient, the order's reason, the safety findings with their decision forms, and the
+    protocol picker (the catalog's protocols for the procedure, else for its modality)."""
+    exam = get_object_or_404(exams_with_context(), pk=exam_pk)
+    shown(request, exam)
+    current = ExamProtocol.objects.filter(exam=exam).select_related("protocol", "protocoled_by").first()
+    offered = protocols.protocols_for(exam.procedure_type)
+    initial = ExamProtocolForm.initial_from(current, exam.procedure_type) if current is not None else {}
+    form = ExamProtocolForm(request.POST or None, protocols=offered, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = protocols.exam_protocol_set(exam=exam, acting_user=request.user, **form.service_arguments())
+        except ApplicationError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.success(request, f"{exam.label}: protocoled ({saved}).")
+            return redirect("clinical:protocols")
+    if request.method == "POST":
+        shown_in_answer(request)  # the form comes back with the patient's page
+    context = {
+        "exam": exam,
+        "patient": exam.order.patient,
+        "current": current,
+        "form": form,
+        "offered": offered,
+        "editable": exam.status in protocols.PROTOCOL_STATUSES,
+        "states": exam_safety(exam),
+        "user_roles": user_roles(request.user),
+    }
+    return render(request, "clinical/protocol_exam.html", context, status=400 if form.errors else 200)

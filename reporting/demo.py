@@ -5,6 +5,7 @@ from datetime import datetime, time
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
+from clinical.demo import protocol_demo_exams
 from reporting import services
 from reporting.models import Macro, Report, ReportTemplate
 from ris.demo import DEMO_PASSWORD
@@ -53,8 +54,9 @@ def seed(*, rng, actor, log) -> None:
     for name, text in MACROS.items():
         Macro.objects.get_or_create(name=name, owner=None, defaults={"text": text})
     signed = _sign_older_exams()
+    protocoled = protocol_demo_exams()  # here, not in clinical's demo: after the demo schedule exists
     templates, macros = ReportTemplate.objects.count(), Macro.objects.count()
-    log(f"reporting: {templates} templates, {macros} macros, {signed} reports signed")
+    log(f"reporting: {templates} templates, {macros} macros, {signed} reports signed, {protocoled} exams protocoled")
 
 
 def _sign_older_exams(limit: int = SIGNED_PER_SEED) -> int:

@@ -135,9 +135,11 @@ class ProcedureTypeAdmin(admin.ModelAdmin):
         "allowed_sex",
         "min_age_years",
         "max_age_years",
+        "contrast",
+        "needs_protocol",
         "active",
     )
-    list_filter = ("modality", "active", "allowed_sex", "body_part")
+    list_filter = ("modality", "active", "contrast", "needs_protocol", "allowed_sex", "body_part")
     search_fields = ("code", "name", "cpt_code")
 
 

@@ -236,6 +236,8 @@ class ProcedureTypeSerializer(serializers.ModelSerializer):
             "allowed_sex",
             "min_age_years",
             "max_age_years",
+            "contrast",
+            "needs_protocol",
         ]
         read_only_fields = ["id"]
 

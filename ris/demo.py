@@ -10,6 +10,7 @@ from django.db import transaction
 
 from ris.audit import Actor
 from ris.models import (
+    ContrastClass,
     Coverage,
     Facility,
     Modality,
@@ -22,6 +23,7 @@ from ris.models import (
     Room,
     User,
 )
+from ris.models.catalog import PROTOCOLED_MODALITIES
 from ris.services import coverage_add, patient_register
 from ris.terminal import progress_bar
 from ris.validators import local_today, npi_check_digit
@@ -97,6 +99,21 @@ PROCEDURE_LIMITS = {
     "USOB1": (ProcedureType.AllowedSex.FEMALE, 12, 55),
     "USTV": (ProcedureType.AllowedSex.FEMALE, 12, None),
     "CTLUNGSCR": (ProcedureType.AllowedSex.ANY, 50, 80),  # USPSTF lung cancer screening ages
+}
+# code -> the contrast medium of the procedures done with contrast: iodinated for CT, gadolinium for MR (the
+# pulmonary angiogram is contrast-enhanced though its name does not say so). Every CT and MR procedure is
+# protocoled by a radiologist (PROTOCOLED_MODALITIES).
+PROCEDURE_CONTRAST = {
+    "CTHEADC": ContrastClass.IODINATED,
+    "CTHEADWWO": ContrastClass.IODINATED,
+    "CTNECKC": ContrastClass.IODINATED,
+    "CTCHESTC": ContrastClass.IODINATED,
+    "CTAPE": ContrastClass.IODINATED,
+    "CTAPC": ContrastClass.IODINATED,
+    "MRBRAINWWO": ContrastClass.GADOLINIUM,
+    "MRABDWWO": ContrastClass.GADOLINIUM,
+    "MRPELVWWO": ContrastClass.GADOLINIUM,
+    "MRBREAST": ContrastClass.GADOLINIUM,
 }
 
 WEEKDAYS, WEEKEND = range(0, 5), (5, 6)
@@ -259,7 +276,8 @@ def _catalog() -> Facility:
 
 
 def procedure_catalog() -> None:
-    """The demo catalog of procedure types with their CPT codes (idempotent); benchmarks use it too."""
+    """The demo catalog of procedure types with their CPT codes, contrast and protocoling (idempotent); benchmarks
+    use it too."""
     modalities = {m.code: m for m in Modality.objects.all()}
     for code, name, modality, cpt, body_part, minutes, prep in PROCEDURES:
         sex, low, high = PROCEDURE_LIMITS.get(code, (ProcedureType.AllowedSex.ANY, None, None))
@@ -275,6 +293,8 @@ def procedure_catalog() -> None:
                 "allowed_sex": sex,
                 "min_age_years": low,
                 "max_age_years": high,
+                "contrast": PROCEDURE_CONTRAST.get(code, ContrastClass.NONE),
+                "needs_protocol": modality in PROTOCOLED_MODALITIES,
             },
         )
 

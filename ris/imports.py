@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from ris.audit import Actor, Interface, actor_label, attribute
 from ris.exceptions import ApplicationError
-from ris.models import CatalogImport, Modality, ProcedureType
+from ris.models import CatalogImport, ContrastClass, Modality, ProcedureType
 from ris.services import procedure_type_save, validated_or_raise
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ COLUMNS = {
     "allowed_sex": "allowed_sex",
     "min_age": "min_age_years",
     "max_age": "max_age_years",
+    "contrast": "contrast",
+    "needs_protocol": "needs_protocol",
 }
 REQUIRED = ("code", "name", "modality", "cpt_code")
 # allowed_sex cells: blank is any sex.
@@ -55,6 +57,14 @@ SEXES = {
     "f": ProcedureType.AllowedSex.FEMALE,
     "male": ProcedureType.AllowedSex.MALE,
     "m": ProcedureType.AllowedSex.MALE,
+}
+# contrast cells: blank is none.
+CONTRASTS = {
+    "": ContrastClass.NONE,
+    "none": ContrastClass.NONE,
+    "iodinated": ContrastClass.IODINATED,
+    "gadolinium": ContrastClass.GADOLINIUM,
+    "other": ContrastClass.OTHER,
 }
 YES, NO = frozenset({"yes", "y", "true", "1"}), frozenset({"no", "n", "false", "0"})
 MAX_BYTES = 10 * 1024 * 1024
@@ -147,13 +157,18 @@ def row_fields(row: Row, modalities: dict[str, Modality]) -> tuple[dict, dict[st
                 problems[column] = f"duration minutes: {value!r} is not a whole number of minutes."
                 continue
             value = int(value)
-        elif column == "active":
+        elif column in ("active", "needs_protocol"):  # blank: unchanged (a new CT or MR procedure is protocoled)
             if not value:
                 continue
             if value.lower() not in YES | NO:
-                problems[column] = f"active: {value!r} is neither yes nor no."
+                problems[column] = f"{column.replace('_', ' ')}: {value!r} is neither yes nor no."
                 continue
             value = value.lower() in YES
+        elif column == "contrast":
+            if value.lower() not in CONTRASTS:
+                problems[column] = f"contrast: {value!r} is not none, iodinated, gadolinium or other."
+                continue
+            value = CONTRASTS[value.lower()]
         elif column == "allowed_sex":
             if value.lower() not in SEXES:
                 problems[column] = f"allowed sex: {value!r} is not any, female or male."

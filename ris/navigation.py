@@ -11,6 +11,7 @@ ENTRIES = [
     ("Technologist", "worklist:home"),
     ("MPPS to reconcile", "worklist:reconcile_list"),
     ("Reading", "reporting:home"),
+    ("Protocols", "clinical:protocols"),
     ("Critical results", "reports:critical"),
     ("Billing", "billing:home"),
     ("Administration", "ris:admin_home"),

@@ -14,6 +14,7 @@ from ris.audit import Actor, actor_label, attribute
 from ris.exceptions import ApplicationError
 from ris.merging import merge_steps_run
 from ris.models import Coverage, IdentifierSequence, OutboxEvent, Patient, Payer, ProcedureType, ReferringPhysician
+from ris.models.catalog import PROTOCOLED_MODALITIES
 from ris.text import NAME_PARTS
 from ris.validators import local_today
 
@@ -332,10 +333,15 @@ def outbox_add(*, kind: str, acting_user: Actor, **payload) -> OutboxEvent:
 
 @transaction.atomic
 def procedure_type_save(*, acting_user: Actor, procedure: ProcedureType | None = None, **fields) -> ProcedureType:
-    """Add a procedure to the catalog, or change one (its code, CPT code, duration, ...), validated as a whole."""
+    """Add a procedure to the catalog, or change one (its code, CPT code, duration, ...), validated as a whole.
+
+    A new CT or MR procedure (PROTOCOLED_MODALITIES) needs a radiologist's protocol unless `needs_protocol` says
+    otherwise."""
     procedure = procedure or ProcedureType()
     for name, value in fields.items():
         setattr(procedure, name, value)
+    if procedure.pk is None and "needs_protocol" not in fields and procedure.modality_id is not None:
+        procedure.needs_protocol = procedure.modality.code in PROTOCOLED_MODALITIES
     validated_or_raise(procedure)
     procedure.save()
     log.info("Procedure type %s saved by %s", procedure.pk, actor_label(acting_user))

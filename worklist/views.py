@@ -31,7 +31,7 @@ def home(request):
     if form.is_valid():
         criteria = form.criteria()
         day = criteria.pop("day")
-        exams = exams_scheduled_on(day, statuses=statuses, **criteria)
+        exams = exams_scheduled_on(day, statuses=statuses, **criteria).select_related("protocol__protocol")
     context = {
         "form": form,
         "exams": exams,

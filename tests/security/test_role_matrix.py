@@ -144,6 +144,7 @@ def build_world(settings, tmp_path) -> World:
             f"clinical:{name}": {"patient_pk": patient.pk}
             for name in ("allergy_add", "allergies_answer", "alert_add", "measurement_add", "pregnancy_add")
         },
+        "clinical:protocol_exam": {"exam_pk": booked.pk},
         "scheduling:patient": {"pk": patient.pk},
         "scheduling:patient_edit": {"pk": patient.pk},
         "scheduling:coverage_add": {"patient_pk": patient.pk},
