@@ -98,7 +98,9 @@ def clearance_reasons(screening: MRScreening | None, implants: Iterable[Implant]
         if implant.mr_safety in (MRSafety.CONDITIONAL, MRSafety.UNKNOWN):
             reasons.append(_implant_words(implant))
     if weight is not None and weight.kg > table_limit_kg():
-        reasons.append(f"weight {weight.kg.normalize():f} kg, above the table limit of {table_limit_kg():f} kg")
+        reasons.append(
+            f"weight {weight.kg.normalize():f} kg, above the table limit of {table_limit_kg().normalize():f} kg"
+        )
     return reasons
 
 

@@ -10,6 +10,7 @@ ENTRIES = [
     ("Schedule board", "scheduling:board"),
     ("Technologist", "worklist:home"),
     ("MPPS to reconcile", "worklist:reconcile_list"),
+    ("MR safety", "clinical:mr_home"),
     ("Reading", "reporting:home"),
     ("Critical results", "reports:critical"),
     ("Billing", "billing:home"),

@@ -13,10 +13,9 @@ from ris.models import Role
 from scheduling.models import Exam
 from scheduling.services import exam_check_in, exam_start
 from tests.clinical.factories import observation
+from tests.clinical.mr_factories import ALL_NO, implant, mr_exam, screen
 from tests.factories import (
     TEST_ACTOR,
-    ModalityFactory,
-    ProcedureTypeFactory,
     UserFactory,
     make_exam_booked_today,
 )
@@ -24,29 +23,6 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 Kind = SafetyFlag.Kind
 Decision = SafetyFlag.Decision
-ALL_NO = dict.fromkeys(MRScreening.QUESTIONS, "NO")
-
-
-def mr_procedure():
-    return ProcedureTypeFactory(modality=ModalityFactory(code="MR", name="Magnetic Resonance"), name="MR brain")
-
-
-def mr_exam(**kwargs) -> Exam:
-    """An MR exam booked for today, the patient checked in: the next step is the start."""
-    exam = make_exam_booked_today(procedure_types=[mr_procedure()], **kwargs)
-    return exam_check_in(exam=exam, acting_user=TEST_ACTOR)
-
-
-def screen(exam, *, weight=None, details="", **answers) -> MRScreening:
-    return mr.mr_screening_save(
-        exam=exam, answers={**ALL_NO, **answers}, weight=weight, details=details, acting_user=TEST_ACTOR
-    )
-
-
-def implant(exam, mr_safety, device_type="Cardiac pacemaker", **kwargs):
-    return mr.implant_add(
-        patient=exam.order.patient, device_type=device_type, mr_safety=mr_safety, acting_user=TEST_ACTOR, **kwargs
-    )
 
 
 def kinds(exam) -> set[str]:
