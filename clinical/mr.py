@@ -66,7 +66,7 @@ def table_limit_kg() -> Decimal:
 @dataclass(frozen=True)
 class Weight:
     kg: Decimal
-    source: str  # "screening" or "weight:<observation id>"
+    source: str  # "screening" or "measured" (an Observation)
     observed_at: datetime | None = None
 
 
@@ -77,7 +77,7 @@ def weight_for(exam: Exam, screening: MRScreening | None, *, at: datetime | None
     measured = latest_observation(exam.order.patient, Observation.Kind.WEIGHT, before=at)
     if measured is None:
         return None
-    return Weight(measured.value, f"weight:{measured.pk}", measured.observed_at)
+    return Weight(measured.value, "measured", measured.observed_at)
 
 
 def _implant_words(implant: Implant) -> str:
