@@ -1,6 +1,6 @@
 from django.urls import path
 
-from clinical import views
+from clinical import views, views_mr
 
 app_name = "clinical"
 
@@ -18,4 +18,9 @@ urlpatterns = [
     path("alerts/<int:pk>/end/", views.alert_end, name="alert_end"),
     path("protocols/", views.protocol_worklist, name="protocols"),
     path("exams/<int:exam_pk>/protocol/", views.protocol_exam, name="protocol_exam"),
+    path("mr/", views_mr.mr_home, name="mr_home"),
+    path("exams/<int:exam_pk>/mr-screening/", views_mr.mr_screening, name="mr_screening"),
+    path("exams/<int:exam_pk>/mr-screening/implants/add/", views_mr.implant_add, name="implant_add"),
+    path("exams/<int:exam_pk>/mr-screening/implants/<int:pk>/change/", views_mr.implant_update, name="implant_update"),
+    path("exams/<int:exam_pk>/mr-screening/implants/<int:pk>/remove/", views_mr.implant_remove, name="implant_remove"),
 ]

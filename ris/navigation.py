@@ -10,6 +10,7 @@ ENTRIES = [
     ("Schedule board", "scheduling:board"),
     ("Technologist", "worklist:home"),
     ("MPPS to reconcile", "worklist:reconcile_list"),
+    ("MR safety", "clinical:mr_home"),
     ("Reading", "reporting:home"),
     ("Protocols", "clinical:protocols"),
     ("Critical results", "reports:critical"),

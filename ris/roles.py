@@ -16,6 +16,7 @@ ROLE_HOME: dict[Role, str] = {
     Role.FRONT_DESK: "scheduling:home",
     Role.TECHNOLOGIST: "worklist:home",
     Role.RADIOLOGIST: "reporting:home",
+    Role.MR_SAFETY_OFFICER: "clinical:mr_home",
     Role.BILLING: "billing:home",
 }
 

@@ -25,3 +25,11 @@ def decision_choices(finding) -> list[tuple[str, str]]:
     from clinical.models import SafetyFlag
 
     return [(value, SafetyFlag.Decision(value).label) for value in finding.decisions]
+
+
+@register.filter
+def answer(value: str | None) -> str:
+    """An MR screening answer in words (Yes, No, Not known), "—" when not answered."""
+    from clinical.models import MRScreening
+
+    return MRScreening.Answer(value).label if value in MRScreening.Answer.values else "—"

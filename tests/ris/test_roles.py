@@ -18,6 +18,7 @@ PAGES = {
     "worklist:reconcile_list": {Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN},
     "scheduling:board": {Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN},
     "interfaces:message_log": {Role.ADMIN},
+    "clinical:mr_home": {Role.FRONT_DESK, Role.TECHNOLOGIST, Role.RADIOLOGIST, Role.MR_SAFETY_OFFICER, Role.ADMIN},
 }
 CLINICAL_PAGES = ["scheduling:home", "worklist:home", "reporting:home"]
 

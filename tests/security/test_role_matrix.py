@@ -23,11 +23,12 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from billing.models import ExportBatch
 from billing.services import claims_build
 from clinical import services as clinical_services
-from clinical.models import Observation
+from clinical.models import MRSafety, Observation
 from reporting import services as reporting
 from ris.models import CatalogImport, Role
 from tests.billing.conftest import billable_exam, insured_patient
 from tests.clinical.factories import contrast_allergy, observation
+from tests.clinical.mr_factories import implant, mr_procedure
 from tests.factories import (
     FacilityFactory,
     InboundMessageFactory,
@@ -126,6 +127,8 @@ def build_world(settings, tmp_path) -> World:
     )
     reading = make_completed_exam()
     booked = make_order().exams.get()
+    mr_exam = make_order(procedure_types=[mr_procedure()]).exams.get()
+    device = implant(mr_exam, MRSafety.CONDITIONAL)
     step = PerformedProcedureStep.objects.create(sop_instance_uid="1.2.3.999", status="COMPLETED")
     inbound, outbound = InboundMessageFactory(), OutboundMessageFactory()
     catalog_import = CatalogImport.objects.create(file="imports/matrix.csv", file_name="matrix.csv", actor="matrix")
@@ -145,6 +148,10 @@ def build_world(settings, tmp_path) -> World:
             for name in ("allergy_add", "allergies_answer", "alert_add", "measurement_add", "pregnancy_add")
         },
         "clinical:protocol_exam": {"exam_pk": booked.pk},
+        "clinical:mr_screening": {"exam_pk": mr_exam.pk},
+        "clinical:implant_add": {"exam_pk": mr_exam.pk},
+        "clinical:implant_update": {"exam_pk": mr_exam.pk, "pk": device.pk},
+        "clinical:implant_remove": {"exam_pk": mr_exam.pk, "pk": device.pk},
         "scheduling:patient": {"pk": patient.pk},
         "scheduling:patient_edit": {"pk": patient.pk},
         "scheduling:coverage_add": {"patient_pk": patient.pk},
