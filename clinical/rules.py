@@ -163,6 +163,18 @@ def current_pregnancy_record(patient, at: datetime) -> PregnancyRecord | None:
     return rows.order_by("-recorded_at", "-id").first()
 
 
+def asks_pregnancy_status(exam: Exam, *, at: datetime | None = None) -> bool:
+    """Whether the pregnancy rule applies to the exam: check-in asks the question (the check-in page, the buttons)."""
+    ctx = Context(exam=exam, at=at or timezone.now())
+    return pregnancy_rule_applies(exam, exam_day(ctx))
+
+
+def pregnancy_status_due(exam: Exam, *, at: datetime | None = None) -> bool:
+    """The rule applies and no status is recorded recently enough: it must be asked before the start."""
+    at = at or timezone.now()
+    return asks_pregnancy_status(exam, at=at) and current_pregnancy_record(exam.order.patient, at) is None
+
+
 NEEDS_DECISION = (PregnancyStatus.POSSIBLY, PregnancyStatus.DEFINITELY, PregnancyStatus.UNKNOWN)
 
 
