@@ -187,3 +187,25 @@ def test_the_question_is_asked_on_the_exam_day_for_a_patient_turning_56_before_i
 def test_a_radiologist_may_not_open_the_check_in_page(client_for):
     exam = ct_today()
     assert client_for(Role.RADIOLOGIST).get(check_in_url(exam)).status_code == 403
+
+
+@pytest.mark.parametrize("recorded", [PregnancyStatus.POSSIBLY, None], ids=["possibly pregnant", "not asked"])
+def test_a_radiologists_decision_lets_the_start_through(recorded):
+    from scheduling.services import exam_start
+    from tests.factories import make_radiologist
+
+    exam = exam_check_in(exam=ct_today(), acting_user=TEST_ACTOR)
+    if recorded is not None:
+        services.pregnancy_record(patient=exam.order.patient, status=recorded, acting_user=TEST_ACTOR, exam=exam)
+    (finding,) = open_findings(exam)
+    with pytest.raises(ApplicationError):
+        exam_start(exam=exam, acting_user=TEST_ACTOR)
+    services.safety_flag_decide(
+        exam=exam,
+        kind=finding.kind,
+        key=finding.key,
+        decision=SafetyFlag.Decision.PROCEED,
+        reason="trauma: the CT cannot wait; lead apron over the abdomen",
+        acting_user=make_radiologist(),
+    )
+    assert exam_start(exam=exam, acting_user=TEST_ACTOR).status == S.IN_PROGRESS
