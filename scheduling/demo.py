@@ -17,8 +17,6 @@ from ris.terminal import progress_bar
 from ris.validators import local_today
 from scheduling.models import Exam, Order, Priority
 from scheduling.services import (
-    Action,
-    exam_action_refusal,
     exam_book,
     exam_book_first_free,
     exam_cancel,
@@ -109,11 +107,7 @@ def _advance(exam: Exam, start: datetime, now: datetime, rng: random.Random, act
     arrived = max(start - timedelta(minutes=10), start.replace(hour=0, minute=0))  # on the booked day (00:05 too)
     exam_check_in(exam=exam, acting_user=actor, at=min(now, arrived))
     if start <= now:
-        # A start the other apps' guards refuse (open patient-safety findings: no pregnancy status, no recent eGFR
-        # in the demo data) is reported by the room's modality, as MPPS does: recorded and marked for the radiologist.
-        refused = exam_action_refusal(exam, Action.START, at=start)
-        station = exam.room.station_ae_title or exam.room.name if refused else ""
-        exam_start(exam=exam, acting_user=actor, at=start, performed_at=station)
+        exam_start(exam=exam, acting_user=actor, at=start)
         if end <= now:
             exam_complete(exam=exam, acting_user=actor, at=end)
 
