@@ -230,3 +230,29 @@ class ImplantForm(forms.ModelForm):
 class ImplantRemoveForm(forms.Form):
     reason = forms.ChoiceField(choices=ImplantRemoval.choices)
     note = forms.CharField(required=False, max_length=90)
+
+
+class PregnancyStatusForm(forms.Form):
+    """The pregnancy question asked at check-in (DICOM Pregnancy Status), with the last menstrual period."""
+
+    status = forms.TypedChoiceField(
+        label="Could the patient be pregnant?",
+        choices=PregnancyStatus.choices,
+        coerce=int,
+        widget=forms.RadioSelect,
+    )
+    last_menstrual_period = forms.DateField(
+        label="First day of the last menstrual period",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="If the patient knows it",
+    )
+    note = forms.CharField(max_length=255, required=False, help_text="e.g. pregnancy test result, contraception")
+    early_reason = forms.CharField(label="Arrived early: reason", max_length=200, required=False)
+
+    def __init__(self, *args, early: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if early:
+            self.fields["early_reason"].required = True
+        else:
+            del self.fields["early_reason"]

@@ -426,3 +426,33 @@ def measurement_record(
         source=Source.STAFF,
         name=f"Body {what} (entered)",
     )
+
+
+@transaction.atomic
+def pregnancy_status_at_check_in(
+    *,
+    exam: Exam,
+    status: int,
+    acting_user: Actor,
+    last_menstrual_period: date | None = None,
+    note: str = "",
+    early_reason: str = "",
+    check_in: bool = True,
+    at: datetime | None = None,
+) -> PregnancyRecord:
+    """The front desk asks the patient at check-in: record her pregnancy status for the exam and check her in, in one
+    transaction (a refused check-in records nothing). `check_in=False` records it for a patient already checked in."""
+    from scheduling.services import exam_check_in
+
+    record = pregnancy_record(
+        patient=exam.order.patient,
+        status=status,
+        acting_user=acting_user,
+        last_menstrual_period=last_menstrual_period,
+        exam=exam,
+        note=note,
+        at=at,
+    )
+    if check_in:
+        exam_check_in(exam=exam, acting_user=acting_user, at=at, early_reason=early_reason)
+    return record

@@ -23,4 +23,5 @@ urlpatterns = [
     path("exams/<int:exam_pk>/mr-screening/implants/add/", views_mr.implant_add, name="implant_add"),
     path("exams/<int:exam_pk>/mr-screening/implants/<int:pk>/change/", views_mr.implant_update, name="implant_update"),
     path("exams/<int:exam_pk>/mr-screening/implants/<int:pk>/remove/", views_mr.implant_remove, name="implant_remove"),
+    path("exams/<int:exam_pk>/check-in/", views.check_in, name="check_in"),
 ]

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from clinical import documentation, protocols, selectors, services, technique
+from clinical import documentation, protocols, rules, selectors, services, technique
 from clinical.forms import (
     AlertForm,
     AllergiesAnswerForm,
@@ -19,9 +19,11 @@ from clinical.forms import (
     FlagDecisionForm,
     MeasurementForm,
     PregnancyForm,
+    PregnancyStatusForm,
 )
 from clinical.models import Allergy, ExamProtocol, MedicalAlert, Observation
 from clinical.safety import MR_DECIDERS, RADIOLOGIST, exam_safety, uses_contrast
+from clinical.selectors import latest_pregnancy
 from ris.access import shown, shown_in_answer
 from ris.exceptions import ApplicationError
 from ris.models import Patient, Role
@@ -29,6 +31,7 @@ from ris.roles import CLINICAL, role_required, user_roles
 from scheduling.forms import add_service_error
 from scheduling.models import Exam
 from scheduling.selectors import exams_with_context
+from scheduling.services import Action, exam_action_refusal
 from scheduling.workflow import PERFORMED
 
 DECIDERS = tuple(RADIOLOGIST | MR_DECIDERS | {Role.ADMIN})
@@ -330,3 +333,54 @@ def protocol_exam(request, exam_pk: int):
         "user_roles": user_roles(request.user),
     }
     return render(request, "clinical/protocol_exam.html", context, status=400 if form.errors else 200)
+
+
+CHECK_IN_ROLES = (Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN)  # as scheduling's check-in
+
+
+@role_required(*CHECK_IN_ROLES)
+def check_in(request, exam_pk: int):
+    """Check-in of an exam whose pregnancy rule applies: the pregnancy question, then the check-in, in one service
+    call. For a patient already checked in (by the API, or before the question was due) it records the status."""
+    exam = get_object_or_404(exams_with_context(), pk=exam_pk)
+    shown(request, exam)
+    exam_page = reverse("scheduling:exam", args=[exam.pk])
+    if not rules.asks_pregnancy_status(exam):
+        messages.error(request, f"{exam.label}: this exam does not ask for a pregnancy status.")
+        return back(request, exam_page)
+    checking_in = exam.status == Exam.Status.SCHEDULED
+    if not checking_in and exam.status != Exam.Status.ARRIVED:
+        messages.error(request, f"{exam.label} is {exam.get_status_display().lower()}: nothing to check in.")
+        return back(request, exam_page)
+    refusal = early = ""
+    if checking_in:
+        refusal = exam_action_refusal(exam, Action.CHECK_IN)
+        early = refusal and not exam_action_refusal(exam, Action.CHECK_IN, early_reason="arrived early")
+    form = PregnancyStatusForm(request.POST or None, early=bool(early))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.pregnancy_status_at_check_in(
+                exam=exam,
+                acting_user=request.user,
+                status=data["status"],
+                last_menstrual_period=data["last_menstrual_period"],
+                note=data["note"],
+                early_reason=data.get("early_reason", ""),
+                check_in=checking_in,
+            )
+        except ApplicationError as error:
+            add_service_error(form, error)
+        else:
+            done = "checked in" if checking_in else "pregnancy status recorded"
+            messages.success(request, f"{exam.label}, {exam.order.patient.display_name}: {done}.")
+            return back(request, exam_page)
+    context = {
+        "exam": exam,
+        "form": form,
+        "checking_in": checking_in,
+        "refusal": "" if early else refusal,
+        "latest": latest_pregnancy(exam.order.patient),
+        "next": request.POST.get("next") or request.GET.get("next", ""),
+    }
+    return render(request, "clinical/check_in.html", context, status=400 if request.method == "POST" else 200)

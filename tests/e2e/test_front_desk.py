@@ -81,11 +81,14 @@ def test_front_desk_registers_orders_books_and_checks_in(live_server, page, arti
     page.screenshot(path=str(artifacts / "schedule_board.png"), full_page=True)
 
     block.click()
-    if timezone.localdate(exam.scheduled_start) == timezone.localdate():
-        page.get_by_role("button", name="Check in", exact=True).click()
-    else:  # booked for tomorrow (the test ran just before midnight): checked in today as an early arrival
+    # A CT for a woman of 51: checking in asks whether she could be pregnant (the clinical check-in page).
+    page.get_by_role("link", name="Check in…").click()
+    expect(page.locator(".patient-banner")).to_contain_text("ØSTER")
+    page.get_by_label("Not pregnant").check()
+    if timezone.localdate(exam.scheduled_start) != timezone.localdate():
+        # booked for tomorrow (the test ran just before midnight): checked in today as an early arrival
         page.get_by_label("Arrived early: reason").fill("Here already")
-        page.get_by_role("button", name="Check in early").click()
+    page.get_by_role("button", name="Record and check in").click()
     expect(page.locator("h1 .badge")).to_have_text("Arrived")
     exam.refresh_from_db()
     assert exam.status == Exam.Status.ARRIVED

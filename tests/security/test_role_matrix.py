@@ -212,6 +212,7 @@ def build_world(settings, tmp_path) -> World:
         kwargs[f"scheduling:{name}"] = {"pk": booked.pk}
     for name in ("exam_start", "exam_complete", "exam_letter"):
         kwargs[f"scheduling:{name}"] = {"pk": booked.pk}
+    kwargs["clinical:check_in"] = {"exam_pk": booked.pk}
     for name in ("api:exam-detail", "api:exam-book", "api:exam-reschedule", "api:exam-cancel", "api:exam-check-in"):
         kwargs[name] = {"pk": booked.pk}
     return World(users, kwargs)
