@@ -14,7 +14,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
@@ -25,6 +24,7 @@ from ris.access import shown
 from ris.exceptions import ApplicationError
 from ris.models import Patient, Role
 from ris.progress import progress_fields
+from ris.redirects import back
 from ris.roles import role_required
 from scheduling.forms import add_service_error
 from scheduling.selectors import exams_performed_since, exams_reported_since
@@ -32,14 +32,6 @@ from scheduling.selectors import exams_performed_since, exams_reported_since
 BILLING = (Role.BILLING, Role.ADMIN)
 PAGE_SIZE = 100
 DOWNLOADS = {"csv": ("csv_file", "text/csv"), "837": ("x12_file", "application/edi-x12")}
-
-
-def _back(request, default: str):
-    """Redirect to the page the action was started from (`next`, same site only), else to `default`."""
-    target = request.POST.get("next")
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return redirect(target)
-    return redirect(default)
 
 
 @require_safe
@@ -102,7 +94,7 @@ def claims_build(request):
         messages.success(request, f"{len(built)} claim{plural} built: {len(built) - held} ready, {held} held.{wait}")
     else:
         messages.info(request, f"0 claims built: no open charge has a final report.{wait}")
-    return _back(request, "billing:claims")
+    return back(request, "billing:claims")
 
 
 @require_POST
@@ -112,7 +104,7 @@ def claims_validate_selected(request):
     form = ClaimSelectionForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(error for errors in form.errors.values() for error in errors))
-        return _back(request, "billing:claims")
+        return back(request, "billing:claims")
     checked = services.claims_validate(claims=list(form.cleaned_data["claims"]), acting_user=request.user)
     ready = sum(claim.status == Claim.Status.READY for claim in checked)
     held = sum(claim.status == Claim.Status.DRAFT for claim in checked)
@@ -120,7 +112,7 @@ def claims_validate_selected(request):
     note = f", {others} left as they are (exported or in a batch)" if others else ""
     plural = pluralize(len(checked))
     messages.info(request, f"{len(checked)} claim{plural} validated: {ready} ready, {held} held{note}.")
-    return _back(request, "billing:claims")
+    return back(request, "billing:claims")
 
 
 @require_POST
@@ -130,7 +122,7 @@ def claim_validate(request, pk: int):
     claim = services.claim_validate(claim=get_object_or_404(Claim, pk=pk), acting_user=request.user)
     held = f", {len(claim.errors)} error{'s' if len(claim.errors) != 1 else ''}" if claim.errors else ""
     messages.info(request, f"Claim {claim.number}: {claim.get_status_display().lower()}{held}.")
-    return _back(request, "billing:claims")
+    return back(request, "billing:claims")
 
 
 @require_POST
@@ -141,7 +133,7 @@ def claim_outcome(request, pk: int):
     form = OutcomeForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"Claim {claim.number}: choose paid or denied (a note has at most 100 characters).")
-        return _back(request, "billing:claims")
+        return back(request, "billing:claims")
     try:
         claim = services.claim_set_outcome(
             claim=claim, status=form.cleaned_data["status"], note=form.cleaned_data["note"], acting_user=request.user
@@ -150,7 +142,7 @@ def claim_outcome(request, pk: int):
         messages.error(request, error.message)
     else:
         messages.success(request, f"Claim {claim.number}: {claim.get_status_display().lower()}.")
-    return _back(request, "billing:claims")
+    return back(request, "billing:claims")
 
 
 @role_required(*BILLING)

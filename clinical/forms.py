@@ -127,13 +127,16 @@ class MeasurementForm(forms.Form):
 
 
 class PregnancyForm(forms.Form):
+    """A pregnancy status (DICOM Pregnancy Status) with the first day of the last menstrual period."""
+
     status = forms.TypedChoiceField(label="Pregnancy status", choices=PregnancyStatus.choices, coerce=int)
     last_menstrual_period = forms.DateField(
-        label="Last menstrual period",
+        label="First day of the last menstrual period",
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text="If the patient knows it",
     )
-    note = forms.CharField(max_length=255, required=False)
+    note = forms.CharField(max_length=255, required=False, help_text="e.g. pregnancy test result, contraception")
 
 
 AS_CHOSEN = "same"  # the contrast select's "as the protocol says" (ContrastClass.NONE is "", hence a sentinel)
@@ -232,8 +235,8 @@ class ImplantRemoveForm(forms.Form):
     note = forms.CharField(required=False, max_length=90)
 
 
-class PregnancyStatusForm(forms.Form):
-    """The pregnancy question asked at check-in (DICOM Pregnancy Status), with the last menstrual period."""
+class PregnancyStatusForm(PregnancyForm):
+    """The pregnancy question as asked at check-in, with the "arrived early" reason when the day needs one."""
 
     status = forms.TypedChoiceField(
         label="Could the patient be pregnant?",
@@ -241,13 +244,6 @@ class PregnancyStatusForm(forms.Form):
         coerce=int,
         widget=forms.RadioSelect,
     )
-    last_menstrual_period = forms.DateField(
-        label="First day of the last menstrual period",
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="If the patient knows it",
-    )
-    note = forms.CharField(max_length=255, required=False, help_text="e.g. pregnancy test result, contraception")
     early_reason = forms.CharField(label="Arrived early: reason", max_length=200, required=False)
 
     def __init__(self, *args, early: bool = False, **kwargs):

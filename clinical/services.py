@@ -337,15 +337,7 @@ def allergy_update(
 def allergy_deactivate(*, allergy: Allergy, reason: str, acting_user: Actor, note: str = "") -> Allergy:
     """Mark an allergy entered in error or resolved: kept, inactive, the reason in its history. Once none is
     active the question counts as not asked again (an empty list is not "no known allergies")."""
-    allergy = Allergy.objects.select_for_update().get(pk=allergy.pk)
-    if reason not in EndReason.values:
-        raise ApplicationError("Say whether the allergy was entered in error or has resolved.", field="reason")
-    if not allergy.active:
-        raise ApplicationError("This allergy is already inactive.")
-    allergy.active = False
-    note = note.strip()
-    attribute(allergy, acting_user, f"{EndReason(reason).label.lower()}{': ' + note if note else ''}")
-    allergy.save()
+    allergy = _end(Allergy, allergy, "allergy", reason, note, acting_user)
     if not _active_allergies(allergy.patient).exists():
         allergies_status_set(patient=allergy.patient, acting_user=acting_user, status=Allergies.NOT_ASKED)
     return allergy
@@ -382,16 +374,21 @@ def alert_add(*, patient: Patient, code: str, acting_user: Actor, text: str = ""
 @transaction.atomic
 def alert_deactivate(*, alert: MedicalAlert, reason: str, acting_user: Actor, note: str = "") -> MedicalAlert:
     """Mark an alert entered in error or resolved: kept, inactive, the reason in its history."""
-    alert = MedicalAlert.objects.select_for_update().get(pk=alert.pk)
+    return _end(MedicalAlert, alert, "alert", reason, note, acting_user)
+
+
+def _end(model, record, what: str, reason: str, note: str, acting_user: Actor):
+    """Make an allergy or alert inactive (locked), with why (entered in error, resolved) and a note in its history."""
+    record = model.objects.select_for_update().get(pk=record.pk)
     if reason not in EndReason.values:
-        raise ApplicationError("Say whether the alert was entered in error or has resolved.", field="reason")
-    if not alert.active:
-        raise ApplicationError("This alert is already inactive.")
-    alert.active = False
+        raise ApplicationError(f"Say whether the {what} was entered in error or has resolved.", field="reason")
+    if not record.active:
+        raise ApplicationError(f"This {what} is already inactive.")
+    record.active = False
     note = note.strip()
-    attribute(alert, acting_user, f"{EndReason(reason).label.lower()}{': ' + note if note else ''}")
-    alert.save()
-    return alert
+    attribute(record, acting_user, f"{EndReason(reason).label.lower()}{': ' + note if note else ''}")
+    record.save()
+    return record
 
 
 @transaction.atomic

@@ -5,7 +5,6 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from clinical import documentation, protocols, rules, selectors, services, technique
@@ -27,6 +26,7 @@ from clinical.selectors import latest_pregnancy
 from ris.access import shown, shown_in_answer
 from ris.exceptions import ApplicationError
 from ris.models import Patient, Role
+from ris.redirects import back
 from ris.roles import CLINICAL, role_required, user_roles
 from scheduling.forms import add_service_error
 from scheduling.models import Exam
@@ -39,14 +39,6 @@ DECIDERS = tuple(RADIOLOGIST | MR_DECIDERS | {Role.ADMIN})
 # check-in, the technologist before the scan, the radiologist while protocoling or after a reaction.
 READERS = tuple(CLINICAL)
 EDITORS = tuple(CLINICAL)
-
-
-def back(request, default: str):
-    """Redirect to the page the form was posted from (same site only), else to `default`."""
-    target = request.POST.get("next") or request.GET.get("next")
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return redirect(target)
-    return redirect(default)
 
 
 @require_POST

@@ -9,7 +9,7 @@ ENTRIES = [
     ("Front desk", "scheduling:home"),
     ("Schedule board", "scheduling:board"),
     ("Technologist", "worklist:home"),
-    ("MPPS to reconcile", "worklist:reconcile_list"),
+    ("MPPS", "worklist:reconcile_list"),  # the steps to reconcile
     ("MR safety", "clinical:mr_home"),
     ("Reading", "reporting:home"),
     ("Protocols", "clinical:protocols"),

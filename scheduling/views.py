@@ -7,13 +7,13 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
 from ris import services as core_services
 from ris.access import shown
 from ris.exceptions import ApplicationError
 from ris.models import Modality, Patient, Role, Room
+from ris.redirects import back
 from ris.roles import allows, role_required
 from ris.selectors import patient_likely_duplicates, patient_search
 from scheduling import board, services
@@ -57,14 +57,6 @@ def _day_from(request) -> tuple[date, str]:
     if not 1900 <= day.year <= 2999:
         return timezone.localdate(), f"{raw} is too far from today; showing today."
     return day, ""
-
-
-def _back(request, default: str):
-    """Redirect to the page the action was started from (same site only), else to `default`."""
-    target = request.POST.get("next") or request.GET.get("next")
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return redirect(target)
-    return redirect(default)
 
 
 def _submit(form, service, **kwargs):
@@ -266,9 +258,9 @@ def exam_book(request, pk: int):
         else:
             local = timezone.localtime(exam.scheduled_start)
             messages.success(request, f"{exam.label} booked on {exam.room.name}, {local:%A %d %B %Y at %H:%M}.")
-            return _back(request, reverse("scheduling:exam", args=[exam.pk]))
+            return back(request, reverse("scheduling:exam", args=[exam.pk]))
         if request.POST.get("next"):  # from the schedule board: back there, with the refusal
-            return _back(request, reverse("scheduling:exam_book", args=[exam.pk]))
+            return back(request, reverse("scheduling:exam_book", args=[exam.pk]))
     rooms = free_slots_by_room(exam, day)
     context = {
         "exam": exam,
@@ -322,7 +314,7 @@ def _exam_action(request, pk: int, action, done: str, **kwargs):
             request,
             f"{exam.label}, {exam.order.patient.display_name}: {done}.",
         )
-    return _back(request, reverse("scheduling:exam", args=[pk]))
+    return back(request, reverse("scheduling:exam", args=[pk]))
 
 
 @role_required(*DESK)
@@ -341,7 +333,7 @@ def exam_no_show(request, pk: int):
             f"{exam.accession_number} {exam.procedure_type.name} ({exam.order.patient.display_name}): "
             "marked as no-show.",
         )
-        return _back(request, reverse("scheduling:exam", args=[pk]))
+        return back(request, reverse("scheduling:exam", args=[pk]))
     refusal = services.exam_action_refusal(exam, services.Action.NO_SHOW)
     status = 400 if request.method == "POST" else 200
     return render(

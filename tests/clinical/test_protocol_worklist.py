@@ -206,7 +206,7 @@ def test_the_protocol_page_shows_the_banner_order_and_saves_the_choice(client):
     client.force_login(make_radiologist())
     url = reverse("clinical:protocol_exam", args=[exam.pk])
     page = client.get(url).content.decode()
-    assert page.index('class="patient-banner"') < page.index("<h1>")
+    assert page.index('class="patient-banner') < page.index("<h1>")
     assert "Headache, rule out bleed" in page
     assert f'<option value="{protocol.pk}">CTHEADNC CT head non-contrast</option>' in page
     response = client.post(url, {"protocol": protocol.pk, "contrast": "same", "notes": "Thin slices"})

@@ -72,7 +72,8 @@ def performed(room, start: datetime, *, ordered_at: datetime | None = None, comp
     exam = booked(room, start, ordered_at=ordered_at)
     arrived = max(start - timedelta(minutes=10), local(start.date(), 0))  # on the booked day
     exam = exam_check_in(exam=exam, acting_user=TEST_ACTOR, at=arrived)
-    exam = exam_start(exam=exam, acting_user=TEST_ACTOR, at=start)
+    # As the room's modality reports it (MPPS): these exams are the department's history, whatever was screened.
+    exam = exam_start(exam=exam, acting_user=TEST_ACTOR, at=start, performed_at=room.station_ae_title)
     return exam_complete(exam=exam, acting_user=TEST_ACTOR, at=completed or start + timedelta(minutes=15))
 
 

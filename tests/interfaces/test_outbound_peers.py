@@ -166,7 +166,7 @@ def test_the_oru_tells_when_the_exam_was_done_who_signed_each_part_and_which_stu
         procedure_types=[mr], admission_id="V777", room=room, start=booked, booked_at=booked - timedelta(days=1)
     )
     services.exam_check_in(exam=exam, acting_user=TEST_ACTOR, at=max(booked, performed - timedelta(minutes=10)))
-    services.exam_start(exam=exam, acting_user=TEST_ACTOR, at=performed)
+    services.exam_start(exam=exam, acting_user=TEST_ACTOR, at=performed, performed_at=room.station_ae_title)  # MPPS
     services.exam_complete(exam=exam, acting_user=TEST_ACTOR, at=performed + timedelta(minutes=20))
     attending = make_radiologist(npi=npi_from(77), first_name="Åse", last_name="Øster")
     second = make_radiologist(npi=npi_from(78), first_name="Sam", last_name="Second")

@@ -117,7 +117,7 @@ def test_the_worklist_filters_by_modality_body_part_referrer_date_and_mine(atten
     mr_knee = ProcedureTypeFactory(modality=ModalityFactory(code="MR", name="MR"), body_part="KNEE")
     referrer = ReferringPhysicianFactory()
     ct_head = make_completed_exam()
-    knee = make_completed_exam(procedure_types=[mr_knee], referring_physician=referrer)
+    knee = make_completed_exam(procedure_types=[mr_knee], referring_physician=referrer, performed_at="MR1")
     Exam.objects.filter(pk=ct_head.pk).update(completed_at=timezone.now() - timedelta(days=3))
     services.reading_claim(exam=knee, user=resident)
     client = signed_in(attending)

@@ -87,10 +87,10 @@ def test_the_download_is_an_attachment_named_by_accession(client_for):
 
 
 @pytest.mark.parametrize("role", list(Role), ids=str)
-def test_clinical_roles_download_and_billing_is_refused(client_for, role):
+def test_clinical_roles_download_and_billing_and_the_mr_safety_officer_are_refused(client_for, role):
     report = final_report()
     response = client_for(role).get(reverse("reports:pdf", args=[report.exam_id]))
-    assert response.status_code == (403 if role == Role.BILLING else 200)
+    assert response.status_code == (403 if role in (Role.BILLING, Role.MR_SAFETY_OFFICER) else 200)
 
 
 def test_a_report_not_yet_final_has_no_pdf(client_for):
