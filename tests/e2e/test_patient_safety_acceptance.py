@@ -195,4 +195,3 @@ def test_cis_to_scanner_with_a_contrast_reaction_and_an_egfr_of_25(live_server, 
         page.goto(f"{live_server.url}/reporting/exams/{exam.pk}/")
         technique = page.get_by_label("Technique")
         expect(technique).to_have_value(re.compile(r"iohexol 350 mgI/mL, IV, 80 mL"))
-
