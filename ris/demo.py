@@ -37,6 +37,7 @@ DEMO_USERS = [
     ("resident", "Remy", "Resident", Role.RADIOLOGIST, "MD"),  # saves preliminary reports
     ("billing", "Bill", "Clerk", Role.BILLING, ""),
     ("admin", "Ada", "Admin", Role.ADMIN, ""),
+    ("mrsafety", "Max", "Magnet", Role.MR_SAFETY_OFFICER, "MRSO"),
 ]
 
 # code, name, modality, CPT, body part, minutes, preparation
