@@ -21,12 +21,13 @@ class Interface:
 
 
 Actor = AbstractBaseUser | Interface
+ACTOR_LABEL_MAX = 150  # history_actor's column (and every "recorded by" column that stores a label)
 
 
 class AuditedHistoryModel(models.Model):
     """Abstract base of every historical model: adds the actor's name, user or interface."""
 
-    history_actor = models.CharField(max_length=150, blank=True, db_index=True)
+    history_actor = models.CharField(max_length=ACTOR_LABEL_MAX, blank=True, db_index=True)
 
     class Meta:
         abstract = True
@@ -38,8 +39,9 @@ def audited_history(**kwargs) -> HistoricalRecords:
 
 
 def actor_label(actor: Actor) -> str:
+    """"HL7:CIS", "DICOM:CT1" or the username; an interface named by a sender's overlong MSH-3 is cut to fit."""
     if isinstance(actor, Interface):
-        return str(actor)
+        return str(actor)[:ACTOR_LABEL_MAX]
     return actor.get_username()
 
 
