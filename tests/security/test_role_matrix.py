@@ -274,10 +274,16 @@ def observe(name: str, world: World) -> dict[str, dict[str, bool]]:
     found: dict[str, dict[str, bool]] = {}
     urls = admin_urls() if name == ADMIN_SITE else [url_of(name, world)]
     methods = ["GET"] if name == ADMIN_SITE else METHODS
+    clients: dict[str, Client] = {}  # one signed-in client per role, while it stays signed in
     for method in methods:
         marks: dict[str, bool | None] = {}
         for column in COLUMNS:
-            results = {outcome(client_for(world, column), method, url, anonymous=column == "Anonymous") for url in urls}
+            results = set()
+            for url in urls:
+                client = clients.get(column) or clients.setdefault(column, client_for(world, column))
+                results.add(outcome(client, method, url, anonymous=column == "Anonymous"))
+                if column != "Anonymous" and "_auth_user_id" not in client.session:
+                    del clients[column]  # signed out (the logout URL): the next request signs in again
             assert len(results) == 1, f"{name} {method} {column}: admin pages disagree"
             marks[column] = results.pop()
         if None in marks.values():
