@@ -39,7 +39,7 @@ def audited_history(**kwargs) -> HistoricalRecords:
 
 
 def actor_label(actor: Actor) -> str:
-    """"HL7:CIS", "DICOM:CT1" or the username; an interface named by a sender's overlong MSH-3 is cut to fit."""
+    """ "HL7:CIS", "DICOM:CT1" or the username; an interface named by a sender's overlong MSH-3 is cut to fit."""
     if isinstance(actor, Interface):
         return str(actor)[:ACTOR_LABEL_MAX]
     return actor.get_username()
