@@ -43,6 +43,7 @@ PENDING, PENDING_WARNING, CANCELLED = 0xFF00, 0xFF01, 0xFE00
 IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS = 0xA900
 UNABLE_TO_PROCESS = 0xC001
 UNABLE_TO_DECODE = 0xC310
+SOP_CLASS_NOT_SUPPORTED = 0x0122  # PS3.7 C.3 (an N-service request for a class not served)
 
 
 def _caller(event) -> str:
@@ -171,7 +172,27 @@ def _json(dataset: Dataset) -> dict:
         return {}
 
 
+def _by_sop_class(handlers: dict, sop_class_uid) -> object | None:
+    return handlers.get(str(sop_class_uid or ""))
+
+
 def handle_n_create(event):
+    """N-CREATE, by SOP class (N_CREATE below); a class the SCP does not serve is refused with 0122."""
+    handler = _by_sop_class(N_CREATE, event.request.AffectedSOPClassUID)
+    if handler is None:
+        return _status(SOP_CLASS_NOT_SUPPORTED), None
+    return handler(event)
+
+
+def handle_n_set(event):
+    """N-SET, by SOP class (N_SET below)."""
+    handler = _by_sop_class(N_SET, event.request.RequestedSOPClassUID)
+    if handler is None:
+        return _status(SOP_CLASS_NOT_SUPPORTED), None
+    return handler(event)
+
+
+def handle_mpps_create(event):
     """MPPS N-CREATE: the modality started a procedure step."""
     uid = event.request.AffectedSOPInstanceUID
     if not uid:  # the SCU may leave the UID to the SCP (PS3.4 F.7.2.1.1)
@@ -179,7 +200,7 @@ def handle_n_create(event):
     return _mpps(event, services.mpps_create, uid, lambda: event.attribute_list)
 
 
-def handle_n_set(event):
+def handle_mpps_set(event):
     """MPPS N-SET: the modality updated, completed or discontinued the step."""
     return _mpps(event, services.mpps_update, event.request.RequestedSOPInstanceUID, lambda: event.modification_list)
 
@@ -204,6 +225,13 @@ def _mpps(event, service, uid: str, dataset_of):
         return _status(0x0110), None
     finally:
         close_old_connections()
+
+
+# The N-services by SOP class UID: each service module of the SCP adds its classes here.
+N_CREATE = {str(ModalityPerformedProcedureStep): handle_mpps_create}
+N_SET = {str(ModalityPerformedProcedureStep): handle_mpps_set}
+# Presentation contexts the SCP accepts, by SOP class.
+SUPPORTED = [Verification, ModalityWorklistInformationFind, ModalityPerformedProcedureStep]
 
 
 def handle_requested(event) -> None:
@@ -345,7 +373,7 @@ def build_ae(ae_title: str) -> AE:
     ae.acse_timeout = settings.RIS_MWL_SETUP_TIMEOUT_SECONDS  # waiting for the A-ASSOCIATE-RQ (and the release)
     ae.network_timeout = 60
     ae.dimse_timeout = 60
-    for context in (Verification, ModalityWorklistInformationFind, ModalityPerformedProcedureStep):
+    for context in SUPPORTED:
         ae.add_supported_context(context)
     if settings.RIS_MWL_RESTRICT_CALLERS:
         ae.require_calling_aet = allowed_callers()
