@@ -11,6 +11,7 @@ from ris.audit import Actor, Interface, attribute
 from ris.exceptions import ApplicationError, IllegalTransition
 from scheduling.models import Exam
 from scheduling.services import exam_check_in, exam_complete, exam_discontinue, exam_start
+from worklist.forwarding import forward_queue
 from worklist.models import PerformedProcedureStep
 from worklist.translate import StepReport
 
@@ -79,6 +80,44 @@ def _scheduled_exam(report: StepReport) -> Exam | None:
     return None
 
 
+# --- the exam moves with what the modality did: MPPS and UPS alike -------------------------------------------------
+
+
+def exam_started_at_modality(exam: Exam, *, acting_user: Actor, at: datetime | None, station: str, step=None):
+    """The modality started the exam (an MPPS IN PROGRESS, a UPS workitem IN PROGRESS): check in when still
+    SCHEDULED (the patient is evidently here), then IN_PROGRESS; never left ARRIVED. The scanner's report is a fact
+    on whatever day it came: recorded, the history naming the station when it was not the booked day. Returns the
+    exam, or None when it cannot be started (logged; the step then waits for reconciliation)."""
+    try:
+        with transaction.atomic():
+            if exam.status == Exam.Status.SCHEDULED:
+                exam = exam_check_in(exam=exam, acting_user=acting_user, at=at, performed_at=station)
+            return exam_start(exam=exam, acting_user=acting_user, at=at, performed_at=station)
+    except IllegalTransition as error:
+        log.warning("%s: exam %s not started: %s", _named(step), exam.pk, error.message)
+        return None
+
+
+def exam_finished_at_modality(
+    exam: Exam, *, completed: bool, acting_user: Actor, at: datetime | None, reason: str = "", step=None
+) -> Exam | None:
+    """The modality completed (or discontinued) the exam: an MPPS COMPLETED/DISCONTINUED, a UPS workitem
+    COMPLETED/CANCELED. Returns the exam, or None when it could not move on (logged)."""
+    try:
+        with transaction.atomic():
+            if completed:
+                return exam_complete(exam=exam, acting_user=acting_user, at=at)
+            reason = reason or "Discontinued at the modality"
+            return exam_discontinue(exam=exam, reason=reason, acting_user=acting_user, at=at)
+    except IllegalTransition as error:
+        log.warning("%s: exam %s not moved on: %s", _named(step), exam.pk, error.message)
+        return None
+
+
+def _named(step) -> str:
+    return str(step) if step is not None else "Procedure step"
+
+
 @transaction.atomic
 def mpps_create(
     *, sop_instance_uid: str, report: StepReport, attributes: dict, calling_ae: str
@@ -103,17 +142,8 @@ def mpps_create(
         attributes=attributes,
     )
     if exam is not None:
-        try:
-            with transaction.atomic():
-                # The scanner's report is a fact, on whatever day it came: recorded, the history naming the
-                # modality when it was not the booked day (scheduling.services._checked_action).
-                station = step.performed_station_ae_title or "unknown"
-                if exam.status == Exam.Status.SCHEDULED:  # the scanner started: the patient is evidently here
-                    exam = exam_check_in(exam=exam, acting_user=actor, at=report.started_at, performed_at=station)
-                exam_start(exam=exam, acting_user=actor, at=report.started_at, performed_at=station)
-        except IllegalTransition as error:
-            log.warning("MPPS %s: exam %s not started: %s", sop_instance_uid, exam.pk, error.message)
-            exam = None
+        station = step.performed_station_ae_title or "unknown"
+        exam = exam_started_at_modality(exam, acting_user=actor, at=report.started_at, station=station, step=step)
     step.exam = exam
     attribute(step, actor)
     try:
@@ -122,6 +152,7 @@ def mpps_create(
     except IntegrityError:
         raise DuplicateStep(f"MPPS {sop_instance_uid} exists already.") from None
     _dose_store(step.exam_id, report, actor, sop_instance_uid)
+    forward_queue(sop_instance_uid=sop_instance_uid, operation="N-CREATE", attributes=attributes)
     log.info("MPPS %s created by %s for exam %s", sop_instance_uid, calling_ae, exam.pk if exam else "(unmatched)")
     return step
 
@@ -149,18 +180,18 @@ def mpps_update(
         step.status = report.status
     if step.exam_id and step.status != PPS.IN_PROGRESS:
         exam = Exam.objects.get(pk=step.exam_id)
-        try:
-            with transaction.atomic():
-                if step.status == PPS.COMPLETED:
-                    exam_complete(exam=exam, acting_user=actor, at=step.ended_at)
-                else:
-                    reason = step.discontinuation_reason or "Discontinued at the modality"
-                    exam_discontinue(exam=exam, reason=reason, acting_user=actor, at=step.ended_at)
-        except IllegalTransition as error:
-            log.warning("MPPS %s: exam %s not moved on: %s", sop_instance_uid, exam.pk, error.message)
+        exam_finished_at_modality(
+            exam,
+            completed=step.status == PPS.COMPLETED,
+            acting_user=actor,
+            at=step.ended_at,
+            reason=step.discontinuation_reason,
+            step=step,
+        )
     attribute(step, actor)
     step.save()
     _dose_store(step.exam_id, report, actor, sop_instance_uid)
+    forward_queue(sop_instance_uid=sop_instance_uid, operation="N-SET", attributes=attributes)
     return step
 
 
