@@ -1,7 +1,8 @@
 """DICOM Modality Worklist <-> domain, as pure functions: no ORM calls, no network.
 
 A C-FIND identifier becomes a `WorklistQuery` (matching keys as plain values and ranges); an exam's data becomes
-the response identifier holding exactly the keys the query asked for (PS3.4 K.4.1.1.3.2). The selector turns a
+the response identifier holding exactly the keys the query asked for (PS3.4 K.4.1.1.3.2), plus its Specific
+Character Set and the Timezone Offset From UTC of its dates and times. The selector turns a
 `WorklistQuery` into one database query.
 """
 
