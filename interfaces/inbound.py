@@ -17,7 +17,7 @@ from clinical.models import Allergy  # its HL7 table 0127 / 0128 codes only: no 
 from interfaces.hl7v2 import MessageError, Reader, parse_date, parse_datetime
 from ris.countries import country_code
 from ris.models import Patient, ReferringPhysician  # their _meta only (column sizes and formats): no query
-from ris.validators import local_today, validate_npi
+from ris.validators import local_today, validate_npi, validate_uid
 
 # HL7 table 0001 (and ISO 5218 digits, seen in the field) -> the RIS's sex codes.
 SEX = {"M": "M", "F": "F", "O": "O", "U": "U", "A": "O", "N": "U", "X": "O", "1": "M", "2": "F", "0": "U", "9": "U"}
@@ -74,6 +74,8 @@ class ProcedureRequest:
     accession_number: str = ""  # IPC-1, else OBR-18: taken only from a sender configured to assign accessions
     start: datetime | None = None
     start_field: tuple[str, int, int] | None = None  # where the start came from, for a warning about it
+    study_instance_uid: str = ""  # the placer's (IPC-3, else ZDS-1.1), "" when it gave none: the RIS mints one
+    study_instance_uid_field: tuple[str, int, int] | None = None  # where it came from, for an error about it
 
 
 @dataclass
@@ -307,6 +309,7 @@ def order(reader: Reader, *, sending_application: str, tz) -> OrderData:
     first = obrs[0] if obrs else None
     tq1 = reader.segment("TQ1")
     ipcs = reader.segments("IPC")
+    zdss = reader.segments("ZDS")
     priority_code = (
         reader.get(tq1, 9, 1) or reader.get(orc, 7, 6) or reader.get(first, 27, 6) or reader.get(first, 5)
     ).upper()
@@ -330,6 +333,8 @@ def order(reader: Reader, *, sending_application: str, tz) -> OrderData:
             raise MessageError("OBR-4 (universal service identifier) is empty.", code=101, location=("OBR", number, 4))
         ipc = ipcs[number - 1] if number <= len(ipcs) else None
         start, start_field = _start(reader, orc, obr, tq1, tz=tz, number=number)
+        zds = zdss[number - 1] if number <= len(zdss) else None
+        study_uid, study_uid_field = _study_instance_uid(reader, ipc, zds, number) if control == "NW" else ("", None)
         data.procedures.append(
             ProcedureRequest(
                 code=code,
@@ -341,9 +346,32 @@ def order(reader: Reader, *, sending_application: str, tz) -> OrderData:
                 accession_number=reader.get(ipc, 1, 1) or reader.get(obr, 18, 1),
                 start=start,
                 start_field=start_field,
+                study_instance_uid=study_uid,
+                study_instance_uid_field=study_uid_field,
             )
         )
     return data
+
+
+def _study_instance_uid(reader: Reader, ipc, zds, number: int) -> tuple[str, tuple[str, int, int] | None]:
+    """The placer's Study Instance UID for the n-th procedure and where it was: IPC-3 (OMI^O23, EI-1), else ZDS-1
+    component 1 (ORM^O01 as IHE RAD-4 gives it: <UID>^<application>^Application^DICOM); ("", None) when neither
+    holds one. Not a UID (PS3.5 9.1): a data type error (102) at its field."""
+    for segment, fld, name in ((ipc, 3, "IPC"), (zds, 1, "ZDS")):
+        value = reader.get(segment, fld, 1).strip()
+        if not value:
+            continue
+        location = (name, number, fld)
+        try:
+            validate_uid(value)
+        except ValidationError as error:
+            raise MessageError(
+                f"{name}-{fld} Study Instance UID {value[:80]!r}: {' '.join(error.messages)}",
+                code=102,
+                location=location,
+            ) from None
+        return value, location
+    return "", None
 
 
 def patient_class(reader: Reader) -> str:

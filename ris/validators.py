@@ -10,6 +10,9 @@ _ICD10CM = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$")
 _CPT = re.compile(r"^[0-9]{4}[0-9FT]$")
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # PS3.5 6.2: default repertoire, no backslash
 _PHONE = re.compile(r"^\+?[0-9 ()./-]{5,30}$")
+# PS3.5 9.1: components of digits separated by dots, no leading zero in a component of more than one digit.
+_UID = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
+UID_MAX_LENGTH = 64
 
 
 def local_today() -> date:
@@ -85,6 +88,19 @@ def validate_ae_title(value: str) -> None:
     if not _AE_TITLE.match(value) or value != value.strip():
         raise ValidationError(
             "An AE title is 1 to 16 printable ASCII characters, no backslash, no leading or trailing spaces."
+        )
+
+
+def validate_uid(value: str) -> None:
+    """A DICOM UID (PS3.5 9.1): digits and dots, no empty component, no leading zero, at most 64 characters."""
+    if len(value) > UID_MAX_LENGTH:
+        raise ValidationError(
+            f"A DICOM UID has at most {UID_MAX_LENGTH} characters; this one has {len(value)}.", code="uid_length"
+        )
+    if not _UID.fullmatch(value):
+        raise ValidationError(
+            "A DICOM UID is numbers separated by dots (digits only, no empty part, no part with a leading zero).",
+            code="uid_format",
         )
 
 

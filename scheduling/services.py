@@ -15,7 +15,13 @@ from ris.audit import Actor, actor_label, attribute
 from ris.exceptions import ApplicationError
 from ris.models import Patient, ProcedureType, ReferringPhysician, Room
 from ris.services import identifier_next, outbox_add, sequence_next_value, validated_or_raise
-from ris.validators import local_today, normalize_icd10cm, validate_accession_number, validate_dicom_identifier
+from ris.validators import (
+    local_today,
+    normalize_icd10cm,
+    validate_accession_number,
+    validate_dicom_identifier,
+    validate_uid,
+)
 from scheduling import guards
 from scheduling.models import AccessionNumber, Exam, Order, Priority
 from scheduling.selectors import exams_holding_room, free_slots_by_room, room_open_periods
@@ -47,6 +53,7 @@ def order_create(
     admission_id: str = "",
     override_reason: str = "",
     patient_class: str = "",
+    study_instance_uids: Sequence[str] = (),
 ) -> Order:
     """Create an order and one exam per procedure, each with its IDs and Study Instance UID.
 
@@ -56,6 +63,10 @@ def order_create(
     Accession numbers are the RIS's own: one per exam, or one for the order with RIS_ACCESSION_PER=order. A sender
     that assigns them (a per-sender setting) gives `accession_numbers` (one per procedure, or one for all) in its
     own namespace `accession_issuer`; a number it leaves empty is the RIS's.
+
+    Study Instance UIDs are the RIS's own, unless the placer gives them (IHE RAD-2/RAD-4: IPC-3, ZDS-1):
+    `study_instance_uids`, one per procedure, "" where the RIS is to mint one. A placer's UID must be a valid UID
+    that no other exam has.
     """
     try:
         return _order_create(
@@ -73,12 +84,17 @@ def order_create(
             admission_id=admission_id,
             override_reason=override_reason.strip(),
             patient_class=patient_class,
+            study_instance_uids=[uid.strip() for uid in study_instance_uids],
         )
     except IntegrityError as error:  # the database holds uniqueness; say which number clashed
         if "placer" in str(error):
             raise ApplicationError(
                 f"Order {placer_order_number} from {placer_application or 'this placer'} exists already.",
                 field="placer_order_number",
+            ) from None
+        if "study_instance_uid" in str(error):  # another exam took one of the placer's UIDs a moment ago
+            raise ApplicationError(
+                "A Study Instance UID of this order is in use by another exam.", field="study_instance_uid"
             ) from None
         raise
 
@@ -150,6 +166,30 @@ def _accession_given(number: str, issuer: str) -> AccessionNumber:
     return held
 
 
+def _study_instance_uids(count: int, given: Sequence[str]) -> list[str]:
+    """One Study Instance UID per exam: the placer's where given (checked: a UID, not used by another exam, not
+    twice in the order), else a new one."""
+    if len(given) > count:
+        raise ApplicationError(f"{len(given)} Study Instance UIDs for {count} procedures.", field="study_instance_uid")
+    sent = [uid for uid in given if uid]
+    for uid in sent:
+        try:
+            validate_uid(uid)
+        except ValidationError as error:
+            raise ApplicationError(
+                f"Study Instance UID {uid[:80]}: {' '.join(error.messages)}", field="study_instance_uid"
+            ) from None
+    repeated = next((uid for index, uid in enumerate(sent) if uid in sent[:index]), None)
+    if repeated:
+        raise ApplicationError(
+            f"Study Instance UID {repeated} is given for two procedures of the order.", field="study_instance_uid"
+        )
+    taken = Exam.objects.filter(study_instance_uid__in=sent).values_list("study_instance_uid", flat=True).first()
+    if taken:
+        raise ApplicationError(f"Study Instance UID {taken} is in use by another exam.", field="study_instance_uid")
+    return [(given[index] if index < len(given) else "") or study_instance_uid_new() for index in range(count)]
+
+
 def _accessions_for(count: int, given: Sequence[str], issuer: str) -> list[AccessionNumber]:
     """One accession number per exam: the sender's where given, else the RIS's; one for all exams with
     RIS_ACCESSION_PER=order. A number the sender repeats for several procedures is shared by their exams."""
@@ -189,6 +229,7 @@ def _order_create(
     admission_id: str,
     override_reason: str,
     patient_class: str,
+    study_instance_uids: Sequence[str],
 ) -> Order:
     if not procedure_types:
         raise ApplicationError("An order needs at least one procedure.", field="procedure_types")
@@ -198,6 +239,7 @@ def _order_create(
     if inactive:
         raise ApplicationError(f"Procedure {', '.join(inactive)} is no longer offered.", field="procedure_types")
     plausibility_override = _plausibility_override(patient, procedure_types, override_reason)
+    study_uids = _study_instance_uids(len(procedure_types), study_instance_uids)
     accessions = _accessions_for(len(procedure_types), accession_numbers, accession_issuer)
     order = Order(
         patient=patient,
@@ -220,7 +262,7 @@ def _order_create(
     attribute(order, acting_user, "entered outside the catalog's sex or age limits" if plausibility_override else "")
     order.save()
     AccessionNumber.objects.filter(pk__in={held.pk for held in accessions}).update(order=order)
-    for procedure_type, accession in zip(procedure_types, accessions, strict=True):
+    for procedure_type, accession, study_uid in zip(procedure_types, accessions, study_uids, strict=True):
         number = sequence_next_value("requested_procedure")
         exam = Exam(
             order=order,
@@ -229,7 +271,7 @@ def _order_create(
             accession_issuer=accession.issuer,
             requested_procedure_id=f"RP{number:08d}",
             scheduled_procedure_step_id=f"SPS{number:08d}",
-            study_instance_uid=study_instance_uid_new(),
+            study_instance_uid=study_uid,
             status=S.ORDERED,
             status_changed_at=timezone.now(),
         )

@@ -31,6 +31,7 @@ from worklist.translate import (
     PATIENT_FACT_KEYS,
     InvalidQuery,
     ResponsePlan,
+    offset_zone,
     parse_query,
     parse_step_report,
     worklist_item,
@@ -205,11 +206,22 @@ def handle_mpps_set(event):
     return _mpps(event, services.mpps_update, event.request.RequestedSOPInstanceUID, lambda: event.modification_list)
 
 
+def _step_zone(service, uid: str):
+    """The zone of an MPPS's dates and times when the list does not say: for an N-SET, the offset its N-CREATE
+    carried; else the department's."""
+    if service is services.mpps_update:
+        offset = selectors.performed_step_offset(str(uid))
+        if offset:
+            with contextlib.suppress(InvalidQuery):
+                return offset_zone(offset)
+    return timezone.get_current_timezone()
+
+
 def _mpps(event, service, uid: str, dataset_of):
     close_old_connections()
     try:
         dataset = dataset_of()
-        report = parse_step_report(dataset, tz=timezone.get_current_timezone())
+        report = parse_step_report(dataset, tz=_step_zone(service, uid))
         service(sop_instance_uid=str(uid), report=report, attributes=_json(dataset), calling_ae=_caller(event))
         dataset.SOPInstanceUID = str(uid)
         if getattr(event.request, "AffectedSOPInstanceUID", "x") is None:

@@ -7,6 +7,7 @@ from itertools import islice
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.db.models.functions import TruncTime
 from django.utils import timezone
 
 from clinical.models import ClinicalStatus, ExamProtocol, MedicalAlert, MRScreening, PregnancyStatus
@@ -48,12 +49,12 @@ def _string(field: str, value: str, *, case_insensitive: bool = False) -> Q:
     return Q(**{f"{field}__iexact" if case_insensitive else field: value})
 
 
-def _time_of_day(low: time | None, high: time | None) -> Q:
+def _time_of_day(low: time | None, high: time | None, *, field: str = "scheduled_start__time") -> Q:
     condition = Q()
     if low is not None:
-        condition &= Q(scheduled_start__time__gte=low)
+        condition &= Q(**{f"{field}__gte": low})
     if high is not None:
-        condition &= Q(scheduled_start__time__lte=high)
+        condition &= Q(**{f"{field}__lte": high})
     return condition
 
 
@@ -87,11 +88,16 @@ def worklist_exams(
             condition &= Q(scheduled_start__gte=query.start.start)
         if query.start.end:
             condition &= Q(scheduled_start__lte=query.start.end)
+    exams = Exam.objects.all()
     if query.start_time_only is not None:
-        condition &= _time_of_day(*query.start_time_only)
+        if query.time_zone is None:  # the department's time of day
+            condition &= _time_of_day(*query.start_time_only)
+        else:  # the time of day in the zone the query's Timezone Offset From UTC names
+            exams = exams.annotate(start_clock=TruncTime("scheduled_start", tzinfo=query.time_zone))
+            condition &= _time_of_day(*query.start_time_only, field="start_clock")
     if station_ae_title is not None and "ScheduledStationAETitle" not in query.strings:
         condition &= Q(room__station_ae_title=station_ae_title)
-    return Exam.objects.filter(condition).order_by("scheduled_start", "id")[:limit]
+    return exams.filter(condition).order_by("scheduled_start", "id")[:limit]
 
 
 # What a worklist response needs (worklist.translate.worklist_item's row), by name, and where it lives. Rows of
@@ -238,6 +244,19 @@ def exam_facts_for(rows: Iterable[dict]) -> dict[int, ExamFacts]:
             special_needs=("Claustrophobia (MR screening)",) if row["id"] in claustrophobic else (),
         )
     return facts
+
+
+def performed_step_offset(sop_instance_uid: str) -> str:
+    """The Timezone Offset From UTC (0008,0201) an MPPS's N-CREATE (or an N-SET since) carried, "" when none: the
+    zone of the N-SETs that do not repeat it."""
+    attributes = (
+        PerformedProcedureStep.objects.filter(sop_instance_uid=sop_instance_uid)
+        .values_list("attributes", flat=True)
+        .first()
+    )
+    element = (attributes or {}).get("00080201") or {}
+    values = element.get("Value") if isinstance(element, dict) else None
+    return str(values[0]).strip() if isinstance(values, list) and values else ""
 
 
 def performed_steps_to_reconcile() -> QuerySet[PerformedProcedureStep]:

@@ -1,14 +1,15 @@
 """DICOM Modality Worklist <-> domain, as pure functions: no ORM calls, no network.
 
 A C-FIND identifier becomes a `WorklistQuery` (matching keys as plain values and ranges); an exam's data becomes
-the response identifier holding exactly the keys the query asked for (PS3.4 K.4.1.1.3.2). The selector turns a
+the response identifier holding exactly the keys the query asked for (PS3.4 K.4.1.1.3.2), plus its Specific
+Character Set and the Timezone Offset From UTC of its dates and times. The selector turns a
 `WorklistQuery` into one database query.
 """
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
@@ -67,6 +68,7 @@ class WorklistQuery:
     start_time_only: tuple[time | None, time | None] | None = None  # a time range without a date range
     sps_statuses: tuple[str, ...] | None = None  # exam statuses
     whole_sps_item: bool = False  # an empty SPS sequence: return the whole item
+    time_zone: timezone | None = None  # Timezone Offset From UTC of the query's dates and times; None: the department's
 
 
 # --- values ----------------------------------------------------------------------------------------------------
@@ -158,6 +160,35 @@ def combined_period(date_text: str, time_text: str, tz) -> Period:
     return Period(start, end)
 
 
+# Timezone Offset From UTC (0008,0201), "&ZZXX" (PS3.3 C.12.1.1.8): offsets of PS3.5's DT range, -1200 to +1400.
+_UTC_OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})")
+UTC_OFFSET_MIN, UTC_OFFSET_MAX = timedelta(hours=-12), timedelta(hours=14)
+
+
+def offset_zone(text: str) -> timezone:
+    """The fixed time zone a Timezone Offset From UTC value names ("+0100", "-0500"; "+01:00" is read too).
+    Raise InvalidQuery when it is not one."""
+    match = _UTC_OFFSET.fullmatch(text.strip())
+    if not match:
+        raise InvalidQuery(f"{text!r} is not a Timezone Offset From UTC (+HHMM or -HHMM)")
+    sign, hours, minutes = match.groups()
+    offset = timedelta(hours=int(hours), minutes=int(minutes)) * (-1 if sign == "-" else 1)
+    if int(minutes) > 59 or not UTC_OFFSET_MIN <= offset <= UTC_OFFSET_MAX:
+        raise InvalidQuery(f"{text!r} is not a Timezone Offset From UTC (-1200 to +1400)")
+    return timezone(offset)
+
+
+def utc_offset(moment: datetime | None) -> str:
+    """Timezone Offset From UTC (0008,0201) of an aware moment in its own zone: "+0100", "-0400", "+0000" for UTC
+    (never "-0000"); "" without a moment."""
+    offset = moment.utcoffset() if moment is not None else None
+    if offset is None:
+        return ""
+    minutes = int(offset.total_seconds()) // 60
+    hours, minutes = divmod(abs(minutes), 60)
+    return f"{'-' if offset < timedelta(0) else '+'}{hours:02d}{minutes:02d}"
+
+
 def fold_person_name(value: str, fold) -> str:
     """The alphabetic group of a PN, components joined by spaces and folded like Patient.search_name."""
     alphabetic = str(value).split("=")[0]
@@ -213,11 +244,18 @@ def _decode_all(dataset: Dataset) -> None:
 
 
 def parse_query(identifier: Dataset, *, tz, fold) -> WorklistQuery:
-    """Read a worklist C-FIND identifier's matching keys. Raise InvalidQuery where it does not fit the SOP class."""
+    """Read a worklist C-FIND identifier's matching keys. Raise InvalidQuery where it does not fit the SOP class.
+
+    Dates and times are in `tz` (the department's zone), or in the zone a Timezone Offset From UTC (0008,0201) in
+    the identifier names, midnight included (PS3.4 C.2.2.2.5): they become moments, compared as such.
+    """
     if not isinstance(identifier, Dataset):
         raise InvalidQuery("the identifier is not a dataset")
     _decode_all(identifier)
     query = WorklistQuery()
+    offset = _text(identifier, "TimezoneOffsetFromUTC").strip()
+    if offset:
+        tz = query.time_zone = offset_zone(offset)
     if "QueryRetrieveLevel" in identifier and _text(identifier, "QueryRetrieveLevel").strip():
         raise InvalidQuery("a worklist query has no Query/Retrieve Level")
     for keyword in ROOT_STRING_KEYS:
@@ -446,6 +484,8 @@ def worklist_item(
         "FillerOrderNumberImagingServiceRequest": row["filler_order_number"],
         "ImagingServiceRequestComments": "",
         "ScheduledProcedureStepSequence": [sps],
+        # The offset of this item's dates and times: the department's zone at its start (DST included).
+        "TimezoneOffsetFromUTC": utc_offset(local_start),
     }
 
 
@@ -580,6 +620,9 @@ def _asks(keys: tuple[_Key, ...], keywords: frozenset[str]) -> bool:
     return False
 
 
+TIMEZONE_OFFSET = Tag("TimezoneOffsetFromUTC")
+
+
 class ResponsePlan:
     """How to answer one query: the keys it asked for and its character set, worked out once for all matches."""
 
@@ -607,6 +650,9 @@ class ResponsePlan:
         """The response identifier for one match, and whether a requested key was not supported (status FF01)."""
         answer, unsupported = _answer(self.keys, values)
         answer.add(_element(*_tag_and_vr("SpecificCharacterSet"), self.charset(values)))
+        offset = values.get("TimezoneOffsetFromUTC")
+        if offset and TIMEZONE_OFFSET not in answer:  # every response says in which zone its dates and times are
+            answer.add(_element(TIMEZONE_OFFSET, "SH", offset))
         return answer, unsupported
 
 
@@ -750,8 +796,19 @@ def _date_time(dataset: Dataset, date_keyword: str, time_keyword: str, tz) -> da
     return datetime.combine(_parse_date(day), _parse_time(clock, upper=False) if clock else time.min, tzinfo=tz)
 
 
+def step_zone(dataset: Dataset, default):
+    """The zone of an MPPS's dates and times: its Timezone Offset From UTC (0008,0201) when it has one (a modality
+    in another zone, or one that sends UTC), else `default`. Raise InvalidQuery on a malformed offset."""
+    offset = _text(dataset, "TimezoneOffsetFromUTC").strip()
+    return offset_zone(offset) if offset else default
+
+
 def parse_step_report(dataset: Dataset, *, tz) -> StepReport:
-    """Read an MPPS attribute list or modification list. Raise InvalidQuery on a malformed date or time."""
+    """Read an MPPS attribute list or modification list. Raise InvalidQuery on a malformed date, time or offset.
+
+    PPS start and end are in the zone the list's Timezone Offset From UTC names, else in `tz`.
+    """
+    tz = step_zone(dataset, tz)
     report = StepReport(
         status=_text(dataset, "PerformedProcedureStepStatus").strip().upper(),
         station_ae_title=_text(dataset, "PerformedStationAETitle").strip(),

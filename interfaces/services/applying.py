@@ -311,6 +311,7 @@ def _order_create(reader: Reader, head: Header, data: inbound.OrderData, actor: 
             accession_issuer=issuer,
             admission_id=data.admission_id,
             patient_class=data.patient_class,
+            study_instance_uids=[request.study_instance_uid for request in data.procedures],
             # The order comes from a clinician's CPOE: a procedure outside its catalog limits for the patient is
             # not refused (the order would be lost), but accepted, recorded, and answered with a warning.
             override_reason=f"ordered through the ordering system ({actor}); accepted with a warning in the ACK",
@@ -318,6 +319,12 @@ def _order_create(reader: Reader, head: Header, data: inbound.OrderData, actor: 
     except ApplicationError as error:
         if error.field == "placer_order_number":
             raise MessageError(error.message, code=205, location=("ORC", 1, 2)) from None
+        if error.field == "study_instance_uid":  # in use by another exam, or twice in the order
+            sent = [r for r in data.procedures if r.study_instance_uid_field]
+            named = [r for r in sent if f" {r.study_instance_uid} " in f" {error.message} "]
+            request = (named or sent or data.procedures)[0]
+            location = request.study_instance_uid_field or ("OBR", request.sequence, 0)
+            raise MessageError(error.message, code=205, location=location) from None
         if error.field == "accession_number":
             named = [r for r in data.procedures if r.accession_number and r.accession_number in error.message]
             number = (named or data.procedures)[0]

@@ -47,7 +47,13 @@ def test_accession_number_finds_one_exam_and_returns_only_the_keys_asked(departm
     exam = department["exams"]["oster"]
     responses, _ = findscu(mwl_port, f"AccessionNumber={exam.accession_number}", "PatientID", workdir=tmp_path)
     assert [r.PatientID for r in responses] == ["P2"]
-    assert {element.keyword for element in responses[0]} == {"SpecificCharacterSet", "AccessionNumber", "PatientID"}
+    # and the two every response carries: its character set and the time zone of its dates and times
+    assert {element.keyword for element in responses[0]} == {
+        "SpecificCharacterSet",
+        "TimezoneOffsetFromUTC",
+        "AccessionNumber",
+        "PatientID",
+    }
 
 
 def test_date_range_reaches_tomorrow(department, mwl_port, tmp_path):
