@@ -207,8 +207,11 @@ def scheduled_exams(report: StepReport) -> tuple[list[Exam], str]:
 
 
 def _step_exams(step: PerformedProcedureStep) -> list[Exam]:
-    """The step's exams, its first one first."""
-    return sorted(step.exams.all(), key=lambda exam: (exam.pk != step.exam_id, exam.pk))
+    """The step's exams, its first one first (`exam` alone for a step whose exams were never listed)."""
+    exams = sorted(step.exams.all(), key=lambda exam: (exam.pk != step.exam_id, exam.pk))
+    if not exams and step.exam_id:
+        exams = [Exam.objects.get(pk=step.exam_id)]
+    return exams
 
 
 # --- the exam moves with what the modality did: MPPS and UPS alike -------------------------------------------------

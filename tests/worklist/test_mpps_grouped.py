@@ -409,3 +409,13 @@ def test_error_comments_keep_whole_names_within_64_characters():
     comment = fit_lo("Not settable by N-SET: ", names)
     assert comment == "Not settable by N-SET: PerformedProcedureStepStartDate, ..."
     assert len(comment) <= 64
+
+
+@pytest.mark.django_db
+def test_a_step_linked_by_its_exam_alone_still_completes_it(patients_exams):
+    _, exams = patients_exams
+    create([exams[0]])
+    step = PerformedProcedureStep.objects.get(sop_instance_uid="1.2.826.0.1.77")
+    step.exams.clear()  # as a step written before it listed its exams
+    n_set("1.2.826.0.1.77", final_n_set("COMPLETED"))
+    assert statuses(exams[0]) == [S.COMPLETED]
