@@ -253,9 +253,10 @@ def _named(step) -> str:
 
 
 class _NotStarted(Exception):
-    def __init__(self, exam: Exam):
+    def __init__(self, exam: Exam, why: str = ""):
         super().__init__(exam.pk)
         self.exam = exam
+        self.why = why
 
 
 def _start_all(exams: list[Exam], *, actor: Actor, at: datetime | None, station: str, step) -> tuple[list[Exam], str]:
@@ -265,14 +266,19 @@ def _start_all(exams: list[Exam], *, actor: Actor, at: datetime | None, station:
         with transaction.atomic():
             started = []
             for exam in exams:
-                moved = exam_started_at_modality(exam, acting_user=actor, at=at, station=station, step=step)
+                try:
+                    moved = exam_started_at_modality(exam, acting_user=actor, at=at, station=station, step=step)
+                except ApplicationError as error:  # a rule of the exam's (the transition itself is logged, None)
+                    raise _NotStarted(exam, error.message) from error
                 if moved is None:
                     raise _NotStarted(exam)
                 started.append(moved)
             return started, ""
     except _NotStarted as refused:
-        exam = refused.exam
-        return [], f"Exam {exam} could not be started: it is {exam.get_status_display().lower()}."
+        exam = Exam.objects.get(pk=refused.exam.pk)  # as it is, its attempted moves rolled back
+        log.warning("%s: exam %s not started, no exam of the step moved", step, exam.pk)
+        why = refused.why.rstrip(".") or f"it is {exam.get_status_display().lower()}"
+        return [], f"Exam {exam} could not be started: {why}."
 
 
 @transaction.atomic

@@ -15,12 +15,14 @@ from pynetdicom import AE
 from pynetdicom.sop_class import ModalityPerformedProcedureStep, ModalityWorklistInformationFind
 
 from clinical.models import ExamDocumentation
+from ris.exceptions import ApplicationError
 from ris.models import ContrastClass, Role
 from ris.services import patient_merge
 from scheduling.models import Exam
 from scheduling.services import exam_check_in
 from tests.factories import TEST_ACTOR, PatientFactory, ProcedureTypeFactory, make_booked_exam
 from tests.worklist.conftest import at, final_n_set
+from worklist import services
 from worklist.models import PerformedProcedureStep
 from worklist.services import (
     FinalStateIncomplete,
@@ -419,3 +421,19 @@ def test_a_step_linked_by_its_exam_alone_still_completes_it(patients_exams):
     step.exams.clear()  # as a step written before it listed its exams
     n_set("1.2.826.0.1.77", final_n_set("COMPLETED"))
     assert statuses(exams[0]) == [S.COMPLETED]
+
+
+@pytest.mark.django_db
+def test_an_exam_rule_refusing_the_start_rolls_back_the_exam_started_before_it(patients_exams, monkeypatch):
+    _, exams = patients_exams
+    started = services.exam_started_at_modality
+
+    def refuse_the_second(exam, **kwargs):
+        if exam.pk == exams[1].pk:
+            raise ApplicationError("Not on this modality.")
+        return started(exam, **kwargs)
+
+    monkeypatch.setattr(services, "exam_started_at_modality", refuse_the_second)
+    step = create(exams)
+    assert step.unmatched_reason == f"Exam {exams[1]} could not be started: Not on this modality."
+    assert statuses(*exams) == [S.SCHEDULED, S.SCHEDULED]
