@@ -469,7 +469,11 @@ def performed_steps_purge(*, days: int, now: datetime | None = None, actor=PURGE
     if days <= 0:
         return 0
     before = (now or timezone.now()) - timedelta(days=days)
-    steps = PerformedProcedureStep.objects.filter(exam__status__in=FINISHED, ended_at__lt=before)
+    # A grouped step waits for all its exams to be finished.
+    unfinished = Exam.objects.exclude(status__in=FINISHED)
+    steps = PerformedProcedureStep.objects.filter(exam__status__in=FINISHED, ended_at__lt=before).exclude(
+        exams__in=unfinished
+    )
     count = 0
     for step in steps.iterator(chunk_size=500):
         attribute(step, actor, "retention period over")

@@ -31,6 +31,7 @@ from worklist.services import (
     mpps_create,
     mpps_reconcile,
     mpps_update,
+    performed_steps_purge,
     scheduled_exams,
 )
 from worklist.translate import StepReport, parse_step_report
@@ -437,3 +438,16 @@ def test_an_exam_rule_refusing_the_start_rolls_back_the_exam_started_before_it(p
     step = create(exams)
     assert step.unmatched_reason == f"Exam {exams[1]} could not be started: Not on this modality."
     assert statuses(*exams) == [S.SCHEDULED, S.SCHEDULED]
+
+
+@pytest.mark.django_db
+def test_a_grouped_step_is_purged_only_once_all_its_exams_are_finished(patients_exams):
+    _, exams = patients_exams
+    step = create(exams)
+    n_set(step.sop_instance_uid, final_n_set("COMPLETED"))
+    later = timezone.now() + timedelta(days=40)
+    exam_reopened = Exam.objects.filter(pk=exams[1].pk)
+    exam_reopened.update(status=S.IN_PROGRESS)  # as if the second exam had not been finished
+    assert performed_steps_purge(days=30, now=later) == 0
+    exam_reopened.update(status=S.COMPLETED)
+    assert performed_steps_purge(days=30, now=later) == 1
