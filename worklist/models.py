@@ -19,7 +19,10 @@ class PerformedProcedureStep(TimeStamped):
         DISCONTINUED = "DISCONTINUED", "Discontinued"
 
     sop_instance_uid = models.CharField("SOP Instance UID", max_length=64, unique=True)
+    # The exams the step performed: several in the IHE group case (one acquisition for two requested procedures,
+    # PS3.4 F.7.2.1.2 note 2). `exam` is the first of them, what the pages and the purge go by.
     exam = models.ForeignKey(Exam, on_delete=models.PROTECT, null=True, blank=True, related_name="performed_steps")
+    exams = models.ManyToManyField(Exam, blank=True, related_name="grouped_performed_steps")
     status = models.CharField(max_length=12, choices=Status.choices)
     performed_station_ae_title = models.CharField(max_length=16, blank=True)
     performed_station_name = models.CharField(max_length=16, blank=True)
@@ -37,8 +40,11 @@ class PerformedProcedureStep(TimeStamped):
     discontinuation_reason = models.CharField(max_length=128, blank=True)
     attributes = models.JSONField(default=dict, blank=True, help_text="The N-CREATE and N-SET data, DICOM JSON")
     reconciled = models.BooleanField(default=False)
+    unmatched_reason = models.CharField(
+        max_length=200, blank=True, help_text="Why the step moved no exam and waits for reconciliation"
+    )
 
-    history = audited_history()
+    history = audited_history(m2m_fields=[exams])
 
     class Meta:
         ordering = ["-created_at"]
@@ -46,3 +52,17 @@ class PerformedProcedureStep(TimeStamped):
 
     def __str__(self) -> str:
         return f"MPPS {self.sop_instance_uid} ({self.status})"
+
+    @property
+    def accession_numbers_sent(self) -> list[str]:
+        """The accession numbers of the step's Scheduled Step Attributes items, as the modality sent them (read
+        from the stored DICOM JSON; the first only when the step was recorded without its attributes)."""
+        sequence = self.attributes.get("00400270") if isinstance(self.attributes, dict) else None
+        items = sequence.get("Value") if isinstance(sequence, dict) else None
+        numbers = []
+        for item in items if isinstance(items, list) else []:
+            element = item.get("00080050") if isinstance(item, dict) else None
+            value = element.get("Value") if isinstance(element, dict) else None
+            if isinstance(value, list) and value and str(value[0]).strip():
+                numbers.append(str(value[0]).strip())
+        return numbers or ([self.accession_number] if self.accession_number else [])

@@ -156,14 +156,28 @@ def handle_find(event):
         close_old_connections()
 
 
-def _status(code: int, error_id: int | None = None, comment: str = "") -> Dataset:
+def _status(code: int, error_id: int | None = None, comment: str = "", tags: tuple[int, ...] = ()) -> Dataset:
+    """A response status. The Error Comment (0000,0902) is LO: what does not fit is cut at a space, never inside a
+    word or a UID (the MPPS services write theirs to fit)."""
     status = Dataset()
     status.Status = code
     if error_id is not None:
         status.ErrorID = error_id
     if comment:
-        status.ErrorComment = comment[:64]
+        status.ErrorComment = _lo(comment)
+    if tags:
+        status.AttributeIdentifierList = list(tags)
     return status
+
+
+def _lo(text: str) -> str:
+    # A command element is in the default repertoire (ASCII), and an LO value holds no backslash or control character.
+    text = " ".join(text.encode("ascii", "replace").decode().replace("\\", "/").split())
+    if len(text) <= 64:
+        return text
+    if " " not in text[:61]:
+        return "Refused: the reason is in the RIS log"
+    return text[:61].rsplit(" ", 1)[0] + "..."
 
 
 def _json(dataset: Dataset) -> dict:
@@ -228,9 +242,10 @@ def _mpps(event, service, uid: str, dataset_of):
             dataset.AffectedSOPInstanceUID = str(uid)  # pynetdicom moves it into the N-CREATE-RSP (PS3.7 10.1.5)
         return _status(0x0000), dataset
     except services.StepError as error:
-        log.info("MPPS %s from %s refused: %s", uid, _caller(event), error.message)
-        return _status(error.status, error.error_id, error.message), None
+        log.info("MPPS %s from %s refused (%04X): %s", uid, _caller(event), error.status, error.message)
+        return _status(error.status, error.error_id, error.comment, error.tags), None
     except InvalidQuery as error:
+        log.info("MPPS %s from %s refused (0106): %s", uid, _caller(event), error)
         return _status(0x0106, comment=str(error)), None
     except Exception:
         log.exception("MPPS %s from %s failed", uid, _caller(event))

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydicom import DataElement, Dataset, config
 from pydicom.charset import convert_encodings
-from pydicom.datadict import dictionary_VR
+from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag, Tag
 
@@ -693,11 +693,19 @@ class StepReport:
     ended_at: datetime | None = None
     patient_id: str = ""
     patient_name: str = ""
-    # (accession number, requested procedure ID, scheduled procedure step ID, study instance UID) per item.
+    issuer_of_patient_id: str = ""
+    # (accession number, requested procedure ID, scheduled procedure step ID, study instance UID) per item: several
+    # items when the modality grouped requested procedures into one step (PS3.4 F.7.2.1.2 note 2).
     scheduled: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # Performed Series Sequence items: series_instance_uid, protocol_name, instances, and `missing`: the item's
+    # Type 1 final-state attributes (PS3.4 Table F.7.2-1) that it lacks or sends empty.
     series: list[dict] = field(default_factory=list)
     discontinuation_reason: str = ""
     dose: Dose = field(default_factory=Dose)
+    # The top-level attributes the list holds (by keyword), and those of them sent zero length: what an N-SET may
+    # not change and what the final state needs are decided on these.
+    present: frozenset[str] = frozenset()
+    empty: frozenset[str] = frozenset()
 
 
 # "DLP=1234.5", "Total DLP: 456.7 mGy*cm", "DLP 12,5 mGycm", "Total DLP (mGy-cm): 890" as vendors write Comments on
@@ -803,6 +811,44 @@ def step_zone(dataset: Dataset, default):
     return offset_zone(offset) if offset else default
 
 
+def _attribute_keywords(dataset: Dataset) -> tuple[frozenset[str], frozenset[str]]:
+    """The keywords of the top-level attributes, and of those with a zero-length value; read from the element
+    lengths, without converting any value (a broken value is for the parser of that attribute to judge)."""
+    present, empty = set(), set()
+    for tag in dataset.keys():  # noqa: SIM118 (iterating the dataset would convert every element)
+        keyword = keyword_for_tag(tag)
+        if not keyword:  # private or unknown: neither forbidden to set nor part of the final state
+            continue
+        present.add(keyword)
+        value = dataset.get_item(tag).value
+        if value is None or (isinstance(value, str | bytes | list | Sequence) and len(value) == 0):
+            empty.add(keyword)
+    return frozenset(present), frozenset(empty)
+
+
+# Type 1 in the final state inside each Performed Series Sequence item (PS3.4 Table F.7.2-1), and inside the items
+# of its two reference sequences.
+SERIES_FINAL_TYPE1 = ("SeriesInstanceUID", "ProtocolName")
+REFERENCE_SEQUENCES = ("ReferencedImageSequence", "ReferencedNonImageCompositeSOPInstanceSequence")
+REFERENCE_FINAL_TYPE1 = ("ReferencedSOPClassUID", "ReferencedSOPInstanceUID")
+
+
+def _performed_series(item: Dataset) -> dict:
+    references = [reference for keyword in REFERENCE_SEQUENCES for reference in item.get(keyword) or []]
+    missing = [keyword for keyword in SERIES_FINAL_TYPE1 if not _text(item, keyword).strip()]
+    missing += [
+        keyword
+        for keyword in REFERENCE_FINAL_TYPE1
+        if any(not _text(reference, keyword).strip() for reference in references)
+    ]
+    return {
+        "series_instance_uid": _text(item, "SeriesInstanceUID").strip(),
+        "protocol_name": _text(item, "ProtocolName").strip()[:64],
+        "instances": len(references),
+        "missing": missing,
+    }
+
+
 def parse_step_report(dataset: Dataset, *, tz) -> StepReport:
     """Read an MPPS attribute list or modification list. Raise InvalidQuery on a malformed date, time or offset.
 
@@ -818,7 +864,9 @@ def parse_step_report(dataset: Dataset, *, tz) -> StepReport:
         ended_at=_date_time(dataset, "PerformedProcedureStepEndDate", "PerformedProcedureStepEndTime", tz),
         patient_id=_text(dataset, "PatientID").strip(),
         patient_name=str(_text(dataset, "PatientName")).strip(),
+        issuer_of_patient_id=_text(dataset, "IssuerOfPatientID").strip(),
     )
+    report.present, report.empty = _attribute_keywords(dataset)
     for item in dataset.get("ScheduledStepAttributesSequence") or []:
         report.scheduled.append(
             tuple(
@@ -831,14 +879,7 @@ def parse_step_report(dataset: Dataset, *, tz) -> StepReport:
                 )
             )
         )
-    for series in dataset.get("PerformedSeriesSequence") or []:
-        report.series.append(
-            {
-                "series_instance_uid": _text(series, "SeriesInstanceUID").strip(),
-                "instances": len(series.get("ReferencedImageSequence") or [])
-                + len(series.get("ReferencedNonImageCompositeSOPInstanceSequence") or []),
-            }
-        )
+    report.series = [_performed_series(item) for item in dataset.get("PerformedSeriesSequence") or []]
     for reason in dataset.get("PerformedProcedureStepDiscontinuationReasonCodeSequence") or []:
         report.discontinuation_reason = _text(reason, "CodeMeaning").strip() or _text(reason, "CodeValue").strip()
     report.dose = parse_dose(dataset)

@@ -51,25 +51,39 @@ def reconcile_list(request):
     return render(request, "worklist/reconcile.html", {"steps": steps})
 
 
+def _exams_named(text: str) -> tuple[list[Exam], str]:
+    """The exams a comma-separated list names: each an accession number that names one exam, or
+    ACCESSION/REQUESTED-PROCEDURE-ID (how the RIS writes an exam of an order whose exams share one accession)."""
+    exams = []
+    for token in [part.strip() for part in text.split(",") if part.strip()][:20]:
+        accession, _, requested_id = token.partition("/")
+        found = exams_with_context().filter(accession_number=accession.strip())
+        if requested_id:
+            found = found.filter(requested_procedure_id=requested_id.strip())
+        found = list(found[:2])
+        if len(found) != 1:
+            return [], f"{token} names {'no exam' if not found else 'several exams'}; check it."
+        exams.append(found[0])
+    return exams, "" if exams else "Give the accession number of the exam (several, comma-separated)."
+
+
 @require_POST
 @role_required(Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN)
 def reconcile(request, pk: int):
-    """Attach a step to the exam with the accession number given, or close it without one."""
+    """Attach a step to the exams with the accession numbers given (several for a grouped step), or close it
+    without one."""
     step = get_object_or_404(PerformedProcedureStep, pk=pk)
-    accession = request.POST.get("accession_number", "").strip()
-    exam = None
+    exams: list[Exam] = []
     if request.POST.get("action") != "close":
-        exams = list(exams_with_context().filter(accession_number=accession)[:2])
-        if len(exams) != 1:
-            found = "no exam" if not exams else "several exams"
-            messages.error(request, f"Accession number {accession or '(empty)'} names {found}; check it.")
+        exams, problem = _exams_named(request.POST.get("accession_number", "")[:400])
+        if problem:
+            messages.error(request, problem)
             return redirect("worklist:reconcile_list")
-        exam = exams[0]
     try:
-        mpps_reconcile(step=step, exam=exam, acting_user=request.user, note=request.POST.get("note", ""))
+        mpps_reconcile(step=step, exams=exams, acting_user=request.user, note=request.POST.get("note", ""))
     except ApplicationError as error:
         messages.error(request, error.message)
     else:
-        settled = f" to {exam.label}" if exam is not None else " without an exam"
+        settled = f" to {', '.join(exam.label for exam in exams)}" if exams else " without an exam"
         messages.success(request, f"Step {step.performed_procedure_step_id or step.pk} settled{settled}.")
     return redirect("worklist:reconcile_list")

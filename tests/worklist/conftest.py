@@ -7,6 +7,8 @@ from pathlib import Path
 import pydicom
 import pytest
 from django.utils import timezone
+from pydicom import Dataset
+from pydicom.uid import generate_uid
 
 from tests.conftest import free_port, need_tool
 from tests.factories import (
@@ -90,3 +92,38 @@ def findscu(
 
 def names(responses) -> set[str]:
     return {str(r.PatientName) for r in responses}
+
+
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def performed_series(instances: int = 3, *, protocol: str = "Head routine") -> Dataset:
+    """A Performed Series Sequence item as a modality sends it at the end of the step (PS3.4 Table F.7.2-1)."""
+    series = Dataset()
+    series.PerformingPhysicianName = ""
+    series.ProtocolName = protocol
+    series.OperatorsName = "Tech^Terry"
+    series.SeriesInstanceUID = generate_uid()
+    series.SeriesDescription = protocol
+    series.RetrieveAETitle = "PACS"
+    references = []
+    for _ in range(instances):
+        reference = Dataset()
+        reference.ReferencedSOPClassUID = CT_IMAGE_STORAGE
+        reference.ReferencedSOPInstanceUID = generate_uid()
+        references.append(reference)
+    series.ReferencedImageSequence = references
+    series.ReferencedNonImageCompositeSOPInstanceSequence = []
+    return series
+
+
+def final_n_set(status: str = "COMPLETED", *, instances: int = 3, minutes: int = 1) -> Dataset:
+    """The N-SET that ends a step, with the final-state attributes (PS3.4 F.7.2.2.2): End Date and Time and the
+    series made."""
+    ds = Dataset()
+    ds.PerformedProcedureStepStatus = status
+    end = timezone.localtime() + timedelta(minutes=minutes)
+    ds.PerformedProcedureStepEndDate = f"{end:%Y%m%d}"
+    ds.PerformedProcedureStepEndTime = f"{end:%H%M%S}"
+    ds.PerformedSeriesSequence = [performed_series(instances)]
+    return ds

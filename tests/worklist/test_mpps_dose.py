@@ -17,6 +17,7 @@ from ris.models import ContrastClass
 from scheduling.models import Exam
 from scheduling.services import exam_check_in
 from tests.factories import TEST_ACTOR, ModalityFactory, ProcedureTypeFactory, make_exam_booked_today
+from tests.worklist.conftest import performed_series
 from worklist.services import mpps_create, mpps_update
 from worklist.translate import parse_dose, parse_step_report
 
@@ -45,6 +46,7 @@ def ct_completed() -> Dataset:
     end = timezone.localtime()
     ds.PerformedProcedureStepEndDate = f"{end:%Y%m%d}"
     ds.PerformedProcedureStepEndTime = f"{end:%H%M%S}"
+    ds.PerformedSeriesSequence = [performed_series(2)]
     ds.CTExposureSequence = [ct_exposure(4.12), ct_exposure(11.87)]
     ds.CommentsOnRadiationDose = "Event 1 DLP=42.1; Event 2 DLP=414.6; Total DLP: 456.7 mGy*cm"
     return ds

@@ -7,9 +7,10 @@ from django.utils import timezone
 from ris.models import Role
 from scheduling.models import Exam
 from tests.factories import make_booked_exam
+from tests.worklist.conftest import final_n_set
 from worklist.models import PerformedProcedureStep
 from worklist.services import mpps_create, mpps_update
-from worklist.translate import StepReport
+from worklist.translate import StepReport, parse_step_report
 
 
 def unmatched_step(uid: str = "1.2.3.4", *, completed: bool = False) -> PerformedProcedureStep:
@@ -17,7 +18,8 @@ def unmatched_step(uid: str = "1.2.3.4", *, completed: bool = False) -> Performe
     report.started_at = timezone.now()
     step = mpps_create(sop_instance_uid=uid, report=report, attributes={}, calling_ae="CT1")
     if completed:
-        step = mpps_update(sop_instance_uid=uid, report=StepReport(status="COMPLETED"), attributes={}, calling_ae="CT1")
+        report = parse_step_report(final_n_set("COMPLETED"), tz=timezone.get_current_timezone())
+        step = mpps_update(sop_instance_uid=uid, report=report, attributes={}, calling_ae="CT1")
     return step
 
 

@@ -21,7 +21,7 @@ from pynetdicom.sop_class import (
 from ris.models import Role
 from scheduling.models import Exam
 from tests.factories import RoomFactory
-from tests.worklist.conftest import at
+from tests.worklist.conftest import at, final_n_set
 from worklist import scp
 from worklist.models import PerformedProcedureStep
 
@@ -228,16 +228,7 @@ def mpps_create(exam: Exam, *, status: str = "IN PROGRESS", accession: str | Non
 
 
 def mpps_completed(instances: int = 3) -> Dataset:
-    ds = Dataset()
-    ds.PerformedProcedureStepStatus = "COMPLETED"
-    end = timezone.localtime() + timedelta(minutes=1)
-    ds.PerformedProcedureStepEndDate = f"{end:%Y%m%d}"
-    ds.PerformedProcedureStepEndTime = f"{end:%H%M%S}"
-    series = Dataset()
-    series.SeriesInstanceUID = generate_uid()
-    series.ReferencedImageSequence = [Dataset() for _ in range(instances)]
-    ds.PerformedSeriesSequence = [series]
-    return ds
+    return final_n_set("COMPLETED", instances=instances)
 
 
 def test_mpps_in_progress_then_completed_moves_the_exam_and_the_page_shows_it(department, mwl_port, client_for):

@@ -14,7 +14,7 @@ from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
 from scheduling.models import Exam
 from tests.factories import PatientFactory, ProcedureTypeFactory, make_booked_exam, room_open_round_the_clock
-from tests.worklist.conftest import findscu
+from tests.worklist.conftest import findscu, performed_series
 from worklist.models import PerformedProcedureStep
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.slow]
@@ -127,6 +127,7 @@ def test_an_mpps_in_utc_moves_the_exam_at_that_moment_and_its_n_set_stays_in_utc
     completed.PerformedProcedureStepStatus = "COMPLETED"
     completed.PerformedProcedureStepEndDate = "20260330"
     completed.PerformedProcedureStepEndTime = "073000"
+    completed.PerformedSeriesSequence = [performed_series()]  # the final state (PS3.4 F.7.2.2.2)
 
     ae = AE(ae_title="CT1")
     ae.add_requested_context(ModalityPerformedProcedureStep)
