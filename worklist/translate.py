@@ -402,7 +402,7 @@ def worklist_item(
     sps = {
         "ScheduledStationAETitle": row["station_ae_title"] or "",
         "ScheduledStationName": row["station_name"] or "",
-        "ScheduledProcedureStepLocation": row["location"] or "",
+        "ScheduledProcedureStepLocation": row["location_code"] or "",
         "ScheduledProcedureStepStartDate": _dicom_date(local_start),
         "ScheduledProcedureStepStartTime": _dicom_time(local_start),
         "Modality": row["modality"],

@@ -79,7 +79,7 @@ ROW = {
     "modality": "CT",
     "station_ae_title": "CT1",
     "station_name": "CT1",
-    "location": "Level 0",
+    "location_code": "L0",
 }
 
 
