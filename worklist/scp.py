@@ -31,6 +31,7 @@ from worklist.translate import (
     PATIENT_FACT_KEYS,
     InvalidQuery,
     ResponsePlan,
+    lo,
     parse_query,
     parse_step_report,
     worklist_item,
@@ -160,8 +161,8 @@ def _status(code: int, error_id: int | None = None, comment: str = "") -> Datase
     status.Status = code
     if error_id is not None:
         status.ErrorID = error_id
-    if comment:
-        status.ErrorComment = comment[:64]
+    if comment:  # Error Comment (0000,0902) is LO: a longer message is cut after a whole word, with "..."
+        status.ErrorComment = lo(comment)
     return status
 
 
