@@ -171,7 +171,8 @@ def ensure_catalog() -> Catalog:
                     "facility": facility,
                     "modality": modalities[code],
                     "station_name": f"{code}_ROOM{number}",
-                    "location": f"{code} room {number}",  # SH: 16 characters
+                    "location": f"Radiology, {code} room {number}",
+                    "location_code": f"{code} R{number}",  # SH: 16 characters
                 },
             )
             rooms.append((room.pk, room.station_ae_title, code))
@@ -388,7 +389,7 @@ def write_worklist_files(directory: Path, size: int, tz: ZoneInfo) -> float | No
         "procedure_type__name", "study_instance_uid", "order__referring_physician__family_name",
         "order__referring_physician__given_name", "order__referring_physician__middle_name",
         "order__referring_physician__name_prefix", "order__referring_physician__name_suffix",
-        "procedure_type__modality__code", "room__station_ae_title", "room__station_name", "room__location",
+        "procedure_type__modality__code", "room__station_ae_title", "room__station_name", "room__location_code",
         "scheduled_start", "scheduled_procedure_step_id",
     )  # fmt: skip
     written = 0

@@ -18,6 +18,7 @@ from interfaces.hl7v2 import MessageError, Reader, parse_date, parse_datetime
 from ris.countries import country_code
 from ris.models import Patient, ReferringPhysician  # their _meta only (column sizes and formats): no query
 from ris.validators import local_today, validate_npi, validate_uid
+from scheduling.models import Order  # its _meta only (column sizes): no query
 
 # HL7 table 0001 (and ISO 5218 digits, seen in the field) -> the RIS's sex codes.
 SEX = {"M": "M", "F": "F", "O": "O", "U": "U", "A": "O", "N": "U", "X": "O", "1": "M", "2": "F", "0": "U", "9": "U"}
@@ -327,6 +328,15 @@ def order(reader: Reader, *, sending_application: str, tz) -> OrderData:
         patient_class=patient_class(reader),
         ordering_provider=_provider(reader, orc, first),
     )
+    # Kept as DICOM LO (64 characters) on the worklist: a longer one is refused at its field, not cut.
+    _fit(
+        Order,
+        "placer_order_number",
+        data.placer_order_number,
+        location=("ORC", 1, 2),
+        name="ORC-2.1 (placer order number)",
+    )
+    _fit(Order, "admission_id", data.admission_id, location=("PV1", 1, 19), name="PV1-19 (visit number)")
     for number, obr in enumerate(obrs, start=1):
         code = reader.get(obr, 4, 1)
         if not code:

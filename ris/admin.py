@@ -110,9 +110,18 @@ class OpeningHoursInline(admin.TabularInline):
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
-    list_display = ("name", "modality", "station_ae_title", "station_name", "location", "facility", "active")
+    list_display = (
+        "name",
+        "modality",
+        "station_ae_title",
+        "station_name",
+        "location",
+        "location_code",
+        "facility",
+        "active",
+    )
     list_filter = ("modality", "facility", "active")
-    search_fields = ("name", "station_ae_title", "station_name", "location")
+    search_fields = ("name", "station_ae_title", "station_name", "location", "location_code")
     inlines = [OpeningHoursInline]
 
 

@@ -205,7 +205,7 @@ class RoomSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Room
-        fields = ["id", "name", "modality", "station_ae_title", "station_name", "active"]
+        fields = ["id", "name", "modality", "station_ae_title", "station_name", "location", "location_code", "active"]
         read_only_fields = fields
 
 

@@ -118,8 +118,9 @@ PROCEDURE_CONTRAST = {
 }
 
 WEEKDAYS, WEEKEND = range(0, 5), (5, 6)
-# name, modality, AE title, station name, location, {weekday: [(opens, closes), ...]}. CT 1 serves the emergency
-# department around the clock and DX 1 at weekends too: the demo has work "today" whatever the day and the hour.
+# name, modality, AE title, station name, location (for people), location code (DICOM SH: 16 characters),
+# {weekday: [(opens, closes), ...]}. CT 1 serves the emergency department around the clock and DX 1 at weekends
+# too: the demo has work "today" whatever the day and the hour.
 ROOMS = [
     (
         "CT 1",
@@ -127,16 +128,34 @@ ROOMS = [
         "CT1",
         "CT1",
         "Radiology level 0, room 12",
+        "RAD L0 R12",
         {d: [(time(0), time(23, 59))] for d in (*WEEKDAYS, *WEEKEND)},
     ),
-    ("CT 2", "CT", "CT2", "CT2", "Radiology level 0, room 14", {d: [(time(8), time(17))] for d in WEEKDAYS}),
-    ("MR 1", "MR", "MR1", "MR1", "Radiology level -1, room 3", {d: [(time(7), time(21))] for d in WEEKDAYS}),
+    (
+        "CT 2",
+        "CT",
+        "CT2",
+        "CT2",
+        "Radiology level 0, room 14",
+        "RAD L0 R14",
+        {d: [(time(8), time(17))] for d in WEEKDAYS},
+    ),
+    (
+        "MR 1",
+        "MR",
+        "MR1",
+        "MR1",
+        "Radiology level -1, room 3",
+        "RAD L-1 R3",
+        {d: [(time(7), time(21))] for d in WEEKDAYS},
+    ),
     (
         "US 1",
         "US",
         "US1",
         "US1",
         "Radiology level 0, room 20",
+        "RAD L0 R20",
         {d: [(time(8), time(12)), (time(13), time(17))] for d in WEEKDAYS},
     ),
     (
@@ -145,6 +164,7 @@ ROOMS = [
         "US2",
         "US2",
         "Radiology level 0, room 21",
+        "RAD L0 R21",
         {d: [(time(8), time(12)), (time(13), time(16))] for d in WEEKDAYS},
     ),
     (
@@ -153,6 +173,7 @@ ROOMS = [
         "DX1",
         "DX1",
         "Radiology level 0, room 2",
+        "RAD L0 R2",
         {**{d: [(time(7), time(19))] for d in WEEKDAYS}, **{d: [(time(8), time(14))] for d in WEEKEND}},
     ),
 ]
@@ -255,7 +276,7 @@ def _catalog() -> Facility:
         },
     )
     modalities = {m.code: m for m in Modality.objects.all()}
-    for name, code, ae_title, station, location, hours in ROOMS:
+    for name, code, ae_title, station, location, location_code, hours in ROOMS:
         room, created = Room.objects.get_or_create(
             station_ae_title=ae_title,
             defaults={
@@ -264,6 +285,7 @@ def _catalog() -> Facility:
                 "modality": modalities[code],
                 "station_name": station,
                 "location": location,
+                "location_code": location_code,
             },
         )
         if created:

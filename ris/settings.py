@@ -436,3 +436,9 @@ RIS_PROCEDURE_CODING_SCHEME = env_str("RIS_PROCEDURE_CODING_SCHEME", "99RIS")
 # ... and of its protocol catalog's codes (the worklist's Scheduled Protocol Code Sequence): a scheme of its own, so
 # that a protocol code never reads as a procedure code of the same value.
 RIS_PROTOCOL_CODING_SCHEME = env_str("RIS_PROTOCOL_CODING_SCHEME", "99RISPROT")
+for _setting, _scheme in (
+    ("RIS_PROCEDURE_CODING_SCHEME", RIS_PROCEDURE_CODING_SCHEME),
+    ("RIS_PROTOCOL_CODING_SCHEME", RIS_PROTOCOL_CODING_SCHEME),
+):  # Coding Scheme Designator (0008,0102) is SH: 1 to 16 characters, no backslash or control character
+    if not (0 < len(_scheme) <= 16 and _scheme.isprintable() and "\\" not in _scheme):
+        raise ImproperlyConfigured(f"{_setting} must be 1 to 16 printable characters, no backslash; got {_scheme!r}")

@@ -115,6 +115,7 @@ _IDENTIFIER_DELIMITERS = "\\^|~&"
 # PS3.5 6.2.1.1: "^" separates a PN's components, "=" its component groups (alphabetic, ideographic, phonetic).
 _NAME_DELIMITERS = "^\\="
 ACCESSION_MAX_LENGTH = 16  # DICOM (0008,0050) Accession Number is SH: 16 characters
+SHORT_STRING_MAX_LENGTH = 16  # DICOM SH (PS3.5 6.2)
 
 
 def _shown(characters: str) -> str:
@@ -133,6 +134,19 @@ def validate_dicom_identifier(value: str) -> None:
             f"Identifiers cannot contain {_shown(found)} (HL7 and DICOM delimiters; not allowed: "
             f"{_shown(_IDENTIFIER_DELIMITERS)}).",
             code="identifier_delimiter",
+        )
+
+
+def validate_short_string(value: str) -> None:
+    """A value sent as a DICOM Short String (SH): at most 16 printable characters, no backslash (PS3.5 6.2: the
+    value delimiter) and no control character."""
+    if len(value) > SHORT_STRING_MAX_LENGTH:
+        raise ValidationError(
+            f"At most {SHORT_STRING_MAX_LENGTH} characters (DICOM SH); this value has {len(value)}.", code="sh_length"
+        )
+    if not value.isprintable() or "\\" in value:
+        raise ValidationError(
+            "Line breaks, tabs, other control characters and the backslash cannot be sent in DICOM.", code="sh_chars"
         )
 
 

@@ -31,6 +31,7 @@ from worklist.translate import (
     PATIENT_FACT_KEYS,
     InvalidQuery,
     ResponsePlan,
+    lo,
     offset_zone,
     parse_query,
     parse_step_report,
@@ -163,21 +164,11 @@ def _status(code: int, error_id: int | None = None, comment: str = "", tags: tup
     status.Status = code
     if error_id is not None:
         status.ErrorID = error_id
-    if comment:
-        status.ErrorComment = _lo(comment)
+    if comment:  # Error Comment (0000,0902) is LO in the command's default repertoire (ASCII): cut after a word
+        status.ErrorComment = lo(comment.encode("ascii", "replace").decode())
     if tags:
         status.AttributeIdentifierList = list(tags)
     return status
-
-
-def _lo(text: str) -> str:
-    # A command element is in the default repertoire (ASCII), and an LO value holds no backslash or control character.
-    text = " ".join(text.encode("ascii", "replace").decode().replace("\\", "/").split())
-    if len(text) <= 64:
-        return text
-    if " " not in text[:61]:
-        return "Refused: the reason is in the RIS log"
-    return text[:61].rsplit(" ", 1)[0] + "..."
 
 
 def _json(dataset: Dataset) -> dict:

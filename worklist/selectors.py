@@ -37,7 +37,7 @@ STRING_FIELDS = {
     "ScheduledStationAETitle": "room__station_ae_title",
     "ScheduledProcedureStepID": "scheduled_procedure_step_id",
     "ScheduledStationName": "room__station_name",
-    "ScheduledProcedureStepLocation": "room__location",
+    "ScheduledProcedureStepLocation": "room__location_code",  # SH: the room's code, not its location in words
 }
 
 
@@ -129,7 +129,7 @@ WORKLIST_ROW = {
     "modality": "procedure_type__modality__code",
     "station_ae_title": "room__station_ae_title",
     "station_name": "room__station_name",
-    "location": "room__location",
+    "location_code": "room__location_code",
 }
 
 

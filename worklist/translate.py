@@ -317,7 +317,7 @@ def _dicom_time(value: datetime | None) -> str:
 
 
 def _code_item(value: str, scheme: str, meaning: str) -> dict:
-    return {"CodeValue": value, "CodingSchemeDesignator": scheme, "CodeMeaning": lo(meaning)}
+    return {"CodeValue": sh(value), "CodingSchemeDesignator": sh(scheme), "CodeMeaning": lo(meaning)}
 
 
 # --- clinical facts (PS3.3 C.2.4 Patient Medical, C.4.10 Scheduled Procedure Step) ----------------------------------
@@ -329,11 +329,52 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _LT_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1a\x1c-\x1f\x7f]")
 
 
+SH_MAX = 16
+PN_GROUP_MAX = 64  # characters of one PN component group (PS3.5 6.2)
+
+
+def _clean(text: str) -> str:
+    """One line of text: the backslash (the value delimiter) as "/", control characters as spaces, spaces collapsed."""
+    return " ".join(_CONTROL.sub(" ", str(text).replace("\\", "/")).split())
+
+
+def _words_within(text: str, limit: int) -> str:
+    """The whole words of `text` that fit in `limit` characters; the start of a single word too long for it."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    if text[limit] != " " and " " in head:  # the cut falls inside a word: leave the word out
+        head = head[: head.rindex(" ")]
+    return head.rstrip(" ,.;:-/")
+
+
 def lo(text: str) -> str:
-    """A Long String value: no backslash (the value delimiter) or control characters, at most 64 characters; a
-    longer text is cut and ends with "..." so that the reader knows there is more."""
-    text = " ".join(_CONTROL.sub(" ", str(text).replace("\\", "/")).split())
-    return text if len(text) <= LO_MAX else text[: LO_MAX - 3].rstrip() + "..."
+    """A Long String value (PS3.5 6.2): no backslash or control characters, at most 64 characters; a longer text
+    is cut after its last whole word that fits and ends with "..." so that the reader knows there is more."""
+    text = _clean(text)
+    return text if len(text) <= LO_MAX else _words_within(text, LO_MAX - 3) + "..."
+
+
+def sh(text: str) -> str:
+    """A Short String value (a code, a name of a station): cleaned as `lo`, at most 16 characters. The sources hold
+    16 characters already (their fields are SH-sized and validated): this only keeps the promise."""
+    return _clean(text)[:SH_MAX]
+
+
+def pn(family: str, given: str = "", middle: str = "", prefix: str = "", suffix: str = "") -> str:
+    """A PN value whose (alphabetic) component group fits 64 characters (PS3.5 6.2). The RIS keeps longer names
+    (its fields are those of HL7 XPN): components that do not fit are left out whole, the least needed first:
+    the prefix, then the middle name, then the suffix; a family and given name still too long keep the family
+    name (its first 64 characters) and the whole words of the given name that fit."""
+    parts = [_clean(part).replace("^", " ").replace("=", " ") for part in (family, given, middle, prefix, suffix)]
+    for dropped in (3, 2, 4, None):  # the prefix, the middle name, the suffix
+        if len(person_name(*parts)) <= PN_GROUP_MAX:
+            return person_name(*parts)
+        if dropped is not None:
+            parts[dropped] = ""
+    family = parts[0][:PN_GROUP_MAX]
+    room = PN_GROUP_MAX - len(family) - 1  # after the family name and its "^"
+    return person_name(family, _words_within(parts[1], room) if room > 0 else "")
 
 
 def lt(texts) -> str:
@@ -436,16 +477,16 @@ def worklist_item(
     exam = exam or ExamFacts()
     code = [_code_item(row["procedure_code"], coding_scheme, row["procedure_name"])]
     protocol = [_code_item(exam.protocol_code, protocol_scheme, exam.protocol_name)] if exam.protocol_code else code
-    physician = person_name(*(row[f"physician_{part}"] or "" for part in NAME_PARTS))
+    physician = pn(*(row[f"physician_{part}"] or "" for part in NAME_PARTS))
     sps = {
         "ScheduledStationAETitle": row["station_ae_title"] or "",
-        "ScheduledStationName": row["station_name"] or "",
-        "ScheduledProcedureStepLocation": row["location"] or "",
+        "ScheduledStationName": sh(row["station_name"] or ""),
+        "ScheduledProcedureStepLocation": sh(row["location_code"] or ""),
         "ScheduledProcedureStepStartDate": _dicom_date(local_start),
         "ScheduledProcedureStepStartTime": _dicom_time(local_start),
         "Modality": row["modality"],
         "ScheduledPerformingPhysicianName": "",
-        "ScheduledProcedureStepDescription": row["procedure_name"][:64],
+        "ScheduledProcedureStepDescription": lo(row["procedure_name"]),
         "ScheduledProtocolCodeSequence": protocol,
         "ScheduledProcedureStepID": row["scheduled_procedure_step_id"],
         "ScheduledProcedureStepStatus": EXAM_TO_SPS_STATUS.get(row["status"], ""),
@@ -459,9 +500,9 @@ def worklist_item(
         "RequestingPhysician": physician,
         "ReferencedStudySequence": [],
         "ReferencedPatientSequence": [],
-        "PatientName": person_name(*(row[f"patient_{part}"] for part in NAME_PARTS)),
+        "PatientName": pn(*(row[f"patient_{part}"] for part in NAME_PARTS)),
         "PatientID": row["mrn"],
-        "IssuerOfPatientID": row["mrn_issuer"],
+        "IssuerOfPatientID": lo(row["mrn_issuer"]),
         "PatientBirthDate": _dicom_date(row["birth_date"]),
         "PatientSex": row["sex"],
         "PatientWeight": ds(patient.weight_kg),
@@ -469,19 +510,19 @@ def worklist_item(
         "MedicalAlerts": lo_values(patient.alerts),
         "Allergies": allergies_value(patient),
         "PregnancyStatus": patient.pregnancy,
-        "AdmissionID": row["admission_id"],
+        "AdmissionID": lo(row["admission_id"]),
         "SpecialNeeds": lo("; ".join(dict.fromkeys(patient.special_needs + exam.special_needs))),
         "CurrentPatientLocation": "",
         "PatientState": lo("; ".join(patient.states)),
         "StudyInstanceUID": row["study_instance_uid"],
         "RequestedProcedureID": row["requested_procedure_id"],
-        "RequestedProcedureDescription": row["procedure_name"][:64],
+        "RequestedProcedureDescription": lo(row["procedure_name"]),
         "RequestedProcedureCodeSequence": code,
         "RequestedProcedurePriority": PRIORITY.get(row["priority"], ""),
         "PatientTransportArrangements": "",
-        "ReasonForTheRequestedProcedure": row["reason"][:64],
-        "PlacerOrderNumberImagingServiceRequest": row["placer_order_number"],
-        "FillerOrderNumberImagingServiceRequest": row["filler_order_number"],
+        "ReasonForTheRequestedProcedure": lo(row["reason"]),
+        "PlacerOrderNumberImagingServiceRequest": lo(row["placer_order_number"]),
+        "FillerOrderNumberImagingServiceRequest": lo(row["filler_order_number"]),
         "ImagingServiceRequestComments": "",
         "ScheduledProcedureStepSequence": [sps],
         # The offset of this item's dates and times: the department's zone at its start (DST included).

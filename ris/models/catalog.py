@@ -5,7 +5,7 @@ from django.db.models import F, Q
 
 from ris.models.base import TimeStamped
 from ris.models.parties import Facility
-from ris.validators import validate_ae_title, validate_cpt
+from ris.validators import validate_ae_title, validate_cpt, validate_short_string
 
 # The longest a procedure may be booked for; overlap queries rely on it to bound their scan of a room's history.
 MAX_PROCEDURE_MINUTES = 720
@@ -46,8 +46,17 @@ class Room(TimeStamped):
     facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="rooms")
     modality = models.ForeignKey(Modality, on_delete=models.PROTECT, related_name="rooms")
     station_ae_title = models.CharField("station AE title", max_length=16, unique=True, validators=[validate_ae_title])
-    station_name = models.CharField(max_length=16, blank=True, help_text="DICOM Scheduled Station Name (SH)")
-    location = models.CharField(max_length=64, blank=True, help_text="DICOM Scheduled Procedure Step Location")
+    station_name = models.CharField(
+        max_length=16, blank=True, validators=[validate_short_string], help_text="DICOM Scheduled Station Name (SH)"
+    )
+    # Where the room is, in words for people (the exam letter, the booking page); the modality gets the short code.
+    location = models.CharField(max_length=64, blank=True, help_text="Where the room is, for patients and staff")
+    location_code = models.CharField(
+        max_length=16,
+        blank=True,
+        validators=[validate_short_string],
+        help_text="DICOM Scheduled Procedure Step Location (SH, at most 16 characters), e.g. RAD L0 R12",
+    )
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -109,7 +118,12 @@ class ProcedureType(TimeStamped):
         FEMALE = "F", "Female"
         MALE = "M", "Male"
 
-    code = models.CharField(max_length=16, unique=True, help_text="The department's procedure code (HL7 OBR-4)")
+    code = models.CharField(
+        max_length=16,
+        unique=True,
+        validators=[validate_short_string],
+        help_text="The department's procedure code (HL7 OBR-4; DICOM Code Value, SH)",
+    )
     name = models.CharField(max_length=128)
     modality = models.ForeignKey(Modality, on_delete=models.PROTECT, related_name="procedure_types")
     cpt_code = models.CharField("CPT code", max_length=5, validators=[validate_cpt])

@@ -6,7 +6,7 @@ import pytest
 from interfaces.models import InboundMessage
 from ris.models import Patient
 from scheduling.models import Order
-from tests.interfaces.conftest import error_of, msh
+from tests.interfaces.conftest import error_of, msh, orm
 from tests.interfaces.conftest import receive_fields as receive
 
 pytestmark = pytest.mark.django_db
@@ -100,3 +100,20 @@ def test_an_update_in_alpha_3_of_a_country_stored_in_alpha_2_changes_nothing():
     patient = Patient.objects.get()
     receive(adt_a04("A2", address="12 RUE DE RIVOLI^^PARIS^^75001^FRA").replace("ADT^A04", "ADT^A08"))
     assert patient.history.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("message", "location", "named"),
+    [
+        (orm("O1", placer="P" * 65), "ORC^1^2", "ORC-2.1 (placer order number)"),
+        (orm("O1").replace("|V123", "|" + "V" * 65), "PV1^1^19", "PV1-19 (visit number)"),
+    ],
+)
+def test_an_order_number_or_visit_number_longer_than_dicom_lo_is_ae_102_and_creates_nothing(
+    catalog, message, location, named
+):
+    """Both go to the worklist as LO (64 characters): refused at their field, never cut or sent over-long."""
+    ack = receive(message)
+    assert (ack["MSA"][1], *error_of(ack)[:2]) == ("AE", location, "102")
+    assert error_of(ack)[2].startswith(named)
+    assert not Order.objects.exists()

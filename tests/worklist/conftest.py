@@ -38,7 +38,7 @@ def at(hour: int, minute: int = 0, *, day=None) -> datetime:
 @pytest.fixture
 def department(db):
     """Two CT rooms and an MR room with exams today: names in UTF-8, Latin-1 and Japanese."""
-    ct1 = RoomFactory(name="CT 1", station_ae_title="CT1", station_name="CT1", location="Level 0")
+    ct1 = RoomFactory(name="CT 1", station_ae_title="CT1", station_name="CT1", location="Level 0", location_code="L0")
     ct2 = RoomFactory(name="CT 2", station_ae_title="CT2", modality=ct1.modality)
     mr1 = RoomFactory(name="MR 1", station_ae_title="MR1", modality__code="MR", modality__name="MR")
     head = ProcedureTypeFactory(code="CTHEAD", name="CT head", modality=ct1.modality, default_duration_minutes=20)
