@@ -131,8 +131,8 @@ class SearchResult:
     more: bool  # there are matches past this page
 
 
-def workitems_search(search: ups.UpsSearch) -> SearchResult:
-    """Search Workitems: the MWL's query over the exams, one page of DICOM JSON datasets."""
+def _matches(search: ups.UpsSearch) -> tuple[list[tuple[dict, Workitem]], list[int], bool]:
+    """One page of matches: each workitem's attributes by keyword with its row, the exams, and whether more follow."""
     query = search.query
     if search.sop_instance_uids is not None:
         named = Workitem.objects.filter(sop_instance_uid__in=search.sop_instance_uids)
@@ -140,7 +140,7 @@ def workitems_search(search: ups.UpsSearch) -> SearchResult:
         if query.study_instance_uids is not None:
             studies &= set(query.study_instance_uids)
         if not studies:
-            return SearchResult([], [], False)
+            return [], [], False
         query.study_instance_uids = tuple(sorted(studies))
     exams = worklist_exams(query, statuses=[], limit=search.offset + search.limit + 1)
     rows = list(worklist_rows(exams))[search.offset :]
@@ -148,16 +148,28 @@ def workitems_search(search: ups.UpsSearch) -> SearchResult:
     keys = ups.returned_keys(search)
     items = workitems_for(rows)
     now = timezone.now()
-    datasets = []
     matches = worklist_matches(
         rows,
         patient_facts=bool(keys & PATIENT_FACT_KEYS),
         exam_facts=bool(keys & ups.EXAM_FACT_UPS_KEYS),
     )
-    for row, patient, exam in matches:
-        item = items[row["id"]]
-        datasets.append(ups.ups_json(_values(row, item, patient, exam, now), keys=keys, stored=item.attributes))
-    return SearchResult(datasets, [row["id"] for row in rows], more)
+    found = [(_values(row, items[row["id"]], patient, exam, now), items[row["id"]]) for row, patient, exam in matches]
+    return found, [row["id"] for row in rows], more
+
+
+def workitems_search(search: ups.UpsSearch) -> SearchResult:
+    """Search Workitems: the MWL's query over the exams, one page of DICOM JSON datasets."""
+    found, exam_ids, more = _matches(search)
+    keys = ups.returned_keys(search)
+    return SearchResult(
+        [ups.ups_json(values, keys=keys, stored=item.attributes) for values, item in found], exam_ids, more
+    )
+
+
+def workitem_values(search: ups.UpsSearch) -> list[tuple[dict, dict]]:
+    """The matches of a UPS C-FIND: each workitem's attributes by keyword, with what its performer set (by tag)."""
+    found, _exam_ids, _more = _matches(search)
+    return [(values, item.attributes) for values, item in found]
 
 
 def workitem_get(sop_instance_uid: str) -> tuple[dict, Workitem]:
