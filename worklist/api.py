@@ -25,7 +25,7 @@ from ris.drf import RolePermission
 from ris.models import Role
 from ris.text import fold
 from scheduling.models import Exam
-from worklist import ups, workitems
+from worklist import ups, ups_search, workitems
 
 DICOM_JSON = "application/dicom+json"
 ACCEPTED = frozenset({DICOM_JSON, "application/json", "*/*", "application/*"})
@@ -67,7 +67,7 @@ def exception_handler(exc, context):
     request = context["request"]
     if isinstance(exc, workitems.WorkitemRefusal):
         return Response({"detail": exc.message}, status=exc.http_status, headers=warning_header(request, exc.warning))
-    if isinstance(exc, ups.InvalidSearch | ups.InvalidPayload):
+    if isinstance(exc, ups_search.InvalidSearch | ups.InvalidPayload):
         return Response({"detail": str(exc)}, status=400)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
@@ -106,7 +106,7 @@ class SearchView(UpsView):
     http_method_names = ["get", "head"]
 
     def get(self, request):
-        search = ups.parse_search(
+        search = ups_search.parse_search(
             [(name, value) for name, values in request.query_params.lists() for value in values],
             tz=timezone.get_current_timezone(),
             fold=fold,

@@ -1,29 +1,24 @@
 """UPS workitems (PS3.4 Annex CC) <-> domain, as pure functions: no ORM calls, no network.
 
 A workitem is an exam. Its attributes (PS3.4 Table CC.2.5-3) are built from the Modality Worklist item of the same
-exam (worklist.translate.worklist_item), so both worklists say the same thing; a UPS-RS search (PS3.18 11.9,
-QIDO-style query parameters) becomes the same WorklistQuery the MWL C-FIND does.
+exam (worklist.translate.worklist_item), so both worklists say the same thing; a UPS search becomes the same
+WorklistQuery the MWL C-FIND does (worklist.ups_search).
 """
 
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
 from pydicom import Dataset
-from pydicom.datadict import keyword_for_tag, tag_for_keyword
+from pydicom.datadict import keyword_for_tag
 
 from worklist.translate import (
     PATIENT_FACT_KEYS,
     InvalidQuery,
     Period,
-    WorklistQuery,
     _to_dataset,
-    date_range,
-    fold_person_name,
-    is_universal,
 )
 
 UPS_PUSH = "1.2.840.10008.5.1.4.34.6.1"  # the SOP Class UID of every UPS instance (PS3.4 CC.3.1)
@@ -62,10 +57,6 @@ REASON_FOR_CANCELLATION = "00741238"
 # worklist.selectors.worklist_matches.
 EXAM_FACT_UPS_KEYS = frozenset({"CommentsOnTheScheduledProcedureStep"})
 FACT_KEYS = frozenset((PATIENT_FACT_KEYS - {"PatientState"}) | EXAM_FACT_UPS_KEYS)
-
-
-class InvalidSearch(ValueError):
-    """A search parameter the origin server cannot use (HTTP 400): the message says which and why."""
 
 
 def workitem_uid(study_instance_uid: str, scheduled_procedure_step_id: str) -> str:
@@ -160,7 +151,8 @@ def ups_values(
 def ups_json(values: Mapping[str, Any], *, keys: Iterable[str] | None = None, stored: Mapping | None = None) -> dict:
     """DICOM JSON (PS3.18 F.2) of `values` (only `keys` of them, when given), with what the performer stored
     (by tag) over the empty defaults. Never a Transaction UID: it is the claim's lock (PS3.18 11.5.3)."""
-    chosen = values if keys is None else {key: values[key] for key in values if key in set(keys)}
+    wanted = None if keys is None else frozenset(keys)
+    chosen = values if wanted is None else {key: value for key, value in values.items() if key in wanted}
     answer = _to_dataset(chosen).to_json_dict()
     for tag, element in (stored or {}).items():
         if tag != TRANSACTION_UID:
@@ -168,147 +160,7 @@ def ups_json(values: Mapping[str, Any], *, keys: Iterable[str] | None = None, st
     return dict(sorted(answer.items()))
 
 
-# --- search parameters (PS3.18 8.3.4, 11.9.1.2) ---------------------------------------------------------------
-
-
-@dataclass
-class UpsSearch:
-    """A UPS-RS search, normalised: the worklist query, the UIDs asked for, what to return, which page."""
-
-    query: WorklistQuery = field(default_factory=WorklistQuery)
-    sop_instance_uids: tuple[str, ...] | None = None
-    include: set[str] = field(default_factory=set)  # keywords asked for beyond the default return keys
-    include_all: bool = False
-    not_returned: list[str] = field(default_factory=list)  # includefield attributes this server does not return
-    limit: int = 100
-    offset: int = 0
-    fuzzy_ignored: bool = False
-
-
-# Matching keys, as attribute paths of keywords, and what each sets on the WorklistQuery.
-STRING_KEYS = {
-    "PatientID": "PatientID",
-    "PatientSex": "PatientSex",
-    "AdmissionID": "AdmissionID",
-    "ReferencedRequestSequence.AccessionNumber": "AccessionNumber",
-    "ReferencedRequestSequence.RequestedProcedureID": "RequestedProcedureID",
-    "ScheduledStationNameCodeSequence.CodeValue": "ScheduledStationAETitle",
-    "ScheduledStationClassCodeSequence.CodeValue": "Modality",
-}
-OTHER_KEYS = (
-    "PatientName",
-    "PatientBirthDate",
-    "StudyInstanceUID",
-    "ReferencedRequestSequence.StudyInstanceUID",
-    "ScheduledProcedureStepStartDateTime",
-    "ProcedureStepState",
-    "SOPInstanceUID",
-)
-MATCHING_KEYS = (*STRING_KEYS, *OTHER_KEYS)
-QUERY_PARAMETERS = frozenset({"includefield", "limit", "offset", "fuzzymatching"})
-
-
-def attribute_path(name: str) -> str:
-    """A QIDO attribute ID (PS3.18 8.3.4.1): keywords or 8-digit tags, sequence steps joined by dots, as keywords."""
-    steps = []
-    for step in name.strip().split("."):
-        if re.fullmatch(r"[0-9A-Fa-f]{8}", step):
-            keyword = keyword_for_tag(int(step, 16))
-        else:
-            keyword = step if tag_for_keyword(step) is not None else ""
-        if not keyword:
-            raise InvalidSearch(f"{name!r} is not a DICOM attribute (give a keyword or an 8-digit tag).")
-        steps.append(keyword)
-    return ".".join(steps)
-
-
-def _number(name: str, text: str, *, low: int, high: int) -> int:
-    if not re.fullmatch(r"\d{1,9}", text.strip()):
-        raise InvalidSearch(f"{name}={text!r}: give a whole number.")
-    value = int(text)
-    if not low <= value <= high:
-        raise InvalidSearch(f"{name}={value}: give a number from {low} to {high}.")
-    return value
-
-
-def parse_search(
-    params: Iterable[tuple[str, str]], *, tz, fold, default_statuses: Iterable[str], max_limit: int
-) -> UpsSearch:
-    """Read the query parameters of Search Workitems. Raise InvalidSearch on one this server cannot use."""
-    search = UpsSearch(limit=min(100, max_limit))
-    query = search.query
-    statuses: tuple[str, ...] | None = None
-    for name, value in params:
-        if name in QUERY_PARAMETERS:
-            if name == "includefield":
-                _include(search, value)
-            elif name == "limit":
-                search.limit = _number(name, value, low=1, high=max_limit)
-            elif name == "offset":
-                search.offset = _number(name, value, low=0, high=10**6)
-            elif value.strip().lower() == "true":  # fuzzymatching: not supported, literal matching (PS3.18 8.3.4.5)
-                search.fuzzy_ignored = True
-            continue
-        path = attribute_path(name)
-        if path not in MATCHING_KEYS:
-            keys = ", ".join(MATCHING_KEYS)
-            raise InvalidSearch(f"{path} is not a matching key of this worklist; the matching keys are: {keys}.")
-        if is_universal(value):
-            continue
-        value = value.strip()
-        try:
-            if path in STRING_KEYS:
-                query.strings[STRING_KEYS[path]] = value
-            elif path == "PatientName":
-                query.patient_name = fold_person_name(value, fold)
-            elif path == "PatientBirthDate":
-                query.birth_dates = date_range(value)
-            elif path in ("StudyInstanceUID", "ReferencedRequestSequence.StudyInstanceUID"):
-                query.study_instance_uids = _uids(value)
-            elif path == "SOPInstanceUID":
-                search.sop_instance_uids = _uids(value)
-            elif path == "ScheduledProcedureStepStartDateTime":
-                query.start = datetime_range(value, tz)
-            else:  # ProcedureStepState
-                statuses = _statuses(value)
-        except InvalidQuery as error:
-            raise InvalidSearch(f"{path}: {error}.") from None
-    query.sps_statuses = statuses or tuple(dict.fromkeys([*default_statuses, *EXAM_STATUSES[IN_PROGRESS]]))
-    return search
-
-
-def _include(search: UpsSearch, value: str) -> None:
-    for name in value.split(","):
-        if not name.strip():
-            continue
-        if name.strip().lower() == "all":
-            search.include_all = True
-            continue
-        path = attribute_path(name)
-        keyword = path.split(".")[0]
-        if keyword in FACT_KEYS:
-            search.include.add(keyword)
-        elif keyword not in DEFAULT_KEYS:
-            search.not_returned.append(path)
-
-
-def _uids(value: str) -> tuple[str, ...]:
-    uids = tuple(uid.strip() for uid in re.split(r"[,\\]", value) if uid.strip())
-    for uid in uids:
-        if not valid_uid(uid):
-            raise InvalidQuery(f"{uid!r} is not a UID")
-    return uids
-
-
-def _statuses(value: str) -> tuple[str, ...]:
-    statuses: list[str] = []
-    for state in re.split(r"[,\\]", value):
-        state = state.strip().upper()
-        if state not in EXAM_STATUSES:
-            raise InvalidQuery(f"{state!r} is not a Procedure Step State ({', '.join(STATES)})")
-        statuses += EXAM_STATUSES[state]
-    return tuple(statuses)
-
+# --- date-times (PS3.5 6.2 DT) ------------------------------------------------------------------------------
 
 _DT = r"\d{4}(?:\d{2}(?:\d{2}(?:\d{2}(?:\d{2}(?:\d{2}(?:\.\d{1,6})?)?)?)?)?)?(?:[+-]\d{4})?"
 
@@ -350,45 +202,6 @@ def _dt(text: str, tz, *, upper: bool) -> datetime:
         return datetime.combine(moment.date(), time(*values[3:6], micro), tzinfo=zone)
     except ValueError:
         raise InvalidQuery(f"{text!r} is not a valid date-time") from None
-
-
-# The attributes a search returns unless includefield asks for more: PS3.18 11.9.3.2 (the return keys of type 1
-# and 2 of Table CC.2.5-3), the clinical facts being asked for by name or with "all".
-DEFAULT_KEYS = frozenset(
-    {
-        "SpecificCharacterSet",
-        "SOPClassUID",
-        "SOPInstanceUID",
-        "TimezoneOffsetFromUTC",
-        "ScheduledProcedureStepPriority",
-        "ProcedureStepLabel",
-        "WorklistLabel",
-        "ScheduledProcessingParametersSequence",
-        "ScheduledStationNameCodeSequence",
-        "ScheduledStationClassCodeSequence",
-        "ScheduledStationGeographicLocationCodeSequence",
-        "ScheduledHumanPerformersSequence",
-        "ScheduledProcedureStepStartDateTime",
-        "ScheduledWorkitemCodeSequence",
-        "InputReadinessState",
-        "InputInformationSequence",
-        "StudyInstanceUID",
-        "PatientName",
-        "PatientID",
-        "IssuerOfPatientID",
-        "PatientBirthDate",
-        "PatientSex",
-        "AdmissionID",
-        "ReferencedRequestSequence",
-        "ProcedureStepState",
-        "ProcedureStepProgressInformationSequence",
-        "UnifiedProcedureStepPerformedProcedureSequence",
-    }
-)
-
-
-def returned_keys(search: UpsSearch) -> frozenset[str]:
-    return DEFAULT_KEYS | FACT_KEYS if search.include_all else DEFAULT_KEYS | search.include
 
 
 # --- change state and update payloads (PS3.18 11.6.1.4, 11.7.1.4) ---------------------------------------------

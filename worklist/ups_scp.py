@@ -16,8 +16,8 @@ from pydicom.sequence import Sequence
 
 from ris.audit import Interface
 from ris.text import fold
-from worklist import ups, workitems
-from worklist.translate import InvalidQuery, ResponsePlan, _text, _value
+from worklist import ups, ups_search, workitems
+from worklist.translate import InvalidQuery, ResponsePlan, _text, _value, is_universal
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +65,14 @@ def _matching_value(identifier: Dataset, path: str) -> str:
     return _text(dataset, keyword)
 
 
-def search_of(identifier: Dataset) -> ups.UpsSearch:
-    """A UPS C-FIND identifier as the UPS-RS search it is: the same matching keys (worklist.ups.MATCHING_KEYS)."""
+def search_of(identifier: Dataset) -> ups_search.UpsSearch:
+    """A UPS C-FIND identifier as the UPS-RS search it is: the same matching keys (ups_search.MATCHING_KEYS)."""
     params = []
-    for path in ups.MATCHING_KEYS:
+    for path in ups_search.MATCHING_KEYS:
         text = _matching_value(identifier, path)
-        if not ups.is_universal(text):
+        if not is_universal(text):
             params.append((path, text.replace("\\", ",")))
-    return ups.parse_search(
+    return ups_search.parse_search(
         params,
         tz=timezone.get_current_timezone(),
         fold=fold,

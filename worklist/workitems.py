@@ -19,7 +19,7 @@ from django.utils import timezone
 from ris.audit import Actor, actor_label, attribute
 from ris.exceptions import ApplicationError
 from scheduling.models import Exam
-from worklist import ups
+from worklist import ups, ups_search
 from worklist.models import Workitem
 from worklist.selectors import worklist_exams, worklist_matches, worklist_rows
 from worklist.services import exam_finished_at_modality, exam_started_at_modality
@@ -131,7 +131,7 @@ class SearchResult:
     more: bool  # there are matches past this page
 
 
-def _matches(search: ups.UpsSearch) -> tuple[list[tuple[dict, Workitem]], list[int], bool]:
+def _matches(search: ups_search.UpsSearch) -> tuple[list[tuple[dict, Workitem]], list[int], bool]:
     """One page of matches: each workitem's attributes by keyword with its row, the exams, and whether more follow."""
     query = search.query
     if search.sop_instance_uids is not None:
@@ -145,7 +145,7 @@ def _matches(search: ups.UpsSearch) -> tuple[list[tuple[dict, Workitem]], list[i
     exams = worklist_exams(query, statuses=[], limit=search.offset + search.limit + 1)
     rows = list(worklist_rows(exams))[search.offset :]
     more, rows = len(rows) > search.limit, rows[: search.limit]
-    keys = ups.returned_keys(search)
+    keys = ups_search.returned_keys(search)
     items = workitems_for(rows)
     now = timezone.now()
     matches = worklist_matches(
@@ -157,16 +157,16 @@ def _matches(search: ups.UpsSearch) -> tuple[list[tuple[dict, Workitem]], list[i
     return found, [row["id"] for row in rows], more
 
 
-def workitems_search(search: ups.UpsSearch) -> SearchResult:
+def workitems_search(search: ups_search.UpsSearch) -> SearchResult:
     """Search Workitems: the MWL's query over the exams, one page of DICOM JSON datasets."""
     found, exam_ids, more = _matches(search)
-    keys = ups.returned_keys(search)
+    keys = ups_search.returned_keys(search)
     return SearchResult(
         [ups.ups_json(values, keys=keys, stored=item.attributes) for values, item in found], exam_ids, more
     )
 
 
-def workitem_values(search: ups.UpsSearch) -> list[tuple[dict, dict]]:
+def workitem_values(search: ups_search.UpsSearch) -> list[tuple[dict, dict]]:
     """The matches of a UPS C-FIND: each workitem's attributes by keyword, with what its performer set (by tag)."""
     found, _exam_ids, _more = _matches(search)
     return [(values, item.attributes) for values, item in found]
