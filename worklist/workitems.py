@@ -193,7 +193,7 @@ def _locked(sop_instance_uid: str) -> tuple[Workitem, Exam, str]:
     item = Workitem.objects.select_for_update().filter(sop_instance_uid=sop_instance_uid).first()
     if item is None:
         raise NoSuchWorkitem(f"No workitem {sop_instance_uid}.")
-    exam = Exam.objects.select_for_update().select_related("room").get(pk=item.exam_id)
+    exam = Exam.objects.select_for_update().get(pk=item.exam_id)
     item.exam = exam
     return item, exam, ups.UPS_STATE.get(exam.status, ups.SCHEDULED)
 
