@@ -18,10 +18,10 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from ris.access import shown
 from ris.drf import RolePermission
+from ris.drf import exception_handler as api_exception_handler
 from ris.models import Role
 from ris.text import fold
 from scheduling.models import Exam
@@ -73,7 +73,7 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
-    return drf_exception_handler(exc, context)
+    return api_exception_handler(exc, context)  # another refusal of a service: 400 with its message, as the API
 
 
 class UpsView(APIView):

@@ -121,7 +121,7 @@ def _values(row: dict, item: Workitem, patient, exam, now: datetime) -> dict:
         exam=exam,
     )
     state = ups.UPS_STATE.get(row["status"], ups.SCHEDULED)
-    return ups.ups_values(mwl, uid=item.sop_instance_uid, state=state, local_start=local, now=now)
+    return ups.ups_values(mwl, uid=item.sop_instance_uid, state=state, local_start=local, now=timezone.localtime(now))
 
 
 @dataclass

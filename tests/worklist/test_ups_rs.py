@@ -409,5 +409,6 @@ def test_an_http_client_walks_a_workitem_to_completed_and_the_exam_page_shows_it
     assert exam.status == Exam.Status.COMPLETED
     shown = page.get(exam_page).content.decode()
     assert re.search(r"UPS workitem.*COMPLETED", shown, re.DOTALL)
+    assert f"{start:%Y-%m-%d %H:%M} \N{EN DASH} {end:%H:%M}" in shown  # what the client reported it performed
     assert "transaction in progress" not in shown
     assert "tech.walk" in shown  # the history names the technologist

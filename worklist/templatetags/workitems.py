@@ -2,9 +2,10 @@
 state and who claimed it. Nothing when no UPS client has seen the exam."""
 
 from django import template
+from django.utils import timezone
 
 from worklist.models import Workitem
-from worklist.ups import IN_PROGRESS, UPS_STATE, performed_times
+from worklist.ups import IN_PROGRESS, UPS_STATE, parse_dt, performed_times
 
 register = template.Library()
 
@@ -15,7 +16,7 @@ def exam_workitem(exam) -> dict:
     if item is None:
         return {"workitem": None}
     state = UPS_STATE.get(exam.status, "SCHEDULED")
-    start, end = performed_times(item.attributes)
+    start, end = (parse_dt(text, timezone.get_current_timezone()) for text in performed_times(item.attributes))
     return {
         "workitem": item,
         "state": state,
