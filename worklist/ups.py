@@ -19,6 +19,7 @@ from worklist.translate import (
     InvalidQuery,
     Period,
     _to_dataset,
+    lo,
 )
 
 UPS_PUSH = "1.2.840.10008.5.1.4.34.6.1"  # the SOP Class UID of every UPS instance (PS3.4 CC.3.1)
@@ -99,11 +100,11 @@ def ups_values(
         "AccessionNumber": mwl["AccessionNumber"],
         "IssuerOfAccessionNumberSequence": [],
         "RequestedProcedureID": mwl["RequestedProcedureID"],
-        "RequestedProcedureDescription": mwl["RequestedProcedureDescription"],
+        "RequestedProcedureDescription": lo(mwl["RequestedProcedureDescription"]),
         "RequestedProcedureCodeSequence": code,
         "PlacerOrderNumberImagingServiceRequest": mwl["PlacerOrderNumberImagingServiceRequest"],
         "FillerOrderNumberImagingServiceRequest": mwl["FillerOrderNumberImagingServiceRequest"],
-        "ReasonForTheRequestedProcedure": mwl["ReasonForTheRequestedProcedure"],
+        "ReasonForTheRequestedProcedure": lo(mwl["ReasonForTheRequestedProcedure"]),
         "RequestingPhysician": mwl["RequestingPhysician"],
     }
     return {
@@ -113,8 +114,8 @@ def ups_values(
         "TimezoneOffsetFromUTC": utc_offset(local_start or now),
         # Unified Procedure Step Scheduled Procedure Information Module (PS3.3 C.30.1)
         "ScheduledProcedureStepPriority": UPS_PRIORITY.get(mwl["RequestedProcedurePriority"], "MEDIUM"),
-        "ProcedureStepLabel": mwl["RequestedProcedureDescription"],
-        "WorklistLabel": sps["ScheduledStationName"] or sps["ScheduledStationAETitle"],
+        "ProcedureStepLabel": lo(mwl["RequestedProcedureDescription"]),
+        "WorklistLabel": lo(sps["ScheduledStationName"] or sps["ScheduledStationAETitle"]),
         "ScheduledProcessingParametersSequence": [],
         "ScheduledStationNameCodeSequence": station,
         "ScheduledStationClassCodeSequence": modality,

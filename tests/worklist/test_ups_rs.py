@@ -12,11 +12,20 @@ import requests
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from pydicom import Dataset
+from pydicom import Dataset, config
+from pydicom.multival import MultiValue
+from pydicom.valuerep import validate_value
 
 from ris.models import Role
 from scheduling.models import Exam
-from tests.factories import TEST_PASSWORD, UserFactory
+from tests.factories import (
+    TEST_PASSWORD,
+    ProcedureTypeFactory,
+    UserFactory,
+    local_at,
+    make_booked_exam,
+    room_open_round_the_clock,
+)
 from worklist.models import Workitem
 from worklist.ups import workitem_uid
 
@@ -412,3 +421,52 @@ def test_an_http_client_walks_a_workitem_to_completed_and_the_exam_page_shows_it
     assert f"{start:%Y-%m-%d %H:%M} \N{EN DASH} {end:%H:%M}" in shown  # what the client reported it performed
     assert "transaction in progress" not in shown
     assert "tech.walk" in shown  # the history names the technologist
+
+
+# --- every value fits its VR (issue point 7, for UPS) -------------------------------------------------------------
+
+
+def _elements(dataset: Dataset):
+    for element in dataset:
+        if element.VR == "SQ":
+            for item in element.value:
+                yield from _elements(item)
+        else:
+            yield element
+
+
+BINARY_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD"})
+
+
+def test_every_attribute_of_every_workitem_fits_its_vr(api, department):
+    """The longest texts the RIS holds (a 128-character procedure name, a long reason with a backslash and line
+    breaks, a 64-character placer order number) in every state."""
+    long_name = ProcedureTypeFactory(code="CTLONG", name="CT " + "angiography of everything " * 5)
+    exam = make_booked_exam(
+        procedure_types=[long_name],
+        room=room_open_round_the_clock(modality=department["rooms"]["CT1"].modality, station_ae_title="CT9"),
+        start=local_at(timezone.localdate() + timedelta(days=1), 10),
+        reason="Suspected\\dissection; " * 10 + "\nsecond line",
+        placer_order_number="P" * 64,
+        priority="STAT",
+    )
+    api.get(SEARCH, PatientID=exam.order.patient.mrn)
+    states = "SCHEDULED,IN PROGRESS,COMPLETED,CANCELED"
+    response = api.get(SEARCH, ProcedureStepState=states, includefield="all", limit=100)
+    assert response.status_code == 200
+    items = response.json()
+    assert len(items) == len(department["exams"]) + 1
+    checked = 0
+    for item in items:
+        for element in _elements(Dataset.from_json(item)):
+            values = element.value if isinstance(element.value, list | MultiValue) else [element.value]
+            for one in values:
+                if one not in (None, ""):
+                    text = one if element.VR in BINARY_VRS else str(one)
+                    validate_value(element.VR, text, config.RAISE)  # length and character repertoire
+                    checked += 1
+    assert checked > 20 * len(items)
+    [long] = [item for item in items if value(item, "00100020") == exam.order.patient.mrn]
+    reason = value(long, "0040A370")["00401002"]["Value"]
+    assert len(reason) == 1  # one value: the backslash is not a value delimiter here
+    assert reason[0].startswith("Suspected/dissection")
