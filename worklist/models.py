@@ -53,8 +53,8 @@ class Workitem(TimeStamped):
     Transaction UID, and what the performer reported (progress, performed procedure).
 
     The workitem's state is the exam's (worklist.ups.UPS_STATE): one state machine, the exam's. A row exists from
-    the first time a search or the exam page names the workitem (its UID is derived from the exam, so it is the
-    same whichever creates the row).
+    the first time a search answers the workitem (its UID is derived from the exam, so it is the same whichever
+    search creates the row).
     """
 
     exam = models.OneToOneField(Exam, on_delete=models.CASCADE, related_name="workitem")
