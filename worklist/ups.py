@@ -23,7 +23,6 @@ from worklist.translate import (
 )
 
 UPS_PUSH = "1.2.840.10008.5.1.4.34.6.1"  # the SOP Class UID of every UPS instance (PS3.4 CC.3.1)
-UPS_PULL = "1.2.840.10008.5.1.4.34.6.3"
 
 # Procedure Step State (0074,1000), PS3.4 Table CC.1.1-1.
 SCHEDULED, IN_PROGRESS, COMPLETED, CANCELED = "SCHEDULED", "IN PROGRESS", "COMPLETED", "CANCELED"

@@ -182,10 +182,6 @@ def workitem_get(sop_instance_uid: str) -> tuple[dict, Workitem]:
     return ups.ups_json(_values(row, item, patient, exam, timezone.now()), stored=item.attributes), item
 
 
-def workitem_state(item: Workitem) -> str:
-    return ups.UPS_STATE.get(item.exam.status, ups.SCHEDULED)
-
-
 # --- changes ----------------------------------------------------------------------------------------------------
 
 

@@ -441,7 +441,7 @@ BINARY_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD"})
 def test_every_attribute_of_every_workitem_fits_its_vr(api, department):
     """The longest texts the RIS holds (a 128-character procedure name, a long reason with a backslash and line
     breaks, a 64-character placer order number) in every state."""
-    long_name = ProcedureTypeFactory(code="CTLONG", name="CT " + "angiography of everything " * 5)
+    long_name = ProcedureTypeFactory(code="CTLONG", name=("CT " + "angiography of everything " * 5)[:128])
     exam = make_booked_exam(
         procedure_types=[long_name],
         room=room_open_round_the_clock(modality=department["rooms"]["CT1"].modality, station_ae_title="CT9"),
