@@ -32,6 +32,7 @@ urlpatterns = [
     path("reports/", include("reporting.urls_outputs")),
     path("billing/", include("billing.urls")),
     path("interfaces/", include("interfaces.urls")),
+    path("api/dicomweb/", include("worklist.dicomweb_urls")),
     path("api/", include("ris.api_urls")),
     path("fhir/r4/", include("interfaces.fhir.urls")),
     path("admin/", admin.site.urls),

@@ -66,3 +66,31 @@ class PerformedProcedureStep(TimeStamped):
             if isinstance(value, list) and value and str(value[0]).strip():
                 numbers.append(str(value[0]).strip())
         return numbers or ([self.accession_number] if self.accession_number else [])
+
+
+class Workitem(TimeStamped):
+    """An exam seen as a UPS workitem (PS3.4 Annex CC, PS3.18 11): its SOP Instance UID, who claimed it with which
+    Transaction UID, and what the performer reported (progress, performed procedure).
+
+    The workitem's state is the exam's (worklist.ups.UPS_STATE): one state machine, the exam's. A row exists from
+    the first time a search answers the workitem (its UID is derived from the exam, so it is the same whichever
+    search creates the row).
+    """
+
+    exam = models.OneToOneField(Exam, on_delete=models.CASCADE, related_name="workitem")
+    sop_instance_uid = models.CharField("SOP Instance UID", max_length=64, unique=True)
+    # Transaction UID (0008,1195): the claim's lock (PS3.4 CC.1.1); never returned by Retrieve or Search.
+    transaction_uid = models.CharField(max_length=64, blank=True)
+    claimed_by = models.CharField(max_length=150, blank=True, help_text="The account that claimed the workitem")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    attributes = models.JSONField(
+        default=dict, blank=True, help_text="What the performer set with Update Workitem, DICOM JSON by tag"
+    )
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Workitem {self.sop_instance_uid}"

@@ -19,13 +19,19 @@ from django.utils import timezone
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import AE, _config, evt
-from pynetdicom.sop_class import ModalityPerformedProcedureStep, ModalityWorklistInformationFind, Verification
+from pynetdicom.sop_class import (
+    ModalityPerformedProcedureStep,
+    ModalityWorklistInformationFind,
+    UnifiedProcedureStepPull,
+    UnifiedProcedureStepQuery,
+    Verification,
+)
 from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
 from ris.models import Room
 from ris.text import fold
 from ris.tls import handshake_by, server_context
-from worklist import selectors, services
+from worklist import selectors, services, ups_scp
 from worklist.translate import (
     EXAM_FACT_KEYS,
     PATIENT_FACT_KEYS,
@@ -104,7 +110,13 @@ def _keep_pace(event) -> None:
 
 
 def handle_find(event):
-    """Modality Worklist C-FIND: one database query, streamed; cancel stops it with FE00."""
+    """Modality Worklist C-FIND: one database query, streamed; cancel stops it with FE00. Another SOP class's
+    C-FIND (UPS) goes to its handler in C_FIND."""
+    request = getattr(event, "request", None)  # (tests call the handler with a bare event)
+    handler = _by_sop_class(C_FIND, getattr(request, "AffectedSOPClassUID", None))
+    if handler is not None:
+        yield from handler(event)
+        return
     try:
         identifier = event.identifier
     except Exception:  # pynetdicom decodes lazily: a broken dataset
@@ -198,6 +210,22 @@ def handle_n_set(event):
     return handler(event)
 
 
+def handle_n_action(event):
+    """N-ACTION, by SOP class (N_ACTION below)."""
+    handler = _by_sop_class(N_ACTION, event.request.RequestedSOPClassUID)
+    if handler is None:
+        return _status(SOP_CLASS_NOT_SUPPORTED), None
+    return handler(event)
+
+
+def handle_n_get(event):
+    """N-GET, by SOP class (N_GET below); MPPS N-GET is not offered (0110, as before)."""
+    handler = _by_sop_class(N_GET, event.request.RequestedSOPClassUID)
+    if handler is None:
+        return _status(0x0110), None
+    return handler(event)
+
+
 def handle_mpps_create(event):
     """MPPS N-CREATE: the modality started a procedure step."""
     uid = event.request.AffectedSOPInstanceUID
@@ -247,9 +275,21 @@ def _mpps(event, service, uid: str, dataset_of):
 
 # The N-services by SOP class UID: each service module of the SCP adds its classes here.
 N_CREATE = {str(ModalityPerformedProcedureStep): handle_mpps_create}
-N_SET = {str(ModalityPerformedProcedureStep): handle_mpps_set}
+N_SET = {str(ModalityPerformedProcedureStep): handle_mpps_set, str(UnifiedProcedureStepPull): ups_scp.handle_ups_set}
+N_ACTION = {str(UnifiedProcedureStepPull): ups_scp.handle_ups_action}
+N_GET = {str(UnifiedProcedureStepPull): ups_scp.handle_ups_get}
+C_FIND = {
+    str(UnifiedProcedureStepPull): ups_scp.handle_ups_find,
+    str(UnifiedProcedureStepQuery): ups_scp.handle_ups_find,
+}
 # Presentation contexts the SCP accepts, by SOP class.
-SUPPORTED = [Verification, ModalityWorklistInformationFind, ModalityPerformedProcedureStep]
+SUPPORTED = [
+    Verification,
+    ModalityWorklistInformationFind,
+    ModalityPerformedProcedureStep,
+    UnifiedProcedureStepPull,
+    UnifiedProcedureStepQuery,
+]
 
 
 def handle_requested(event) -> None:
@@ -270,6 +310,8 @@ HANDLERS = [
     (evt.EVT_C_FIND, handle_find),
     (evt.EVT_N_CREATE, handle_n_create),
     (evt.EVT_N_SET, handle_n_set),
+    (evt.EVT_N_ACTION, handle_n_action),
+    (evt.EVT_N_GET, handle_n_get),
 ]
 
 

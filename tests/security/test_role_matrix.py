@@ -41,6 +41,7 @@ from tests.factories import (
     npi_from,
 )
 from worklist.models import PerformedProcedureStep
+from worklist.workitems import workitem_of_exam
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 BEGIN, END = "<!-- role-matrix:begin -->", "<!-- role-matrix:end -->"
@@ -213,6 +214,8 @@ def build_world(settings, tmp_path) -> World:
     for name in ("exam_start", "exam_complete", "exam_letter"):
         kwargs[f"scheduling:{name}"] = {"pk": booked.pk}
     kwargs["clinical:check_in"] = {"exam_pk": booked.pk}
+    workitem = {"workitem": workitem_of_exam(booked).sop_instance_uid}
+    kwargs["dicomweb:workitem"] = kwargs["dicomweb:workitem-state"] = workitem
     for name in ("api:exam-detail", "api:exam-book", "api:exam-reschedule", "api:exam-cancel", "api:exam-check-in"):
         kwargs[name] = {"pk": booked.pk}
     return World(users, kwargs)
