@@ -18,14 +18,21 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Min, Q
 from django.utils import timezone
 
 from interfaces.hl7v2 import MessageError, Reader, decode, parse
 from interfaces.mllp import FrameError, FrameReader, frame
 from interfaces.models import Destination, OutboundMessage
 from ris.audit import Actor, actor_label
-from ris.delivery import DeliveryFailure, DeliveryRun, deliver_in_order, destination_lock, failure_count
+from ris.delivery import (
+    DeliveryFailure,
+    DeliveryRun,
+    deliver_in_order,
+    destination_lock,
+    destinations_with_due,
+    earliest_retry,
+    failure_count,
+)
 from ris.exceptions import ApplicationError
 
 log = logging.getLogger(__name__)
@@ -193,11 +200,7 @@ def outbound_deliver(*, destination: Destination, now: datetime | None = None) -
                 failed=_record_failure,
                 now=now,
             )
-    retry_at = (
-        OutboundMessage.objects.filter(destination=destination, status=Status.PENDING)
-        .aggregate(due=Min("next_attempt_at"))
-        .get("due")
-    )
+    retry_at = earliest_retry(OutboundMessage.objects.filter(destination=destination, status=Status.PENDING))
     return DeliveryRun(sent=sent, failed=failed, retry_at=retry_at)
 
 
@@ -249,14 +252,7 @@ def _record_failure(message: OutboundMessage, error: DeliveryError, at: datetime
 
 def destinations_due(now: datetime | None = None) -> list[int]:
     """Enabled destinations with a pending message due now."""
-    now = now or timezone.now()
-    return list(
-        OutboundMessage.objects.filter(status=Status.PENDING, destination__enabled=True)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .order_by()
-        .values_list("destination_id", flat=True)
-        .distinct()
-    )
+    return destinations_with_due(OutboundMessage.objects.filter(status=Status.PENDING, destination__enabled=True), now)
 
 
 @transaction.atomic

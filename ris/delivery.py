@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Min, Q, QuerySet
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,22 @@ def failure_count(item, error: DeliveryFailure, at: datetime, *, max_attempts: i
         return True
     item.next_attempt_at = at + timedelta(seconds=base_seconds * 2**item.attempts)
     return False
+
+
+def destinations_with_due(pending: QuerySet, now: datetime | None = None) -> list[int]:
+    """The destinations (ids) of `pending` items that are due now."""
+    now = now or timezone.now()
+    return list(
+        pending.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by()
+        .values_list("destination_id", flat=True)
+        .distinct()
+    )
+
+
+def earliest_retry(pending: QuerySet) -> datetime | None:
+    """When the first of `pending` (one destination's queue) falls due again."""
+    return pending.aggregate(due=Min("next_attempt_at")).get("due")
 
 
 def next_run_schedule(task, destination_id: int, run: DeliveryRun) -> None:

@@ -15,7 +15,7 @@ from clinical.selectors import SafetySummary, safety_summaries
 from ris.models import ContrastClass, Patient
 from ris.text import NAME_PARTS
 from scheduling.models import Exam
-from worklist.models import PerformedProcedureStep
+from worklist.models import DicomDestination, MppsForward, PerformedProcedureStep
 from worklist.translate import (
     AllergyFact,
     ExamFacts,
@@ -243,3 +243,13 @@ def exam_facts_for(rows: Iterable[dict]) -> dict[int, ExamFacts]:
 def performed_steps_to_reconcile() -> QuerySet[PerformedProcedureStep]:
     """MPPS instances that matched no scheduled exam, newest first, for the front desk."""
     return PerformedProcedureStep.objects.filter(exam__isnull=True, reconciled=False).order_by("-created_at")
+
+
+def mpps_forwards(*, status: str = "", destination: DicomDestination | None = None) -> QuerySet:
+    """MPPS forwards newest first, with their destination; narrowed by status and destination when given."""
+    forwards = MppsForward.objects.select_related("destination").order_by("-created_at", "-id")
+    if status:
+        forwards = forwards.filter(status=status)
+    if destination is not None:
+        forwards = forwards.filter(destination=destination)
+    return forwards
