@@ -212,6 +212,10 @@ class MppsPeer:
         except (ValueError, TypeError, KeyError) as error:  # a dataset that cannot be encoded: this forward only
             forward.dimse_status = None
             raise DeliveryFailure(f"Not sent: {error}", reason="encoding") from None
+        except RuntimeError as error:  # the association went away under the request
+            self.close()
+            forward.dimse_status = None
+            raise DeliveryFailure(f"Not sent: {error}", reason="connection", peer_down=True) from None
         if "Status" not in answer:  # no answer: aborted, timed out
             self.close()
             forward.dimse_status = None

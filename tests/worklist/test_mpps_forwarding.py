@@ -15,6 +15,7 @@ from pynetdicom import AE, evt
 from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
 from ris.models import Role
+from ris.tls import server_context
 from scheduling.models import Exam
 from tests.conftest import free_port
 from worklist import forwarding, tasks
@@ -71,12 +72,14 @@ class Pacs:
     answers: dict[str, int] = field(default_factory=dict)
     server: object = None
 
-    def start(self) -> "Pacs":
+    def start(self, ssl_context=None) -> "Pacs":
         ae = AE(ae_title="PACS")
         ae.require_called_aet = True
         ae.add_supported_context(ModalityPerformedProcedureStep)
         handlers = [(evt.EVT_N_CREATE, self._create), (evt.EVT_N_SET, self._set)]
-        self.server = ae.start_server(("127.0.0.1", self.port), block=False, evt_handlers=handlers)
+        self.server = ae.start_server(
+            ("127.0.0.1", self.port), block=False, evt_handlers=handlers, ssl_context=ssl_context
+        )
         return self
 
     def stop(self) -> None:
@@ -319,3 +322,20 @@ def test_a_duplicate_answer_to_an_n_create_counts_as_delivered_and_disabled_dest
     forward = MppsForward.objects.get()
     assert (forward.destination, forward.status, forward.dimse_status) == (destination, "SENT", 0x0111)
     assert "0111" in forward.last_error
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.slow
+def test_a_destination_with_tls_gets_the_forward_over_mutual_tls(destination, pacs, certificates, settings):
+    pacs.start(
+        server_context(str(certificates / "server.pem"), str(certificates / "server.key"), str(certificates / "ca.pem"))
+    )
+    settings.RIS_MWL_TLS_CA = str(certificates / "ca.pem")
+    settings.RIS_MWL_TLS_CERT = str(certificates / "client.pem")
+    settings.RIS_MWL_TLS_KEY = str(certificates / "client.key")
+    destination.use_tls = True
+    destination.save()
+    uid = generate_uid()
+    forwarding.forward_queue(sop_instance_uid=uid, operation="N-CREATE", attributes=in_progress_json())
+    assert MppsForward.objects.get().status == "SENT"
+    assert pacs.operations() == [("N-CREATE", uid)]
