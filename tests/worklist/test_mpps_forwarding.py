@@ -339,3 +339,23 @@ def test_a_destination_with_tls_gets_the_forward_over_mutual_tls(destination, pa
     forwarding.forward_queue(sop_instance_uid=uid, operation="N-CREATE", attributes=in_progress_json())
     assert MppsForward.objects.get().status == "SENT"
     assert pacs.operations() == [("N-CREATE", uid)]
+
+
+@pytest.mark.django_db
+def test_an_administrator_configures_a_destination_in_the_admin_and_its_history_names_them(client, user_with_role):
+    admin = user_with_role(Role.ADMIN, is_staff=True)  # the role's permissions, no superuser
+    client.force_login(admin)
+    form = {"name": "PACS", "ae_title": "PACS", "host": "pacs.example", "port": 104, "forwards_mpps": "on"}
+    refused = client.post(reverse("admin:worklist_dicomdestination_add"), {**form, "ae_title": "BAD\\AE"})
+    assert "An AE title is 1 to 16 printable ASCII characters" in refused.content.decode()
+    assert client.post(reverse("admin:worklist_dicomdestination_add"), {**form, "enabled": "on"}).status_code == 302
+    destination = DicomDestination.objects.get()
+    changed = {**form, "port": 11112}  # "enabled" left out: switched off
+    assert (
+        client.post(reverse("admin:worklist_dicomdestination_change", args=[destination.pk]), changed).status_code
+        == 302
+    )
+    assert [(h.port, h.enabled, h.history_actor) for h in destination.history.order_by("history_id")] == [
+        (104, True, admin.username),
+        (11112, False, admin.username),
+    ]
