@@ -107,7 +107,7 @@ class MppsForward(TimeStamped):
     )
     sent_at = models.DateTimeField(null=True, blank=True)
 
-    history = audited_history()
+    history = audited_history(excluded_fields=["dataset"])  # the outcomes; the data itself once, above
 
     class Meta:
         ordering = ["-created_at", "-id"]
