@@ -6,7 +6,7 @@ from datetime import datetime, time, timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from clinical.models import ClinicalStatus, ExamProtocol, MedicalAlert, MRScreening, PregnancyStatus
@@ -246,8 +246,19 @@ def performed_steps_to_reconcile() -> QuerySet[PerformedProcedureStep]:
 
 
 def mpps_forwards(*, status: str = "", destination: DicomDestination | None = None) -> QuerySet:
-    """MPPS forwards newest first, with their destination; narrowed by status and destination when given."""
-    forwards = MppsForward.objects.select_related("destination").order_by("-created_at", "-id")
+    """MPPS forwards newest first, with their destination; narrowed by status and destination when given.
+
+    `held` marks a pending forward that waits behind an earlier one of its step (pending or failed) to the same
+    destination (worklist.forwarding)."""
+    earlier = MppsForward.objects.filter(
+        destination=OuterRef("destination"),
+        sop_instance_uid=OuterRef("sop_instance_uid"),
+        pk__lt=OuterRef("pk"),
+        status__in=[MppsForward.Status.PENDING, MppsForward.Status.FAILED],
+    )
+    forwards = (
+        MppsForward.objects.select_related("destination").annotate(held=Exists(earlier)).order_by("-created_at", "-id")
+    )
     if status:
         forwards = forwards.filter(status=status)
     if destination is not None:

@@ -1,12 +1,15 @@
 """MPPS forwarding (IHE MPPS Manager) to a real pynetdicom MPPS SCP standing in for the PACS: in order, with the
 time-zone offset, after the PACS was down, refused, given up and resent by an administrator."""
 
+import io
+import threading
 import time as clock
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 from pydicom import Dataset
@@ -18,7 +21,7 @@ from ris.models import Role
 from ris.tls import server_context
 from scheduling.models import Exam
 from tests.conftest import free_port
-from worklist import forwarding, tasks
+from worklist import forwarding, scp, tasks
 from worklist.models import DicomDestination, MppsForward
 
 Status = MppsForward.Status
@@ -288,6 +291,8 @@ def test_failed_after_the_last_attempt_then_resent_by_an_administrator_from_the_
     assert "Failed: retries exhausted" in page
     assert reverse("worklist:forward_resend", args=[create.pk]) in page
     assert "<td>N-SET</td>" not in page  # the filter leaves the pending N-SET out
+    everything = client.get(reverse("worklist:forward_log")).content.decode()
+    assert "(behind an earlier forward of its step)" in everything
 
     pacs.start()
     answer = client.post(reverse("worklist:forward_resend", args=[create.pk]), follow=True)
@@ -359,3 +364,21 @@ def test_an_administrator_configures_a_destination_in_the_admin_and_its_history_
         (104, True, admin.username),
         (11112, False, admin.username),
     ]
+
+
+@pytest.mark.django_db
+def test_without_a_broker_the_worklist_scp_command_runs_the_due_forwarding_thread(monkeypatch, settings):
+    settings.RIS_MPPS_FORWARD_POLL_SECONDS = 7
+    started = []
+
+    def due_forwarding_start(interval):
+        started.append(interval)
+        return threading.Event()
+
+    def serve(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(forwarding, "due_forwarding_start", due_forwarding_start)
+    monkeypatch.setattr(scp, "start", serve)
+    call_command("worklist_scp", stdout=io.StringIO())
+    assert started == [7]
