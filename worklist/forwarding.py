@@ -10,7 +10,7 @@ RIS_MPPS_FORWARD_MAX_ATTEMPTS, then the forward is FAILED until an administrator
 import logging
 import ssl
 import threading
-from datetime import date, datetime, time, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -54,14 +54,15 @@ _LOCK_NAMESPACE = 0x4D505053  # "MPPS": the first key of PostgreSQL advisory loc
 # --- what is forwarded (pure) -----------------------------------------------------------------------------------
 
 
-def utc_offset(moment: datetime, zone: tzinfo) -> str:
-    """The offset of `zone` at the local wall-clock `moment` (naive), as Timezone Offset From UTC writes it:
-    &ZZXX, e.g. +0100, -0500 (PS3.5 6.2, SH)."""
-    offset = moment.replace(tzinfo=zone).utcoffset()
-    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
-    sign = "-" if minutes < 0 else "+"
+def utc_offset(moment: datetime | None) -> str:
+    """Timezone Offset From UTC (0008,0201) of an aware moment in its own zone, &ZZXX (PS3.3 C.12.1.1.8): "+0100",
+    "-0400", "+0000" for UTC; "" without a moment."""
+    offset = moment.utcoffset() if moment is not None else None
+    if offset is None:
+        return ""
+    minutes = int(offset.total_seconds()) // 60
     hours, minutes = divmod(abs(minutes), 60)
-    return f"{sign}{hours:02d}{minutes:02d}"
+    return f"{'-' if offset < timedelta(0) else '+'}{hours:02d}{minutes:02d}"
 
 
 def _value(attributes: dict, tag: str) -> str:
@@ -97,7 +98,7 @@ def forward_dataset(attributes: dict, *, step_attributes: dict, zone: tzinfo, no
             or _moment(step_attributes, START_DATE, START_TIME)
             or timezone.localtime(now, zone).replace(tzinfo=None)
         )
-        offset = utc_offset(moment, zone)
+        offset = utc_offset(moment.replace(tzinfo=zone))  # the department's zone at that wall-clock time
     dataset[TIMEZONE_OFFSET] = {"vr": "SH", "Value": [offset]}
     return dataset
 

@@ -33,9 +33,9 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 def test_the_offset_is_the_departments_at_the_steps_time_across_a_daylight_saving_change():
     # 2026-03-08 02:00 EST -> 03:00 EDT in New York.
-    assert forwarding.utc_offset(datetime(2026, 3, 8, 1, 30), NEW_YORK) == "-0500"
-    assert forwarding.utc_offset(datetime(2026, 3, 8, 3, 30), NEW_YORK) == "-0400"
-    assert forwarding.utc_offset(datetime(2026, 3, 8, 1, 30), ZoneInfo("Asia/Kolkata")) == "+0530"
+    assert forwarding.utc_offset(datetime(2026, 3, 8, 1, 30, tzinfo=NEW_YORK)) == "-0500"
+    assert forwarding.utc_offset(datetime(2026, 3, 8, 3, 30, tzinfo=NEW_YORK)) == "-0400"
+    assert forwarding.utc_offset(datetime(2026, 3, 8, 1, 30, tzinfo=ZoneInfo("Asia/Kolkata"))) == "+0530"
 
 
 def json_moment(day: str, time: str, date_tag: str = "00400244", time_tag: str = "00400245") -> dict:
