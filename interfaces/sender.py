@@ -12,21 +12,27 @@ import logging
 import select
 import socket
 import ssl
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Min, Q
+from django.db import transaction
 from django.utils import timezone
 
 from interfaces.hl7v2 import MessageError, Reader, decode, parse
 from interfaces.mllp import FrameError, FrameReader, frame
 from interfaces.models import Destination, OutboundMessage
 from ris.audit import Actor, actor_label
+from ris.delivery import (
+    DeliveryFailure,
+    DeliveryRun,
+    deliver_in_order,
+    destination_lock,
+    destinations_with_due,
+    earliest_retry,
+    failure_count,
+)
 from ris.exceptions import ApplicationError
 
 log = logging.getLogger(__name__)
@@ -35,17 +41,8 @@ Status = OutboundMessage.Status
 ACCEPTED = frozenset({"AA", "CA"})
 
 
-class DeliveryError(Exception):
-    """The message was not acknowledged as accepted; `peer_down` when the connection itself failed.
-
-    `reason` is a short code safe for logs (connection, timeout, closed, AE, AR, ...); `text` may quote the peer.
-    """
-
-    def __init__(self, text: str, *, reason: str, peer_down: bool = False):
-        super().__init__(text)
-        self.text = text
-        self.reason = reason
-        self.peer_down = peer_down
+class DeliveryError(DeliveryFailure):
+    """The message was not acknowledged as accepted; `peer_down` when the connection itself failed."""
 
 
 @dataclass(frozen=True)
@@ -178,50 +175,9 @@ def _tls_context() -> ssl.SSLContext:
     return context
 
 
-# --- one sender per destination ---------------------------------------------------------------------------------
+# --- delivery: one sender per destination (ris.delivery) -----------------------------------------------------
 
 _LOCK_NAMESPACE = 0x484C37  # "HL7": the first key of PostgreSQL advisory locks taken here
-_local_locks: dict[int, threading.Lock] = {}
-_local_locks_guard = threading.Lock()
-
-
-@contextlib.contextmanager
-def _destination_lock(destination_id: int) -> Iterator[bool]:
-    """Hold the destination's sender lock without a transaction open during network waits; yield False if taken.
-
-    PostgreSQL: a session advisory lock, shared by every worker process. Elsewhere (SQLite, one process in
-    development): a lock per process.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, destination_id])
-            acquired = cursor.fetchone()[0]
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_NAMESPACE, destination_id])
-        return
-    with _local_locks_guard:
-        lock = _local_locks.setdefault(destination_id, threading.Lock())
-    acquired = lock.acquire(blocking=False)
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            lock.release()
-
-
-# --- delivery ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DeliveryRun:
-    sent: int = 0
-    failed: int = 0  # attempts that failed in this run
-    busy: bool = False  # another sender holds the destination
-    retry_at: datetime | None = None  # when the earliest message still pending is due
 
 
 def outbound_deliver(*, destination: Destination, now: datetime | None = None) -> DeliveryRun:
@@ -230,53 +186,21 @@ def outbound_deliver(*, destination: Destination, now: datetime | None = None) -
     A connection failure ends the run (the peer is down: the rest waits for the retry); a rejection (AE/AR) holds
     back only that message's sequence key.
     """
-    with _destination_lock(destination.pk) as acquired:
+    with destination_lock(_LOCK_NAMESPACE, destination.pk) as acquired:
         if not acquired:
             return DeliveryRun(busy=True)
-        sent = failed = 0
         tls = _tls_context() if destination.use_tls else None
         with MLLPClient(
             destination.host, destination.port, timeout=settings.RIS_HL7_ACK_TIMEOUT_SECONDS, tls=tls
         ) as client:
-            last_id = 0
-            blocked: set[str] = set()
-            peer_down = False
-            while not peer_down:
-                # Again after each pass: messages queued while this run was sending are sent by it too.
-                batch = list(
-                    OutboundMessage.objects.filter(destination=destination, status=Status.PENDING)
-                    .filter(pk__gt=last_id)
-                    .order_by("id")[:200]
-                )
-                if not batch:
-                    break
-                for message in batch:
-                    last_id = message.pk
-                    key = message.sequence_key
-                    if key and key in blocked:
-                        continue
-                    at = now or timezone.now()
-                    if message.next_attempt_at is not None and message.next_attempt_at > at:
-                        if key:
-                            blocked.add(key)
-                        continue
-                    try:
-                        _send(client, message)
-                    except DeliveryError as error:
-                        _record_failure(message, error, at)
-                        failed += 1
-                        if key:
-                            blocked.add(key)
-                        if error.peer_down:
-                            peer_down = True
-                            break
-                    else:
-                        sent += 1
-    retry_at = (
-        OutboundMessage.objects.filter(destination=destination, status=Status.PENDING)
-        .aggregate(due=Min("next_attempt_at"))
-        .get("due")
-    )
+            sent, failed = deliver_in_order(
+                OutboundMessage.objects.filter(destination=destination, status=Status.PENDING),
+                key=lambda message: message.sequence_key,
+                send=lambda message: _send(client, message),
+                failed=_record_failure,
+                now=now,
+            )
+    retry_at = earliest_retry(OutboundMessage.objects.filter(destination=destination, status=Status.PENDING))
     return DeliveryRun(sent=sent, failed=failed, retry_at=retry_at)
 
 
@@ -303,11 +227,10 @@ def _send(client: MLLPClient, message: OutboundMessage) -> None:
 
 
 def _record_failure(message: OutboundMessage, error: DeliveryError, at: datetime) -> None:
-    message.attempts += 1
-    message.last_error = error.text[:2000]
-    if message.attempts >= settings.RIS_HL7_MAX_ATTEMPTS:
+    if failure_count(
+        message, error, at, max_attempts=settings.RIS_HL7_MAX_ATTEMPTS, base_seconds=settings.RIS_HL7_RETRY_BASE_SECONDS
+    ):
         message.status = Status.FAILED
-        message.next_attempt_at = None
         log.warning(
             "HL7 %s FAILED after %s attempts (%s; accession %s)",
             message.control_id,
@@ -316,7 +239,6 @@ def _record_failure(message: OutboundMessage, error: DeliveryError, at: datetime
             message.accession_number,
         )
     else:
-        message.next_attempt_at = at + timedelta(seconds=settings.RIS_HL7_RETRY_BASE_SECONDS * 2**message.attempts)
         log.info(
             "HL7 %s not delivered (attempt %s, %s; accession %s), retry at %s",
             message.control_id,
@@ -330,14 +252,7 @@ def _record_failure(message: OutboundMessage, error: DeliveryError, at: datetime
 
 def destinations_due(now: datetime | None = None) -> list[int]:
     """Enabled destinations with a pending message due now."""
-    now = now or timezone.now()
-    return list(
-        OutboundMessage.objects.filter(status=Status.PENDING, destination__enabled=True)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .order_by()
-        .values_list("destination_id", flat=True)
-        .distinct()
-    )
+    return destinations_with_due(OutboundMessage.objects.filter(status=Status.PENDING, destination__enabled=True), now)
 
 
 @transaction.atomic

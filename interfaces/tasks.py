@@ -12,10 +12,9 @@ from celery import shared_task
 
 from interfaces import outbox, sender, services
 from interfaces.models import Destination
+from ris.delivery import next_run_schedule
 
 log = logging.getLogger(__name__)
-
-BUSY_RETRY_SECONDS = 2
 
 
 @shared_task(name="interfaces.apply_inbound", acks_late=True)
@@ -57,12 +56,7 @@ def deliver_destination(destination_id: int) -> dict | None:
     if destination is None:  # gone or disabled: its messages wait
         return None
     run = sender.outbound_deliver(destination=destination)
-    if not _eager():
-        # Only a run that failed (or found another sender at work) schedules the next: one chain per destination.
-        if run.busy:
-            deliver_destination.apply_async((destination_id,), countdown=BUSY_RETRY_SECONDS)
-        elif run.failed and run.retry_at is not None:
-            deliver_destination.apply_async((destination_id,), eta=run.retry_at)
+    next_run_schedule(deliver_destination, destination_id, run)
     return {"sent": run.sent, "failed": run.failed, "busy": run.busy}
 
 
@@ -80,7 +74,3 @@ def drain_soon() -> None:
         drain_outbox.delay()
     except Exception:
         log.exception("Could not queue or run the outbox drain; the next drain will pick the events up")
-
-
-def _eager() -> bool:
-    return bool(deliver_destination.app.conf.task_always_eager)

@@ -267,6 +267,7 @@ CELERY_BEAT_SCHEDULE = {
     "interfaces-apply-pending": {"task": "interfaces.apply_pending", "schedule": 300.0},
     "reporting-release-lapsed-claims": {"task": "reporting.release_lapsed_claims", "schedule": 300.0},
     "worklist-purge-performed-steps": {"task": "worklist.purge_performed_steps", "schedule": 24 * 3600.0},
+    "worklist-forward-mpps-due": {"task": "worklist.forward_mpps_due", "schedule": 60.0},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -330,6 +331,12 @@ RIS_MWL_TLS_KEY = env_str("RIS_MWL_TLS_KEY")
 RIS_MWL_TLS_CA = env_str("RIS_MWL_TLS_CA")  # set: callers must present a certificate signed by this CA
 # MPPS records of exams finished this many days ago are purged (celery beat, daily); 0 keeps them forever.
 RIS_MPPS_RETENTION_DAYS = env_int("RIS_MPPS_RETENTION_DAYS", 180)
+# MPPS forwarding to the DICOM destinations (the PACS): a failed forward is tried again after base * 2**attempts
+# seconds, up to this many attempts, then FAILED until an administrator resends it. Without a broker (no celery
+# beat), the worklist SCP itself looks for forwards due every RIS_MPPS_FORWARD_POLL_SECONDS (0: never).
+RIS_MPPS_FORWARD_RETRY_BASE_SECONDS = env_int("RIS_MPPS_FORWARD_RETRY_BASE_SECONDS", 10)
+RIS_MPPS_FORWARD_MAX_ATTEMPTS = env_int("RIS_MPPS_FORWARD_MAX_ATTEMPTS", 8)
+RIS_MPPS_FORWARD_POLL_SECONDS = env_int("RIS_MPPS_FORWARD_POLL_SECONDS", 30)
 # The front-desk arrivals, the technologist list and the reading worklist fetch themselves again this often (seconds)
 # while their tab is visible; 0 turns it off. A background request: it keeps no idle session alive.
 RIS_WORKLIST_REFRESH_SECONDS = env_int("RIS_WORKLIST_REFRESH_SECONDS", 30)

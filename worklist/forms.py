@@ -4,6 +4,7 @@ from django import forms
 from django.utils import timezone
 
 from ris.models import Modality, Room
+from worklist.models import DicomDestination, MppsForward
 
 
 class TechnologistFilterForm(forms.Form):
@@ -31,3 +32,10 @@ class TechnologistFilterForm(forms.Form):
             "room_id": data["room"].pk if data["room"] else None,
             "modality_code": data["modality"],
         }
+
+
+class ForwardLogForm(forms.Form):
+    """The MPPS forwards page's filters."""
+
+    status = forms.ChoiceField(choices=[("", "Any"), *MppsForward.Status.choices], required=False)
+    destination = forms.ModelChoiceField(DicomDestination.objects.order_by("name"), required=False, empty_label="Any")

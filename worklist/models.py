@@ -1,7 +1,9 @@
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from ris.audit import audited_history
 from ris.models.base import TimeStamped
+from ris.validators import validate_ae_title
 from scheduling.models import Exam
 
 
@@ -94,3 +96,75 @@ class Workitem(TimeStamped):
 
     def __str__(self) -> str:
         return f"Workitem {self.sop_instance_uid}"
+
+
+class DicomDestination(TimeStamped):
+    """A DICOM peer the RIS forwards to (the PACS, as IHE's MPPS Manager does): configured by administrators in the
+    admin, each change in its history."""
+
+    name = models.CharField(max_length=64, unique=True)
+    ae_title = models.CharField(
+        "AE title", max_length=16, validators=[validate_ae_title], help_text="The peer's (called) AE title"
+    )
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(65535)])
+    forwards_mpps = models.BooleanField(
+        "MPPS", default=True, help_text="Receives every MPPS N-CREATE and N-SET the RIS accepts"
+    )
+    use_tls = models.BooleanField(
+        "TLS",
+        default=False,
+        help_text="Verified against RIS_MWL_TLS_CA (else the system store); presents RIS_MWL_TLS_CERT",
+    )
+    enabled = models.BooleanField(default=True)
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "DICOM destination"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.ae_title}@{self.host}:{self.port})"
+
+
+class MppsForward(TimeStamped):
+    """One MPPS request (N-CREATE or N-SET) to forward to one destination: stored in the transaction that accepted
+    it, sent in id order per destination; a later request for the same step waits for the earlier one."""
+
+    class Operation(models.TextChoices):
+        N_CREATE = "N-CREATE", "N-CREATE"
+        N_SET = "N-SET", "N-SET"
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Waiting to be sent"
+        SENT = "SENT", "Sent (accepted by the peer)"
+        FAILED = "FAILED", "Failed: retries exhausted"
+
+    destination = models.ForeignKey(DicomDestination, on_delete=models.PROTECT, related_name="mpps_forwards")
+    operation = models.CharField(max_length=8, choices=Operation.choices)
+    sop_instance_uid = models.CharField("SOP Instance UID", max_length=64, db_index=True)
+    accession_number = models.CharField(max_length=16, blank=True, db_index=True)
+    dataset = models.JSONField(help_text="What is sent, DICOM JSON")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    dimse_status = models.PositiveIntegerField(
+        "DIMSE status", null=True, blank=True, help_text="The status the peer answered last"
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    history = audited_history(excluded_fields=["dataset"])  # the outcomes; the data itself once, above
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "MPPS forward"
+        indexes = [models.Index(fields=["destination", "status", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.sop_instance_uid} -> {self.destination.name}"
+
+    @property
+    def dimse_status_hex(self) -> str:
+        return f"{self.dimse_status:04X}" if self.dimse_status is not None else ""

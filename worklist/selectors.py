@@ -6,7 +6,7 @@ from datetime import datetime, time, timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncTime
 from django.utils import timezone
 
@@ -16,7 +16,7 @@ from clinical.selectors import SafetySummary, safety_summaries
 from ris.models import ContrastClass, Patient
 from ris.text import NAME_PARTS
 from scheduling.models import Exam
-from worklist.models import PerformedProcedureStep
+from worklist.models import DicomDestination, MppsForward, PerformedProcedureStep
 from worklist.translate import (
     AllergyFact,
     ExamFacts,
@@ -262,3 +262,24 @@ def performed_step_offset(sop_instance_uid: str) -> str:
 def performed_steps_to_reconcile() -> QuerySet[PerformedProcedureStep]:
     """MPPS instances that matched no scheduled exam, newest first, for the front desk."""
     return PerformedProcedureStep.objects.filter(exam__isnull=True, reconciled=False).order_by("-created_at")
+
+
+def mpps_forwards(*, status: str = "", destination: DicomDestination | None = None) -> QuerySet:
+    """MPPS forwards newest first, with their destination; narrowed by status and destination when given.
+
+    `held` marks a pending forward that waits behind an earlier one of its step (pending or failed) to the same
+    destination (worklist.forwarding)."""
+    earlier = MppsForward.objects.filter(
+        destination=OuterRef("destination"),
+        sop_instance_uid=OuterRef("sop_instance_uid"),
+        pk__lt=OuterRef("pk"),
+        status__in=[MppsForward.Status.PENDING, MppsForward.Status.FAILED],
+    )
+    forwards = (
+        MppsForward.objects.select_related("destination").annotate(held=Exists(earlier)).order_by("-created_at", "-id")
+    )
+    if status:
+        forwards = forwards.filter(status=status)
+    if destination is not None:
+        forwards = forwards.filter(destination=destination)
+    return forwards

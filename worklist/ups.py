@@ -8,7 +8,7 @@ WorklistQuery the MWL C-FIND does (worklist.ups_search).
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time
 from typing import Any
 
 from pydicom import Dataset
@@ -20,6 +20,8 @@ from worklist.translate import (
     Period,
     _to_dataset,
     lo,
+    offset_zone,
+    utc_offset,
 )
 
 UPS_PUSH = "1.2.840.10008.5.1.4.34.6.1"  # the SOP Class UID of every UPS instance (PS3.4 CC.3.1)
@@ -72,11 +74,6 @@ _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:ris:ups-workitem")
 def dicom_datetime(moment: datetime | None) -> str:
     """A DT value with its offset from UTC: 20261206093000+0100."""
     return f"{moment:%Y%m%d%H%M%S%z}" if moment else ""
-
-
-def utc_offset(moment: datetime) -> str:
-    """Timezone Offset From UTC (0008,0201): +HHMM or -HHMM."""
-    return f"{moment:%z}" or "+0000"
 
 
 def ups_values(
@@ -182,9 +179,7 @@ def datetime_range(text: str, tz) -> Period:
 def _dt(text: str, tz, *, upper: bool) -> datetime:
     zone = tz
     if len(text) > 4 and text[-5] in "+-" and text[-4:].isdigit():
-        offset = int(text[-4:-2]) * 60 + int(text[-2:])
-        sign = -1 if text[-5] == "-" else 1
-        zone = timezone(sign * timedelta(minutes=offset))
+        zone = offset_zone(text[-5:])
         text = text[:-5]
     digits, _, fraction = text.partition(".")
     parts = [digits[i : i + n] for i, n in ((0, 4), (4, 2), (6, 2), (8, 2), (10, 2), (12, 2))]

@@ -7,4 +7,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("reconcile/", views.reconcile_list, name="reconcile_list"),
     path("reconcile/<int:pk>/", views.reconcile, name="reconcile"),
+    path("forwards/", views.forward_log, name="forward_log"),
+    path("forwards/<int:pk>/resend/", views.forward_resend, name="forward_resend"),
 ]

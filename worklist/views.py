@@ -2,22 +2,25 @@
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
-from ris.access import shown_patients_with_mrn
+from ris.access import shown, shown_patients_with_mrn
 from ris.exceptions import ApplicationError
 from ris.models import Role
 from ris.roles import role_required
 from scheduling.models import Exam
 from scheduling.selectors import exams_scheduled_on, exams_with_context
-from worklist.forms import TechnologistFilterForm
-from worklist.models import PerformedProcedureStep
-from worklist.selectors import performed_steps_to_reconcile
+from worklist.forms import ForwardLogForm, TechnologistFilterForm
+from worklist.forwarding import mpps_forward_resend
+from worklist.models import MppsForward, PerformedProcedureStep
+from worklist.selectors import mpps_forwards, performed_steps_to_reconcile
 from worklist.services import mpps_reconcile
 
 S = Exam.Status
+FORWARDS_PAGE_SIZE = 50
 
 
 @require_safe
@@ -87,3 +90,35 @@ def reconcile(request, pk: int):
         settled = f" to {', '.join(exam.label for exam in exams)}" if exams else " without an exam"
         messages.success(request, f"Step {step.performed_procedure_step_id or step.pk} settled{settled}.")
     return redirect("worklist:reconcile_list")
+
+
+@require_safe
+@role_required(Role.ADMIN)
+def forward_log(request):
+    """The MPPS forwards to the DICOM destinations, newest first, narrowed by status and destination."""
+    form = ForwardLogForm(request.GET)
+    page = None
+    if form.is_valid():
+        forwards = mpps_forwards(status=form.cleaned_data["status"], destination=form.cleaned_data["destination"])
+        page = Paginator(forwards, FORWARDS_PAGE_SIZE).get_page(request.GET.get("page"))
+        accessions = {forward.accession_number for forward in page if forward.accession_number}
+        if accessions:  # the exams the rows name
+            shown(request, *Exam.objects.filter(accession_number__in=accessions).order_by("pk"))
+    return render(request, "worklist/forward_log.html", {"form": form, "page": page})
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def forward_resend(request, pk: int):
+    """Queue a FAILED forward again (the button on its row)."""
+    forward = get_object_or_404(MppsForward, pk=pk)
+    try:
+        forward = mpps_forward_resend(forward=forward, acting_user=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        forward.refresh_from_db()  # in-process delivery (no broker) may have run already
+        messages.success(
+            request, f"{forward.operation} {forward.sop_instance_uid} queued again: {forward.get_status_display()}."
+        )
+    return redirect("worklist:forward_log")

@@ -40,7 +40,7 @@ from tests.factories import (
     make_radiologist,
     npi_from,
 )
-from worklist.models import PerformedProcedureStep
+from worklist.models import DicomDestination, MppsForward, PerformedProcedureStep
 from worklist.workitems import workitem_of_exam
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
@@ -131,6 +131,10 @@ def build_world(settings, tmp_path) -> World:
     mr_exam = make_order(procedure_types=[mr_procedure()]).exams.get()
     device = implant(mr_exam, MRSafety.CONDITIONAL)
     step = PerformedProcedureStep.objects.create(sop_instance_uid="1.2.3.999", status="COMPLETED")
+    pacs = DicomDestination.objects.create(name="PACS", ae_title="PACS", host="127.0.0.1", port=1, enabled=False)
+    forward = MppsForward.objects.create(
+        destination=pacs, operation="N-CREATE", sop_instance_uid="1.2.3.999", dataset={}, status="FAILED"
+    )
     inbound, outbound = InboundMessageFactory(), OutboundMessageFactory()
     catalog_import = CatalogImport.objects.create(file="imports/matrix.csv", file_name="matrix.csv", actor="matrix")
     patient, order = final.order.patient, final.order
@@ -179,6 +183,7 @@ def build_world(settings, tmp_path) -> World:
         "reporting:addendum_save": exam_pk,
         "reporting:addendum_sign": exam_pk,
         "worklist:reconcile": {"pk": step.pk},
+        "worklist:forward_resend": {"pk": forward.pk},
         "ris:catalog_import_job": {"pk": catalog_import.pk},
         "ris:catalog_import_status": {"pk": catalog_import.pk},
         "api:patient-detail": {"pk": patient.pk},

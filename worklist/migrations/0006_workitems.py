@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("scheduling", "0010_order_patient_class"),
-        ("worklist", "0003_grouped_steps"),
+        ("worklist", "0005_mpps_forwarding_permissions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
