@@ -7,4 +7,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("reconcile/", views.reconcile_list, name="reconcile_list"),
     path("reconcile/<int:pk>/", views.reconcile, name="reconcile"),
+    path("availability/", views.availability_list, name="availability_list"),
+    path("availability/<int:pk>/", views.availability_reconcile, name="availability_reconcile"),
 ]

@@ -13,7 +13,8 @@ from ris.roles import role_required
 from scheduling.models import Exam
 from scheduling.selectors import exams_scheduled_on, exams_with_context
 from worklist.forms import TechnologistFilterForm
-from worklist.models import PerformedProcedureStep
+from worklist.ian import availability_notification_reconcile, availability_notifications_to_reconcile
+from worklist.models import AvailabilityNotification, PerformedProcedureStep
 from worklist.selectors import performed_steps_to_reconcile
 from worklist.services import mpps_reconcile
 
@@ -56,15 +57,11 @@ def reconcile_list(request):
 def reconcile(request, pk: int):
     """Attach a step to the exam with the accession number given, or close it without one."""
     step = get_object_or_404(PerformedProcedureStep, pk=pk)
-    accession = request.POST.get("accession_number", "").strip()
     exam = None
     if request.POST.get("action") != "close":
-        exams = list(exams_with_context().filter(accession_number=accession)[:2])
-        if len(exams) != 1:
-            found = "no exam" if not exams else "several exams"
-            messages.error(request, f"Accession number {accession or '(empty)'} names {found}; check it.")
+        exam = _exam_named(request)
+        if exam is None:
             return redirect("worklist:reconcile_list")
-        exam = exams[0]
     try:
         mpps_reconcile(step=step, exam=exam, acting_user=request.user, note=request.POST.get("note", ""))
     except ApplicationError as error:
@@ -73,3 +70,44 @@ def reconcile(request, pk: int):
         settled = f" to {exam.label}" if exam is not None else " without an exam"
         messages.success(request, f"Step {step.performed_procedure_step_id or step.pk} settled{settled}.")
     return redirect("worklist:reconcile_list")
+
+
+def _exam_named(request) -> Exam | None:
+    """The one exam with the accession number posted; None (and a message saying why) otherwise."""
+    accession = request.POST.get("accession_number", "").strip()
+    exams = list(exams_with_context().filter(accession_number=accession)[:2])
+    if len(exams) != 1:
+        found = "no exam" if not exams else "several exams"
+        messages.error(request, f"Accession number {accession or '(empty)'} names {found}; check it.")
+        return None
+    return exams[0]
+
+
+@require_safe
+@role_required(Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN)
+def availability_list(request):
+    """Instance availability notifications from the PACS for studies that match no exam."""
+    return render(request, "worklist/availability.html", {"notifications": availability_notifications_to_reconcile()})
+
+
+@require_POST
+@role_required(Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN)
+def availability_reconcile(request, pk: int):
+    """Attach a notification (and the others of its study) to the exam with the accession number given, or close
+    it without one."""
+    notification = get_object_or_404(AvailabilityNotification, pk=pk)
+    exam = None
+    if request.POST.get("action") != "close":
+        exam = _exam_named(request)
+        if exam is None:
+            return redirect("worklist:availability_list")
+    try:
+        availability_notification_reconcile(
+            notification=notification, exam=exam, acting_user=request.user, note=request.POST.get("note", "")
+        )
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        settled = f"attached to {exam.label}: its images are recorded" if exam is not None else "closed"
+        messages.success(request, f"Images of study {notification.study_instance_uid} {settled}.")
+    return redirect("worklist:availability_list")

@@ -40,7 +40,7 @@ from tests.factories import (
     make_radiologist,
     npi_from,
 )
-from worklist.models import PerformedProcedureStep
+from worklist.models import AvailabilityNotification, PerformedProcedureStep
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 BEGIN, END = "<!-- role-matrix:begin -->", "<!-- role-matrix:end -->"
@@ -130,6 +130,7 @@ def build_world(settings, tmp_path) -> World:
     mr_exam = make_order(procedure_types=[mr_procedure()]).exams.get()
     device = implant(mr_exam, MRSafety.CONDITIONAL)
     step = PerformedProcedureStep.objects.create(sop_instance_uid="1.2.3.999", status="COMPLETED")
+    notification = AvailabilityNotification.objects.create(sop_instance_uid="1.2.3.998", study_instance_uid="1.2.3")
     inbound, outbound = InboundMessageFactory(), OutboundMessageFactory()
     catalog_import = CatalogImport.objects.create(file="imports/matrix.csv", file_name="matrix.csv", actor="matrix")
     patient, order = final.order.patient, final.order
@@ -178,6 +179,7 @@ def build_world(settings, tmp_path) -> World:
         "reporting:addendum_save": exam_pk,
         "reporting:addendum_sign": exam_pk,
         "worklist:reconcile": {"pk": step.pk},
+        "worklist:availability_reconcile": {"pk": notification.pk},
         "ris:catalog_import_job": {"pk": catalog_import.pk},
         "ris:catalog_import_status": {"pk": catalog_import.pk},
         "api:patient-detail": {"pk": patient.pk},
