@@ -187,9 +187,12 @@ def _exam_for(notification: Notification) -> Exam | None:
     return earlier.exam if earlier is not None else None
 
 
+@transaction.atomic
 def exam_images_refresh(*, exam: Exam, acting_user: Actor, at: datetime | None = None, note: str = "") -> Exam:
     """Work the exam's image summary out from every notification matched to it, oldest first (the latest word on an
     instance wins; an instance counts once however often it was announced), and record it on the exam."""
+    # The exam's row first: notifications of one exam recorded at once wait here, each then reading the others.
+    exam = Exam.objects.select_for_update().get(pk=exam.pk)
     current: dict[str, tuple[str, str]] = {}  # SOP instance UID -> (series UID, availability)
     retrieve_ae_title = ""
     notifications = AvailabilityNotification.objects.filter(exam=exam).order_by("created_at", "id")
