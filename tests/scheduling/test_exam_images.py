@@ -7,8 +7,10 @@ from django.utils import timezone
 
 from ris.audit import Interface
 from ris.exceptions import ApplicationError
+from ris.models import Role
 from scheduling.models import Exam
 from scheduling.services import exam_images_available
+from tests.api.test_api import api_for
 from tests.factories import make_completed_exam
 
 pytestmark = pytest.mark.django_db
@@ -50,3 +52,11 @@ def test_nothing_available_clears_the_arrival_and_the_retrieve_ae_title():
 def test_an_unknown_availability_is_refused():
     with pytest.raises(ApplicationError, match="not an instance availability"):
         announce(make_completed_exam(), "SOMEWHERE")
+
+
+def test_the_api_gives_the_exam_s_images():
+    exam = announce(make_completed_exam(), series=2, instances=9)
+    row = api_for(Role.TECHNOLOGIST).get(f"/api/exams/{exam.pk}/").json()
+    assert (row["image_availability"], row["image_series_count"], row["image_instance_count"]) == ("ONLINE", 2, 9)
+    assert row["image_retrieve_ae_title"] == "PACS1"
+    assert row["images_available_at"]
