@@ -284,3 +284,18 @@ def test_the_technologist_list_and_the_exam_page_show_the_images_received(client
     assert "1 series, 3 instances" in page
     assert "retrieve from PACS1" in page
     assert Exam.objects.get(pk=without.pk).images_available_at is None
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI", "ignore:Invalid value for VR CS")
+def test_values_of_the_wrong_kind_are_invalid_values():
+    not_a_sequence = notification("1.2.3", {"1.2.3.90": ["1.2.3.90.1"]})
+    del not_a_sequence.ReferencedSeriesSequence
+    not_a_sequence.add_new(0x00081115, "UI", "1.2.3")  # Referenced Series Sequence sent as a UID
+    with pytest.raises(ian.InvalidValue, match="not a sequence"):
+        ian.parse_notification(not_a_sequence)
+    with_nul = notification("1.2\x003", {"1.2.3.91": ["1.2.3.91.1"]})
+    with pytest.raises(ian.InvalidValue, match="NUL"):
+        ian.parse_notification(with_nul)
+    padded = notification("1.2.3\x00", {"1.2.3.92": ["1.2.3.92.1"]}, availability="online")
+    parsed = ian.parse_notification(padded)  # padding as some systems send it; a CS in lower case is read
+    assert (parsed.study_instance_uid, parsed.availability) == ("1.2.3", "ONLINE")
