@@ -10,7 +10,6 @@ ENTRIES = [
     ("Schedule board", "scheduling:board"),
     ("Technologist", "worklist:home"),
     ("MPPS", "worklist:reconcile_list"),  # the steps to reconcile
-    ("PACS images", "worklist:availability_list"),  # image notifications for unknown studies
     ("MR safety", "clinical:mr_home"),
     ("Reading", "reporting:home"),
     ("Protocols", "clinical:protocols"),
