@@ -189,6 +189,12 @@ class Exam(TimeStamped):
                 condition=Q(status__in=["COMPLETED", "PRELIMINARY"]),
                 name="exam_reading_backlog_idx",
             ),
+            # The same, for the reading worklist's "only exams with images" (RIS_READING_REQUIRE_IMAGES).
+            models.Index(
+                fields=["completed_at", "id", "order_id", "procedure_type_id"],
+                condition=Q(status__in=["COMPLETED", "PRELIMINARY"], images_available_at__isnull=False),
+                name="exam_reading_images_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -81,4 +81,14 @@ class Migration(migrations.Migration):
             name="images_available_at",
             field=models.DateTimeField(blank=True, help_text="When images became available", null=True),
         ),
+        migrations.AddIndex(
+            model_name="exam",
+            index=models.Index(
+                condition=models.Q(
+                    ("images_available_at__isnull", False), ("status__in", ["COMPLETED", "PRELIMINARY"])
+                ),
+                fields=["completed_at", "id", "order_id", "procedure_type_id"],
+                name="exam_reading_images_idx",
+            ),
+        ),
     ]
