@@ -1,6 +1,7 @@
 """Radiologist forms: field checks only; the services' refusals land next to the field they name."""
 
 from django import forms
+from django.conf import settings
 
 from reporting.models import SECTIONS, ReportTemplate
 from ris.forms import DateRangeMixin
@@ -24,9 +25,20 @@ class WorklistFilterForm(DateRangeMixin, forms.Form):
     date_from = forms.DateField(label="Performed from", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label="Performed to", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     mine = forms.BooleanField(label="Only mine", required=False)
+    images = forms.ChoiceField(
+        label="Images",
+        required=False,
+        choices=[("all", "All exams"), ("available", "Only exams with images")],
+        help_text="Images the PACS announced as available",
+    )
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, data=None, *args, **kwargs):
+        default = "available" if settings.RIS_READING_REQUIRE_IMAGES else "all"
+        if data is not None and not data.get("images"):  # not chosen: the department's default (and shown so)
+            data = data.copy()
+            data["images"] = default
+        super().__init__(data, *args, **kwargs)
+        self.fields["images"].initial = default
         codes = Modality.objects.order_by("code").values_list("code", flat=True)
         self.fields["modality"].choices = [("", "Any"), *((code, code) for code in codes)]
         parts = (
@@ -48,6 +60,7 @@ class WorklistFilterForm(DateRangeMixin, forms.Form):
             "date_from": data["date_from"],
             "date_to": data["date_to"],
             "mine": data["mine"],
+            "images_only": data["images"] == "available",
         }
 
 

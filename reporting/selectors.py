@@ -45,6 +45,7 @@ def reading_worklist(
     date_from: date | None = None,
     date_to: date | None = None,
     mine: bool = False,
+    images_only: bool = False,
     now: datetime | None = None,
 ) -> "ReadingWorklist | ReadingWorklistOfFew":
     """Exams performed and not yet final: STAT first, then the oldest.
@@ -53,6 +54,7 @@ def reading_worklist(
     STAT-ness a list of exam IDs found through a partial index on STAT orders, and a page is read along the
     backlog index (exam_reading_backlog_idx), joined to the rest for the rows shown only. A referring physician
     or "mine" leaves a few hundred exams at most: they are ordered from their keys in Python instead.
+    `images_only`: only exams whose images the PACS announced as available.
     """
     now = now or timezone.now()
     backlog = Exam.objects.filter(status__in=[S.COMPLETED, S.PRELIMINARY])
@@ -67,6 +69,8 @@ def reading_worklist(
         backlog = backlog.filter(completed_at__gte=local_day_bounds(date_from)[0])
     if date_to:
         backlog = backlog.filter(completed_at__lt=local_day_bounds(date_to)[1])
+    if images_only:
+        backlog = backlog.filter(images_available_at__isnull=False)
     if referring_physician or (mine and user is not None):
         return ReadingWorklistOfFew(_few_keys(backlog, user, referring_physician, mine, now))
     stat_orders = Order.objects.filter(priority=Priority.STAT).values("id")

@@ -343,6 +343,9 @@ RIS_WORKLIST_REFRESH_SECONDS = env_int("RIS_WORKLIST_REFRESH_SECONDS", 30)
 # --- Reporting (reporting/) -------------------------------------------------------------------------------------
 # A reading claim lapses after this much inactivity; another radiologist may then take the exam.
 RIS_READING_CLAIM_MINUTES = env_int("RIS_READING_CLAIM_MINUTES", 15)
+# The reading worklist shows only exams whose images the PACS announced (Instance Availability Notification) unless
+# the radiologist asks for all; off: all exams, those without images marked.
+RIS_READING_REQUIRE_IMAGES = env_bool("RIS_READING_REQUIRE_IMAGES", False)
 # Opens the study in the PACS viewer; {study_uid} and {accession} are filled in. Empty: no viewer link.
 RIS_VIEWER_URL_TEMPLATE = env_str("RIS_VIEWER_URL_TEMPLATE", "")
 # The letterhead of report PDFs.

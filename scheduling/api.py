@@ -28,6 +28,9 @@ class ExamSerializer(serializers.ModelSerializer):
     procedure_code = serializers.CharField(source="procedure_type.code", read_only=True)
     modality = serializers.CharField(source="procedure_type.modality.code", read_only=True)
     room = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    image_availability = serializers.CharField(
+        read_only=True, help_text="ONLINE, NEARLINE, OFFLINE or UNAVAILABLE; empty: the PACS announced nothing yet"
+    )
 
     class Meta:
         model = Exam
@@ -50,6 +53,11 @@ class ExamSerializer(serializers.ModelSerializer):
             "started_at",
             "completed_at",
             "status_reason",
+            "images_available_at",
+            "image_availability",
+            "image_series_count",
+            "image_instance_count",
+            "image_retrieve_ae_title",
             "updated_at",
         ]
         read_only_fields = fields

@@ -22,6 +22,7 @@ from scheduling.services import (
     exam_cancel,
     exam_check_in,
     exam_complete,
+    exam_images_available,
     exam_mark_no_show,
     exam_start,
     order_create,
@@ -112,6 +113,16 @@ def _advance(exam: Exam, start: datetime, now: datetime, rng: random.Random, act
         exam_start(exam=exam, acting_user=actor, at=start, performed_at=exam.room.station_ae_title)
         if end <= now:
             exam_complete(exam=exam, acting_user=actor, at=end)
+            if roll >= 0.1:  # the PACS has announced the images of most (Instance Availability Notification)
+                exam_images_available(
+                    exam=exam,
+                    availability="ONLINE",
+                    series_count=1 + int(roll * 10) % 4,
+                    instance_count=20 + int(roll * 1000) % 400,
+                    retrieve_ae_title="PACS",
+                    acting_user=actor,
+                    at=min(now, end + timedelta(minutes=10)),
+                )
 
 
 def _on_the_mark(moment: datetime, minutes: int = 5) -> datetime:

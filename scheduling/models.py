@@ -28,6 +28,15 @@ class ExamStatus(models.TextChoices):
     DISCONTINUED = "DISCONTINUED", "Discontinued"
 
 
+class ImageAvailability(models.TextChoices):
+    """Instance Availability (0008,0056), PS3.3 C.4.23: best first (an exam shows the best of its instances)."""
+
+    ONLINE = "ONLINE", "Online"
+    NEARLINE = "NEARLINE", "Nearline"
+    OFFLINE = "OFFLINE", "Offline"
+    UNAVAILABLE = "UNAVAILABLE", "Unavailable"
+
+
 class PatientClass(models.TextChoices):
     # HL7 table 0004 (PV1-2), the codes a radiology order carries; empty: not sent (treated as an outpatient).
     NOT_GIVEN = "", "Not given"
@@ -141,6 +150,15 @@ class Exam(TimeStamped):
     status_reason = models.CharField(
         max_length=255, blank=True, help_text="Why the exam was cancelled, discontinued or marked a no-show"
     )
+    # What the PACS said of the exam's images (Instance Availability Notification, IHE RAD-49): the summary of
+    # every instance it announced. images_available_at is set while some instance is available, else empty.
+    images_available_at = models.DateTimeField(null=True, blank=True, help_text="When images became available")
+    image_availability = models.CharField(max_length=11, choices=ImageAvailability.choices, blank=True)
+    image_series_count = models.PositiveIntegerField(default=0)
+    image_instance_count = models.PositiveIntegerField(default=0)
+    image_retrieve_ae_title = models.CharField(
+        max_length=16, blank=True, help_text="DICOM (0008,0054), AE: where the images are retrieved from"
+    )
 
     history = audited_history()
 
@@ -171,10 +189,20 @@ class Exam(TimeStamped):
                 condition=Q(status__in=["COMPLETED", "PRELIMINARY"]),
                 name="exam_reading_backlog_idx",
             ),
+            # The same, for the reading worklist's "only exams with images" (RIS_READING_REQUIRE_IMAGES).
+            models.Index(
+                fields=["completed_at", "id", "order_id", "procedure_type_id"],
+                condition=Q(status__in=["COMPLETED", "PRELIMINARY"], images_available_at__isnull=False),
+                name="exam_reading_images_idx",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.accession_number}/{self.requested_procedure_id}"
+
+    @property
+    def has_images(self) -> bool:
+        return self.images_available_at is not None
 
     @property
     def label(self) -> str:

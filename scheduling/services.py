@@ -23,7 +23,7 @@ from ris.validators import (
     validate_uid,
 )
 from scheduling import guards
-from scheduling.models import AccessionNumber, Exam, Order, Priority
+from scheduling.models import AccessionNumber, Exam, ImageAvailability, Order, Priority
 from scheduling.selectors import exams_holding_room, free_slots_by_room, room_open_periods
 from scheduling.workflow import can_transition, check_transition, order_status_for
 
@@ -611,6 +611,47 @@ def exam_set_report_status(*, exam: Exam, status: str, acting_user: Actor) -> Ex
     if status not in (S.PRELIMINARY, S.FINAL, S.AMENDED):
         raise ApplicationError(f"{status} is not a report status.")
     return _exam_transition(exam, status, acting_user=acting_user)
+
+
+@transaction.atomic
+def exam_images_available(
+    *,
+    exam: Exam,
+    availability: str,
+    series_count: int,
+    instance_count: int,
+    retrieve_ae_title: str,
+    acting_user: Actor,
+    at: datetime | None = None,
+    note: str = "",
+) -> Exam:
+    """Record what the PACS holds of the exam's images (an Instance Availability Notification, IHE RAD-49): the
+    best availability of its instances, how many series and instances are available and where to retrieve them.
+    `images_available_at` keeps when they first became available; it is cleared when none is available any more.
+    Any status: the PACS says what it holds whatever the RIS thinks of the exam. Nothing changed, nothing saved."""
+    if availability not in ImageAvailability.values:
+        raise ApplicationError(f"{availability!r} is not an instance availability.")
+    if series_count < 0 or instance_count < 0:
+        raise ApplicationError("Image counts cannot be negative.")
+    exam = Exam.objects.select_for_update().get(pk=exam.pk)
+    available = instance_count > 0 and availability != ImageAvailability.UNAVAILABLE
+    changes = {
+        "image_availability": availability,
+        "image_series_count": series_count if available else 0,
+        "image_instance_count": instance_count if available else 0,
+        "image_retrieve_ae_title": retrieve_ae_title.strip()[:16] if available else "",
+        "images_available_at": (exam.images_available_at or at or timezone.now()) if available else None,
+    }
+    if all(getattr(exam, name) == value for name, value in changes.items()):
+        return exam
+    for name, value in changes.items():
+        setattr(exam, name, value)
+    series, instances = changes["image_series_count"], changes["image_instance_count"]
+    default = f"images {availability.lower()}: {series} series, {instances} instances"
+    attribute(exam, acting_user, note or default)
+    exam.save(update_fields=[*changes, "updated_at"])
+    log.info("exam %s: images %s (%d instances)", exam.accession_number, availability, instances)
+    return exam
 
 
 ORDER_CHANGEABLE = frozenset(

@@ -4,7 +4,7 @@ from django.db import models
 from ris.audit import audited_history
 from ris.models.base import TimeStamped
 from ris.validators import validate_ae_title
-from scheduling.models import Exam
+from scheduling.models import Exam, ImageAvailability
 
 
 class PerformedProcedureStep(TimeStamped):
@@ -168,3 +168,41 @@ class MppsForward(TimeStamped):
     @property
     def dimse_status_hex(self) -> str:
         return f"{self.dimse_status:04X}" if self.dimse_status is not None else ""
+
+
+class AvailabilityNotification(TimeStamped):
+    """An Instance Availability Notification the PACS sent (PS3.4 Annex R, IHE RAD-49): which instances of which
+    study it holds, and how available each is. Several may come for one study (a series each, or again after a
+    change); the exam's summary is worked out from all of them, instance by instance (worklist.ian).
+
+    One whose study matches no exam is kept with the reason, for the front desk to attach or close, never dropped.
+    """
+
+    sop_instance_uid = models.CharField("SOP Instance UID", max_length=64, unique=True)
+    study_instance_uid = models.CharField(max_length=64, db_index=True)
+    exam = models.ForeignKey(
+        Exam, on_delete=models.PROTECT, null=True, blank=True, related_name="availability_notifications"
+    )
+    calling_ae_title = models.CharField(max_length=16, blank=True)
+    # {series instance UID: {SOP instance UID: Instance Availability}}, as this notification said.
+    series = models.JSONField(default=dict, blank=True)
+    series_count = models.PositiveIntegerField(default=0)
+    instance_count = models.PositiveIntegerField(default=0)
+    availability = models.CharField(
+        max_length=11, choices=ImageAvailability.choices, blank=True, help_text="The best of its instances"
+    )
+    retrieve_ae_title = models.CharField(max_length=16, blank=True)
+    retrieve_location_uid = models.CharField(max_length=64, blank=True)
+    performed_step_uids = models.JSONField(default=list, blank=True, help_text="Referenced MPPS SOP Instance UIDs")
+    attributes = models.JSONField(default=dict, blank=True, help_text="The N-CREATE data, DICOM JSON")
+    reconciled = models.BooleanField(default=False)
+    waiting_reason = models.CharField(max_length=200, blank=True, help_text="Why it matched no exam")
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["reconciled", "exam"])]
+
+    def __str__(self) -> str:
+        return f"IAN {self.sop_instance_uid} (study {self.study_instance_uid})"

@@ -20,6 +20,7 @@ from pydicom import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import AE, _config, evt
 from pynetdicom.sop_class import (
+    InstanceAvailabilityNotification,
     ModalityPerformedProcedureStep,
     ModalityWorklistInformationFind,
     UnifiedProcedureStepPull,
@@ -31,7 +32,7 @@ from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 from ris.models import Room
 from ris.text import fold
 from ris.tls import handshake_by, server_context
-from worklist import selectors, services, ups_scp
+from worklist import ian, selectors, services, ups_scp
 from worklist.translate import (
     EXAM_FACT_KEYS,
     PATIENT_FACT_KEYS,
@@ -273,8 +274,36 @@ def _mpps(event, service, uid: str, dataset_of):
         close_old_connections()
 
 
+def handle_ian_create(event):
+    """Instance Availability Notification N-CREATE: the PACS says which instances of a study it holds (worklist.ian)."""
+    uid = str(event.request.AffectedSOPInstanceUID or generate_uid())  # the SCU names it (PS3.4 R.3.2.1.2)
+    close_old_connections()
+    try:
+        dataset = event.attribute_list
+        notification = ian.parse_notification(dataset)
+        ian.availability_notification_create(
+            sop_instance_uid=uid, notification=notification, attributes=_json(dataset), calling_ae=_caller(event)
+        )
+        answer = None
+        if event.request.AffectedSOPInstanceUID is None:
+            answer = Dataset()
+            answer.AffectedSOPInstanceUID = uid  # pynetdicom moves it into the N-CREATE-RSP (PS3.7 10.1.5)
+        return _status(0x0000), answer
+    except ian.NotificationError as error:
+        log.info("IAN %s from %s refused: %s", uid, _caller(event), error.message)
+        return _status(error.status, comment=error.message), None
+    except Exception:
+        log.exception("IAN %s from %s failed", uid, _caller(event))
+        return _status(0x0110), None
+    finally:
+        close_old_connections()
+
+
 # The N-services by SOP class UID: each service module of the SCP adds its classes here.
-N_CREATE = {str(ModalityPerformedProcedureStep): handle_mpps_create}
+N_CREATE = {
+    str(ModalityPerformedProcedureStep): handle_mpps_create,
+    str(InstanceAvailabilityNotification): handle_ian_create,
+}
 N_SET = {str(ModalityPerformedProcedureStep): handle_mpps_set, str(UnifiedProcedureStepPull): ups_scp.handle_ups_set}
 N_ACTION = {str(UnifiedProcedureStepPull): ups_scp.handle_ups_action}
 N_GET = {str(UnifiedProcedureStepPull): ups_scp.handle_ups_get}
@@ -287,6 +316,7 @@ SUPPORTED = [
     Verification,
     ModalityWorklistInformationFind,
     ModalityPerformedProcedureStep,
+    InstanceAvailabilityNotification,
     UnifiedProcedureStepPull,
     UnifiedProcedureStepQuery,
 ]

@@ -14,6 +14,7 @@ from ris.models import Patient
 from scheduling.models import Exam
 from scheduling.services import exam_check_in, exam_complete, exam_discontinue, exam_start
 from worklist.forwarding import forward_queue
+from worklist.ian import images_refresh_group
 from worklist.models import PerformedProcedureStep
 from worklist.translate import StepReport
 
@@ -328,6 +329,7 @@ def mpps_create(
         ) from None
     if exams:
         step.exams.set(exams)
+        images_refresh_group(exams=exams, acting_user=actor)  # images that came before the step (group case)
     _dose_store(step.exam_id, report, actor, sop_instance_uid)
     forward_queue(sop_instance_uid=sop_instance_uid, operation="N-CREATE", attributes=attributes)
     if exams:
@@ -449,6 +451,8 @@ def mpps_reconcile(
     attribute(step, acting_user, note or ("attached to exams" if exams else "closed without an exam"))
     step.save()
     step.exams.set(exams)
+    if exams:
+        images_refresh_group(exams=exams, acting_user=acting_user)
     return step
 
 

@@ -9,4 +9,6 @@ urlpatterns = [
     path("reconcile/<int:pk>/", views.reconcile, name="reconcile"),
     path("forwards/", views.forward_log, name="forward_log"),
     path("forwards/<int:pk>/resend/", views.forward_resend, name="forward_resend"),
+    path("availability/", views.availability_list, name="availability_list"),
+    path("availability/<int:pk>/", views.availability_reconcile, name="availability_reconcile"),
 ]

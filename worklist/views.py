@@ -15,7 +15,8 @@ from scheduling.models import Exam
 from scheduling.selectors import exams_scheduled_on, exams_with_context
 from worklist.forms import ForwardLogForm, TechnologistFilterForm
 from worklist.forwarding import mpps_forward_resend
-from worklist.models import MppsForward, PerformedProcedureStep
+from worklist.ian import availability_notification_reconcile, availability_notifications_to_reconcile
+from worklist.models import AvailabilityNotification, MppsForward, PerformedProcedureStep
 from worklist.selectors import mpps_forwards, performed_steps_to_reconcile
 from worklist.services import mpps_reconcile
 
@@ -122,3 +123,45 @@ def forward_resend(request, pk: int):
             request, f"{forward.operation} {forward.sop_instance_uid} queued again: {forward.get_status_display()}."
         )
     return redirect("worklist:forward_log")
+
+
+def _exam_named(request) -> Exam | None:
+    """The one exam the posted accession number (or ACCESSION/REQUESTED-PROCEDURE-ID) names; None, and a message
+    saying why, otherwise."""
+    exams, problem = _exams_named(request.POST.get("accession_number", "")[:100])
+    if not problem and len(exams) != 1:
+        problem = "Give the accession number of one exam."
+    if problem:
+        messages.error(request, problem)
+        return None
+    return exams[0]
+
+
+@require_safe
+@role_required(Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN)
+def availability_list(request):
+    """Instance availability notifications from the PACS for studies that match no exam."""
+    return render(request, "worklist/availability.html", {"notifications": availability_notifications_to_reconcile()})
+
+
+@require_POST
+@role_required(Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN)
+def availability_reconcile(request, pk: int):
+    """Attach a notification (and the others of its study) to the exam with the accession number given, or close
+    it without one."""
+    notification = get_object_or_404(AvailabilityNotification, pk=pk)
+    exam = None
+    if request.POST.get("action") != "close":
+        exam = _exam_named(request)
+        if exam is None:
+            return redirect("worklist:availability_list")
+    try:
+        availability_notification_reconcile(
+            notification=notification, exam=exam, acting_user=request.user, note=request.POST.get("note", "")
+        )
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        settled = f"attached to {exam.label}: its images are recorded" if exam is not None else "closed"
+        messages.success(request, f"Images of study {notification.study_instance_uid} {settled}.")
+    return redirect("worklist:availability_list")

@@ -40,7 +40,7 @@ from tests.factories import (
     make_radiologist,
     npi_from,
 )
-from worklist.models import DicomDestination, MppsForward, PerformedProcedureStep
+from worklist.models import AvailabilityNotification, DicomDestination, MppsForward, PerformedProcedureStep
 from worklist.workitems import workitem_of_exam
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
@@ -135,6 +135,7 @@ def build_world(settings, tmp_path) -> World:
     forward = MppsForward.objects.create(
         destination=pacs, operation="N-CREATE", sop_instance_uid="1.2.3.999", dataset={}, status="FAILED"
     )
+    notification = AvailabilityNotification.objects.create(sop_instance_uid="1.2.3.998", study_instance_uid="1.2.3")
     inbound, outbound = InboundMessageFactory(), OutboundMessageFactory()
     catalog_import = CatalogImport.objects.create(file="imports/matrix.csv", file_name="matrix.csv", actor="matrix")
     patient, order = final.order.patient, final.order
@@ -184,6 +185,7 @@ def build_world(settings, tmp_path) -> World:
         "reporting:addendum_sign": exam_pk,
         "worklist:reconcile": {"pk": step.pk},
         "worklist:forward_resend": {"pk": forward.pk},
+        "worklist:availability_reconcile": {"pk": notification.pk},
         "ris:catalog_import_job": {"pk": catalog_import.pk},
         "ris:catalog_import_status": {"pk": catalog_import.pk},
         "api:patient-detail": {"pk": patient.pk},

@@ -18,7 +18,7 @@ def exams_from_exam(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("scheduling", "0010_order_patient_class"),
-        ("worklist", "0001_initial"),
+        ("worklist", "0002_instance_availability"),
     ]
 
     operations = [
