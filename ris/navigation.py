@@ -18,7 +18,6 @@ ENTRIES = [
     ("Administration", "ris:admin_home"),
     ("Dashboard", "dashboard:home"),
     ("HL7 messages", "interfaces:message_log"),
-    ("MPPS forwards", "worklist:forward_log"),
 ]
 
 

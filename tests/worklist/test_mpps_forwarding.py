@@ -222,11 +222,16 @@ def test_the_pacs_down_holds_both_forwards_and_the_due_run_delivers_them_in_orde
     MppsForward.objects.filter(pk=create.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
     stop = forwarding.due_forwarding_start(0.2)  # as `worklist_scp` runs it without a broker
     try:
+        # Watch the PACS, not the database: SQLite's shared in-memory test database locks a table a reader holds,
+        # and the thread's write of the outcome would fail (then the forward is sent again, as it should be).
         deadline = clock.monotonic() + 10
-        while MppsForward.objects.filter(status=Status.PENDING).exists() and clock.monotonic() < deadline:
+        while len(pacs.operations()) < 2 and clock.monotonic() < deadline:
             clock.sleep(0.05)
     finally:
         stop.set()
+        for thread in threading.enumerate():
+            if thread.name == "mpps-forward-due":
+                thread.join(timeout=10)  # its last outcome written
     assert pacs.operations() == [("N-CREATE", uid), ("N-SET", uid)]
     assert [dataset.TimezoneOffsetFromUTC for _, _, dataset, _ in pacs.received] == ["+0900", "+0900"]
     create.refresh_from_db()
