@@ -55,7 +55,9 @@ def test_orm_v2_3_1_with_zds_gives_the_exam_the_placers_uid(catalog):
     assert Exam.objects.get().study_instance_uid == GE_UID
 
 
-def test_omi_o23_with_ipc_3_gives_the_exam_the_placers_uid_and_the_worklist_returns_it(catalog):
+def test_omi_o23_with_ipc_3_gives_the_exam_the_placers_uid_and_the_worklist_returns_it(catalog, monkeypatch):
+    # The handler runs in this test's transaction: it must not close the connection as an association's thread does.
+    monkeypatch.setattr(scp, "close_old_connections", lambda: None)
     ack = receive_fields(omi_v251("O1", ipc3=f"{PLACER_UID}^^1.2.826.0.1.3680043.10.543^ISO"))
     assert ack["MSA"][1] == "AA"
     exam = Exam.objects.get()
