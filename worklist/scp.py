@@ -195,36 +195,32 @@ def _by_sop_class(handlers: dict, sop_class_uid) -> object | None:
     return handlers.get(str(sop_class_uid or ""))
 
 
+def _dispatch(event, handlers: dict, sop_class_uid, unknown: int = SOP_CLASS_NOT_SUPPORTED):
+    """Hand an N-service request to the handler of its SOP class; a class the SCP does not serve gets `unknown`."""
+    handler = _by_sop_class(handlers, sop_class_uid)
+    if handler is None:
+        return _status(unknown), None
+    return handler(event)
+
+
 def handle_n_create(event):
     """N-CREATE, by SOP class (N_CREATE below); a class the SCP does not serve is refused with 0122."""
-    handler = _by_sop_class(N_CREATE, event.request.AffectedSOPClassUID)
-    if handler is None:
-        return _status(SOP_CLASS_NOT_SUPPORTED), None
-    return handler(event)
+    return _dispatch(event, N_CREATE, event.request.AffectedSOPClassUID)
 
 
 def handle_n_set(event):
     """N-SET, by SOP class (N_SET below)."""
-    handler = _by_sop_class(N_SET, event.request.RequestedSOPClassUID)
-    if handler is None:
-        return _status(SOP_CLASS_NOT_SUPPORTED), None
-    return handler(event)
+    return _dispatch(event, N_SET, event.request.RequestedSOPClassUID)
 
 
 def handle_n_action(event):
     """N-ACTION, by SOP class (N_ACTION below)."""
-    handler = _by_sop_class(N_ACTION, event.request.RequestedSOPClassUID)
-    if handler is None:
-        return _status(SOP_CLASS_NOT_SUPPORTED), None
-    return handler(event)
+    return _dispatch(event, N_ACTION, event.request.RequestedSOPClassUID)
 
 
 def handle_n_get(event):
     """N-GET, by SOP class (N_GET below); MPPS N-GET is not offered (0110, as before)."""
-    handler = _by_sop_class(N_GET, event.request.RequestedSOPClassUID)
-    if handler is None:
-        return _status(0x0110), None
-    return handler(event)
+    return _dispatch(event, N_GET, event.request.RequestedSOPClassUID, unknown=0x0110)
 
 
 def handle_mpps_create(event):
