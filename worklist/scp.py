@@ -32,7 +32,7 @@ from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 from ris.models import Room
 from ris.text import fold
 from ris.tls import handshake_by, server_context
-from worklist import ian, selectors, services, ups_scp
+from worklist import encode, ian, selectors, services, ups_scp
 from worklist.translate import (
     EXAM_FACT_KEYS,
     PATIENT_FACT_KEYS,
@@ -110,6 +110,30 @@ def _keep_pace(event) -> None:
         time.sleep(0.0005)
 
 
+def _encoder(event, plan: ResponsePlan) -> encode.ResponseEncoder | None:
+    """The byte encoder of this query's responses for the presentation context's transfer syntax; None where
+    pydicom writes them: another transfer syntax, a key the encoder does not know, no adapter installed (pynetdicom
+    would encode the empty Dataset), or no context (tests call the handler with a bare event)."""
+    context = getattr(event, "context", None)
+    if context is None or not encode.installed():
+        return None
+    try:
+        return encode.ResponseEncoder(plan, str(context.transfer_syntax))
+    except encode.NotEncodable:
+        return None
+
+
+def _response(plan: ResponsePlan, encoder: encode.ResponseEncoder | None, values: dict) -> tuple[Dataset, bool]:
+    """One match's identifier: its bytes when the encoder can write them, else pydicom's Dataset."""
+    if encoder is not None:
+        try:
+            encoded, unsupported = encoder.encode(values, plan.charset(values))
+            return encode.EncodedIdentifier(encoded, implicit_vr=encoder.implicit_vr), unsupported
+        except (encode.NotEncodable, UnicodeError):
+            pass  # a value the encoder does not write as pydicom would: pydicom writes this one
+    return plan.build(values)
+
+
 def handle_find(event):
     """Modality Worklist C-FIND: one database query, streamed; cancel stops it with FE00. Another SOP class's
     C-FIND (UPS) goes to its handler in C_FIND."""
@@ -132,6 +156,7 @@ def handle_find(event):
         log.info("C-FIND from %s refused with A900 (%s)", _caller(event), type(error).__name__)
         yield IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, None
         return
+    encoder = _encoder(event, plan)
     close_old_connections()
     try:
         station = _caller(event) if settings.RIS_MWL_STATION_SCOPED else None
@@ -157,7 +182,7 @@ def handle_find(event):
                 patient=patient,
                 exam=exam,
             )
-            response, unsupported = plan.build(values)
+            response, unsupported = _response(plan, encoder, values)
             matches += 1
             yield (PENDING_WARNING if unsupported else PENDING), response
         if matches == settings.RIS_MWL_MAX_MATCHES:
@@ -451,6 +476,7 @@ def build_ae(ae_title: str) -> AE:
     # patient data, and time spent on every match.
     _config.LOG_REQUEST_IDENTIFIERS = False
     _config.LOG_RESPONSE_IDENTIFIERS = False
+    encode.install()  # worklist responses written as bytes are sent as they are (worklist.encode)
     ae = AE(ae_title=ae_title)
     ae.require_called_aet = True  # pynetdicom accepts any called AE title otherwise
     # Connections setting up count in pynetdicom's own limit: room for them too; handle_requested enforces
