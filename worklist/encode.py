@@ -29,7 +29,7 @@ from pydicom.filereader import read_dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import dsutils, service_class
 
-from worklist.translate import TIMEZONE_OFFSET, ResponsePlan, _Key, _tag_and_vr
+from worklist.translate import TIMEZONE_OFFSET, ResponsePlan, _Key, _tag_and_vr, encoded_text
 
 # Transfer syntaxes written here: implicit VR?, by UID. Big endian and deflate go through pydicom.
 TRANSFER_SYNTAXES = {str(ImplicitVRLittleEndian): True, str(ExplicitVRLittleEndian): False}
@@ -114,7 +114,7 @@ def _value(field: _Field, value, codec: str) -> bytes:
         text = _strings(value)
         if vr == "PN" and "=" in text:  # pydicom drops empty trailing component groups: leave those to it
             raise NotEncodable("a PN with component groups")
-        data = text.encode(codec)
+        data = encoded_text(value if isinstance(value, tuple) else text, vr, codec)
         return data + b" " if len(data) % 2 else data
     if vr in STRING_VRS or vr in NUMBER_STRING_VRS:
         text = _strings(value)

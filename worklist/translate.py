@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 from pydicom import DataElement, Dataset, config
-from pydicom.charset import convert_encodings
+from pydicom.charset import convert_encodings, custom_encoders
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag, Tag
@@ -615,10 +615,42 @@ def _answer(keys: tuple[_Key, ...], values: dict) -> tuple[Dataset, bool]:
 
 def _encodable(values: dict, codec: str) -> bool:
     try:
-        _all_text(values).encode(codec)
+        if codec in custom_encoders:  # JIS X 0201 (ISO_IR 13): pydicom writes each value, each PN part, alone
+            _encode_each(values, codec)
+        else:
+            _all_text(values).encode(codec)
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _encode_each(values: dict, codec: str) -> None:
+    for keyword, value in values.items():
+        if isinstance(value, list):
+            for item in value:
+                _encode_each(item, codec)
+        elif isinstance(value, str | tuple) and value:
+            encoded_text(value, _tag_and_vr(keyword)[1], codec)
+
+
+# Text VRs whose values pydicom splits at a backslash (the others hold it as a character).
+_SPLIT_TEXT_VRS = frozenset({"SH", "LO", "PN", "UC"})
+
+
+def encoded_text(value: str | tuple[str, ...], vr: str, codec: str) -> bytes:
+    """A text value (SH, LO, ST, LT, UC, UT, PN) in one character set, as pydicom writes it: each value, and in a
+    PN each component, on its own where pydicom's encoder for the set keeps state (JIS X 0201 for ISO_IR 13).
+    Raises UnicodeEncodeError where pydicom would write replacement characters."""
+    text = value if isinstance(value, str) else "\\".join(value)
+    encoder = custom_encoders.get(codec)
+    if encoder is None:
+        return text.encode(codec)
+    parts = text.split("\\") if vr in _SPLIT_TEXT_VRS or not isinstance(value, str) else [text]
+    if vr == "PN":
+        return b"\\".join(
+            b"=".join(b"^".join(map(encoder, group.split("^"))) for group in part.split("=")) for part in parts
+        )
+    return b"\\".join(map(encoder, parts))
 
 
 def _all_text(values: dict) -> str:
