@@ -159,6 +159,18 @@ def handle_find(event):
     encoder = _encoder(event, plan)
     close_old_connections()
     try:
+        yield from _find_matches(event, query, plan, encoder)
+    except Exception:
+        log.exception("C-FIND from %s failed", _caller(event))
+        yield UNABLE_TO_PROCESS, None
+    finally:
+        close_old_connections()
+
+
+def _find_matches(event, query, plan: ResponsePlan, encoder: encode.ResponseEncoder | None):
+    """The matches of a parsed query, streamed, with the statements prepared on PostgreSQL (the connection stays
+    open across the association's C-FINDs: CONN_MAX_AGE)."""
+    with selectors.prepared_statements():
         station = _caller(event) if settings.RIS_MWL_STATION_SCOPED else None
         exams = selectors.worklist_exams(
             query, statuses=settings.RIS_MWL_STATUSES, limit=settings.RIS_MWL_MAX_MATCHES, station_ae_title=station
@@ -188,11 +200,6 @@ def handle_find(event):
         if matches == settings.RIS_MWL_MAX_MATCHES:
             log.warning("C-FIND from %s: stopped at the cap of %d matches", _caller(event), matches)
         log.info("C-FIND from %s: %d matches", _caller(event), matches)
-    except Exception:
-        log.exception("C-FIND from %s failed", _caller(event))
-        yield UNABLE_TO_PROCESS, None
-    finally:
-        close_old_connections()
 
 
 def _status(code: int, error_id: int | None = None, comment: str = "", tags: tuple[int, ...] = ()) -> Dataset:

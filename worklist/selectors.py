@@ -2,10 +2,12 @@
 matches (allergies, alerts, measurements, pregnancy, protocol) a constant number more per batch of matches."""
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, time, timedelta
 from itertools import islice
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncTime
 from django.utils import timezone
@@ -131,6 +133,29 @@ WORKLIST_ROW = {
     "station_name": "room__station_name",
     "location_code": "room__location_code",
 }
+
+
+@contextmanager
+def prepared_statements() -> Iterator[None]:
+    """On PostgreSQL, the statements run in this block are bound on the server and prepared on their first
+    execution; psycopg keeps them on the connection (at most `prepared_max`, the least used deallocated), so a
+    C-FIND of a shape seen before on this connection is not parsed and analysed again, and PostgreSQL may keep a
+    generic plan for it. Django binds on the client (the values written into the SQL text) and prepares nothing:
+    outside this block that stays so. Elsewhere (SQLite) nothing changes."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    from django.db.backends.postgresql.base import ServerBindingCursor  # psycopg is installed only with PostgreSQL
+
+    connection.ensure_connection()
+    raw = connection.connection
+    factory, threshold = raw.cursor_factory, raw.prepare_threshold
+    raw.cursor_factory, raw.prepare_threshold = ServerBindingCursor, 0
+    try:
+        yield
+    finally:
+        if not raw.closed:
+            raw.cursor_factory, raw.prepare_threshold = factory, threshold
 
 
 def worklist_rows(exams: QuerySet[Exam]) -> Iterator[dict]:
