@@ -35,7 +35,8 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, time as clock, timedelta
+from datetime import datetime, timedelta
+from datetime import time as clock
 from decimal import Decimal
 from pathlib import Path
 
@@ -119,7 +120,11 @@ def _facts(patient, allergy_model, alert_model, observation_model) -> None:
     allergy_model.objects.create(patient=patient, allergen_text="Penicillin", reaction="hives")
     alert_model.objects.create(patient=patient, code=alert_model.Code.FALL_RISK)
     observation_model.objects.create(
-        patient=patient, kind=observation_model.Kind.WEIGHT, value=Decimal("72.5"), unit="kg", observed_at=timezone.now()
+        patient=patient,
+        kind=observation_model.Kind.WEIGHT,
+        value=Decimal("72.5"),
+        unit="kg",
+        observed_at=timezone.now(),
     )
 
 
@@ -353,7 +358,7 @@ def findscu_median(port: int, identifier: Dataset, repeats: int, runs: int = 3) 
 
 
 def network(made, warmup: int, repeats: int) -> None:
-    print("\n2. Network, full key set, explicit VR LE: median ms per C-FIND (pydicom path = the SCP before this change)")
+    print("\n2. Network, full key set, explicit VR LE: median ms per C-FIND (pydicom path: the SCP before this change)")
     figures = {}
     for pydicom in (True, False):
         server, port = start_server(pydicom)
@@ -364,8 +369,10 @@ def network(made, warmup: int, repeats: int) -> None:
             server.terminate()
             server.wait(10)
         figures[pydicom] = (scu, dcmtk)
-    print(f"  {'query':28} {'n':>4} | {'SCU pydicom':>11} {'SCU bytes':>9} {'ratio':>5} | "
-          f"{'findscu pydicom':>15} {'findscu bytes':>13} {'ratio':>5}")
+    print(
+        f"  {'query':28} {'n':>4} | {'SCU pydicom':>11} {'SCU bytes':>9} {'ratio':>5} | "
+        f"{'findscu pydicom':>15} {'findscu bytes':>13} {'ratio':>5}"
+    )
     for kind, (_identifier, expected) in made.items():
         (old_scu, count), (new_scu, new_count) = figures[True][0][kind], figures[False][0][kind]
         old_dcmtk, new_dcmtk = figures[True][1][kind], figures[False][1][kind]
