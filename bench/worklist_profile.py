@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import logging
 import os
 import pstats
 import socket
@@ -392,6 +393,7 @@ def main() -> int:
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         raise SystemExit("DATABASE_URL must name a PostgreSQL database")
+    logging.getLogger("worklist").setLevel(logging.WARNING)  # a line per C-FIND would drown the tables
     ensure_database()
     load()
     made = queries()

@@ -27,7 +27,7 @@ from pydicom import Dataset
 from pydicom.charset import convert_encodings
 from pydicom.filereader import read_dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import dsutils, service_class
+from pynetdicom import dimse_messages, dsutils, service_class
 
 from worklist.translate import TIMEZONE_OFFSET, ResponsePlan, _Key, _tag_and_vr, encoded_text
 
@@ -226,6 +226,45 @@ class EncodedIdentifier(Dataset):
 
 _pydicom_encode = dsutils.encode
 
+# Command Set VRs (PS3.7 E.1) written here; AT (Attribute Identifier List, Offending Element) goes to pydicom.
+COMMAND_VRS = {"UL": "I", "US": "H"}
+COMMAND_STRING_VRS = frozenset({"UI", "AE", "LO", "SH", "CS"})
+
+
+def command_bytes(command_set: Dataset) -> bytes:
+    """A DIMSE command set in Implicit VR Little Endian (PS3.7 6.3.1), as pydicom writes it: each element in tag
+    order, strings in Latin-1 padded to even length (UI with NUL). Raises NotEncodable for another VR or value."""
+    out = []
+    for element in command_set:
+        vr, value = element.VR, element.value
+        if value is None or value == "":
+            body = b""
+        elif vr in COMMAND_VRS and isinstance(value, int):
+            try:
+                body = struct.pack("<" + COMMAND_VRS[vr], value)
+            except struct.error:
+                raise NotEncodable(f"{element.keyword} out of range") from None
+        elif vr in COMMAND_STRING_VRS and isinstance(value, str):
+            body = value.encode("latin_1")
+            if len(body) % 2:
+                body += b"\x00" if vr == "UI" else b" "
+        else:
+            raise NotEncodable(f"{element.keyword}: VR {vr}")
+        out.append(struct.pack("<HHI", element.tag.group, element.tag.elem, len(body)))
+        out.append(body)
+    return b"".join(out)
+
+
+def encode_command(dataset: Dataset, is_implicit_vr: bool, is_little_endian: bool, deflated: bool = False):
+    """pynetdicom's `encode` for its DIMSE messages' command sets (encoded twice per message: once for the group
+    length, once to send): written here, pydicom for anything else."""
+    if is_implicit_vr and is_little_endian and not deflated:
+        try:
+            return command_bytes(dataset)
+        except (NotEncodable, UnicodeError):
+            pass
+    return _pydicom_encode(dataset, is_implicit_vr, is_little_endian, deflated)
+
 
 def encode_identifier(dataset: Dataset, is_implicit_vr: bool, is_little_endian: bool, deflated: bool = False):
     """pynetdicom's `encode`, except for an EncodedIdentifier written for this transfer syntax: its bytes."""
@@ -237,8 +276,10 @@ def encode_identifier(dataset: Dataset, is_implicit_vr: bool, is_little_endian: 
 
 
 def install() -> None:
-    """Have pynetdicom's C-FIND SCP send EncodedIdentifier bytes without encoding them again (idempotent)."""
+    """Have pynetdicom's C-FIND SCP send EncodedIdentifier bytes without encoding them again, and its DIMSE layer
+    write command sets here (idempotent)."""
     service_class.encode = encode_identifier
+    dimse_messages.encode = encode_command
 
 
 def installed() -> bool:

@@ -319,3 +319,60 @@ def test_a_match_the_encoder_cannot_write_is_answered_by_pydicom():
 
     assert not isinstance(response, encode.EncodedIdentifier)
     assert (response, unsupported) == plan.build(values)
+
+
+# --- command sets ----------------------------------------------------------------------------------------------
+
+
+def command_sets() -> list[Dataset]:
+    """The command sets the SCP sends: C-FIND, C-ECHO and N-CREATE/N-SET responses, with and without a data set,
+    a comment, odd and even UIDs."""
+    from pynetdicom.dimse_messages import C_ECHO_RSP, C_FIND_RSP, N_CREATE_RSP, N_SET_RSP
+    from pynetdicom.dimse_primitives import C_ECHO, C_FIND, N_CREATE, N_SET
+
+    made = []
+    for status, identifier in [(0xFF00, BytesIO(b"\x08\x00")), (0x0000, None), (0xA900, None), (0xFE00, None)]:
+        primitive = C_FIND()
+        primitive.MessageIDBeingRespondedTo = 7
+        primitive.AffectedSOPClassUID = "1.2.840.10008.5.1.4.31"
+        primitive.Status = status
+        primitive.Identifier = identifier
+        message = C_FIND_RSP()
+        message.primitive_to_message(primitive)
+        made.append(message.command_set)
+    echo = C_ECHO()
+    echo.MessageIDBeingRespondedTo = 65535
+    echo.AffectedSOPClassUID = "1.2.840.10008.1.1"
+    echo.Status = 0
+    message = C_ECHO_RSP()
+    message.primitive_to_message(echo)
+    made.append(message.command_set)
+    for primitive, message in [(N_CREATE(), N_CREATE_RSP()), (N_SET(), N_SET_RSP())]:
+        primitive.MessageIDBeingRespondedTo = 3
+        primitive.AffectedSOPClassUID = "1.2.840.10008.3.1.2.3.3"
+        primitive.AffectedSOPInstanceUID = "1.2.826.0.1.3680043.8.498.12345"
+        primitive.Status = 0x0106
+        primitive.ErrorComment = "Odd comment"
+        message.primitive_to_message(primitive)
+        made.append(message.command_set)
+    return made
+
+
+def test_command_sets_are_written_as_pydicom_writes_them():
+    for command_set in command_sets():
+        assert encode.command_bytes(command_set) == dsutils.encode(command_set, True, True)
+
+
+def test_a_command_set_with_an_attribute_list_goes_to_pydicom():
+    command_set = command_sets()[-1]
+    command_set.AttributeIdentifierList = [0x00100010]  # AT
+    with pytest.raises(encode.NotEncodable):
+        encode.command_bytes(command_set)
+    assert encode.encode_command(command_set, True, True) == dsutils.encode(command_set, True, True)
+
+
+def test_the_scp_has_pynetdicom_write_command_sets_here():
+    from pynetdicom import dimse_messages
+
+    scp.build_ae("RIS_MWL")
+    assert dimse_messages.encode is encode.encode_command
