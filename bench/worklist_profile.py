@@ -27,6 +27,7 @@ Queries, with the full key set (every return key the SCP knows, the SPS item key
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import logging
 import os
@@ -260,6 +261,23 @@ def in_process(made, repeats: int) -> None:
         )
 
 
+def prepared_vs_not(made, repeats: int) -> None:
+    """Wall time of the byte path's C-FINDs with the statements prepared and with Django's client-side binding."""
+    real = selectors.prepared_statements
+    print("  wall ms, byte path: statements prepared vs bound on the client (the previous commit)")
+    for kind, (identifier, _expected) in made.items():
+        walls = {True: [], False: []}
+        for _ in range(repeats):
+            for prepared in (False, True):
+                selectors.prepared_statements = real if prepared else contextlib.nullcontext
+                began = time.perf_counter()
+                cfind_cpu(identifier, True)
+                walls[prepared].append(time.perf_counter() - began)
+        selectors.prepared_statements = real
+        old, new = (statistics.median(walls[flag]) * 1e3 for flag in (False, True))
+        print(f"  {kind:28} client-bound {old:8.1f}   prepared {new:8.1f}   x{old / new:.2f}")
+
+
 def profile(made) -> None:
     encode.install()
     identifier = made["(b) whole day"][0]
@@ -279,9 +297,18 @@ sys.path.insert(0, {project!r})
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ris.settings")
 import django
 django.setup()
-from worklist import scp
-if {pydicom!r}:
-    scp._encoder = lambda event, plan: None  # the pydicom path: every identifier built and encoded by pydicom
+from worklist import encode, scp
+mode = {mode!r}
+if mode == "pydicom":  # no adapter: every identifier and command set is encoded by pydicom (the previous commit)
+    encode.install = lambda: None
+if mode == "floor":  # each query's responses made once, then replayed: what pynetdicom's layers cost alone
+    answers = {{}}
+    def replay(event):
+        key = event.request.Identifier.getvalue()
+        if key not in answers:
+            answers[key] = list(scp.handle_find(event))
+        yield from answers[key]
+    scp.HANDLERS[:] = [(kind, replay if handler is scp.handle_find else handler) for kind, handler in scp.HANDLERS]
 scp.start("127.0.0.1", {port}, "RIS_MWL", block=True)
 """
 
@@ -292,9 +319,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(pydicom: bool) -> tuple[subprocess.Popen, int]:
+def start_server(mode: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    code = SERVE.format(project=str(PROJECT_DIR), pydicom=pydicom, port=port)
+    code = SERVE.format(project=str(PROJECT_DIR), mode=mode, port=port)
     server = subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy())
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -355,32 +382,38 @@ def findscu_median(port: int, identifier: Dataset, repeats: int, runs: int = 3) 
         )
         return time.perf_counter() - began
 
+    wall(1)  # warm-up (the floor server makes its answers on a query's first sight)
     return statistics.median((wall(repeats + 1) - wall(1)) / repeats for _ in range(runs)) * 1e3
 
 
 def network(made, warmup: int, repeats: int) -> None:
-    print("\n2. Network, full key set, explicit VR LE: median ms per C-FIND (pydicom path: the SCP before this change)")
+    print(
+        "\n2. Network, full key set, explicit VR LE: median ms per C-FIND. pydicom: the SCP without the adapter (the"
+        "\n   previous commit); bytes: this one; floor: each query's responses replayed (pynetdicom's layers alone)"
+    )
+    modes = ("pydicom", "bytes", "floor")
     figures = {}
-    for pydicom in (True, False):
-        server, port = start_server(pydicom)
+    for mode in modes:
+        server, port = start_server(mode)
         try:
             scu = scu_medians(port, made, warmup, repeats)
             dcmtk = {kind: findscu_median(port, identifier, repeats) for kind, (identifier, _) in made.items()}
         finally:
             server.terminate()
             server.wait(10)
-        figures[pydicom] = (scu, dcmtk)
+        figures[mode] = (scu, dcmtk)
     print(
-        f"  {'query':28} {'n':>4} | {'SCU pydicom':>11} {'SCU bytes':>9} {'ratio':>5} | "
-        f"{'findscu pydicom':>15} {'findscu bytes':>13} {'ratio':>5}"
+        f"  {'query':26} {'n':>4} | {'SCU: pydicom':>12} {'bytes':>7} {'floor':>7} {'ratio':>5} | "
+        f"{'findscu: pydicom':>16} {'bytes':>7} {'floor':>7} {'ratio':>5}"
     )
     for kind, (_identifier, expected) in made.items():
-        (old_scu, count), (new_scu, new_count) = figures[True][0][kind], figures[False][0][kind]
-        old_dcmtk, new_dcmtk = figures[True][1][kind], figures[False][1][kind]
-        flag = "" if count == new_count == expected else f"  MISMATCH ({count}/{new_count}, expected {expected})"
+        counts = {figures[mode][0][kind][1] for mode in modes}
+        scu = [figures[mode][0][kind][0] for mode in modes]
+        dcmtk = [figures[mode][1][kind] for mode in modes]
+        flag = "" if counts == {expected} else f"  MISMATCH ({sorted(counts)}, expected {expected})"
         print(
-            f"  {kind:28} {new_count:4d} | {old_scu:11.1f} {new_scu:9.1f} {old_scu / new_scu:5.1f} | "
-            f"{old_dcmtk:15.1f} {new_dcmtk:13.1f} {old_dcmtk / new_dcmtk:5.1f}{flag}"
+            f"  {kind:26} {expected:4d} | {scu[0]:12.1f} {scu[1]:7.1f} {scu[2]:7.1f} {scu[0] / scu[1]:5.1f} | "
+            f"{dcmtk[0]:16.1f} {dcmtk[1]:7.1f} {dcmtk[2]:7.1f} {dcmtk[0] / dcmtk[1]:5.1f}{flag}"
         )
 
 
@@ -399,6 +432,7 @@ def main() -> int:
     made = queries()
     print(f"Worklist per-match profile: {day()}, 800 exams on 20 rooms; {args.queries} timed queries per kind")
     in_process(made, args.queries)
+    prepared_vs_not(made, args.queries)
     if not args.no_network:
         network(made, args.warmup, args.queries)
     if args.profile:
