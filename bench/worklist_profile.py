@@ -65,7 +65,7 @@ from pynetdicom import AE, dsutils
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
 from worklist import encode, scp, selectors
-from worklist.translate import ResponsePlan, worklist_item
+from worklist.translate import ResponsePlan, full_key_query, worklist_item
 
 ROOMS = {"CT": 4, "MR": 3, "US": 4, "DX": 4, "MG": 2, "NM": 3}
 PER_ROOM = 40
@@ -130,24 +130,6 @@ def _facts(patient, allergy_model, alert_model, observation_model) -> None:
     )
 
 
-def full_key_set() -> Dataset:
-    """Every return key the SCP knows, universal; the SPS item key by key (PS3.4 Table K.6-1 and the RIS's)."""
-    shape = worklist_item(
-        {name: "" for name in selectors.WORKLIST_ROW}, local_start=None, coding_scheme="", protocol_scheme=""
-    )
-    query = Dataset()
-    query.SpecificCharacterSet = "ISO_IR 192"
-    for keyword, value in shape.items():
-        if keyword == "ScheduledProcedureStepSequence":
-            item = Dataset()
-            for sps_keyword, sps_value in value[0].items():
-                setattr(item, sps_keyword, [] if isinstance(sps_value, list) else None)
-            query.ScheduledProcedureStepSequence = [item]
-        else:
-            setattr(query, keyword, [] if isinstance(value, list) else None)
-    return query
-
-
 def queries() -> dict[str, tuple[Dataset, int]]:
     from scheduling.models import Exam
 
@@ -160,7 +142,7 @@ def queries() -> dict[str, tuple[Dataset, int]]:
         ("(c) patient ID", {"PatientID": one.order.patient.mrn}, 1),
         ("(d) accession", {"AccessionNumber": one.accession_number}, 1),
     ]:
-        query = full_key_set()
+        query = full_key_query()
         item = query.ScheduledProcedureStepSequence[0]
         item.ScheduledProcedureStepStartDate = date if kind[1] in "ab" else ""
         for keyword, value in keys.items():

@@ -7,6 +7,7 @@ Character Set and the Timezone Offset From UTC of its dates and times. The selec
 """
 
 import re
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -528,6 +529,26 @@ def worklist_item(
         # The offset of this item's dates and times: the department's zone at its start (DST included).
         "TimezoneOffsetFromUTC": utc_offset(local_start),
     }
+
+
+def full_key_query(charset: str | None = UTF8, *, whole_item: bool = False) -> Dataset:
+    """A query asking for every return key the SCP knows, each universal (zero length), as a modality that sends
+    the Type 1 and 2 keys of PS3.4 Table K.6-1 does: the Scheduled Procedure Step item key by key (or, with
+    `whole_item`, asked whole by an empty item); `charset` as its Specific Character Set (a "\\" list allowed)."""
+    shape = worklist_item(defaultdict(str), local_start=None, coding_scheme="", protocol_scheme="")
+    query = Dataset()
+    if charset:
+        query.SpecificCharacterSet = charset.split("\\")
+    for keyword, value in shape.items():
+        if keyword == "ScheduledProcedureStepSequence":
+            item = Dataset()
+            if not whole_item:
+                for sps_keyword, sps_value in value[0].items():
+                    setattr(item, sps_keyword, [] if isinstance(sps_value, list) else None)
+            query.ScheduledProcedureStepSequence = [item]
+        else:
+            setattr(query, keyword, [] if isinstance(value, list) else None)
+    return query
 
 
 # Keys whose values come from the clinical records: a query that asks for none of them costs no clinical query.

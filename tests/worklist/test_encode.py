@@ -25,7 +25,7 @@ from pynetdicom import dsutils, service_class
 
 from worklist import encode, scp
 from worklist.selectors import WORKLIST_ROW
-from worklist.translate import AllergyFact, ExamFacts, PatientFacts, ResponsePlan, worklist_item
+from worklist.translate import AllergyFact, ExamFacts, PatientFacts, ResponsePlan, full_key_query, worklist_item
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SYNTAXES = {ImplicitVRLittleEndian: True, ExplicitVRLittleEndian: False}
@@ -107,21 +107,8 @@ def values_for(row: dict, facts: dict) -> dict:
 
 
 def every_key_query(charset: str | None, *, whole_item: bool = False, extra: tuple[str, ...] = ()) -> Dataset:
-    """Every return key the SCP knows, universal; the SPS item key by key or asked whole; `extra` keys it does
-    not know (answered zero length, status FF01)."""
-    shape = values_for(a_row(), NO_FACTS)
-    query = Dataset()
-    if charset:
-        query.SpecificCharacterSet = charset.split("\\")
-    for keyword, value in shape.items():
-        if keyword == "ScheduledProcedureStepSequence":
-            item = Dataset()
-            if not whole_item:
-                for sps_keyword, sps_value in value[0].items():
-                    setattr(item, sps_keyword, [] if isinstance(sps_value, list) else None)
-            setattr(query, keyword, [item])
-        else:
-            setattr(query, keyword, [] if isinstance(value, list) else None)
+    """Every return key the SCP knows; `extra` keys it does not know (answered zero length, status FF01)."""
+    query = full_key_query(charset, whole_item=whole_item)
     for keyword in extra:
         setattr(query, keyword, None)
     return query
