@@ -56,7 +56,7 @@ class NotEncodable(Exception):
 class _Field:
     """One element of a response: its header bytes worked out once, its value written per match."""
 
-    __slots__ = ("explicit", "item", "keyword", "long", "optional", "prefix", "tag", "vr")
+    __slots__ = ("empty", "explicit", "item", "keyword", "long", "optional", "prefix", "tag", "vr")
 
     def __init__(self, keyword: str, tag: int, vr: str, *, explicit: bool, item=None, optional: bool = False):
         if explicit and len(vr) != 2:  # "US or SS" and the like: pydicom would work out the VR from other elements
@@ -68,6 +68,7 @@ class _Field:
         if explicit:
             prefix += vr.encode("ascii") + (b"\x00\x00" if self.long else b"")
         self.prefix = prefix
+        self.empty = self.header(0)  # a zero-length element (Type 2 without a value)
 
     def header(self, length: int) -> bytes:
         if self.long:
@@ -131,8 +132,7 @@ def _value(field: _Field, value, codec: str) -> bytes:
     raise NotEncodable(f"{field.keyword}: no byte writer for VR {vr}")
 
 
-def _empty(value) -> bool:
-    return value is None or (isinstance(value, str | tuple | list) and len(value) == 0)
+_MISSING = object()
 
 
 class ResponseEncoder:
@@ -160,29 +160,30 @@ class ResponseEncoder:
 
     def _dataset(self, fields, values: Mapping, codec: str, extra: Mapping | None = None) -> tuple[bytes, bool]:
         out = []
+        append = out.append
         unsupported = False
         for field in fields:
-            if extra and field.keyword in extra:
-                value = extra[field.keyword]
-            elif field.keyword in values:
-                value = values[field.keyword]
-            elif field.optional:
-                continue
+            keyword = field.keyword
+            if extra is not None and keyword in extra:
+                value = extra[keyword]
             else:
-                unsupported = True
-                value = None
-            if field.optional and not value:
-                continue
-            if _empty(value):
-                out.append(field.header(0))
+                value = values.get(keyword, _MISSING)
+                if value is _MISSING:
+                    if not field.optional:
+                        unsupported = True
+                        append(field.empty)
+                    continue
+            if not value and (value is None or not isinstance(value, int)):  # None, "", (), []: zero length
+                if not field.optional:
+                    append(field.empty)
                 continue
             if field.item is not None:
                 body, item_unsupported = self._sequence(field, value, codec)
                 unsupported |= item_unsupported
             else:
                 body = _value(field, value, codec)
-            out.append(field.header(len(body)))
-            out.append(body)
+            append(field.header(len(body)))
+            append(body)
         return b"".join(out), unsupported
 
     def _sequence(self, field: _Field, items, codec: str) -> tuple[bytes, bool]:
