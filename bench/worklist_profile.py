@@ -279,6 +279,8 @@ sys.path.insert(0, {project!r})
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ris.settings")
 import django
 django.setup()
+import logging
+logging.getLogger("worklist").setLevel(logging.WARNING)
 from worklist import encode, scp
 mode = {mode!r}
 if mode == "pydicom":  # no adapter: every identifier and command set is encoded by pydicom (the previous commit)
