@@ -13,13 +13,15 @@ Queries, with the full key set (every return key the SCP knows, the SPS item key
 
 1. In-process CPU (time.process_time, median of --queries): per match, building and encoding the identifier as
    pynetdicom's find SCP gets it (pydicom: ResponsePlan.build + pynetdicom's encode; bytes: ResponseEncoder +
-   the adapter), and whole C-FINDs through worklist.scp.handle_find (database included).
-2. Network (unless --no-network): the SCP in a subprocess for each path (the pydicom path is the SCP with the
-   encoder switched off, i.e. the previous commit's behaviour), asked by a pynetdicom SCU (TCP_NODELAY, one
-   association, --warmup then --queries each) and by DCMTK findscu (TCP_NODELAY=1, `--repeat` on one
-   association; per query = (wall of N+1 repeats - wall of 1) / N). Medians in ms and the ratio pydicom/bytes.
-3. --profile: cProfile of (b) over the network path's server side is not possible in-process; instead the SCP's
-   handler and pynetdicom's find SCP loop are profiled in-process with the byte path (top functions printed).
+   the adapter), and whole C-FINDs through worklist.scp.handle_find (database included); then the wall time of
+   the byte path with the statements prepared and bound on the client (the previous commit).
+2. PostgreSQL, server side: each kind's statements as Django sends them, EXPLAIN ANALYZEd (planning and
+   execution ms), and how often the prepared ones were planned after repeated C-FINDs (pg_prepared_statements).
+3. Network (unless --no-network): the SCP in a subprocess per path: pydicom (no adapter: the previous commit),
+   bytes (this one) and floor (each query's responses made once, then replayed: pynetdicom's layers alone); asked
+   by a pynetdicom SCU (TCP_NODELAY, one association, --warmup then --queries each) and by DCMTK findscu
+   (TCP_NODELAY=1, `--repeat` on one association; per query = (wall of N+1 repeats - wall of 1) / N).
+4. --profile: cProfile of (b) through the handler and the adapter in-process, byte path (top functions).
 """
 
 # ruff: noqa: E402, S603  (Django is set up before its models are imported; the subprocesses run fixed programs)
@@ -32,6 +34,7 @@ import cProfile
 import logging
 import os
 import pstats
+import re
 import socket
 import statistics
 import subprocess
@@ -58,6 +61,7 @@ django.setup()
 
 from django.core.management import call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from pydicom import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
@@ -260,6 +264,43 @@ def prepared_vs_not(made, repeats: int) -> None:
         print(f"  {kind:28} client-bound {old:8.1f}   prepared {new:8.1f}   x{old / new:.2f}")
 
 
+def planning(made, repeats: int) -> None:
+    """What preparing saves on the server: each kind's statements EXPLAIN ANALYZEd as Django sends them (values
+    in the SQL: planned on every C-FIND), then how PostgreSQL plans the prepared ones after `repeats` C-FINDs."""
+    print("\n2. PostgreSQL, server side: planning and execution per C-FIND (medians of EXPLAIN ANALYZE, client-bound)")
+    real = selectors.prepared_statements
+    for kind, (identifier, _expected) in made.items():
+        selectors.prepared_statements = contextlib.nullcontext
+        with CaptureQueriesContext(connection) as captured:
+            cfind_cpu(identifier, True)
+        selectors.prepared_statements = real
+        statements = [q["sql"] for q in captured.captured_queries if q["sql"] and q["sql"].startswith("SELECT ")]
+        statements = [sql for sql in statements if sql != "SELECT 1"]
+        spent = []
+        for _ in range(5):
+            plan = run = 0.0
+            with connection.cursor() as cursor:
+                for sql in statements:
+                    cursor.execute("EXPLAIN (ANALYZE, SUMMARY, TIMING OFF) " + sql)
+                    text = "\n".join(row[0] for row in cursor.fetchall())
+                    plan += float(re.search(r"Planning Time: ([\d.]+)", text).group(1))
+                    run += float(re.search(r"Execution Time: ([\d.]+)", text).group(1))
+            spent.append((plan, run))
+        plan, run = (statistics.median(part) for part in zip(*spent, strict=True))
+        print(f"  {kind:28} {len(statements):2d} statements: planning {plan:6.2f} ms, execution {run:6.2f} ms")
+    connection.close()  # a fresh connection: its prepared statements are this section's
+    for identifier, _expected in made.values():
+        for _ in range(repeats):
+            cfind_cpu(identifier, True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), sum(generic_plans), sum(custom_plans) FROM pg_prepared_statements")
+        count, generic, custom = cursor.fetchone()
+    print(
+        f"  prepared after {repeats} C-FINDs of each kind on one connection: {count} statements, executed with a"
+        f" generic plan (not planned) {generic} times, planned (custom plan) {custom} times"
+    )
+
+
 def profile(made) -> None:
     encode.install()
     identifier = made["(b) whole day"][0]
@@ -267,7 +308,7 @@ def profile(made) -> None:
     profiler.enable()
     cfind_cpu(identifier, True)
     profiler.disable()
-    print("\n3. cProfile of (b) through the handler, byte path (cumulative, top 25)")
+    print("\n4. cProfile of (b) through the handler, byte path (cumulative, top 25)")
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
 
 
@@ -372,7 +413,7 @@ def findscu_median(port: int, identifier: Dataset, repeats: int, runs: int = 3) 
 
 def network(made, warmup: int, repeats: int) -> None:
     print(
-        "\n2. Network, full key set, explicit VR LE: median ms per C-FIND. pydicom: the SCP without the adapter (the"
+        "\n3. Network, full key set, explicit VR LE: median ms per C-FIND. pydicom: the SCP without the adapter (the"
         "\n   previous commit); bytes: this one; floor: each query's responses replayed (pynetdicom's layers alone)"
     )
     modes = ("pydicom", "bytes", "floor")
@@ -417,6 +458,7 @@ def main() -> int:
     print(f"Worklist per-match profile: {day()}, 800 exams on 20 rooms; {args.queries} timed queries per kind")
     in_process(made, args.queries)
     prepared_vs_not(made, args.queries)
+    planning(made, args.queries)
     if not args.no_network:
         network(made, args.warmup, args.queries)
     if args.profile:

@@ -135,12 +135,16 @@ WORKLIST_ROW = {
 }
 
 
+PREPARE_AFTER = 1  # executions of a statement on a connection before psycopg prepares it
+
+
 @contextmanager
 def prepared_statements() -> Iterator[None]:
-    """On PostgreSQL, the statements run in this block are bound on the server and prepared on their first
-    execution; psycopg keeps them on the connection (at most `prepared_max`, the least used deallocated), so a
-    C-FIND of a shape seen before on this connection is not parsed and analysed again, and PostgreSQL may keep a
-    generic plan for it. Django binds on the client (the values written into the SQL text) and prepares nothing:
+    """On PostgreSQL, the statements run in this block are bound on the server, and prepared when they run a
+    second time on the connection (psycopg keeps them, at most `prepared_max`, the least used deallocated): a
+    C-FIND of a shape seen before is not parsed and analysed again, and after five executions PostgreSQL keeps a
+    generic plan for it instead of planning it again. A statement seen once (an IN list of a batch's ids) is not
+    prepared for nothing. Django binds on the client (the values written into the SQL text) and prepares nothing:
     outside this block that stays so. Elsewhere (SQLite) nothing changes."""
     if connection.vendor != "postgresql":
         yield
@@ -150,7 +154,7 @@ def prepared_statements() -> Iterator[None]:
     connection.ensure_connection()
     raw = connection.connection
     factory, threshold = raw.cursor_factory, raw.prepare_threshold
-    raw.cursor_factory, raw.prepare_threshold = ServerBindingCursor, 0
+    raw.cursor_factory, raw.prepare_threshold = ServerBindingCursor, PREPARE_AFTER
     try:
         yield
     finally:

@@ -36,18 +36,18 @@ def test_a_repeated_query_reuses_its_prepared_statements(postgresql):
         assert len(worklist(query(AccessionNumber=accession, PatientName=""))) == 1
 
     prepared = {text: count for text, count in new_executions(before).items() if "scheduling_exam" in text}
-    assert list(prepared.values()) == [3]  # one statement, prepared once, executed three times
+    assert list(prepared.values()) == [2]  # one statement, prepared on its second execution, executed again
     assert "$1" in next(iter(prepared))  # the accession number is a parameter, not written into the SQL
 
 
 def test_the_full_key_set_prepares_the_clinical_queries_too(postgresql):
     before = executions()
-    for _ in range(2):
+    for _ in range(3):
         assert len(worklist(every_key_query("ISO_IR 192"))) == 5
 
     counts = new_executions(before)
     assert len(counts) > 2  # the exams, and the patients' and exams' clinical facts
-    assert set(counts.values()) == {2}
+    assert set(counts.values()) == {2}  # each prepared on its second execution
 
 
 def test_outside_a_cfind_django_binds_on_the_client(postgresql):
@@ -55,6 +55,6 @@ def test_outside_a_cfind_django_binds_on_the_client(postgresql):
     factory = connection.connection.cursor_factory
     with selectors.prepared_statements():
         assert connection.connection.cursor_factory is not factory
-        assert connection.connection.prepare_threshold == 0
+        assert connection.connection.prepare_threshold == selectors.PREPARE_AFTER
     assert connection.connection.cursor_factory is factory
     assert connection.connection.prepare_threshold is None
