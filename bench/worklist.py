@@ -3,9 +3,9 @@ Orthanc's worklists plugin, over the network, with two clients.
 
 Usage (from the project root; PostgreSQL only):
 
-    /work/main/.venv/bin/python -m bench.worklist [--sizes 10000,100000,1000000] [--runs 3] [--budget 15]
+    .venv/bin/python -m bench.worklist [--sizes 10000,100000,1000000] [--runs 3] [--budget 15]
         [--queries 20] [--warmup 2] [--kinds abcde] [--key-sets full,minimal] [--clients pynetdicom,findscu]
-        [--servers ris,wlmscpfs,orthanc]
+        [--servers ris,wlmscpfs,orthanc] [--files-once] [--no-pin]
 
 The data. For each history size H (default 10,000, 100,000 and 1,000,000) a PostgreSQL database named after
 DATABASE_URL's (default postgres://postgres@127.0.0.1:5432/ris_bench_mwl) with "_<H>" appended holds H COMPLETED
@@ -269,44 +269,34 @@ def first_scheduled_start(today: date, tz: ZoneInfo) -> datetime:
     return next(schedule_slots(today, tz))[1]
 
 
-def schedule_rows(catalog: Catalog, today: date, tz: ZoneInfo, now: datetime) -> tuple[list[tuple], list[tuple]]:
-    """COPY rows of the 24,000 scheduled exams (ids 1..24,000) and their orders: the same in every database."""
-    rng = random.Random(f"{SEED}:schedule")
-    orders, exams = [], []
-    for n, (station, start, end) in enumerate(schedule_slots(today, tz), start=1):
-        room_id, _station, modality = catalog.rooms[station]
-        physician = rng.choice(catalog.physician_ids) if rng.random() < 0.9 else None
-        priority = rng.choices(["ROUTINE", "URGENT", "STAT"], weights=[90, 7, 3])[0]
-        booked = now - timedelta(days=rng.uniform(0, 20))
-        orders.append(
-            (n, "", "", f"SF{n:09d}", f"S{n:09d}", rng.randint(1, SCHEDULE_PATIENTS), physician, priority, "", "[]",
-             "SCHEDULED", booked, booked, f"V{n:09d}" if rng.random() < 0.3 else "", *ORDER_DEFAULTS)
-        )  # fmt: skip
-        exams.append(
-            (n, n, rng.choice(catalog.procedures[modality]), room_id, start, end, f"SRP{n:09d}", f"SSP{n:09d}",
-             f"2.25.{rng.getrandbits(128)}", S.SCHEDULED, booked, None, None, None, "", booked, booked, *EXAM_DEFAULTS)
-        )  # fmt: skip
-    return orders, exams
-
-
-def history_rows(
-    rng: random.Random, catalog: Catalog, patients: int, slots: list[tuple[int, datetime, datetime]], first: int
+def order_and_exam_rows(
+    rng: random.Random, catalog: Catalog, slots, first: int, *, scheduled: bool, patients: int, now: datetime
 ) -> tuple[list[tuple], list[tuple]]:
-    """COPY rows for a chunk of completed exams and their orders, numbered from `first`."""
-    completed = order_status_for([S.COMPLETED])
+    """COPY rows of one-exam orders, numbered from `first`: SCHEDULED ones booked in the last 20 days (numbers
+    S...), or COMPLETED ones performed in their slot (numbers H...); patients drawn from ids 1..`patients`."""
+    letter = "S" if scheduled else "H"
+    order_status = Order.Status.SCHEDULED if scheduled else order_status_for([S.COMPLETED])
     orders, exams = [], []
     for n, (station, start, end) in enumerate(slots, start=first):
         room_id, _station, modality = catalog.rooms[station]
         physician = rng.choice(catalog.physician_ids) if rng.random() < 0.9 else None
-        booked = start - timedelta(days=rng.uniform(0.1, 20))
-        arrived = start - timedelta(minutes=10)
+        if scheduled:
+            priority = rng.choices(["ROUTINE", "URGENT", "STAT"], weights=[90, 7, 3])[0]
+            booked = now - timedelta(days=rng.uniform(0, 20))
+            status, updated, performed = S.SCHEDULED, booked, (None, None, None)
+        else:
+            priority, booked = "ROUTINE", start - timedelta(days=rng.uniform(0.1, 20))
+            status, updated, performed = S.COMPLETED, end, (start - timedelta(minutes=10), start, end)
+        patient = rng.randint(1, patients)
+        admission = f"V{n:09d}" if scheduled and rng.random() < 0.3 else ""
         orders.append(
-            (n, "", "", f"HF{n:09d}", f"H{n:09d}", rng.randint(1, patients), physician, "ROUTINE", "", "[]",
-             completed, booked, end, "", *ORDER_DEFAULTS)
+            (n, "", "", f"{letter}F{n:09d}", f"{letter}{n:09d}", patient, physician, priority, "", "[]",
+             order_status, booked, updated, admission, *ORDER_DEFAULTS)
         )  # fmt: skip
         exams.append(
-            (n, n, rng.choice(catalog.procedures[modality]), room_id, start, end, f"HRP{n:09d}", f"HSP{n:09d}",
-             f"2.25.{rng.getrandbits(128)}", S.COMPLETED, end, arrived, start, end, "", booked, end, *EXAM_DEFAULTS)
+            (n, n, rng.choice(catalog.procedures[modality]), room_id, start, end, f"{letter}RP{n:09d}",
+             f"{letter}SP{n:09d}", f"2.25.{rng.getrandbits(128)}", status, updated, *performed, "", booked, updated,
+             *EXAM_DEFAULTS)
         )  # fmt: skip
     return orders, exams
 
@@ -329,7 +319,10 @@ def load_schedule(catalog: Catalog, today: date, tz: ZoneInfo) -> float:
         cursor.execute("DELETE FROM scheduling_accessionnumber WHERE order_id <= %s", [SCHEDULE_SIZE])
         cursor.execute("DELETE FROM scheduling_exam WHERE id <= %s", [SCHEDULE_SIZE])
         cursor.execute("DELETE FROM scheduling_order WHERE id <= %s", [SCHEDULE_SIZE])
-        orders, exams = schedule_rows(catalog, today, tz, timezone.now())
+        orders, exams = order_and_exam_rows(
+            random.Random(f"{SEED}:schedule"), catalog, schedule_slots(today, tz), 1, scheduled=True,
+            patients=SCHEDULE_PATIENTS, now=timezone.now(),
+        )  # fmt: skip
         copy_orders_and_exams(orders, exams, ORDER_COLUMNS, EXAM_COLUMNS)
     elapsed = time.perf_counter() - started
     print(f"    schedule: {SCHEDULE_SIZE:,} exams in {elapsed:.1f} s", flush=True)
@@ -365,7 +358,9 @@ def load(size: int, catalog: Catalog, today: date, tz: ZoneInfo) -> dict[str, fl
     written = 0
     with transaction.atomic():
         while chunk := list(itertools.islice(slots, COPY_CHUNK)):
-            orders, exams = history_rows(rng, catalog, patients, chunk, SCHEDULE_SIZE + written + 1)
+            orders, exams = order_and_exam_rows(
+                rng, catalog, chunk, SCHEDULE_SIZE + written + 1, scheduled=False, patients=patients, now=now
+            )
             written += copy_orders_and_exams(orders, exams, ORDER_COLUMNS, EXAM_COLUMNS)
             if written % 200_000 == 0:
                 print(f"    {written:,} history exams ({time.perf_counter() - started:.0f} s)", flush=True)

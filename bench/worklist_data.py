@@ -356,7 +356,7 @@ def table(cells: list[Cell], runs: int, note: str = "") -> str:
     """One table per history size: a line per query kind x key set x client; `note` under each title."""
     lines = []
     header = (
-        f"{'query':<26} {'keys':<7} {'client':<10} {'match':>6} {'RIS ms':>8} {'RIS p95':>8} {'wlm ms':>8} "
+        f"{'query':<31} {'keys':<7} {'client':<10} {'match':>6} {'RIS ms':>8} {'RIS p95':>8} {'wlm ms':>8} "
         f"{'Orth ms':>8} {'wlm/RIS':>8} {'Orth/RIS':>8}  verdict"
     )
     for size in sorted({cell.size for cell in cells}):
@@ -368,7 +368,7 @@ def table(cells: list[Cell], runs: int, note: str = "") -> str:
                 "-" if cell.matches is None else f"{cell.matches:.0f}" if cell.matches >= 10 else f"{cell.matches:.1f}"
             )
             lines.append(
-                f"{'(' + cell.kind + ') ' + KINDS[cell.kind]:<26} {cell.key_set:<7} {cell.client:<10} {matches:>6} "
+                f"{'(' + cell.kind + ') ' + KINDS[cell.kind]:<31} {cell.key_set:<7} {cell.client:<10} {matches:>6} "
                 f"{_ms(cell.median('ris')):>8} {_ms(cell.p95('ris')):>8} {_ms(cell.median('wlmscpfs')):>8} "
                 f"{_ms(cell.median('orthanc')):>8} {_ratio(cell.ratio('wlmscpfs')):>8} "
                 f"{_ratio(cell.ratio('orthanc')):>8}  {verdict(cell)}"
