@@ -35,7 +35,7 @@ The queries, each with a full key set (every Type 1/2 return key of PS3.4 Table 
 modalities send it) and a minimal one (patient name and ID, accession number, modality, station, start date, start
 time, step ID):
 
-    (a) one day + modality + station AE (40 matches)   (b) one whole day (800)   (c) a patient ID (1-2)
+    (a) one day + modality + station AE (40 matches)   (b) one whole day (800)   (c) a patient ID (1-5)
     (d) an accession number (1)                        (e) a patient name prefix "Xyz*" (5-100)
 
 Days step by 7 over the 30 and stations by 3 over the 20, so consecutive queries differ; patient IDs and accession

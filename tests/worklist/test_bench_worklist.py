@@ -1,6 +1,7 @@
 """The worklist benchmark's pure pieces (bench/worklist_data.py): the department's shape, the queries, the findscu
 log reader and the table. The benchmark itself never runs in the test suite."""
 
+import itertools
 from collections import Counter
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -31,8 +32,10 @@ def test_schedule_is_800_a_day_on_20_stations_40_each_for_30_days():
     per_day = Counter(start.astimezone(TZ).date() for _station, start, _end in slots)
     per_station_day = Counter((station, start.astimezone(TZ).date()) for station, start, _end in slots)
     assert (len(slots), len(STATIONS), len(per_day)) == (SCHEDULE_SIZE, 20, 30)
-    assert set(per_day.values()) == {800} and set(per_station_day.values()) == {40}
-    assert min(per_day) == TODAY and max(per_day) == TODAY + timedelta(days=29)
+    assert set(per_day.values()) == {800}
+    assert set(per_station_day.values()) == {40}
+    assert min(per_day) == TODAY
+    assert max(per_day) == TODAY + timedelta(days=29)
 
 
 def test_history_is_completed_before_today_without_overlap_in_a_room():
@@ -40,7 +43,7 @@ def test_history_is_completed_before_today_without_overlap_in_a_room():
     assert len(slots) == 50_000
     assert all(start.astimezone(TZ).date() < TODAY for _station, start, _end in slots)
     by_room = sorted((station, start, end) for station, start, end in slots)
-    assert all(a[0] != b[0] or a[2] <= b[1] for a, b in zip(by_room, by_room[1:], strict=False))
+    assert all(a[0] != b[0] or a[2] <= b[1] for a, b in itertools.pairwise(by_room))
     assert (TODAY - min(s.astimezone(TZ).date() for _r, s, _e in slots)).days > 2 * 365  # spread over years
 
 
@@ -49,7 +52,8 @@ def test_queries_carry_their_matching_keys_and_the_key_set():
     full, minimal = a.identifier("full"), a.identifier("minimal")
     sps = full.ScheduledProcedureStepSequence[0]
     assert (sps.Modality, sps.ScheduledStationAETitle, sps.ScheduledProcedureStepStartDate) == ("CT", "CT1", "20261206")
-    assert set(FULL_KEYS) <= set(full.dir()) and set(FULL_SPS_KEYS) <= set(sps.dir())
+    assert set(FULL_KEYS) <= set(full.dir())
+    assert set(FULL_SPS_KEYS) <= set(sps.dir())
     assert len(full.RequestedProcedureCodeSequence[0]) == 3  # sequences are asked with their items' keys
     assert len(minimal) + len(minimal.ScheduledProcedureStepSequence[0]) < 12
     days = {q.day for q in build_queries("b", 30, TODAY)}
@@ -85,9 +89,12 @@ def test_table_gives_ratios_and_the_verdict_against_the_targets():
     cell = Cell(100_000, "a", "full", "findscu", matches=40)
     cell.runs = {"ris": [Run([10, 12, 14])], "wlmscpfs": [Run([600])], "orthanc": [Run([300])]}
     printed = table([cell], runs=1)
-    assert "100,000" in printed and "50.0x" in printed and "25.0x" in printed
+    assert "100,000" in printed
+    assert "50.0x" in printed
+    assert "25.0x" in printed
     assert verdict(cell) == "MISS: orthanc < 30x"
     cell.runs["orthanc"] = [Run([500]), Run([400]), Run([380])]  # --runs 3: the median of the runs' medians
-    assert cell.median("orthanc") == 400 and verdict(cell) == "ok"
+    assert cell.median("orthanc") == 400
+    assert verdict(cell) == "ok"
     cell.mismatch = True
     assert verdict(cell) == "MISMATCH"
