@@ -3,8 +3,8 @@ Orthanc's worklists plugin, over the network, with two clients.
 
 Usage (from the project root; PostgreSQL only):
 
-    .venv/bin/python -m bench.worklist [--sizes 10000,100000,1000000] [--runs 3] [--budget 15]
-        [--queries 20] [--warmup 2] [--kinds abcde] [--key-sets full,minimal] [--clients pynetdicom,findscu]
+    .venv/bin/python -m bench.worklist [--sizes 10000,100000,1000000] [--runs 3] [--budget 8]
+        [--queries 20] [--warmup 1] [--kinds abcde] [--key-sets full,minimal] [--clients pynetdicom,findscu]
         [--servers ris,wlmscpfs,orthanc] [--files-once] [--no-pin]
 
 The data. For each history size H (default 10,000, 100,000 and 1,000,000) a PostgreSQL database named after
@@ -61,8 +61,11 @@ Orthanc/RIS and a verdict against the issue's targets for the full key set: (a) 
 both file servers at 100k and 1M; (b) <= 700 ms and >= 3x both at every size; (c), (d) <= 10 ms. With --runs R
 the whole measurement is repeated R times (the data loaded once) and the table gives the median of the runs'
 medians (and p95s). Times are milliseconds of wall time on a shared machine: read the ratios, measured in the same
-run, before the milliseconds. A whole run at the three sizes with the defaults takes about 25 minutes, most of it
-the file servers (~1.5 s a query over 24,000 files, whatever H).
+run, before the milliseconds. Most of a run is the file servers: they read all 24,000 files on every query, whatever
+H (~1.5 s a query on an idle machine, 4-8 s on this one under a load average of 12), so every one of their 20 cells
+costs 20-60 s. --files-once measures them at the first size only and shows those figures at the others (the table
+says so). On 2026-12-06 under that load, --sizes 10000,100000,1000000 --files-once took about 50 minutes, 13 of
+them loading 1,000,000; without --files-once expect about 20 minutes more per extra size.
 """
 
 # ruff: noqa: E402, S311, S603  (Django is set up before its models are imported; random draws test data, not
@@ -865,9 +868,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--runs", type=int, default=1, help="repeat the whole measurement; medians of the runs")
     parser.add_argument("--queries", type=int, default=20, help="timed C-FINDs per cell at most (default 20)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed C-FINDs before them (default 2)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed C-FINDs before them (default 1)")
     parser.add_argument(
-        "--budget", type=float, default=15, help="seconds of timed C-FINDs per cell before it stops (default 15)"
+        "--budget", type=float, default=8, help="seconds of timed C-FINDs per cell before it stops (default 8)"
     )
     parser.add_argument("--kinds", type=listed("abcde"), default=list("abcde"), help="query kinds (default abcde)")
     parser.add_argument("--key-sets", type=listed(tuple(KEY_SETS)), default=list(KEY_SETS), help="full,minimal")
