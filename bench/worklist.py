@@ -15,8 +15,9 @@ every 18 minutes from 07:00 local time (RIS_TIME_ZONE), for the 30 days from tod
 exams of 16,000 patients, identical in every database. Patients: max(16,000, (H + 24,000) / 3), names from
 bench.scheduling's pool (Faker's European and US locales: many not ASCII). Everything is loaded by COPY and kept:
 a database that holds the right counts is reused; one whose schedule starts on another day gets only its schedule
-reloaded. Loading takes about 10 s at 10,000, 1 minute at 100,000 and 8-10 minutes at 1,000,000 on this 2-core
-machine (the patients and the history, then VACUUM ANALYZE).
+reloaded. Loading took under a minute at 10,000, 2.5 minutes at 100,000 and 14 minutes at 1,000,000 on this 2-core
+machine under a load average of 12 (a minute of it migrating the new database; then the patients, the history and
+VACUUM ANALYZE).
 
 The servers, each started in turn on a free port of 127.0.0.1 and pinned to all CPUs but the last (the clients get
 that one; --no-pin lets them float):
@@ -64,8 +65,9 @@ medians (and p95s). Times are milliseconds of wall time on a shared machine: rea
 run, before the milliseconds. Most of a run is the file servers: they read all 24,000 files on every query, whatever
 H (~1.5 s a query on an idle machine, 4-8 s on this one under a load average of 12), so every one of their 20 cells
 costs 20-60 s. --files-once measures them at the first size only and shows those figures at the others (the table
-says so). On 2026-12-06 under that load, --sizes 10000,100000,1000000 --files-once took about 50 minutes, 13 of
-them loading 1,000,000; without --files-once expect about 20 minutes more per extra size.
+says so; they are then measured minutes apart from the RIS, so on a noisy machine the ratios drift with the load).
+On 2026-12-06 under that load, --sizes 10000,100000,1000000 --files-once took 46 minutes, 14 of them loading
+1,000,000; without --files-once expect about 20 minutes more per extra size.
 """
 
 # ruff: noqa: E402, S311, S603  (Django is set up before its models are imported; random draws test data, not
