@@ -1,39 +1,73 @@
-"""Worklist benchmark: the RIS's DICOM Modality Worklist C-FIND SCP against DCMTK's wlmscpfs, over the network.
+"""Worklist benchmark on a department's data: the RIS's Modality Worklist C-FIND SCP beside DCMTK's wlmscpfs and
+Orthanc's worklists plugin, over the network, with two clients.
 
-Usage (from the project root):
+Usage (from the project root; PostgreSQL only):
 
-    .venv/bin/python -m bench.worklist [--sizes 1000,10000,100000,1000000] [--queries 50] [--servers ris,wlmscpfs]
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ris_bench_mwl .venv/bin/python bench/worklist.py --sizes 1000
+    .venv/bin/python -m bench.worklist [--sizes 10000,100000,1000000] [--runs 3] [--budget 8]
+        [--queries 20] [--warmup 1] [--kinds abcde] [--key-sets full,minimal] [--clients pynetdicom,findscu]
+        [--servers ris,wlmscpfs,orthanc] [--files-once] [--no-pin]
 
-For each size N it keeps one PostgreSQL database per N, named after DATABASE_URL's with "_<N>" appended
-(default ris_bench_mwl_1000, ..._10000, ..._100000, ..._1000000): created if missing and migrated. A database that
-already holds exactly N exams, all SCHEDULED, starting today, is used as it is; otherwise its patients, orders and
-exams are truncated and loaded again by COPY: N exams spread evenly over 30 days from today (local time, the
-RIS_TIME_ZONE of the settings) on 20 rooms of 6 modalities (station AE titles CT1-CT4, MR1-MR3, US1-US4, DX1-DX4,
-MG1-MG2, NM1-NM3), each a 50-second slot spaced evenly over the room's day (back to back around the clock at
-1,000,000), so the exclusion constraint exam_room_no_overlap holds; one order per exam; about N/3 patients with
-names from Faker's locales (bench.scheduling's name pool: many not ASCII). The catalog (facility, rooms, 3 procedure
-types per modality, a few referring physicians) is made with the ORM.
+The data. For each history size H (default 10,000, 100,000 and 1,000,000) a PostgreSQL database named after
+DATABASE_URL's (default postgres://postgres@127.0.0.1:5432/ris_bench_mwl) with "_<H>" appended holds H COMPLETED
+exams spread evenly over the three years before today (one order each, patients drawn from all) and the schedule
+a department has: 40 exams a day on each of 20 stations (CT1-CT4, MR1-MR3, US1-US4, DX1-DX4, MG1-MG2, NM1-NM3),
+every 18 minutes from 07:00 local time (RIS_TIME_ZONE), for the 30 days from today: 800 a day, 24,000 SCHEDULED
+exams of 16,000 patients, identical in every database. Patients: max(16,000, (H + 24,000) / 3), names from
+bench.scheduling's pool (Faker's European and US locales: many not ASCII). Everything is loaded by COPY and kept:
+a database that holds the right counts is reused; one whose schedule starts on another day gets only its schedule
+reloaded. Loading took under a minute at 10,000, 2.5 minutes at 100,000 and 14 minutes at 1,000,000 on this 2-core
+machine under a load average of 12 (a minute of it migrating the new database; then the patients, the history and
+VACUUM ANALYZE).
 
-For N up to --max-files (100,000) the same items are also written as DICOM worklist files for wlmscpfs, under
-var/bench_wlm/n<N>/<CALLED_AE>/ (with a lockfile), and reused while they match the database (manifest.json).
+The servers, each started in turn on a free port of 127.0.0.1 and pinned to all CPUs but the last (the clients get
+that one; --no-pin lets them float):
 
-Then each server is started in turn on a free port on 127.0.0.1 and queried by a pynetdicom SCU (AE BENCH,
-TCP_NODELAY) on one association per query kind: --warmup untimed then --queries timed C-FINDs each (all pending
-responses and the final one), the day varying over the 30 days; the timed ones stop early once they have taken
---budget seconds (600; the n column says how many each server answered: 1,000,000 exams make (b) ~33,000 matches):
+    ris       manage.py worklist_scp --ae-title RIS_MWL (RIS_MWL_MAX_MATCHES=100000): history + schedule
+    wlmscpfs  TCP_NODELAY=1 wlmscpfs -csk -dfp var/bench_wlm/schedule <port>: the 24,000 scheduled items as files
+              var/bench_wlm/schedule/RIS_MWL/*.wl (with the lockfile), written once and reused while the schedule
+              in the database is the same (manifest.json)
+    orthanc   TCP_NODELAY=1 /usr/sbin/Orthanc var/bench_wlm/orthanc/config.json: the worklists plugin
+              (libModalityWorklists.so) on the same files, HTTP off, storage under var/bench_wlm/orthanc/
 
-    (a) one day + one modality + one station AE    (RIS target: median < 10 ms at every N, >= 100x wlmscpfs at 100k)
-    (b) all of one day                             (RIS target: >= 3x faster than wlmscpfs at 100k)
+A server whose program is missing is skipped with the reason. The file servers hold the schedule only (the same
+at every H); the RIS holds the history too.
 
-    RIS       manage.py worklist_scp --host 127.0.0.1 --port <p> --ae-title RIS_MWL  (RIS_MWL_MAX_MATCHES=100000)
-    wlmscpfs  wlmscpfs -csk -dfp var/bench_wlm/n<N> <p>                              (TCP_NODELAY=1)
+The queries, each with a full key set (every Type 1/2 return key of PS3.4 Table K.6-1, sequences included, as
+modalities send it) and a minimal one (patient name and ID, accession number, modality, station, start date, start
+time, step ID):
 
-Each server is pinned to all CPUs but one, the SCU to that one (--no-pin to let them float); PostgreSQL is left as
-it is. Every query's match count is checked against the database (and so the two servers against each other); a
-difference is printed as MISMATCH. The table gives the timed queries (RIS/wlmscpfs), the mean matches, median and
-p95 wall time per C-FIND and the ratio wlmscpfs/RIS of the medians. The exit code is 0 unless a server failed
-or a count did not match.
+    (a) one day + modality + station AE (40 matches)   (b) one whole day (800)   (c) a patient ID (1-5)
+    (d) an accession number (1)                        (e) a patient name prefix "Xyz*" (5-100)
+
+Days step by 7 over the 30 and stations by 3 over the 20, so consecutive queries differ; patient IDs and accession
+numbers are drawn from the schedule; the name prefixes are ones on which a case-sensitive server (wlmscpfs) and
+folding ones (the RIS folds case and accents, Orthanc case) must agree. Every query's match count is checked
+against the database: a server that answers otherwise is printed as MISMATCH (and the exit code is 1).
+
+The clients, per server and cell (query kind x key set): --warmup untimed then up to --queries timed C-FINDs on one
+association, the timed ones cut after --budget seconds (at least 3):
+
+    pynetdicom  an SCU in this process, TCP_NODELAY on its socket; wall time of each send_c_find until its final
+                response.
+    findscu     DCMTK findscu -W (TCP_NODELAY=1), one run with one query file per C-FIND (as many timed ones as
+                pynetdicom made in its budget): findscu sends them one after another on one association. Its log
+                (log4cplus, -lc) stamps each line with microseconds; a query's time is from "Sending Find Request"
+                to "Received Final Find Response", so each query has its own figure (findscu's own work between
+                them, reading the next file and opening the association, is left out). -sr keeps the responses
+                out of the log: one line per pending response is all it writes.
+
+The output: a line per server and cell as it goes, then per history size a table of query x key set x client with
+the matches per query, the RIS's median and p95, the medians of wlmscpfs and Orthanc, the ratios wlmscpfs/RIS and
+Orthanc/RIS and a verdict against the issue's targets for the full key set: (a) <= 40 ms at every size and >= 30x
+both file servers at 100k and 1M; (b) <= 700 ms and >= 3x both at every size; (c), (d) <= 10 ms. With --runs R
+the whole measurement is repeated R times (the data loaded once) and the table gives the median of the runs'
+medians (and p95s). Times are milliseconds of wall time on a shared machine: read the ratios, measured in the same
+run, before the milliseconds. Most of a run is the file servers: they read all 24,000 files on every query, whatever
+H (~1.5 s a query on an idle machine, 4-8 s on this one under a load average of 12), so every one of their 20 cells
+costs 20-60 s. --files-once measures them at the first size only and shows those figures at the others (the table
+says so; they are then measured minutes apart from the RIS, so on a noisy machine the ratios drift with the load).
+On 2026-12-06 under that load, --sizes 10000,100000,1000000 --files-once took 46 minutes, 14 of them loading
+1,000,000; without --files-once expect about 20 minutes more per extra size.
 """
 
 # ruff: noqa: E402, S311, S603  (Django is set up before its models are imported; random draws test data, not
@@ -43,21 +77,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import itertools
 import json
-import math
 import os
 import random
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -85,7 +118,12 @@ from pynetdicom.sop_class import ModalityWorklistInformationFind
 
 # bench.scheduling sets Django up on import (production-like environment); its loading helpers are shared.
 from bench.scheduling import (
-    ORDER_COLUMNS,
+    EXAM_COLUMNS as SCHEDULING_EXAM_COLUMNS,
+)
+from bench.scheduling import (
+    ORDER_COLUMNS as SCHEDULING_ORDER_COLUMNS,
+)
+from bench.scheduling import (
     PATIENT_COLUMNS,
     check_copy_columns,
     check_order_copy_columns,
@@ -96,24 +134,56 @@ from bench.scheduling import (
     reset_identity,
     vacuum_analyze,
 )
+from bench.worklist_data import (
+    CLIENTS,
+    FINDSCU_LOG_LAYOUT,
+    KEY_SETS,
+    SCHEDULE_PATIENTS,
+    SCHEDULE_SIZE,
+    SERVERS,
+    STATIONS,
+    Cell,
+    Query,
+    Run,
+    build_queries,
+    findscu_times,
+    history_slots,
+    name_prefixes,
+    pick_spread,
+    schedule_slots,
+    table,
+)
 from ris.models import Facility, Modality, Patient, ProcedureType, ReferringPhysician, Room
+from ris.text import fold
 from scheduling.models import Exam, Order
+from scheduling.workflow import order_status_for
 
-SEED = 20261201
-SIZES = (1_000, 10_000, 100_000, 1_000_000)
-DAYS = 30
-SLOT_SECONDS = 50
+SEED = 20261206
+SIZES = (10_000, 100_000, 1_000_000)
 COPY_CHUNK = 20_000
 FACILITY_CODE = "BENCH_MWL"
 CALLED_AE = "RIS_MWL"
 CALLING_AE = "BENCH"
 HOST = "127.0.0.1"
 WL_ROOT = PROJECT_DIR / "var" / "bench_wlm"
-FILE_FORMAT = 2  # bump when worklist_item() changes: files written before are then written again
+FILES_DIR = WL_ROOT / "schedule"  # wlmscpfs: <FILES_DIR>/<CALLED_AE>/*.wl; Orthanc: that folder itself
+FILE_FORMAT = 3  # bump when worklist_item() changes: files written before are then written again
+BIRTH_REFERENCE = date(2026, 1, 1)  # patients' ages are counted from here, so every database has the same ones
+VALUES_PER_KIND = 200  # patient IDs and accession numbers drawn for (c) and (d); name prefixes for (e): up to 30
+ORTHANC = Path("/usr/sbin/Orthanc")
+ORTHANC_WORKLISTS = Path("/usr/share/orthanc/plugins/libModalityWorklists.so")
 S = Exam.Status
 
-ROOMS = {"CT": 4, "MR": 3, "US": 4, "DX": 4, "MG": 2, "NM": 3}  # 20 station AE titles: CT1..CT4, MR1..MR3, ...
-PROCEDURES = {  # modality -> (name, CPT, minutes), codes MWL-<modality>-<n>
+# bench.scheduling's COPY columns and those added to the models since, which have no database default.
+ORDER_COLUMNS = (*SCHEDULING_ORDER_COLUMNS, "patient_class", "plausibility_override")
+ORDER_DEFAULTS = ("", "")
+EXAM_COLUMNS = (
+    *SCHEDULING_EXAM_COLUMNS, "image_availability", "image_series_count", "image_instance_count",
+    "image_retrieve_ae_title",
+)  # fmt: skip
+EXAM_DEFAULTS = ("", 0, 0, "")
+
+PROCEDURES = {  # modality -> (name, code, minutes), codes MWL-<modality>-<n>
     "CT": [("CT head without contrast", "70450", 15), ("CT chest with contrast", "71260", 20),
            ("CT abdomen and pelvis with contrast", "74177", 25)],
     "MR": [("MR brain without contrast", "70551", 40), ("MR knee without contrast", "73721", 35),
@@ -131,11 +201,11 @@ PHYSICIANS = [
 ]  # fmt: skip
 
 
-# --- The databases, one per size -----------------------------------------------------------------------------
+# --- The databases, one per history size ----------------------------------------------------------------------
 
 
 def database_url_for(url: str, size: int) -> str:
-    """DATABASE_URL with the database name suffixed by the size: .../ris_bench_mwl -> .../ris_bench_mwl_1000."""
+    """DATABASE_URL with the database name suffixed by the size: .../ris_bench_mwl -> .../ris_bench_mwl_10000."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}_{size}"))
 
@@ -150,7 +220,7 @@ def use_database(url: str) -> str:
 
 @dataclass
 class Catalog:
-    rooms: list[tuple[int, str, str]]  # (room id, station AE title, modality code), in AE title order
+    rooms: list[tuple[int, str, str]]  # (room id, station AE title, modality code), in STATIONS order
     procedures: dict[str, list[int]]  # modality code -> procedure type ids
     physician_ids: list[int]
 
@@ -160,144 +230,154 @@ def ensure_catalog() -> Catalog:
     facility, _ = Facility.objects.get_or_create(
         code=FACILITY_CODE, defaults={"name": "Worklist Bench Hospital", "city": "Springfield", "country": "US"}
     )
-    modalities = {m.code: m for m in Modality.objects.filter(code__in=ROOMS)}
-    rooms, procedures = [], {}
-    for code, count in ROOMS.items():
-        for number in range(1, count + 1):
-            room, _ = Room.objects.get_or_create(
-                station_ae_title=f"{code}{number}",
-                defaults={
-                    "name": f"{code} {number}",
-                    "facility": facility,
-                    "modality": modalities[code],
-                    "station_name": f"{code}_ROOM{number}",
-                    "location": f"Radiology, {code} room {number}",
-                    "location_code": f"{code} R{number}",  # SH: 16 characters
-                },
-            )
-            rooms.append((room.pk, room.station_ae_title, code))
-        procedures[code] = [
+    modalities = {m.code: m for m in Modality.objects.filter(code__in=PROCEDURES)}
+    rooms = []
+    for station, code in STATIONS:
+        number = station[len(code) :]
+        room, _ = Room.objects.get_or_create(
+            station_ae_title=station,
+            defaults={
+                "name": f"{code} {number}",
+                "facility": facility,
+                "modality": modalities[code],
+                "station_name": f"{code}_ROOM{number}",
+                "location": f"Radiology, {code} room {number}",
+                "location_code": f"{code} R{number}",  # SH: 16 characters
+            },
+        )
+        rooms.append((room.pk, station, code))
+    procedures = {
+        code: [
             ProcedureType.objects.get_or_create(
                 code=f"MWL-{code}-{number}",
                 defaults={"name": name, "modality": modalities[code], "cpt_code": cpt, "default_duration_minutes": m},
             )[0].pk
-            for number, (name, cpt, m) in enumerate(PROCEDURES[code], start=1)
+            for number, (name, cpt, m) in enumerate(names, start=1)
         ]
+        for code, names in PROCEDURES.items()
+    }
     physician_ids = [
         ReferringPhysician.objects.get_or_create(
             family_name=family, given_name=given, defaults={"facility": facility, "name_suffix": "MD"}
         )[0].pk
         for family, given in PHYSICIANS
     ]
-    return Catalog(sorted(rooms, key=lambda room: room[1]), procedures, physician_ids)
+    return Catalog(rooms, procedures, physician_ids)
 
 
-def local_midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, clock.min, tzinfo=tz)
+def patients_for(size: int) -> int:
+    """Patients in a database of `size` history exams: about three exams each, at least the schedule's."""
+    return max(SCHEDULE_PATIENTS, (size + SCHEDULE_SIZE) // 3)
 
 
-def exam_slots(size: int, today: date, tz: ZoneInfo, rooms: int) -> Iterator[tuple[int, datetime, datetime]]:
-    """(room index, start, end) of exam i = 0..size-1: round robin over rooms, then days, then the slots of a
-    room-day, spaced evenly over its (local) day; each slot 50 s, or the spacing if shorter (a 23-hour DST day)."""
-    per_room_day = math.ceil(size / (rooms * DAYS))
-    days = [local_midnight(today + timedelta(days=d), tz).astimezone(UTC) for d in range(DAYS + 1)]
-    spacing = [int((days[d + 1] - days[d]).total_seconds()) // per_room_day for d in range(DAYS)]
-    if min(spacing) < SLOT_SECONDS - 1:
-        raise RuntimeError(f"{size:,} exams do not fit {rooms} rooms x {DAYS} days in {SLOT_SECONDS}-second slots")
-    for i in range(size):
-        room, rest = i % rooms, i // rooms
-        day, slot = rest % DAYS, rest // DAYS
-        start = days[day] + timedelta(seconds=slot * spacing[day])
-        yield room, start, start + timedelta(seconds=min(SLOT_SECONDS, spacing[day]))
-
-
-EXAM_COLUMNS = (
-    "id",
-    "order_id",
-    "procedure_type_id",
-    "room_id",
-    "scheduled_start",
-    "scheduled_end",
-    "requested_procedure_id",
-    "scheduled_procedure_step_id",
-    "study_instance_uid",
-    "status",
-    "status_changed_at",
-    "status_reason",
-    "created_at",
-    "updated_at",
-)
+def first_scheduled_start(today: date, tz: ZoneInfo) -> datetime:
+    return next(schedule_slots(today, tz))[1]
 
 
 def order_and_exam_rows(
-    rng: random.Random, catalog: Catalog, patient_ids: list[int], slots: list[tuple[int, datetime, datetime]],
-    first: int, now: datetime,
-) -> tuple[list[tuple], list[tuple]]:  # fmt: skip
-    """COPY rows for a chunk of slots, exam and order numbers from `first`."""
+    rng: random.Random, catalog: Catalog, slots, first: int, *, scheduled: bool, patients: int, now: datetime
+) -> tuple[list[tuple], list[tuple]]:
+    """COPY rows of one-exam orders, numbered from `first`: SCHEDULED ones booked in the last 20 days (numbers
+    S...), or COMPLETED ones performed in their slot (numbers H...); patients drawn from ids 1..`patients`."""
+    letter = "S" if scheduled else "H"
+    order_status = Order.Status.SCHEDULED if scheduled else order_status_for([S.COMPLETED])
     orders, exams = [], []
-    for number, (room_index, start, end) in enumerate(slots, start=first):
-        room_id, _ae, modality = catalog.rooms[room_index]
+    for n, (station, start, end) in enumerate(slots, start=first):
+        room_id, _station, modality = catalog.rooms[station]
         physician = rng.choice(catalog.physician_ids) if rng.random() < 0.9 else None
-        priority = rng.choices(["ROUTINE", "URGENT", "STAT"], weights=[90, 7, 3])[0]
-        booked = now - timedelta(days=rng.uniform(0, 20))
+        if scheduled:
+            priority = rng.choices(["ROUTINE", "URGENT", "STAT"], weights=[90, 7, 3])[0]
+            booked = now - timedelta(days=rng.uniform(0, 20))
+            status, updated, performed = S.SCHEDULED, booked, (None, None, None)
+        else:
+            priority, booked = "ROUTINE", start - timedelta(days=rng.uniform(0.1, 20))
+            status, updated, performed = S.COMPLETED, end, (start - timedelta(minutes=10), start, end)
+        patient = rng.randint(1, patients)
+        admission = f"V{n:09d}" if scheduled and rng.random() < 0.3 else ""
         orders.append(
-            (number, "", "", f"WF{number:09d}", f"W{number:09d}", rng.choice(patient_ids), physician, priority,
-             "", "[]", "SCHEDULED", booked, booked, f"V{number:09d}" if rng.random() < 0.3 else "")
+            (n, "", "", f"{letter}F{n:09d}", f"{letter}{n:09d}", patient, physician, priority, "", "[]",
+             order_status, booked, updated, admission, *ORDER_DEFAULTS)
         )  # fmt: skip
         exams.append(
-            (number, number, rng.choice(catalog.procedures[modality]), room_id, start, end, f"WRP{number:09d}",
-             f"WSP{number:09d}", f"2.25.{rng.getrandbits(128)}", S.SCHEDULED, booked, "", booked, booked)
+            (n, n, rng.choice(catalog.procedures[modality]), room_id, start, end, f"{letter}RP{n:09d}",
+             f"{letter}SP{n:09d}", f"2.25.{rng.getrandbits(128)}", status, updated, *performed, "", booked, updated,
+             *EXAM_DEFAULTS)
         )  # fmt: skip
     return orders, exams
 
 
-def database_holds(size: int, today: date, tz: ZoneInfo) -> bool:
-    """Exactly `size` exams, all SCHEDULED, the first starting at today's local midnight."""
+def database_counts() -> tuple[int, int, int, int, datetime | None]:
+    """(patients, exams, scheduled, completed, first scheduled start)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*), count(*) FILTER (WHERE status = 'SCHEDULED'), min(scheduled_start) FROM scheduling_exam"
+            "SELECT (SELECT count(*) FROM ris_patient), count(*), count(*) FILTER (WHERE status = 'SCHEDULED'), "
+            "count(*) FILTER (WHERE status = 'COMPLETED'), min(scheduled_start) FILTER (WHERE status = 'SCHEDULED') "
+            "FROM scheduling_exam"
         )
-        total, scheduled, first = cursor.fetchone()
-    return total == scheduled == size and first == local_midnight(today, tz)
+        return cursor.fetchone()
+
+
+def load_schedule(catalog: Catalog, today: date, tz: ZoneInfo) -> float:
+    """Replace the scheduled exams (ids 1..24,000) and their orders by today's schedule."""
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM scheduling_accessionnumber WHERE order_id <= %s", [SCHEDULE_SIZE])
+        cursor.execute("DELETE FROM scheduling_exam WHERE id <= %s", [SCHEDULE_SIZE])
+        cursor.execute("DELETE FROM scheduling_order WHERE id <= %s", [SCHEDULE_SIZE])
+        orders, exams = order_and_exam_rows(
+            random.Random(f"{SEED}:schedule"), catalog, schedule_slots(today, tz), 1, scheduled=True,
+            patients=SCHEDULE_PATIENTS, now=timezone.now(),
+        )  # fmt: skip
+        copy_orders_and_exams(orders, exams, ORDER_COLUMNS, EXAM_COLUMNS)
+    elapsed = time.perf_counter() - started
+    print(f"    schedule: {SCHEDULE_SIZE:,} exams in {elapsed:.1f} s", flush=True)
+    return elapsed
 
 
 def load(size: int, catalog: Catalog, today: date, tz: ZoneInfo) -> dict[str, float]:
-    """Truncate patients, orders and exams and load `size` exams by COPY; the seconds each step took."""
+    """Truncate patients, orders and exams; load the patients, the schedule and `size` history exams by COPY."""
     timings: dict[str, float] = {}
     now = timezone.now()
     started = time.perf_counter()
-    with connection.cursor() as cursor:
-        # CASCADE empties what refers to them as well (MPPS, coverages)
-        cursor.execute("TRUNCATE scheduling_exam, scheduling_order, ris_patient RESTART IDENTITY CASCADE")
+    with connection.cursor() as cursor:  # CASCADE empties what refers to them as well (MPPS, coverages)
+        cursor.execute(
+            "TRUNCATE scheduling_accessionnumber, scheduling_exam, scheduling_order, ris_patient "
+            "RESTART IDENTITY CASCADE"
+        )
     check_copy_columns(Patient._meta.db_table, PATIENT_COLUMNS)
     check_order_copy_columns(ORDER_COLUMNS, EXAM_COLUMNS)
-    with transaction.atomic():
-        patients = max(1, size // 3)
-        rows = patient_rows(random.Random(f"{SEED}:patients"), patients, today, now)
-        copy_rows(Patient._meta.db_table, PATIENT_COLUMNS, rows)
+    patients = patients_for(size)
+    with transaction.atomic():  # ids 1..patients: the identity was restarted
+        copy_rows(
+            Patient._meta.db_table,
+            PATIENT_COLUMNS,
+            patient_rows(random.Random(f"{SEED}:patients"), patients, BIRTH_REFERENCE, now),
+        )
     timings["patients"] = time.perf_counter() - started
     print(f"    patients: {patients:,} in {timings['patients']:.1f} s", flush=True)
+    timings["schedule"] = load_schedule(catalog, today, tz)
 
     started = time.perf_counter()
-    patient_ids = list(Patient.objects.order_by("id").values_list("id", flat=True))
-    rng = random.Random(f"{SEED}:exams:{size}")
-    slots = exam_slots(size, today, tz, len(catalog.rooms))
+    rng = random.Random(f"{SEED}:history:{size}")
+    slots = history_slots(size, today, tz)
     written = 0
     with transaction.atomic():
         while chunk := list(itertools.islice(slots, COPY_CHUNK)):
-            orders, exams = order_and_exam_rows(rng, catalog, patient_ids, chunk, written + 1, now)
+            orders, exams = order_and_exam_rows(
+                rng, catalog, chunk, SCHEDULE_SIZE + written + 1, scheduled=False, patients=patients, now=now
+            )
             written += copy_orders_and_exams(orders, exams, ORDER_COLUMNS, EXAM_COLUMNS)
             if written % 200_000 == 0:
-                print(f"    {written:,} orders and exams ({time.perf_counter() - started:.0f} s)", flush=True)
+                print(f"    {written:,} history exams ({time.perf_counter() - started:.0f} s)", flush=True)
     reset_identity(Order._meta.db_table)
     reset_identity(Exam._meta.db_table)
-    timings["orders and exams"] = time.perf_counter() - started
-    print(f"    orders and exams: {written:,} of each in {timings['orders and exams']:.1f} s", flush=True)
-    timings["vacuum analyze"] = vacuum_analyze()
+    timings["history"] = time.perf_counter() - started
+    print(f"    history: {written:,} completed exams in {timings['history']:.1f} s", flush=True)
     return timings
 
 
 def prepare_database(url: str, size: int, today: date, tz: ZoneInfo) -> tuple[Catalog, dict[str, float]]:
+    """Create, migrate and load the database of one history size unless it holds that data already."""
     name = dj_database_url.parse(url)["NAME"]
     if create_database_if_missing(url):
         print(f"  created database {name}")
@@ -306,49 +386,76 @@ def prepare_database(url: str, size: int, today: date, tz: ZoneInfo) -> tuple[Ca
     call_command("migrate", interactive=False, verbosity=0)
     catalog = ensure_catalog()
     timings = {"migrate and catalog": time.perf_counter() - started}
-    if database_holds(size, today, tz):
-        print(f"  database {name} already holds {size:,} exams from {today}: not reloaded")
+    patients, exams, scheduled, completed, first = database_counts()
+    if (patients, exams, completed) != (patients_for(size), size + SCHEDULE_SIZE, size):
+        print(f"  loading {name}: {patients_for(size):,} patients, {size:,} history exams, the schedule", flush=True)
+        timings |= load(size, catalog, today, tz)
+    elif scheduled != SCHEDULE_SIZE or first != first_scheduled_start(today, tz):
+        print(f"  database {name} holds the history; its schedule is reloaded from {today}", flush=True)
+        timings["schedule"] = load_schedule(catalog, today, tz)
+    else:
+        print(f"  database {name} already holds {size:,} history exams and the schedule from {today}: reused")
         return catalog, timings
-    print(f"  loading {size:,} exams into {name}:", flush=True)
-    return catalog, timings | load(size, catalog, today, tz)
+    timings["vacuum analyze"] = vacuum_analyze()
+    return catalog, timings
 
 
-# --- The worklist files for wlmscpfs --------------------------------------------------------------------------
+# --- The worklist files for wlmscpfs and Orthanc ----------------------------------------------------------------
 
 
 def person_name(*parts: str | None) -> str:
     return "^".join(part or "" for part in parts).rstrip("^")
 
 
-def fingerprint() -> str:
-    """What the worklist files were written from: every exam's step ID, start and study UID."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*), md5(string_agg(scheduled_procedure_step_id || ' ' || scheduled_start::text || ' ' "
-            "|| study_instance_uid, ',' ORDER BY id)) FROM scheduling_exam"
-        )
-        count, digest = cursor.fetchone()
-    return f"{count}:{digest}"
+SCHEDULE_FIELDS = (
+    "order__patient__family_name", "order__patient__given_name", "order__patient__middle_name",
+    "order__patient__name_prefix", "order__patient__name_suffix", "order__patient__mrn",
+    "order__patient__birth_date", "order__patient__sex", "accession_number", "requested_procedure_id",
+    "procedure_type__code", "procedure_type__name", "study_instance_uid", "order__referring_physician__family_name",
+    "order__referring_physician__given_name", "order__referring_physician__middle_name",
+    "order__referring_physician__name_prefix", "order__referring_physician__name_suffix", "order__priority",
+    "order__admission_id", "procedure_type__modality__code", "room__station_ae_title", "room__station_name",
+    "room__location_code", "scheduled_start", "scheduled_procedure_step_id",
+)  # fmt: skip
+PRIORITY = {"STAT": "STAT", "URGENT": "HIGH", "ROUTINE": "ROUTINE"}
+
+
+def schedule_values() -> list[tuple]:
+    return list(Exam.objects.filter(status=S.SCHEDULED).order_by("id").values_list(*SCHEDULE_FIELDS))
+
+
+def code_item(value: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue = value
+    item.CodingSchemeDesignator = "99RIS"
+    item.CodeMeaning = meaning[:64]
+    return item
 
 
 def worklist_item(row: tuple, tz: ZoneInfo) -> Dataset:
-    (family, given, middle, prefix, suffix, mrn, birth, sex, accession, rp_id, procedure, study_uid,
-     doc_family, doc_given, doc_middle, doc_prefix, doc_suffix, modality, station_ae, station_name, location,
-     start, sps_id) = row  # fmt: skip
+    """What a file-based server needs to answer the full key set for one scheduled exam."""
+    (family, given, middle, prefix, suffix, mrn, birth, sex, accession, rp_id, code, procedure, study_uid,
+     doc_family, doc_given, doc_middle, doc_prefix, doc_suffix, priority, admission, modality, station_ae,
+     station_name, location, start, sps_id) = row  # fmt: skip
     local = start.astimezone(tz)
+    physician = person_name(doc_family, doc_given, doc_middle, doc_prefix, doc_suffix)
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 192"
     ds.AccessionNumber = accession
-    ds.ReferringPhysicianName = person_name(doc_family, doc_given, doc_middle, doc_prefix, doc_suffix)
+    ds.ReferringPhysicianName = physician
+    ds.ReferencedStudySequence = Sequence()  # type 2: wlmscpfs adds them otherwise, with a warning per file
+    ds.ReferencedPatientSequence = Sequence()
     ds.PatientName = person_name(family, given, middle, prefix, suffix)
     ds.PatientID = mrn
     ds.PatientBirthDate = f"{birth:%Y%m%d}" if birth else ""
     ds.PatientSex = sex
+    ds.AdmissionID = admission
     ds.StudyInstanceUID = study_uid
-    ds.RequestedProcedureID = rp_id
+    ds.RequestingPhysician = physician
     ds.RequestedProcedureDescription = procedure[:64]
-    ds.ReferencedStudySequence = Sequence()  # type 2: wlmscpfs adds them otherwise, with a warning per file
-    ds.ReferencedPatientSequence = Sequence()
+    ds.RequestedProcedureCodeSequence = Sequence([code_item(code, procedure)])
+    ds.RequestedProcedureID = rp_id
+    ds.RequestedProcedurePriority = PRIORITY.get(priority, "")
     sps = Dataset()
     sps.Modality = modality
     sps.ScheduledStationAETitle = station_ae
@@ -356,6 +463,7 @@ def worklist_item(row: tuple, tz: ZoneInfo) -> Dataset:
     sps.ScheduledProcedureStepStartTime = f"{local:%H%M%S}"
     sps.ScheduledPerformingPhysicianName = ""
     sps.ScheduledProcedureStepDescription = procedure[:64]
+    sps.ScheduledProtocolCodeSequence = Sequence([code_item(code, procedure)])
     sps.ScheduledProcedureStepID = sps_id
     sps.ScheduledStationName = station_name
     sps.ScheduledProcedureStepLocation = location
@@ -364,100 +472,72 @@ def worklist_item(row: tuple, tz: ZoneInfo) -> Dataset:
     return ds
 
 
-def write_worklist_files(directory: Path, size: int, tz: ZoneInfo) -> float | None:
-    """The database's exams as <directory>/<CALLED_AE>/*.wl plus a lockfile; None when the files there match."""
-    manifest_path = directory / "manifest.json"
-    manifest = {
-        "format": FILE_FORMAT,
-        "size": size,
-        "database": connection.settings_dict["NAME"],
-        "fingerprint": fingerprint(),
-    }
-    ae_dir = directory / CALLED_AE
+def write_worklist_files(tz: ZoneInfo) -> float | None:
+    """The database's scheduled exams as FILES_DIR/<CALLED_AE>/*.wl plus a lockfile; None when the files there
+    were written from the same schedule."""
+    rows = schedule_values()
+    digest = hashlib.sha256(repr(rows).encode()).hexdigest()
+    manifest = {"format": FILE_FORMAT, "items": len(rows), "schedule": digest}
+    manifest_path = FILES_DIR / "manifest.json"
+    ae_dir = FILES_DIR / CALLED_AE
     with contextlib.suppress(FileNotFoundError, ValueError):
-        same = json.loads(manifest_path.read_text()) == manifest and (ae_dir / "lockfile").exists()
-        if same and sum(1 for _ in ae_dir.glob("*.wl")) == size:
+        if json.loads(manifest_path.read_text()) == manifest and (ae_dir / "lockfile").exists():
             return None
     started = time.perf_counter()
-    shutil.rmtree(directory, ignore_errors=True)
+    shutil.rmtree(FILES_DIR, ignore_errors=True)
     ae_dir.mkdir(parents=True)
     (ae_dir / "lockfile").touch()
-    rows = Exam.objects.filter(status=S.SCHEDULED).order_by("id").values_list(
-        "order__patient__family_name", "order__patient__given_name", "order__patient__middle_name",
-        "order__patient__name_prefix", "order__patient__name_suffix", "order__patient__mrn",
-        "order__patient__birth_date", "order__patient__sex", "accession_number", "requested_procedure_id",
-        "procedure_type__name", "study_instance_uid", "order__referring_physician__family_name",
-        "order__referring_physician__given_name", "order__referring_physician__middle_name",
-        "order__referring_physician__name_prefix", "order__referring_physician__name_suffix",
-        "procedure_type__modality__code", "room__station_ae_title", "room__station_name", "room__location_code",
-        "scheduled_start", "scheduled_procedure_step_id",
-    )  # fmt: skip
-    written = 0
-    for row in rows.iterator(chunk_size=5000):
-        item = worklist_item(row, tz)
-        item.save_as(ae_dir / f"{row[-1]}.wl", implicit_vr=False, little_endian=True, enforce_file_format=False)
-        written += 1
+    for row in rows:
+        path = ae_dir / f"{row[-1]}.wl"
+        worklist_item(row, tz).save_as(path, implicit_vr=False, little_endian=True, enforce_file_format=False)
     manifest_path.write_text(json.dumps(manifest))
     elapsed = time.perf_counter() - started
-    print(f"  worklist files: {written:,} written to {ae_dir} in {elapsed:.1f} s", flush=True)
+    print(f"  worklist files: {len(rows):,} written to {ae_dir} in {elapsed:.1f} s", flush=True)
     return elapsed
 
 
-# --- The queries ----------------------------------------------------------------------------------------------
+# --- The queries and what the database says they match ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Query:
-    kind: str  # "a" or "b"
-    day: date
-    modality: str = ""
-    station: str = ""
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, clock.min, tzinfo=tz)
 
-    def identifier(self) -> Dataset:
-        ds = Dataset()
-        ds.SpecificCharacterSet = "ISO_IR 192"
-        ds.PatientName = ""
-        ds.PatientID = ""
-        ds.AccessionNumber = ""
-        sps = Dataset()
-        if self.kind == "a":
-            sps.Modality = self.modality
-            sps.ScheduledStationAETitle = self.station
-        sps.ScheduledProcedureStepStartDate = f"{self.day:%Y%m%d}"
-        sps.ScheduledProcedureStepStartTime = ""
-        sps.ScheduledProcedureStepID = ""
-        ds.ScheduledProcedureStepSequence = Sequence([sps])
-        return ds
 
-    def describe(self) -> str:
-        if self.kind == "a":
-            return f"(a) date {self.day:%Y%m%d}, modality {self.modality}, station AE {self.station}"
-        return f"(b) date {self.day:%Y%m%d}"
-
-    def expected(self, tz: ZoneInfo) -> int:
-        """The matches by the database itself: what both servers should answer."""
-        start = local_midnight(self.day, tz)
-        exams = Exam.objects.filter(
-            status__in=[S.SCHEDULED, S.ARRIVED],
-            scheduled_start__gte=start,
-            scheduled_start__lt=local_midnight(self.day + timedelta(days=1), tz),
+def expected(query: Query, tz: ZoneInfo) -> int:
+    """The matches by the database itself: what every server should answer."""
+    exams = Exam.objects.filter(status__in=settings.RIS_MWL_STATUSES)
+    if query.kind in "ab":
+        exams = exams.filter(
+            scheduled_start__gte=local_midnight(query.day, tz),
+            scheduled_start__lt=local_midnight(query.day + timedelta(days=1), tz),
         )
-        if self.kind == "a":
-            exams = exams.filter(room__station_ae_title=self.station, procedure_type__modality__code=self.modality)
-        return exams.count()
+    if query.kind == "a":
+        exams = exams.filter(room__station_ae_title=query.station, procedure_type__modality__code=query.modality)
+    elif query.kind == "c":
+        exams = exams.filter(order__patient__mrn=query.value)
+    elif query.kind == "d":
+        exams = exams.filter(accession_number=query.value)
+    elif query.kind == "e":  # "Xyz*": family names that start so, as typed (PostgreSQL LIKE is case-sensitive)
+        exams = exams.filter(order__patient__family_name__startswith=query.value.rstrip("*"))
+    return exams.count()
 
 
-def queries_for(kind: str, count: int, today: date, catalog: Catalog) -> list[Query]:
-    """Days stepping by 7 (all 30 in turn), stations by 3 (all 20 in turn), so consecutive queries differ."""
-    if kind == "b":
-        return [Query("b", today + timedelta(days=(i * 7) % DAYS)) for i in range(count)]
-    rooms = catalog.rooms
-    return [
-        Query(
-            "a", today + timedelta(days=(i * 7) % DAYS), rooms[(i * 3) % len(rooms)][2], rooms[(i * 3) % len(rooms)][1]
+def size_queries(kinds: str, count: int, today: date, tz: ZoneInfo) -> dict[str, tuple[list[Query], list[int]]]:
+    """Per kind: `count` queries (warm-up ones first) and each one's expected matches, from the current database."""
+    scheduled = Exam.objects.filter(status=S.SCHEDULED)
+    mrns = pick_spread(
+        scheduled.values_list("order__patient__mrn", flat=True).distinct(), VALUES_PER_KIND, f"{SEED}:mrn"
+    )
+    accessions = pick_spread(scheduled.values_list("accession_number", flat=True), VALUES_PER_KIND, f"{SEED}:acc")
+    families = list(scheduled.values_list("order__patient__family_name", flat=True))
+    prefixes = pick_spread(name_prefixes(families, fold, least=5, most=100), 30, f"{SEED}:names")
+    result = {}
+    for kind in kinds:
+        queries = build_queries(
+            kind, count, today, patient_ids=mrns, accessions=accessions, name_patterns=[f"{p}*" for p in prefixes]
         )
-        for i in range(count)
-    ]
+        result[kind] = (queries, [expected(query, tz) for query in queries])
+    return result
 
 
 # --- The servers ----------------------------------------------------------------------------------------------
@@ -474,11 +554,15 @@ def free_port() -> int:
 
 
 def cpu_split(pin: bool) -> tuple[set[int] | None, set[int] | None]:
-    """(CPUs for the server, CPU for the SCU): the SCU gets the last CPU to itself, the server the others."""
+    """(CPUs for the server, CPU for the clients): the clients get the last CPU to themselves, the server the others."""
     cpus = sorted(os.sched_getaffinity(0))
     if not pin or len(cpus) < 2:
         return None, None
     return set(cpus[:-1]), {cpus[-1]}
+
+
+def pinned(cpus: set[int] | None):
+    return (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
 
 
 @dataclass
@@ -504,21 +588,16 @@ class Server:
 
 
 def start_server(name: str, argv: list[str], env: dict[str, str], port: int, cpus: set[int] | None) -> Server:
-    """Start and wait (up to a minute) until the port accepts connections."""
+    """Start and wait (up to two minutes) until the port accepts connections."""
     WL_ROOT.mkdir(parents=True, exist_ok=True)
     log = WL_ROOT / f"{name}.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            argv,
-            cwd=PROJECT_DIR,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-        )
+            argv, cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            preexec_fn=pinned(cpus),
+        )  # fmt: skip
     server = Server(name, process, port, log)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise ServerUnavailable(f"{name} exited with {process.returncode}:\n{server.tail()}")
@@ -526,71 +605,80 @@ def start_server(name: str, argv: list[str], env: dict[str, str], port: int, cpu
             return server
         time.sleep(0.2)
     server.stop()
-    raise ServerUnavailable(f"{name} did not listen on port {port} within 60 s:\n{server.tail()}")
+    raise ServerUnavailable(f"{name} did not listen on port {port} within 120 s:\n{server.tail()}")
 
 
-def ris_command_available() -> str | None:
-    """None when manage.py worklist_scp works, else why not."""
-    if not (PROJECT_DIR / "worklist" / "management" / "commands" / "worklist_scp.py").exists():
-        return "worklist_scp not available (worklist/management/commands/worklist_scp.py does not exist)"
-    probe = subprocess.run(
-        [sys.executable, "manage.py", "worklist_scp", "--help"],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if probe.returncode != 0:
-        return f"worklist_scp not available (manage.py worklist_scp --help: {probe.stderr.strip()[-300:]})"
+def missing(name: str) -> str | None:
+    """Why a server cannot be run here, or None."""
+    if name == "ris":
+        if not (PROJECT_DIR / "worklist" / "management" / "commands" / "worklist_scp.py").exists():
+            return "manage.py worklist_scp does not exist"
+    elif name == "wlmscpfs":
+        if shutil.which("wlmscpfs") is None:
+            return "wlmscpfs is not installed (Debian package dcmtk)"
+    elif not ORTHANC.exists() or not ORTHANC_WORKLISTS.exists():
+        return f"{ORTHANC} or {ORTHANC_WORKLISTS} is missing (Debian package orthanc)"
     return None
 
 
-def start_ris(database_url: str, cpus: set[int] | None) -> Server:
-    if reason := ris_command_available():
-        raise ServerUnavailable(reason)
+def start(name: str, database_url: str, cpus: set[int] | None) -> Server:
     port = free_port()
-    env = os.environ | {"DATABASE_URL": database_url, "RIS_MWL_MAX_MATCHES": "100000"}
-    argv = [sys.executable, "manage.py", "worklist_scp", "--host", HOST, "--port", str(port), "--ae-title", CALLED_AE]
-    return start_server("ris_scp", argv, env, port, cpus)
+    nodelay = os.environ | {"TCP_NODELAY": "1"}  # Debian's DCMTK (wlmscpfs, Orthanc's DICOM layer) reads it
+    if name == "ris":
+        env = os.environ | {
+            "DATABASE_URL": database_url,
+            "RIS_MWL_MAX_MATCHES": "100000",
+            "RIS_MWL_EXTRA_AE_TITLES": CALLING_AE,  # callers are restricted to known AE titles
+        }
+        argv = [
+            sys.executable,
+            "manage.py",
+            "worklist_scp",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--ae-title",
+            CALLED_AE,
+        ]
+        return start_server("ris_scp", argv, env, port, cpus)
+    if name == "wlmscpfs":
+        argv = [shutil.which("wlmscpfs"), "-csk", "-dfp", str(FILES_DIR), str(port)]
+        return start_server("wlmscpfs", argv, nodelay, port, cpus)
+    home = WL_ROOT / "orthanc"
+    home.mkdir(parents=True, exist_ok=True)
+    config = {
+        "Name": "bench",
+        "StorageDirectory": str(home / "storage"),
+        "IndexDirectory": str(home / "index"),
+        "DicomServerEnabled": True,
+        "DicomAet": CALLED_AE,
+        "DicomPort": port,
+        "DicomCheckCalledAet": False,
+        "DicomAlwaysAllowFindWorklist": True,
+        "DicomScpTimeout": 900,
+        "HttpServerEnabled": False,
+        "HttpPort": free_port(),
+        "RemoteAccessAllowed": False,
+        "DefaultEncoding": "Utf8",
+        "Plugins": [str(ORTHANC_WORKLISTS)],
+        "Worklists": {"Enable": True, "Database": str(FILES_DIR / CALLED_AE)},
+    }
+    (home / "config.json").write_text(json.dumps(config, indent=2))
+    return start_server("orthanc", [str(ORTHANC), str(home / "config.json")], nodelay, port, cpus)
 
 
-def start_wlmscpfs(directory: Path, cpus: set[int] | None) -> Server:
-    program = shutil.which("wlmscpfs")
-    if program is None:
-        raise ServerUnavailable("wlmscpfs not installed (Debian package dcmtk)")
-    port = free_port()
-    argv = [program, "-csk", "-dfp", str(directory), str(port)]
-    return start_server("wlmscpfs", argv, os.environ | {"TCP_NODELAY": "1"}, port, cpus)
-
-
-# --- Timing ---------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Run:
-    samples_ms: list[float] = field(default_factory=list)
-    matches: list[int] = field(default_factory=list)  # per timed query
-    error: str = ""
-    cut: int = 0  # timed queries left out: over the time budget
-
-    def median(self) -> float:
-        return statistics.median(self.samples_ms)
-
-    def p95(self) -> float:
-        """Nearest rank."""
-        ordered = sorted(self.samples_ms)
-        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
-
+# --- The clients ----------------------------------------------------------------------------------------------
 
 PENDING = (0xFF00, 0xFF01)
+MIN_TIMED = 3
 
 
-def find(assoc, query: Query) -> tuple[float, int]:
+def find(assoc, identifier: Dataset) -> tuple[float, int]:
     """One complete C-FIND: (milliseconds, matches). Raises on a failed or missing final status."""
     started = time.perf_counter()
     matches, final = 0, None
-    for status, _identifier in assoc.send_c_find(query.identifier(), ModalityWorklistInformationFind):
+    for status, _identifier in assoc.send_c_find(identifier, ModalityWorklistInformationFind):
         if not status or "Status" not in status:
             raise RuntimeError("no response (association aborted or timed out)")
         if status.Status in PENDING:
@@ -603,10 +691,11 @@ def find(assoc, query: Query) -> tuple[float, int]:
     return elapsed, matches
 
 
-def run_queries(port: int, queries: list[Query], warmup: int, budget: float, cpu: set[int] | None) -> Run:
+def run_pynetdicom(port: int, queries: list[Query], key_set: str, warmup: int, budget: float, cpu) -> Run:
     """Warm-up then timed C-FINDs on one association, from a pynetdicom SCU with TCP_NODELAY; the timed ones stop
-    early once they have taken `budget` seconds (and at least 5 were made)."""
+    once they have taken `budget` seconds (and at least MIN_TIMED were made)."""
     run = Run()
+    identifiers = [query.identifier(key_set) for query in queries]
     ae = AE(ae_title=CALLING_AE)
     ae.add_requested_context(ModalityWorklistInformationFind)
     ae.acse_timeout, ae.dimse_timeout, ae.network_timeout = 60, 900, 900
@@ -620,13 +709,12 @@ def run_queries(port: int, queries: list[Query], warmup: int, budget: float, cpu
             return run
         assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            for number, query in enumerate(queries):
-                elapsed, matches = find(assoc, query)
+            for number, identifier in enumerate(identifiers):
+                elapsed, matches = find(assoc, identifier)
                 if number >= warmup:
                     run.samples_ms.append(elapsed)
                     run.matches.append(matches)
-                    if sum(run.samples_ms) > budget * 1000 and len(run.samples_ms) >= 5:
-                        run.cut = len(queries) - number - 1
+                    if sum(run.samples_ms) > budget * 1000 and len(run.samples_ms) >= MIN_TIMED:
                         break
         except Exception as error:  # report it in the table, go on with the next measurement
             run.error = f"{type(error).__name__}: {error}"[:200]
@@ -639,144 +727,137 @@ def run_queries(port: int, queries: list[Query], warmup: int, budget: float, cpu
     return run
 
 
-@dataclass
-class Row:
-    size: int
-    kind: str
-    queries: list[Query]
-    expected: list[int]
-    runs: dict[str, Run | None] = field(default_factory=dict)  # server -> run; None: not measured at this N
+def run_findscu(port: int, queries: list[Query], key_set: str, warmup: int, cpu) -> Run:
+    """The queries as files given to one findscu run (one association); each C-FIND's time from its log."""
+    program = shutil.which("findscu")
+    if program is None:
+        return Run(error="findscu is not installed (Debian package dcmtk)")
+    with tempfile.TemporaryDirectory(prefix="bench_findscu_") as workdir:
+        work = Path(workdir)
+        files = []
+        for number, query in enumerate(queries):
+            path = work / f"q{number:04d}.dcm"
+            query.identifier(key_set).save_as(path, implicit_vr=False, little_endian=True, enforce_file_format=False)
+            files.append(str(path))
+        log = work / "findscu.log"
+        (work / "log.cfg").write_text(
+            "log4cplus.rootLogger = INFO, file\n"
+            "log4cplus.appender.file = log4cplus::FileAppender\n"
+            f"log4cplus.appender.file.File = {log}\n"
+            "log4cplus.appender.file.layout = log4cplus::PatternLayout\n"
+            f"log4cplus.appender.file.layout.ConversionPattern = {FINDSCU_LOG_LAYOUT}\n"
+        )
+        argv = [program, "-W", "-aet", CALLING_AE, "-aec", CALLED_AE, "-lc", str(work / "log.cfg"), "-sr", HOST,
+                str(port), *files]  # fmt: skip
+        done = subprocess.run(
+            argv, cwd=work, env=os.environ | {"TCP_NODELAY": "1"}, capture_output=True, text=True, timeout=3600,
+            check=False, preexec_fn=pinned(cpu),
+        )  # fmt: skip
+        text = log.read_text(errors="replace") if log.exists() else ""
+    times = findscu_times(text)
+    if done.returncode != 0 or len(times) != len(queries):
+        tail = (done.stderr or text).strip().splitlines()[-3:]
+        return Run(error=f"findscu exit {done.returncode}, {len(times)} of {len(queries)} answered: {' | '.join(tail)}")
+    failed = [status for _ms, _n, status in times if status != "Success"]
+    if failed:
+        return Run(error=f"findscu: final status {failed[0]}")
+    timed = times[warmup:]
+    return Run(samples_ms=[ms for ms, _n, _s in timed], matches=[n for _ms, n, _s in timed])
 
 
-def check_counts(row: Row, warmup: int) -> list[str]:
-    """Every timed query's matches against the database, per server: the mismatches, described."""
-    problems = []
-    timed = row.queries[warmup:]
-    expected = row.expected[warmup:]
-    for server, run in row.runs.items():
-        if run is None or run.error:
-            continue
-        for index, (query, want, got) in enumerate(zip(timed, expected, run.matches, strict=False)):
-            if got != want:
-                others = {s: r.matches[index] for s, r in row.runs.items() if r and len(r.matches) > index}
-                problems.append(
-                    f"MISMATCH N={row.size:,} {query.describe()}: database {want}, {server} {got} (all: {others})"
-                )
-    return problems
+# --- One measurement ------------------------------------------------------------------------------------------
+
+
+def check_counts(cell: Cell, server: str, run: Run, queries: list[Query], expected_counts: list[int]) -> list[str]:
+    """Every timed query's matches against the database: the mismatches, described."""
+    return [
+        f"MISMATCH H={cell.size:,} {query.describe()} ({cell.key_set}, {cell.client}): database {want}, {server} {got}"
+        for query, want, got in zip(queries, expected_counts, run.matches, strict=False)
+        if got != want
+    ]
 
 
 def measure_size(
-    size: int, url: str, args: argparse.Namespace, today: date, tz: ZoneInfo, server_cpus, scu_cpu
-) -> tuple[list[Row], dict[str, float], list[str]]:
-    """Prepare the data for one size and time both servers; (rows, load timings, messages)."""
-    print(f"\nN = {size:,}", flush=True)
-    catalog, timings = prepare_database(url, size, today, tz)
-    messages: list[str] = []
-    count = args.warmup + args.queries
-    rows = []
-    for kind in ("a", "b"):
-        queries = queries_for(kind, count, today, catalog)
-        rows.append(Row(size, kind, queries, [q.expected(tz) for q in queries]))
-    directory = WL_ROOT / f"n{size}"
-    with_files = size <= args.max_files and "wlmscpfs" in args.servers
-    if with_files:
-        elapsed = write_worklist_files(directory, size, tz)
-        if elapsed is None:
-            print(f"  worklist files in {directory} match the database: reused")
-        else:
-            timings["worklist files"] = elapsed
-    connection.close()  # the servers and the SCU do not need this process's connection
-
-    for name in ("ris", "wlmscpfs"):
-        if name not in args.servers or (name == "wlmscpfs" and not with_files):
-            for row in rows:
-                row.runs[name] = None
+    size: int, url: str, plan: dict[str, tuple[list[Query], list[int]]], cells: dict, servers: list[str], args, tz,
+    server_cpus, cpu,
+) -> list[str]:  # fmt: skip
+    """Every server x kind x key set x client once at one history size; the problems."""
+    use_database(url)
+    if write_worklist_files(tz) is None:
+        print(f"  worklist files in {FILES_DIR / CALLED_AE} were written from this schedule: reused", flush=True)
+    connection.close()  # the servers and the clients do not need this process's connection
+    problems: list[str] = []
+    for name in servers:
+        if reason := missing(name):
+            print(f"  {name}: skipped, {reason}", flush=True)
             continue
         try:
-            server = start_ris(url, server_cpus) if name == "ris" else start_wlmscpfs(directory, server_cpus)
+            server = start(name, url, server_cpus)
         except ServerUnavailable as error:
-            messages.append(f"N={size:,} {name}: {error}")
+            problems.append(f"H={size:,} {name}: {error}")
             print(f"  {name}: {str(error).splitlines()[0]}", flush=True)
-            for row in rows:
-                row.runs[name] = Run(error=str(error).splitlines()[0])
             continue
         try:
-            for row in rows:
-                started = time.perf_counter()
-                run = run_queries(server.port, row.queries, args.warmup, args.budget, scu_cpu)
-                row.runs[name] = run
-                state = f"error: {run.error}" if run.error else f"median {run.median():.2f} ms"
-                if run.cut:
-                    state += f", {len(run.samples_ms)} timed queries: the budget of {args.budget:.0f} s was spent"
-                print(f"  {name} ({row.kind}): {state} ({time.perf_counter() - started:.1f} s)", flush=True)
-                if run.error:
-                    messages.append(f"N={size:,} {name} ({row.kind}): {run.error}\n{server.tail()}")
+            for kind in args.kinds:
+                queries, counts = plan[kind]
+                for key_set in args.key_sets:
+                    timed_count = None
+                    for client in args.clients:
+                        cell = cells.setdefault(
+                            (size, kind, key_set, client), Cell(size, kind, key_set, client, matches=None)
+                        )
+                        started = time.perf_counter()
+                        if client == "pynetdicom":
+                            run = run_pynetdicom(server.port, queries, key_set, args.warmup, args.budget, cpu)
+                            timed_count = len(run.samples_ms) or None
+                        else:  # as many timed queries as the pynetdicom SCU made within the budget
+                            count = args.warmup + (timed_count or args.queries)
+                            run = run_findscu(server.port, queries[:count], key_set, args.warmup, cpu)
+                        cell.runs.setdefault(name, []).append(run)
+                        timed = counts[args.warmup :]
+                        cell.matches = sum(timed[: len(run.matches)] or timed) / len(timed[: len(run.matches)] or timed)
+                        if run.error:
+                            state = f"error: {run.error}"
+                            problems.append(f"H={size:,} {name} ({kind}, {key_set}, {client}): {run.error}")
+                        else:
+                            state = f"{len(run.samples_ms)} timed, median {run.median():.1f} ms, p95 {run.p95():.1f}"
+                        print(
+                            f"  {name:<8} ({kind}) {key_set:<7} {client:<10} {state} "
+                            f"({time.perf_counter() - started:.1f} s)",
+                            flush=True,
+                        )
+                        for problem in check_counts(cell, name, run, queries[args.warmup :], timed):
+                            cell.mismatch = True
+                            print(f"  {problem}", flush=True)
+                            problems.append(problem)
         finally:
             server.stop()
-    for row in rows:
-        for problem in check_counts(row, args.warmup):
-            print(f"  {problem}", flush=True)
-            messages.append(problem)
-    return rows, timings, messages
+    return problems
 
 
-# --- The table ------------------------------------------------------------------------------------------------
-
-TARGETS = {"a": "RIS median < 10 ms; >= 100x wlmscpfs at 100k", "b": ">= 3x wlmscpfs at 100k"}
-
-
-def verdict(row: Row) -> str:
-    ris, wlm = row.runs.get("ris"), row.runs.get("wlmscpfs")
-    if not ris or ris.error or not ris.samples_ms:
-        return "-"
-    ratio = wlm.median() / ris.median() if wlm and not wlm.error and wlm.samples_ms else None
-    misses = []
-    if row.kind == "a" and ris.median() >= 10:
-        misses.append("median >= 10 ms")
-    if row.size == 100_000:
-        need = 100 if row.kind == "a" else 3
-        if ratio is None:
-            misses.append("no wlmscpfs ratio")
-        elif ratio < need:
-            misses.append(f"ratio < {need}x")
-    if row.kind == "b" and row.size != 100_000:
-        return "(no target)"
-    return "MISSES: " + ", ".join(misses) if misses else "meets target"
-
-
-def cells(run: Run | None) -> tuple[str, str]:
-    if run is None:
-        return "-", "-"
-    if run.error or not run.samples_ms:
-        return "n/a", "n/a"
-    return f"{run.median():.2f}", f"{run.p95():.2f}"
-
-
-def print_table(rows: list[Row]) -> None:
-    print()
-    header = (
-        f"{'N':>9} | {'query':<5} | {'n':>7} | {'matches':>8} | {'RIS med ms':>10} | {'RIS p95 ms':>10} | "
-        f"{'wlm med ms':>10} | {'wlm p95 ms':>10} | {'ratio':>7} | target / result"
-    )
-    print(header)
-    print("-" * (len(header) + 40))
-    for row in rows:
-        ris, wlm = row.runs.get("ris"), row.runs.get("wlmscpfs")
-        counted = next((r.matches for r in (ris, wlm) if r and r.matches), row.expected)
-        ris_median, ris_p95 = cells(ris)
-        wlm_median, wlm_p95 = cells(wlm)
-        n = "/".join(str(len(r.samples_ms)) if r else "-" for r in (ris, wlm))
-        ratio = "-"
-        if ris and wlm and ris.samples_ms and wlm.samples_ms and not ris.error and not wlm.error:
-            ratio = f"{wlm.median() / ris.median():.1f}x"
-        print(
-            f"{row.size:>9,} | {'(' + row.kind + ')':<5} | {n:>7} | {statistics.mean(counted):>8.1f} | "
-            f"{ris_median:>10} | {ris_p95:>10} | {wlm_median:>10} | {wlm_p95:>10} | {ratio:>7} | "
-            f"{TARGETS[row.kind]}: {verdict(row)}"
-        )
+def copy_file_server_runs(cells: dict, source: int, target: int) -> None:
+    """--files-once: the file servers' latest runs at size `source` stand for them at `target` too."""
+    for (size, kind, key_set, client), cell in list(cells.items()):
+        if size != source:
+            continue
+        other = cells.setdefault((target, kind, key_set, client), Cell(target, kind, key_set, client, cell.matches))
+        for server, runs in cell.runs.items():
+            if server != "ris" and runs:
+                other.runs.setdefault(server, []).append(runs[-1])
+        other.mismatch = other.mismatch or cell.mismatch
 
 
 # --- Main -----------------------------------------------------------------------------------------------------
+
+
+def listed(choices: tuple[str, ...] | str):
+    def parse(text: str) -> list[str]:
+        values = list(text) if isinstance(choices, str) else [v.strip() for v in text.split(",") if v.strip()]
+        if unknown := [v for v in values if v not in choices]:
+            raise argparse.ArgumentTypeError(f"unknown: {unknown}; choose from {list(choices)}")
+        return values
+
+    return parse
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -785,29 +866,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--sizes",
         type=lambda text: [int(s.replace("_", "")) for s in text.split(",") if s.strip()],
         default=list(SIZES),
-        help="numbers of exams, comma-separated (default 1000,10000,100000,1000000)",
+        help="history sizes (completed exams), comma-separated (default 10000,100000,1000000)",
     )
-    parser.add_argument("--queries", type=int, default=50, help="timed C-FINDs per query kind (default 50)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed C-FINDs before them (default 2)")
+    parser.add_argument("--runs", type=int, default=1, help="repeat the whole measurement; medians of the runs")
+    parser.add_argument("--queries", type=int, default=20, help="timed C-FINDs per cell at most (default 20)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed C-FINDs before them (default 1)")
     parser.add_argument(
-        "--budget",
-        type=float,
-        default=600,
-        help="seconds of timed C-FINDs per server and kind, after which it stops early (default 600)",
+        "--budget", type=float, default=8, help="seconds of timed C-FINDs per cell before it stops (default 8)"
     )
+    parser.add_argument("--kinds", type=listed("abcde"), default=list("abcde"), help="query kinds (default abcde)")
+    parser.add_argument("--key-sets", type=listed(tuple(KEY_SETS)), default=list(KEY_SETS), help="full,minimal")
+    parser.add_argument("--clients", type=listed(CLIENTS), default=list(CLIENTS), help="pynetdicom,findscu")
+    parser.add_argument("--servers", type=listed(SERVERS), default=list(SERVERS), help="ris,wlmscpfs,orthanc")
     parser.add_argument(
-        "--servers",
-        type=lambda text: {s.strip() for s in text.split(",") if s.strip()},
-        default={"ris", "wlmscpfs"},
-        help="which to measure: ris, wlmscpfs or both (default ris,wlmscpfs)",
+        "--files-once",
+        action="store_true",
+        help="measure wlmscpfs and Orthanc at the first size of each run only and show those figures at every size "
+        "(they serve the same 24,000 files whatever the history size); saves ~20 minutes a size",
     )
-    parser.add_argument(
-        "--max-files", type=int, default=100_000, help="largest N given to wlmscpfs as files (default 100000)"
-    )
-    parser.add_argument("--no-pin", action="store_true", help="do not pin the server and the SCU to separate CPUs")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the servers and clients to separate CPUs")
     args = parser.parse_args(argv)
-    if unknown := args.servers - {"ris", "wlmscpfs"}:
-        parser.error(f"unknown servers: {sorted(unknown)}")
+    if args.queries < MIN_TIMED or args.runs < 1:
+        parser.error(f"--queries must be at least {MIN_TIMED} and --runs at least 1")
     return args
 
 
@@ -818,30 +898,42 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"DATABASE_URL must name a PostgreSQL database; got {base_url!r}")
     tz = ZoneInfo(settings.TIME_ZONE)
     today = timezone.localdate()
-    server_cpus, scu_cpu = cpu_split(not args.no_pin)
+    server_cpus, cpu = cpu_split(not args.no_pin)
     print(
-        f"Worklist benchmark: sizes {', '.join(f'{n:,}' for n in args.sizes)}; {args.queries} timed C-FINDs per kind "
-        f"after {args.warmup} warm-up; days {today} to {today + timedelta(days=DAYS - 1)} ({settings.TIME_ZONE}); "
-        f"server CPUs {sorted(server_cpus) if server_cpus else 'any'}, SCU CPU {sorted(scu_cpu) if scu_cpu else 'any'}"
+        f"Worklist benchmark: history {', '.join(f'{n:,}' for n in args.sizes)}; schedule {SCHEDULE_SIZE:,} exams "
+        f"from {today} ({settings.TIME_ZONE}); up to {args.queries} timed C-FINDs per cell after {args.warmup} "
+        f"warm-up, {args.budget:g} s budget; {args.runs} run(s); server CPUs "
+        f"{sorted(server_cpus) if server_cpus else 'any'}, client CPU {sorted(cpu) if cpu else 'any'}"
     )
-    rows: list[Row] = []
-    messages: list[str] = []
-    loads: dict[int, dict[str, float]] = {}
-    for size in args.sizes:
-        size_rows, loads[size], size_messages = measure_size(
-            size, database_url_for(base_url, size), args, today, tz, server_cpus, scu_cpu
-        )
-        rows += size_rows
-        messages += size_messages
+    plans, loads = {}, {}
+    cells: dict[tuple, Cell] = {}
+    problems: list[str] = []
+    first = args.sizes[0]
+    note = f"wlmscpfs and Orthanc measured at {first:,} (--files-once)" if args.files_once else ""
+    for number in range(1, args.runs + 1):
+        for size in args.sizes:
+            if size not in plans:  # the first run loads each size just before measuring it
+                print(f"\nH = {size:,}", flush=True)
+                url = database_url_for(base_url, size)
+                _catalog, loads[size] = prepare_database(url, size, today, tz)
+                plans[size] = (url, size_queries("".join(args.kinds), args.warmup + args.queries, today, tz))
+            url, plan = plans[size]
+            print(f"\nRun {number} of {args.runs}, H = {size:,}", flush=True)
+            servers = ["ris"] if args.files_once and size != first and "ris" in args.servers else args.servers
+            problems += measure_size(size, url, plan, cells, servers, args, tz, server_cpus, cpu)
+            if servers != args.servers:
+                copy_file_server_runs(cells, first, size)
+            if number == 1 and size != args.sizes[-1]:
+                print(table([cell for cell in cells.values() if cell.size == size], number, note), flush=True)
+        print(table(list(cells.values()), number, note), flush=True)
     print("\nLoad times (s):")
     for size, timings in loads.items():
         print(f"  {size:>9,}: " + ", ".join(f"{step} {seconds:.1f}" for step, seconds in timings.items()))
-    print_table(rows)
-    if messages:
+    if problems:
         print("\nProblems:")
-        for message in messages:
-            print(f"  {message}")
-    return 1 if messages else 0
+        for problem in problems:
+            print(f"  {problem}")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
