@@ -297,9 +297,11 @@ class _Share:
 
 
 def _die_with_parent() -> None:
-    """Linux: this process gets SIGTERM when the supervising parent dies (however it dies)."""
+    """Linux: this process is killed when the supervising parent dies without stopping it (kill -9, a crash): the
+    listener goes as a whole, its port free for the next one; a message being applied then is rolled back and gets
+    no ACK, as in one process."""
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _child(index: int, sock: socket.socket, tls: ssl.SSLContext | None, share: _Share) -> None:
