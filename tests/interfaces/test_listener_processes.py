@@ -154,3 +154,14 @@ def test_a_listener_process_that_dies_is_started_again(two_processes):
         with two_processes.connect() as sock:
             sock.sendall(frame(orm(control, placer=f"P{control}").encode()))
             assert ack_of(sock)[1] == "AA"
+
+
+def test_a_killed_parent_takes_its_processes_with_it(two_processes):
+    """kill -9 of the listener (a crash, an OOM kill): no orphan keeps serving the port without supervision."""
+    children = list(two_processes.children().values())
+    two_processes.process.kill()
+    two_processes.process.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while [pid for pid in children if alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in children if alive(pid)]
