@@ -2,12 +2,19 @@
 
 Usage (from the project root):
 
-    .venv/bin/python -m bench.hl7_throughput [--messages 10000] [--connections 4] [--warmup 200] [--keep]
+    .venv/bin/python -m bench.hl7_throughput [--messages 10000] [--connections 4] [--warmup 200] [--runs 3]
+        [--reference main] [--processes N] [--keep]
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/hl7_throughput.py --messages 1000
+
+Each run measures two listeners in turn on the same database, worker and machine: the reference, the listener of
+--reference (a commit, default main; "none" skips it) checked out with `git worktree` under var/bench_hl7/, and this
+tree's (with --processes, default one per CPU). The table gives each phase's median over --runs runs, both
+listeners side by side, with the ratio.
 
 The database is --database (default ris_bench_hl7) on DATABASE_URL's server (default postgres@127.0.0.1:5432):
 created if missing, migrated, given a small catalog (facility BENCH_HL7, room "CT 1" open 07:00-19:00 every day,
-procedure HL7CTHEAD), and, unless --keep is given, emptied of what the messages write (patients, orders, exams,
+procedure HL7CTHEAD, the sender CIS configured for 127.0.0.1 as a closed listener wants it), and, unless --keep
+is given, emptied of what the messages write (patients, orders, exams,
 their history, inbound and outbound messages, outbox events) before the listener starts.
 
 The production processes then run as subprocesses on that database, their logs under var/bench_hl7/:
@@ -30,9 +37,9 @@ Per phase it prints the messages sent, the ACK codes, messages per second (sent 
 and p99 (from the first byte sent to the last byte of the ACK read), and checks the database: the orders and exams
 of the phase are exactly those of the messages acknowledged AA. The exit code is 0 unless something failed: a
 mismatch, an ACK other than AA, a connection lost, an error in the listener's log, a process that did not start.
-Targets missed are shown, and are not failures. The column "CPU lsn/cli" is the CPU time the listener process
-and this client process used during the phase over its wall time (100% = one core): whether the listener is bound
-by its own CPU (one process, threads under one GIL) or waits for PostgreSQL.
+Targets missed are shown, and are not failures. The column "CPU ms/msg" is the CPU time the listener's processes used
+during the phase per message; "lsn/cli" that time and this client process's over the wall time (100% = one core):
+whether the listener is bound by its own CPU or waits for PostgreSQL.
 """
 
 # ruff: noqa: E402, S603  (Django is set up, by bench.scheduling, before its models are imported; the subprocesses
@@ -49,6 +56,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from collections import Counter
@@ -77,7 +85,7 @@ from django.utils import timezone
 # bench.scheduling sets Django up on import (DEBUG off, a SECRET_KEY); bench.worklist has the process helpers.
 from bench.scheduling import create_database_if_missing
 from bench.worklist import Server, free_port, use_database
-from interfaces.models import InboundMessage, OutboundMessage
+from interfaces.models import InboundMessage, OutboundMessage, Sender
 from ris.models import Facility, Modality, OpeningHours, OutboxEvent, Patient, ProcedureType, Room
 from ris.tasks import ping
 from scheduling.models import Exam, Order
@@ -90,8 +98,8 @@ SENDING_APPLICATION = "CIS"
 PATIENTS = 300
 START, END = b"\x0b", b"\x1c\x0d"
 TARGET_P99_MS = 50.0
-TARGET_RATE = {1: 300.0}  # messages per second on one connection; more connections: TARGET_RATE_MANY
-TARGET_RATE_MANY = 500.0
+TARGET_RATE = {1: 250.0}  # messages per second on one connection; more connections: TARGET_RATE_MANY
+TARGET_RATE_MANY = 400.0
 
 # (family, given, sex, birth date): Latin-1 and beyond (ø, ř, ş, ő), and a few plain ASCII names.
 NAMES = [
@@ -134,6 +142,7 @@ def ensure_catalog() -> None:
         OpeningHours.objects.bulk_create(
             OpeningHours(room=room, weekday=day, opens_at=clock(7), closes_at=clock(19)) for day in range(7)
         )
+    Sender.objects.update_or_create(name=SENDING_APPLICATION, defaults={"addresses": [HOST], "enabled": True})
     ProcedureType.objects.get_or_create(
         code=PROCEDURE_CODE,
         defaults={
@@ -399,7 +408,7 @@ class StartFailed(Exception):
 
 
 def start_process(
-    name: str, argv: list[str], env: dict[str, str], started: list[Server], port: int | None = None
+    name: str, argv: list[str], env: dict[str, str], started: list[Server], port: int | None = None, cwd=PROJECT_DIR
 ) -> Server:
     """Start in its own session (Ctrl-C reaches only this process; the stop is ours), output to var/bench_hl7/,
     and add it to `started` at once (for the caller's finally). With a port, wait (up to a minute) until it accepts
@@ -408,7 +417,7 @@ def start_process(
     log = LOG_DIR / f"{name}.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            argv, cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
     server = Server(name, process, port or 0, log)
@@ -440,11 +449,15 @@ def stop(server: Server, signum: int = signal.SIGINT) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process, all its threads (proc(5): fields 14 and 15 of /proc/<pid>/stat)."""
-    with contextlib.suppress(OSError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return math.nan
+    """User plus system CPU time of a process and its live children (the listener's processes), all their threads
+    (proc(5): fields 14 and 15 of /proc/<pid>/stat; field 4 the parent)."""
+    total = math.nan
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if stat.parent.name == str(pid) or fields[1] == str(pid):
+                total = (0.0 if math.isnan(total) else total) + (int(fields[11]) + int(fields[12]))
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def wait_for_worker(worker: Server) -> float:
@@ -475,36 +488,89 @@ def log_problems(server: Server) -> list[str]:
 # --- The table ------------------------------------------------------------------------------------------------
 
 
-def verdict(phase: Phase) -> tuple[str, str]:
-    """(the target, whether it was met)."""
-    rate = TARGET_RATE.get(phase.connections, TARGET_RATE_MANY)
-    target = f">= {rate:.0f} msg/s, p99 < {TARGET_P99_MS:.0f} ms"
-    misses = []
-    if phase.rate() < rate:
-        misses.append("rate")
-    if not phase.latencies_ms or phase.percentile(0.99) >= TARGET_P99_MS:
-        misses.append("p99")
-    return target, ("MISSES: " + ", ".join(misses) if misses else "meets target")
+def median(values: list[float]) -> float:
+    values = sorted(v for v in values if not math.isnan(v))
+    if not values:
+        return math.nan
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
 
 
-def print_table(phases: list[Phase]) -> None:
+@dataclass
+class Summary:
+    """One phase of one listener over the runs: medians."""
+
+    phases: list[Phase]
+
+    def rate(self) -> float:
+        return median([p.rate() for p in self.phases])
+
+    def p50(self) -> float:
+        return median([p.percentile(0.50) for p in self.phases])
+
+    def p99(self) -> float:
+        return median([p.percentile(0.99) for p in self.phases])
+
+    def cpu_ms(self) -> float:
+        return median([p.listener_cpu / p.sent * 1000 if p.sent else math.nan for p in self.phases])
+
+    def load(self) -> str:
+        listener = median([p.listener_cpu / p.wall_seconds for p in self.phases if p.wall_seconds])
+        client = median([p.client_cpu / p.wall_seconds for p in self.phases if p.wall_seconds])
+        return f"{listener:.0%}/{client:.0%}"
+
+    def verdict(self) -> str:
+        first = self.phases[0]
+        rate = TARGET_RATE.get(first.connections, TARGET_RATE_MANY)
+        misses = [
+            name for name, miss in (("rate", self.rate() < rate), ("p99", not self.p99() < TARGET_P99_MS)) if miss
+        ]
+        return f">= {rate:.0f} msg/s, p99 < {TARGET_P99_MS:.0f} ms: " + (
+            "MISSES " + ", ".join(misses) if misses else "meets target"
+        )
+
+
+def ratio(new: float, old: float) -> str:
+    return f"{new / old:.2f}x" if old and not math.isnan(old) and not math.isnan(new) else "-"
+
+
+def print_table(results: dict[str, dict[str, list[Phase]]], runs: int) -> None:
+    """Medians per phase and listener, the reference first, then this tree's with its ratios to the reference."""
     print()
+    print(f"Medians of {runs} run(s); each run measures both listeners in turn on the same database and worker.")
     header = (
-        f"{'phase':<18} | {'sent':>6} | {'AA':>6} | {'other':>5} | {'wall s':>7} | {'msg/s':>6} | {'p50 ms':>6} | "
-        f"{'p99 ms':>6} | {'orders':>6} | {'exams':>6} | {'checks':<6} | {'CPU lsn/cli':>11} | target / result"
+        f"{'phase':<14} | {'listener':<22} | {'msg/s':>6} | {'p50 ms':>6} | {'p99 ms':>6} | {'CPU ms/msg':>10} | "
+        f"{'lsn/cli':>9} | {'checks':<6} | target / result"
     )
     print(header)
     print("-" * (len(header) + 30))
-    for phase in phases:
-        codes = phase.codes()
-        target, result = verdict(phase)
-        cpu = f"{phase.listener_cpu / phase.wall_seconds:.0%}/{phase.client_cpu / phase.wall_seconds:.0%}"
-        print(
-            f"{phase.name:<18} | {phase.sent:>6,} | {codes['AA']:>6,} | {phase.sent - codes['AA']:>5,} | "
-            f"{phase.wall_seconds:>7.2f} | {phase.rate():>6.0f} | {phase.percentile(0.50):>6.1f} | "
-            f"{phase.percentile(0.99):>6.1f} | {phase.orders:>6,} | {phase.exams:>6,} | "
-            f"{'ok' if not phase.problems else 'FAILED':<6} | {cpu:>11} | {target}: {result}"
-        )
+    labels = list(results)
+    for phase_name in dict.fromkeys(name for by_phase in results.values() for name in by_phase):
+        reference = None
+        for label in labels:
+            phases = results[label].get(phase_name)
+            if not phases:
+                continue
+            summary = Summary(phases)
+            checks = "ok" if not any(p.problems for p in phases) else "FAILED"
+            print(
+                f"{phase_name:<14} | {label:<22} | {summary.rate():>6.0f} | {summary.p50():>6.1f} | "
+                f"{summary.p99():>6.1f} | {summary.cpu_ms():>10.2f} | {summary.load():>9} | {checks:<6} | "
+                f"{summary.verdict()}"
+            )
+            if reference is None:
+                reference = summary
+            else:
+                print(
+                    f"{'':<14} | {'  ratio to reference':<22} | {ratio(summary.rate(), reference.rate()):>6} | "
+                    f"{ratio(summary.p50(), reference.p50()):>6} | {ratio(summary.p99(), reference.p99()):>6} | "
+                    f"{ratio(summary.cpu_ms(), reference.cpu_ms()):>10} |"
+                )
+    print("\nEach run (msg/s, p99 ms):")
+    for label in labels:
+        for phase_name, phases in results[label].items():
+            each = ", ".join(f"{p.rate():.0f} / {p.percentile(0.99):.1f}" for p in phases)
+            print(f"  {label:<22} {phase_name:<14} {each}")
 
 
 # --- Main -----------------------------------------------------------------------------------------------------
@@ -515,19 +581,88 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=10_000, help="messages per timed phase (default 10000)")
     parser.add_argument("--connections", type=int, default=4, help="connections of phase 2 (default 4)")
     parser.add_argument("--warmup", type=int, default=200, help="untimed messages first, one connection (default 200)")
+    parser.add_argument("--runs", type=int, default=3, help="runs; the table gives medians (default 3)")
+    parser.add_argument("--reference", default="main", help='the commit to compare with (default main; "none": skip)')
+    parser.add_argument("--processes", type=int, default=0, help="this tree's listener processes (default: per CPU)")
     parser.add_argument("--keep", action="store_true", help="do not truncate the message tables first")
     parser.add_argument(
         "--database", default=DEFAULT_DATABASE, help=f"on DATABASE_URL's server (default {DEFAULT_DATABASE})"
     )
     parser.add_argument("--ack-timeout", type=float, default=30, help="seconds to wait for an ACK (default 30)")
     args = parser.parse_args(argv)
-    if args.messages < 1 or args.connections < 1 or args.warmup < 0:
-        parser.error("--messages and --connections must be at least 1, --warmup at least 0")
+    if args.messages < 1 or args.connections < 1 or args.warmup < 0 or args.runs < 1:
+        parser.error("--messages, --connections and --runs must be at least 1, --warmup at least 0")
     return args
 
 
 def interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+@dataclass
+class Listener:
+    label: str
+    key: str  # one letter, in the control IDs of its messages
+    argv: list[str]
+    cwd: Path
+
+
+def reference_tree(revision: str) -> tuple[Path, str]:
+    """The files of `revision` (git archive, no worktree registered) under var/bench_hl7/, and its short hash."""
+    git = ["git", "-C", str(PROJECT_DIR)]
+    commit = subprocess.run([*git, "rev-parse", "--verify", f"{revision}^{{commit}}"], capture_output=True, text=True)
+    if commit.returncode:
+        raise StartFailed(f"--reference {revision}: {commit.stderr.strip()}")
+    sha = commit.stdout.strip()
+    path = LOG_DIR / f"reference-{sha[:12]}"
+    if not (path / "manage.py").exists():
+        path.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.Popen([*git, "archive", "--format=tar", sha], stdout=subprocess.PIPE)
+        with tarfile.open(fileobj=archive.stdout, mode="r|") as files:
+            files.extractall(path, filter="data")
+        archive.wait()
+    return path, sha[:10]
+
+
+def measure(listener: Listener, run: int, args, env, tag: str, worker: Server, problems: list[str]) -> list[Phase]:
+    """Start the listener, warm it up, time one connection then --connections, stop it."""
+    port = free_port()
+    started: list[Server] = []
+    phases: list[Phase] = []
+    name = f"listener-{listener.key}{run}"
+    try:
+        server = start_process(name, [*listener.argv, "--port", str(port)], env, started, port, cwd=listener.cwd)
+        if args.warmup:
+            warmup = Phase("warm-up", 1, messages_for(tag, f"{listener.key}{run}W", args.warmup))
+            run_phase(warmup, port, args.ack_timeout, server.process.pid)
+            verify(warmup, tag, f"{listener.key}{run}W")
+            problems += [f"{listener.label} run {run} warm-up: {p}" for p in warmup.problems]
+        for code, connections in (("A", 1), ("B", args.connections)):
+            phase_name = f"{connections} connection" + ("s" if connections > 1 else "")
+            full = f"{listener.key}{run}{code}"
+            phase = Phase(phase_name, connections, messages_for(tag, full, args.messages))
+            load = "/".join(f"{value:.1f}" for value in os.getloadavg())
+            print(f"  run {run}, {listener.label}, {phase_name}: {args.messages:,} messages (load {load}) ...", end="")
+            run_phase(phase, port, args.ack_timeout, server.process.pid)
+            verify(phase, tag, full)
+            connection.close()
+            print(f" {phase.rate():.0f} msg/s, p99 {phase.percentile(0.99):.1f} ms", flush=True)
+            phases.append(phase)
+            problems += [f"{listener.label} run {run} {phase_name}: {p}" for p in phase.problems]
+            if server.process.poll() is not None or worker.process.poll() is not None:
+                break
+    except OSError as error:  # the listener refused a connection
+        problems.append(f"{listener.label}: MLLP connection to {HOST}:{port} failed: {error}")
+    finally:
+        for server in started:
+            stop(server, signal.SIGINT)
+            if server.process.returncode != 0:
+                problems.append(f"{server.name} ended with exit code {server.process.returncode}")
+            lines = log_problems(server)
+            if lines:
+                problems.append(f"{server.name} log: {len(lines):,} warning/error lines, first ones:")
+                problems.extend(f"    {line}" for line in lines[:10])
+    return phases
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -543,62 +678,56 @@ def main(argv: list[str] | None = None) -> int:
     tag = run_tag()
     print(
         f"HL7 throughput benchmark: {args.messages:,} ORM^O01 NW per phase (1, then {args.connections} connections) "
-        f"after {args.warmup:,} warm-up; run tag {tag}; broker {broker}; {os.cpu_count()} CPUs, nothing pinned; "
-        f"{date.today()} {timezone.get_current_timezone_name()}"
+        f"after {args.warmup:,} warm-up, {args.runs} run(s); run tag {tag}; broker {broker}; {os.cpu_count()} CPUs, "
+        f"nothing pinned; {date.today()} {timezone.get_current_timezone_name()}"
     )
     prepare_database(url, args.keep)
     connection.close()  # the listener and the worker have the database to themselves, but for the checks
 
     env = os.environ | {"DATABASE_URL": url, "CELERY_BROKER_URL": broker, "PYTHONUNBUFFERED": "1"}
-    port = free_port()
-    listener_argv = [sys.executable, "manage.py", "hl7_listener", "--host", HOST, "--port", str(port)]
+    base = [sys.executable, "manage.py", "hl7_listener", "--host", HOST]
+    listeners = []
+    problems: list[str] = []
+    try:
+        if args.reference.lower() != "none":
+            path, sha = reference_tree(args.reference)
+            listeners.append(Listener(f"reference {sha}", "R", base, path))
+        this = [*base, "--processes", str(args.processes)] if args.processes else base
+        listeners.append(Listener("this tree", "N", this, PROJECT_DIR))
+    except (StartFailed, subprocess.CalledProcessError) as error:
+        raise SystemExit(str(error)) from None
     celery = str(Path(sys.executable).parent / "celery")
     worker_argv = [celery, "-A", "ris", "worker", "--concurrency", "2", "--loglevel", "WARNING"]
     worker_argv += ["--hostname", f"hl7bench{os.getpid()}@%h"]  # its own node name beside any other worker
     processes: list[Server] = []
-    phases: list[Phase] = []
-    problems: list[str] = []
+    results: dict[str, dict[str, list[Phase]]] = {listener.label: {} for listener in listeners}
     try:
         worker = start_process("worker", worker_argv, env, processes)
-        listener = start_process("listener", listener_argv, env, processes, port)
-        print(f"  listener on {HOST}:{port}; worker answered ris.ping in {wait_for_worker(worker):.1f} s")
-        print(f"  logs: {LOG_DIR.relative_to(PROJECT_DIR)}/listener.log, worker.log")
-        if args.warmup:
-            warmup = Phase("warm-up", 1, messages_for(tag, "W", args.warmup))
-            run_phase(warmup, port, args.ack_timeout, listener.process.pid)
-            verify(warmup, tag, "W")
-            print(f"  warm-up: {warmup.sent:,} sent, {warmup.codes()['AA']:,} AA in {warmup.wall_seconds:.1f} s")
-            problems += [f"warm-up: {p}" for p in warmup.problems]
-        for code, connections in (("A", 1), ("B", args.connections)):
-            name = f"{connections} connection" + ("s" if connections > 1 else "")
-            phase = Phase(name, connections, messages_for(tag, code, args.messages))
-            load = "/".join(f"{value:.1f}" for value in os.getloadavg())
-            print(f"  {name}: sending {args.messages:,} (load average before: {load}) ...", flush=True)
-            run_phase(phase, port, args.ack_timeout, listener.process.pid)
-            verify(phase, tag, code)
-            connection.close()
-            phases.append(phase)
-            problems += [f"{name}: {p}" for p in phase.problems]
-            if any(server.process.poll() is not None for server in processes):
+        print(
+            f"  worker answered ris.ping in {wait_for_worker(worker):.1f} s; "
+            f"logs under {LOG_DIR.relative_to(PROJECT_DIR)}/"
+        )
+        for run in range(1, args.runs + 1):
+            for listener in listeners:
+                for phase in measure(listener, run, args, env, tag, worker, problems):
+                    results[listener.label].setdefault(phase.name, []).append(phase)
+            if worker.process.poll() is not None:
+                problems.append("the worker died")
                 break
     except StartFailed as error:
         problems.append(str(error))
-    except OSError as error:  # the listener refused a connection
-        problems.append(f"MLLP connection to {HOST}:{port} failed: {error}")
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
     finally:
         for server in reversed(processes):
-            stop(server, signal.SIGTERM if server.name == "worker" else signal.SIGINT)
+            stop(server, signal.SIGTERM)
     for server in processes:
-        if server.process.returncode != 0:
-            problems.append(f"{server.name} ended with exit code {server.process.returncode}")
         lines = log_problems(server)
         if lines:
             problems.append(f"{server.name} log: {len(lines):,} warning/error lines, first ones:")
             problems += [f"    {line}" for line in lines[:10]]
-    print_table(phases)
+    print_table(results, args.runs)
     if problems:
         print("\nProblems:")
         for problem in problems:

@@ -152,3 +152,15 @@ class OutboundMessage(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.message_type}^{self.trigger_event} {self.control_id} -> {self.destination.name}"
+
+
+class CacheStamp(TimeStamped):
+    """A stamp that changes with what a process caches (interfaces.catalog): a new random value on every change,
+    written in the changing transaction by database triggers (migration 0004), so that a cache built on a stamp
+    holds exactly what the database held then (a rolled-back change leaves the earlier stamp, and its rows)."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    value = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"

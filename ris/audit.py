@@ -59,3 +59,14 @@ def _stamp_actor(sender, instance, history_instance, history_user, **kwargs) -> 
     if not actor and history_user is not None:  # the admin site, through HistoryRequestMiddleware
         actor = history_user.get_username()
     history_instance.history_actor = actor
+
+
+def history_bulk_create(model: type[models.Model], instances: list[models.Model], actor: Actor) -> None:
+    """The history rows of `instances` just created in bulk, in one statement, naming `actor` (and each one's
+    change reason from `attribute`) as a save one by one would: the rows `_stamp_actor` fills in on that path."""
+    if not instances:
+        return
+    user = actor if isinstance(actor, AbstractBaseUser) else None
+    model.history.bulk_history_create(
+        instances, default_user=user, custom_historical_attrs={"history_actor": actor_label(actor)}
+    )

@@ -139,7 +139,12 @@ def patient_likely_duplicates(*, family_name: str, birth_date: date | None, excl
 
 def patient_by_mrn(mrn: str, issuer: str = "") -> Patient | None:
     """The patient an MRN names under its issuing authority (the RIS's own, RIS_MRN_ISSUER, when none is given)."""
-    return Patient.objects.filter(mrn=mrn, mrn_issuer=issuer or settings.RIS_MRN_ISSUER).first()
+    return patients_by_mrn(mrn, issuer).first()
+
+
+def patients_by_mrn(mrn: str, issuer: str = "") -> QuerySet[Patient]:
+    """patient_by_mrn's query (at most one row), for a caller that reads more beside it."""
+    return Patient.objects.filter(mrn=mrn, mrn_issuer=issuer or settings.RIS_MRN_ISSUER)
 
 
 def access_records(

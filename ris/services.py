@@ -42,33 +42,50 @@ PATIENT_FIELDS = frozenset(
 
 
 def sequence_next_value(name: str) -> int:
-    """Advance the named sequence and return its new value; never returns a value twice.
+    """Advance the named sequence and return its new value; never returns a value twice."""
+    return sequence_next_values({name: 1})[name]
 
-    One statement (an upsert that increments and returns), run in the caller's transaction: the row lock it takes
-    is held until that commits, so concurrent callers queue. It runs several times for every order, so it costs one
-    round trip, not five (insert-if-missing, lock, read, update, savepoint).
+
+def sequence_next_values(counts: dict[str, int]) -> dict[str, int]:
+    """Advance each named sequence by its count and return each one's new last value (the values taken are the
+    `count` ones up to it); never returns a value twice.
+
+    One statement for all of them (a multi-row upsert that increments and returns), run in the caller's
+    transaction: the row locks it takes are held until that commits, so concurrent callers queue; the rows are
+    locked in name order, so two callers never wait for each other crosswise. An order needs three sequences: one
+    round trip, not three (nor five each: insert-if-missing, lock, read, update, savepoint).
     """
+    wanted = sorted((name, count) for name, count in counts.items() if count > 0)
+    if not wanted:
+        return {name: 0 for name in counts}
     table = connection.ops.quote_name(IdentifierSequence._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
+    rows = ", ".join(["(%s, %s, %s)"] * len(wanted))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (name, last_value, updated_at) VALUES (%s, 1, %s) "  # noqa: S608 (our table name)
-            f"ON CONFLICT (name) DO UPDATE SET last_value = {table}.last_value + 1, updated_at = excluded.updated_at "
-            "RETURNING last_value",
-            [name, now],
+            f"INSERT INTO {table} (name, last_value, updated_at) VALUES {rows} "  # noqa: S608 (our table name)
+            f"ON CONFLICT (name) DO UPDATE SET last_value = {table}.last_value + excluded.last_value, "
+            "updated_at = excluded.updated_at RETURNING name, last_value",
+            [value for name, count in wanted for value in (name, count, now)],
         )
-        return cursor.fetchone()[0]
+        taken = dict(cursor.fetchall())
+    return {name: taken.get(name, 0) for name in counts}
+
+
+def identifier_format(name: str, pattern: str, value: int, *, max_length: int) -> str:
+    """Value `value` of sequence `name` formatted with `pattern` ({seq}, {date}); refused when it does not fit."""
+    identifier = pattern.format(seq=value, date=local_today())
+    if len(identifier) > max_length:
+        raise ApplicationError(
+            f"The {name} pattern {pattern!r} produced {identifier!r}, longer than {max_length} characters; "
+            "shorten the pattern in the settings."
+        )
+    return identifier
 
 
 def identifier_next(name: str, pattern: str, *, max_length: int) -> str:
     """Format the next value of sequence `name` with `pattern` ({seq}, {date}); refuse one that does not fit."""
-    value = pattern.format(seq=sequence_next_value(name), date=local_today())
-    if len(value) > max_length:
-        raise ApplicationError(
-            f"The {name} pattern {pattern!r} produced {value!r}, longer than {max_length} characters; "
-            "shorten the pattern in the settings."
-        )
-    return value
+    return identifier_format(name, pattern, sequence_next_value(name), max_length=max_length)
 
 
 def validated_or_raise(instance, *, exclude: list[str] | None = None, database_checks: bool = True) -> None:
@@ -361,7 +378,7 @@ def _physician_matching(key: dict[str, str] | None, names: dict[str, str]) -> Re
     )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # HL7 calls it on every order; a failure spoils the caller's transaction
 def physician_match_or_create(
     *,
     acting_user: Actor,

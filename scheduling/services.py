@@ -7,14 +7,20 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from pydicom.uid import generate_uid
 
-from ris.audit import Actor, actor_label, attribute
+from ris.audit import Actor, actor_label, attribute, history_bulk_create
 from ris.exceptions import ApplicationError
 from ris.models import Patient, ProcedureType, ReferringPhysician, Room
-from ris.services import identifier_next, outbox_add, sequence_next_value, validated_or_raise
+from ris.services import (
+    identifier_format,
+    identifier_next,
+    outbox_add,
+    sequence_next_values,
+    validated_or_raise,
+)
 from ris.validators import (
     local_today,
     normalize_icd10cm,
@@ -54,6 +60,7 @@ def order_create(
     override_reason: str = "",
     patient_class: str = "",
     study_instance_uids: Sequence[str] = (),
+    optimistic: bool = False,
 ) -> Order:
     """Create an order and one exam per procedure, each with its IDs and Study Instance UID.
 
@@ -67,6 +74,11 @@ def order_create(
     Study Instance UIDs are the RIS's own, unless the placer gives them (IHE RAD-2/RAD-4: IPC-3, ZDS-1):
     `study_instance_uids`, one per procedure, "" where the RIS is to mint one. A placer's UID must be a valid UID
     that no other exam has.
+
+    optimistic=True (HL7's success path, where every statement counts) takes no savepoint and checks the RIS's
+    accession numbers after the order is written: when one is in use under another issuer, or any check fails, the
+    caller's whole transaction is spoilt and must be rolled back and run again without it (AccessionNumberTaken says
+    so, an ApplicationError too), which then skips the numbers in use.
     """
     try:
         return _order_create(
@@ -85,6 +97,7 @@ def order_create(
             override_reason=override_reason.strip(),
             patient_class=patient_class,
             study_instance_uids=[uid.strip() for uid in study_instance_uids],
+            optimistic=optimistic,
         )
     except IntegrityError as error:  # the database holds uniqueness; say which number clashed
         if "placer" in str(error):
@@ -212,7 +225,31 @@ def _accessions_for(count: int, given: Sequence[str], issuer: str) -> list[Acces
     return numbers * count if count_needed == 1 and count > 1 else numbers
 
 
-@transaction.atomic
+class AccessionNumberTaken(Exception):
+    """optimistic order_create: a RIS accession number is in use already; roll back and run again without."""
+
+
+def _accessions_claim(order: Order, numbers: Sequence[str]) -> None:
+    """Hold the RIS's `numbers` for `order` in one statement, each only where no issuer has it: the optimistic
+    path's check, after the order is written (AccessionNumberTaken when one is in use)."""
+    table = connection.ops.quote_name(AccessionNumber._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    wanted = list(dict.fromkeys(numbers))
+    rows = " UNION ALL ".join(["SELECT %s AS number"] * len(wanted))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # (our table name) SQLite needs the WHERE to read ON CONFLICT as the upsert clause, not a join's
+            f"INSERT INTO {table} (number, issuer, order_id, created_at) "  # noqa: S608
+            f"SELECT wanted.number, '', %s, %s FROM ({rows}) AS wanted "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS held WHERE held.number = wanted.number) "
+            "ON CONFLICT DO NOTHING RETURNING number",
+            [order.pk, now, *wanted],
+        )
+        held = {number for (number,) in cursor.fetchall()}
+    if len(held) < len(wanted):
+        raise AccessionNumberTaken(f"accession numbers in use: {', '.join(sorted(set(wanted) - held))}")
+
+
 def _order_create(
     *,
     patient: Patient,
@@ -230,6 +267,7 @@ def _order_create(
     override_reason: str,
     patient_class: str,
     study_instance_uids: Sequence[str],
+    optimistic: bool,
 ) -> Order:
     if not procedure_types:
         raise ApplicationError("An order needs at least one procedure.", field="procedure_types")
@@ -240,43 +278,70 @@ def _order_create(
         raise ApplicationError(f"Procedure {', '.join(inactive)} is no longer offered.", field="procedure_types")
     plausibility_override = _plausibility_override(patient, procedure_types, override_reason)
     study_uids = _study_instance_uids(len(procedure_types), study_instance_uids)
-    accessions = _accessions_for(len(procedure_types), accession_numbers, accession_issuer)
-    order = Order(
-        patient=patient,
-        referring_physician=referring_physician,
-        priority=priority,
-        reason=reason.strip(),
-        diagnosis_codes=[normalize_icd10cm(code) for code in diagnosis_codes if code.strip()],
-        placer_order_number=placer_order_number.strip(),
-        placer_application=placer_application.strip(),
-        accession_number=accessions[0].number,
-        accession_issuer=accessions[0].issuer,
-        admission_id=admission_id.strip(),
-        patient_class=patient_class,
-        plausibility_override=plausibility_override,
-        filler_order_number=identifier_next("filler_order", settings.RIS_FILLER_ORDER_PATTERN, max_length=64),
-    )
-    # The database holds uniqueness (the RIS's numbers come from sequences; a placer number may repeat): one
-    # INSERT, not a query per constraint first, on the path every HL7 order takes.
-    validated_or_raise(order, exclude=["status"], database_checks=False)
-    attribute(order, acting_user, "entered outside the catalog's sex or age limits" if plausibility_override else "")
-    order.save()
-    AccessionNumber.objects.filter(pk__in={held.pk for held in accessions}).update(order=order)
-    for procedure_type, accession, study_uid in zip(procedure_types, accessions, study_uids, strict=True):
-        number = sequence_next_value("requested_procedure")
-        exam = Exam(
-            order=order,
-            procedure_type=procedure_type,
-            accession_number=accession.number,
-            accession_issuer=accession.issuer,
-            requested_procedure_id=f"RP{number:08d}",
-            scheduled_procedure_step_id=f"SPS{number:08d}",
-            study_instance_uid=study_uid,
-            status=S.ORDERED,
-            status_changed_at=timezone.now(),
+    # Optimistic without numbers from the sender: all three sequences in one statement, the numbers checked after.
+    own = optimistic and not any(accession_numbers)
+    per_order = settings.RIS_ACCESSION_PER == "order"
+    accession_count = (1 if per_order else len(procedure_types)) if own else 0
+    with transaction.atomic(savepoint=not optimistic):
+        last = sequence_next_values(
+            {"accession": accession_count, "filler_order": 1, "requested_procedure": len(procedure_types)}
         )
-        attribute(exam, acting_user)
-        exam.save()
+        if own:
+            numbers = [
+                identifier_format("accession", settings.RIS_ACCESSION_PATTERN, value, max_length=16)
+                for value in range(last["accession"] - accession_count + 1, last["accession"] + 1)
+            ]
+            accessions = [AccessionNumber(number=number, issuer="") for number in numbers]
+            accessions = accessions * len(procedure_types) if per_order else accessions
+        else:
+            accessions = _accessions_for(len(procedure_types), accession_numbers, accession_issuer)
+        order = Order(
+            patient=patient,
+            referring_physician=referring_physician,
+            priority=priority,
+            reason=reason.strip(),
+            diagnosis_codes=[normalize_icd10cm(code) for code in diagnosis_codes if code.strip()],
+            placer_order_number=placer_order_number.strip(),
+            placer_application=placer_application.strip(),
+            accession_number=accessions[0].number,
+            accession_issuer=accessions[0].issuer,
+            admission_id=admission_id.strip(),
+            patient_class=patient_class,
+            plausibility_override=plausibility_override,
+            filler_order_number=identifier_format(
+                "filler_order", settings.RIS_FILLER_ORDER_PATTERN, last["filler_order"], max_length=64
+            ),
+        )
+        # The database holds uniqueness (the RIS's numbers come from sequences; a placer number may repeat): one
+        # INSERT, not a query per constraint first, on the path every HL7 order takes.
+        validated_or_raise(order, exclude=["status"], database_checks=False)
+        outside = "entered outside the catalog's sex or age limits" if plausibility_override else ""
+        attribute(order, acting_user, outside)
+        order.save()
+        if own:
+            _accessions_claim(order, [accession.number for accession in accessions])
+        else:
+            AccessionNumber.objects.filter(pk__in={held.pk for held in accessions}).update(order=order)
+        first = last["requested_procedure"] - len(procedure_types) + 1
+        now = timezone.now()
+        exams = [
+            Exam(
+                order=order,
+                procedure_type=procedure_type,
+                accession_number=accession.number,
+                accession_issuer=accession.issuer,
+                requested_procedure_id=f"RP{number:08d}",
+                scheduled_procedure_step_id=f"SPS{number:08d}",
+                study_instance_uid=study_uid,
+                status=S.ORDERED,
+                status_changed_at=now,
+            )
+            for number, procedure_type, accession, study_uid in zip(
+                range(first, first + len(procedure_types)), procedure_types, accessions, study_uids, strict=True
+            )
+        ]
+        Exam.objects.bulk_create(exams)
+        history_bulk_create(Exam, exams, acting_user)  # one statement for the exams' history rows too
     return order
 
 

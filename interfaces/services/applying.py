@@ -11,13 +11,14 @@ from collections.abc import Callable
 from django.utils import timezone
 
 from clinical.cis import BODY_MEASURES, LAB_AND_BODY_MEASURES, cis_allergies_replace, cis_observations_record
-from interfaces import inbound
+from interfaces import catalog, inbound
+from interfaces.catalog import Catalog
 from interfaces.hl7v2 import Header, MessageError, Reader
 from interfaces.models import InboundMessage, Sender
 from ris.audit import Interface
 from ris.exceptions import ApplicationError
 from ris.models import Patient, ProcedureType
-from ris.selectors import patient_by_mrn
+from ris.selectors import patient_by_mrn, patients_by_mrn
 from ris.services import patient_merge, patient_register, patient_update, physician_match_or_create
 from scheduling import services as scheduling
 from scheduling.models import Exam, Order
@@ -42,13 +43,20 @@ def _survivor(patient: Patient) -> Patient:
     return patient
 
 
-def _patient_upsert(data: inbound.PatientData, actor: Interface, warnings: list[MessageError]) -> Patient:
+UNREAD = object()  # _patient_upsert's `existing` when the caller has not looked the patient up
+
+
+def _patient_upsert(
+    data: inbound.PatientData, actor: Interface, warnings: list[MessageError], existing=UNREAD
+) -> Patient:
     """Register the patient, or update what the message carries (HL7: an empty field means "no change").
 
     A message that still names a record merged away (ADT^A40) reaches the survivor, but the retired record's
-    demographics never overwrite the survivor's: the sender hears so in a warning.
+    demographics never overwrite the survivor's: the sender hears so in a warning. `existing`: the record the
+    caller found by the MRN already (or None).
     """
-    existing = patient_by_mrn(data.mrn, data.mrn_issuer)
+    if existing is UNREAD:
+        existing = patient_by_mrn(data.mrn, data.mrn_issuer)
     if existing is None:
         fields = {k: v for k, v in data.fields().items() if v not in ("", None) and k != "family_name"}
         try:
@@ -82,7 +90,7 @@ def _patient_upsert(data: inbound.PatientData, actor: Interface, warnings: list[
     return existing
 
 
-def _adt_patient(reader: Reader, head: Header, row: InboundMessage) -> list[MessageError]:
+def _adt_patient(reader: Reader, head: Header, row: InboundMessage, *, optimistic: bool) -> list[MessageError]:
     """ADT^A01 / A04 register (or update a known patient); A08 / A31 update (or register an unknown one)."""
     data = inbound.patient(reader)
     row.mrn = data.mrn[:64]
@@ -116,7 +124,7 @@ def _clinical(reader: Reader, head: Header, patient: Patient) -> list[MessageErr
     return listed.warnings + warnings
 
 
-def _oru(reader: Reader, head: Header, row: InboundMessage) -> list[MessageError]:
+def _oru(reader: Reader, head: Header, row: InboundMessage, *, optimistic: bool) -> list[MessageError]:
     """ORU^R01 lab results: the patient (PID-3) found, or registered as an ORM registers one; each OBX stored (eGFR,
     creatinine, weight and height as their kind, any other as received); an OBR group with a creatinine but no
     eGFR gets one computed."""
@@ -138,7 +146,7 @@ def _oru(reader: Reader, head: Header, row: InboundMessage) -> list[MessageError
     return warnings + read_warnings
 
 
-def _adt_merge(reader: Reader, head: Header, row: InboundMessage) -> list[MessageError]:
+def _adt_merge(reader: Reader, head: Header, row: InboundMessage, *, optimistic: bool) -> list[MessageError]:
     """ADT^A40: the MRG-1 record is merged into the PID-3 one (its orders, exams and reports move)."""
     data = inbound.patient(reader)
     row.mrn = data.mrn[:64]
@@ -173,17 +181,16 @@ SERVICE_SECTIONS = {
 }
 
 
-def _procedure_type(request: inbound.ProcedureRequest) -> ProcedureType:
+def _procedure_type(request: inbound.ProcedureRequest, known: Catalog) -> ProcedureType:
     """OBR-4 in the catalog: its code (any case), else its alternate code (OBR-4.4), else the CPT code either
     carries, where exactly one active procedure has it."""
-    active = ProcedureType.objects.select_related("modality").filter(active=True)
     codes = [code for code in (request.code, request.alternate_code) if code]
     for code in codes:
-        found = active.filter(code__iexact=code).first()
+        found = known.procedure(code)
         if found is not None:
             return found
     for code in codes:
-        by_cpt = list(active.filter(cpt_code=code.upper())[:2])
+        by_cpt = known.procedures_with_cpt(code)
         if len(by_cpt) == 1:
             return by_cpt[0]
         if by_cpt:
@@ -197,10 +204,10 @@ def _procedure_type(request: inbound.ProcedureRequest) -> ProcedureType:
     )
 
 
-def _procedure_types(data: inbound.OrderData, warnings: list[MessageError]) -> list[ProcedureType]:
+def _procedure_types(data: inbound.OrderData, known: Catalog, warnings: list[MessageError]) -> list[ProcedureType]:
     found = []
     for request in data.procedures:
-        procedure = _procedure_type(request)
+        procedure = _procedure_type(request, known)
         modalities = SERVICE_SECTIONS.get(request.service_section)
         if modalities is not None and procedure.modality.code not in modalities:
             warnings.append(
@@ -275,10 +282,10 @@ def _schedule(order: Order, data: inbound.OrderData, actor: Interface) -> list[M
     return warnings
 
 
-def _sender(head: Header) -> Sender | None:
+def _sender(head: Header, known: Catalog) -> Sender | None:
     """The configured sender of this message (by MSH-3, and MSH-4 where the configuration names one)."""
-    senders = Sender.objects.filter(name=head.sending_application, enabled=True)
-    return next((sender for sender in senders if head.sent_by(sender.name, sender.facility)), None)
+    sender = known.sender(head.sending_application)
+    return sender if sender is not None and head.sent_by(sender.name, sender.facility) else None
 
 
 def _accession_numbers(data: inbound.OrderData, sender: Sender | None) -> tuple[list[str], str]:
@@ -289,17 +296,30 @@ def _accession_numbers(data: inbound.OrderData, sender: Sender | None) -> tuple[
     return [request.accession_number for request in data.procedures], sender.accession_namespace
 
 
-def _order_create(reader: Reader, head: Header, data: inbound.OrderData, actor: Interface) -> tuple[Order, list]:
+def _patient_and_catalog(data: inbound.PatientData) -> tuple[Patient | None, Catalog]:
+    """The patient the MRN names (or None) and the catalog, whose stamp is read with the patient: one statement for
+    a known patient, the catalog from this process's cache while its stamp holds."""
+    existing = patients_by_mrn(data.mrn, data.mrn_issuer).annotate(catalog_stamp=catalog.stamp_of()).first()
+    stamp = existing.catalog_stamp if existing is not None else catalog.stamp_read()
+    return existing, catalog.catalog_for(stamp)
+
+
+def _order_create(
+    reader: Reader, head: Header, data: inbound.OrderData, actor: Interface, *, optimistic: bool
+) -> tuple[Order, list]:
     """NW: the patient (registered or updated), the physician, the order with its exams, and their booking."""
     warnings: list[MessageError] = []
-    patient = _patient_upsert(inbound.patient(reader), actor, warnings)
+    patient_data = inbound.patient(reader)
+    existing, known = _patient_and_catalog(patient_data)
+    patient = _patient_upsert(patient_data, actor, warnings, existing)
     provider = data.ordering_provider
     physician = physician_match_or_create(acting_user=actor, **provider.physician_fields()) if provider else None
-    accession_numbers, issuer = _accession_numbers(data, _sender(head))
+    accession_numbers, issuer = _accession_numbers(data, _sender(head, known))
     try:
         order = scheduling.order_create(
+            optimistic=optimistic,
             patient=patient,
-            procedure_types=_procedure_types(data, warnings),
+            procedure_types=_procedure_types(data, known, warnings),
             acting_user=actor,
             referring_physician=physician,
             priority=data.priority,
@@ -373,14 +393,17 @@ def _same_patient(order: Order, patient_data: inbound.PatientData | None) -> Non
         )
 
 
-def _orm(reader: Reader, head: Header, row: InboundMessage) -> list[MessageError]:
+def _orm(reader: Reader, head: Header, row: InboundMessage, *, optimistic: bool) -> list[MessageError]:
     """ORM^O01 / OMI^O23, by order control (ORC-1). Only a new order (NW) needs the patient (PID); the patient
-    group is optional in ORM^O01, and a cancel or change names the order by ORC-2 / ORC-3 alone."""
+    group is optional in ORM^O01, and a cancel or change names the order by ORC-2 / ORC-3 alone.
+
+    optimistic: the receiving side rolls the whole transaction back on any failure and applies the message again
+    without it (a new order then takes no savepoint: see scheduling.services.order_create)."""
     tz = timezone.get_current_timezone()
     data = inbound.order(reader, sending_application=head.sending_application, tz=tz)
     actor = _actor(head)
     if data.control == "NW":
-        order, warnings = _order_create(reader, head, data, actor)
+        order, warnings = _order_create(reader, head, data, actor, optimistic=optimistic)
         row.mrn = order.patient.mrn[:64]
         row.accession_number = order.accession_number
         return warnings
@@ -446,8 +469,9 @@ CONTROLS: dict[str, Callable[[Order, inbound.OrderData, Interface], list[Message
 }
 
 # A handler applies the message (raising MessageError or ApplicationError to refuse it) and returns the warnings
-# the sender should hear of although the message was applied (ERR with severity W), or None.
-HANDLERS: dict[tuple[str, str], Callable[[Reader, Header, InboundMessage], list[MessageError] | None]] = {
+# the sender should hear of although the message was applied (ERR with severity W), or None. With optimistic=True
+# any failure spoils the caller's transaction, which is then rolled back and the message applied again without.
+HANDLERS: dict[tuple[str, str], Callable[..., list[MessageError] | None]] = {
     ("ADT", "A01"): _adt_patient,
     ("ADT", "A04"): _adt_patient,
     ("ADT", "A08"): _adt_patient,

@@ -12,7 +12,7 @@ import logging
 import secrets
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from interfaces.hl7v2 import (
@@ -241,23 +241,46 @@ def _apply_now(text: str, reader: Reader, head: Header, *, peer: str) -> str:
 
     The row is inserted last, with its outcome: its unique (sender, control ID) makes a resend's transaction fail
     at that insert, roll back whatever it applied, and get the first answer instead.
+
+    First optimistically, without a savepoint (the path nearly every message takes: no statement spent on a partial
+    rollback that success never needs); when anything fails, that transaction is rolled back whole and the message
+    applied again with savepoints, which store it with its AE. A connection lost fails both the same way: not tried
+    twice.
     """
+    try:
+        with transaction.atomic():
+            row = _row(text, head, peer=peer, status=M.RECEIVED)
+            _apply(row, reader, head, optimistic=True)
+        return row.ack
+    except (OperationalError, InterfaceError):
+        raise
+    except IntegrityError:
+        if _earlier(head) is not None:  # a resend: answered with the first outcome (message_receive)
+            raise
+    except Exception as error:  # anything: the careful run below stores it as AE, or raises it
+        log.debug("HL7 %s: optimistic apply failed (%s); applied again with savepoints", head.control_id, error)
     with transaction.atomic():
         row = _row(text, head, peer=peer, status=M.RECEIVED)
         _apply(row, reader, head)
     return row.ack
 
 
-def _apply(row: InboundMessage, reader: Reader, head: Header) -> None:
-    """Apply inside a savepoint; record the outcome and the ACK on the row (the caller's transaction)."""
+def _apply(row: InboundMessage, reader: Reader, head: Header, *, optimistic: bool = False) -> None:
+    """Apply inside a savepoint; record the outcome and the ACK on the row (the caller's transaction).
+
+    optimistic: no savepoint, and any failure propagates (the caller rolls back and applies again without).
+    """
     history = row.outcome  # what happened before a reprocess: kept under the new outcome
+    if optimistic:
+        warnings = HANDLERS[(head.message_type, head.trigger_event)](reader, head, row, optimistic=True) or []
+        _succeeded(row, head, warnings)
+        _stored(row, head)
+        return
     try:
         with transaction.atomic():
             handler = HANDLERS[(head.message_type, head.trigger_event)]
-            warnings = handler(reader, head, row) or []
-        row.status, row.ack_code = M.APPLIED, "AA"
-        row.outcome = "; ".join(["applied", *(f"warning: {_outcome(w)}" for w in warnings)])
-        row.ack = _ack(head, "AA", warnings=warnings)
+            warnings = handler(reader, head, row, optimistic=False) or []
+        _succeeded(row, head, warnings)
     except (MessageError, ApplicationError) as error:
         if not isinstance(error, MessageError):
             error = MessageError(error.message, code=207)
@@ -270,6 +293,16 @@ def _apply(row: InboundMessage, reader: Reader, head: Header) -> None:
         row.ack = _ack(head, "AE", error=error)
     if history:
         row.outcome = f"{row.outcome}\n{history}"
+    _stored(row, head)
+
+
+def _succeeded(row: InboundMessage, head: Header, warnings: list[MessageError]) -> None:
+    row.status, row.ack_code = M.APPLIED, "AA"
+    row.outcome = "; ".join(["applied", *(f"warning: {_outcome(w)}" for w in warnings)])
+    row.ack = _ack(head, "AA", warnings=warnings)
+
+
+def _stored(row: InboundMessage, head: Header) -> None:
     row.applied_at = timezone.now()
     row.save()
     log.info("HL7 message %s %s^%s: %s", row.pk, head.message_type, head.trigger_event, row.ack_code)

@@ -123,8 +123,8 @@ def warning_on_phone(monkeypatch):
     """The ADT^A04 handler, returning a warning as handlers may: the message is applied, the sender should know."""
     register = HANDLERS[("ADT", "A04")]
 
-    def with_warning(reader, head, row):
-        register(reader, head, row)
+    def with_warning(reader, head, row, **options):
+        register(reader, head, row, **options)
         return [MessageError("Patient class Z ignored.", code=103, location=("PV1", 1, 2), severity="W")]
 
     monkeypatch.setitem(HANDLERS, ("ADT", "A04"), with_warning)

@@ -29,7 +29,9 @@ def start_listener(port: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", "REDIS_URL")}
     env.update(DATABASE_URL=url, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "hl7_listener", "--port", str(port)],
+        # One process: SIGKILL then takes the listening socket with it at once. With several, the children die a
+        # moment after the parent (test_listener_processes.py), and the probe below could reach the dying socket.
+        [sys.executable, "manage.py", "hl7_listener", "--port", str(port), "--processes", "1"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

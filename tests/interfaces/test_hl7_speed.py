@@ -1,0 +1,158 @@
+"""HL7 speed with the same guarantees: few statements per new order, the catalog cached but never stale, history
+rows naming the interface, and the optimistic path falling back to the careful one whenever it fails."""
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from interfaces import catalog as catalog_cache
+from interfaces.models import InboundMessage
+from interfaces.services import message_receive
+from ris.models import ProcedureType
+from scheduling.models import AccessionNumber, Exam, Order
+from tests.factories import PatientFactory, ReferringPhysicianFactory
+from tests.interfaces.conftest import msh, segment
+
+pytestmark = pytest.mark.django_db
+
+STATEMENTS_PER_NEW_ORDER = 8
+
+
+def cis_order(
+    control_id: str, *, version: str = "2.5.1", placer: str = "", code: str = "CTHEAD", provider="", obr_18=""
+) -> str:
+    """An ORM^O01 NW as a CIS sends it: PID, PV1 with the visit, ORC, OBR with the reason, a diagnosis."""
+    placer = placer or f"PL{control_id}"
+    return "\r".join(
+        [
+            msh(control_id, "ORM^O01^ORM_O01" if version != "2.3" else "ORM^O01", version=version),
+            "PID|1||P100^^^HOSP^MR||Müller^Jürgen^K^^Dr||19700102|M|||Hauptstr. 1^^Berlin^^10115^DE||030 1234567",
+            "PV1|1|O|||||||||||||||||V123",
+            segment("ORC", {1: "NW", 2: f"{placer}^CIS", 12: provider}),
+            segment(
+                "OBR",
+                {1: "1", 2: f"{placer}^CIS", 4: f"{code}^CT head^99RIS", 18: obr_18, 24: "CT", 31: "^Headache"},
+            ),
+            "DG1|1||R51.9^Headache^I10",
+        ]
+    )
+
+
+def msa(ack: str) -> list[str]:
+    return next(s for s in ack.split("\r") if s.startswith("MSA|")).split("|")
+
+
+def statements_of(control_id: str, **message) -> list[str]:
+    """The SQL the RIS runs to store, apply and answer one message. The test runs in a transaction, so the
+    listener's transaction is a savepoint here: that first and last pair is the test's, not the RIS's (Django
+    logs no BEGIN or COMMIT)."""
+    with CaptureQueriesContext(connection) as captured:
+        ack = message_receive(cis_order(control_id, **message).encode())
+    assert msa(ack)[1] == "AA", ack
+    sql = [query["sql"] for query in captured.captured_queries]
+    assert sql[0].startswith("SAVEPOINT")
+    assert sql[-1].startswith("RELEASE SAVEPOINT")
+    return sql[1:-1]
+
+
+@pytest.mark.parametrize("version", ["2.3", "2.5.1"])
+def test_a_new_order_for_a_known_patient_takes_at_most_eight_statements_and_no_savepoint(catalog, version):
+    PatientFactory(mrn="P100", mrn_issuer="HOSP", family_name="Müller", given_name="Jürgen")
+    message_receive(cis_order("WARM", version=version).encode())  # the patient's demographics as the CIS has them
+    statements = statements_of("C1", version=version)
+    assert len(statements) <= STATEMENTS_PER_NEW_ORDER, "\n".join(s[:120] for s in statements)
+    assert not [s for s in statements if "SAVEPOINT" in s]
+    # Patient and catalog stamp, the three sequences, order, its history, accession, exam, its history, message.
+    assert sum(s.startswith("SELECT") for s in statements) == 1
+
+
+def test_an_ordering_provider_the_ris_knows_costs_one_statement_more(catalog):
+    ReferringPhysicianFactory(npi="1234567893", family_name="House")
+    message_receive(cis_order("WARM").encode())
+    statements = statements_of("C1", provider="1234567893^House^Gregory^^^^^^NPI")
+    assert len(statements) <= STATEMENTS_PER_NEW_ORDER + 1, "\n".join(s[:150] for s in statements)
+    assert Order.objects.get(placer_order_number="PLC1").referring_physician.family_name == "House"
+
+
+def test_history_rows_written_in_bulk_name_the_interface(catalog):
+    message_receive(cis_order("C1").encode())
+    order = Order.objects.get(placer_order_number="PLC1")
+    exam = order.exams.get()
+    assert [(h.history_type, h.history_actor) for h in order.history.all()] == [("+", "HL7:CIS")]
+    assert [(h.history_type, h.history_actor, h.status) for h in exam.history.all()] == [("+", "HL7:CIS", "ORDERED")]
+    assert AccessionNumber.objects.get(number=exam.accession_number).order == order
+
+
+def test_a_procedure_changed_in_the_catalog_is_seen_by_the_next_message(catalog):
+    assert msa(message_receive(cis_order("C1").encode()))[1] == "AA"  # the catalog is cached now
+    head = ProcedureType.objects.get(code="CTHEAD")
+    head.code = "CTHEAD1"
+    head.save()
+    refused = message_receive(cis_order("C2").encode())
+    assert msa(refused)[1] == "AE"
+    assert "CTHEAD" in refused
+    assert msa(message_receive(cis_order("C3", code="cthead1").encode()))[1] == "AA"
+    assert Exam.objects.get(order__placer_order_number="PLC3").procedure_type == head
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE ris_proceduretype SET active = false WHERE code = 'CTHEAD'",
+        "UPDATE ris_modality SET code = 'XX' WHERE code = 'CT'",  # the procedure's modality, read with it
+        "INSERT INTO interfaces_sender (created_at, updated_at, name, facility, addresses, assigns_accession_numbers,"
+        " accession_issuer, enabled) VALUES ('2026-01-01', '2026-01-01', 'CIS', '', '[]', true, '', true)",
+    ],
+)
+def test_a_change_in_sql_as_another_process_would_make_it_is_seen_by_the_next_message(catalog, change):
+    """A change made outside this process's ORM reaches the cache only through the database: the triggers stamp it."""
+    first = message_receive(cis_order("C1", obr_18="XC1").encode())
+    assert msa(first)[1] == "AA"
+    with connection.cursor() as cursor:
+        cursor.execute(change.replace("true", "1") if connection.vendor == "sqlite" else change)
+    ack = message_receive(cis_order("C2", obr_18="XC2").encode())
+    if "ris_proceduretype" in change:
+        assert msa(ack)[1] == "AE"
+    elif "ris_modality" in change:  # OBR-24 CT no longer fits the procedure's modality: applied with a warning
+        assert msa(ack)[1] == "AA"
+        assert "a XX procedure" in ack
+    else:  # the CIS assigns accession numbers now: OBR-18 is taken as the accession number
+        assert Order.objects.get(placer_order_number="PLC1").accession_number.startswith("A")
+        assert Order.objects.get(placer_order_number="PLC2").accession_number == "XC2"
+
+
+def test_a_rolled_back_catalog_change_is_not_served_after_the_rollback(catalog):
+    assert msa(message_receive(cis_order("C1").encode()))[1] == "AA"
+    before = catalog_cache.stamp_read()
+    seen_inside = []
+
+    def change_then_roll_back() -> None:
+        with transaction.atomic():
+            ProcedureType.objects.filter(code="CTHEAD").update(active=False)
+            seen_inside.append(msa(message_receive(cis_order("C2").encode()))[1])  # cached: the catalog changed
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        change_then_roll_back()
+    assert seen_inside == ["AE"]
+    assert catalog_cache.stamp_read() == before
+    assert msa(message_receive(cis_order("C3").encode()))[1] == "AA"
+
+
+def test_a_ris_accession_number_held_elsewhere_is_skipped_by_the_careful_retry(catalog, settings):
+    settings.RIS_ACCESSION_PATTERN = "A{seq:09d}"
+    AccessionNumber.objects.create(number="A000000001", issuer="OTHERPACS")  # the RIS's next number, taken
+    ack = message_receive(cis_order("C1").encode())
+    assert msa(ack)[1] == "AA"
+    exam = Exam.objects.get(order__placer_order_number="PLC1")
+    assert exam.accession_number == "A000000002"
+    assert InboundMessage.objects.get(control_id="C1").status == InboundMessage.Status.APPLIED
+
+
+def test_an_order_refused_after_the_optimistic_attempt_is_stored_with_its_ae(catalog):
+    assert msa(message_receive(cis_order("C1", placer="SAME").encode()))[1] == "AA"
+    ack = message_receive(cis_order("C2", placer="SAME").encode())  # the placer number again: 205 at ORC-2
+    assert msa(ack)[1] == "AE"
+    stored = InboundMessage.objects.get(control_id="C2")
+    assert (stored.status, stored.ack) == (InboundMessage.Status.ERROR, ack)
+    assert Order.objects.filter(placer_order_number="SAME").count() == 1
