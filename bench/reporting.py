@@ -203,6 +203,7 @@ REPORT_COLUMNS = (
     "signed_at",
     "created_at",
     "updated_at",
+    "revision",
 )
 REASONS_SHORT = "As per request."
 FINDINGS = [
@@ -248,6 +249,7 @@ def report_rows(rng: random.Random, exams: list[PlannedExam], first_exam_id: int
                 signed_at,
                 started,
                 changed,
+                1 if status == Report.Status.DRAFT else 2,  # each save a revision: a draft, then its signing
             )
         )
     return rows

@@ -226,5 +226,5 @@ def critical_results_open() -> QuerySet[CriticalResult]:
     return (
         CriticalResult.objects.filter(closed_at__isnull=True)
         .select_related("report__exam__order__patient", "flagged_by")
-        .order_by("created_at")
+        .order_by("created_at", "pk")
     )
