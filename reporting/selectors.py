@@ -52,8 +52,10 @@ def reading_worklist(
 
     Shaped for a backlog among a million exams: the filters on the catalog become lists of IDs (small tables),
     STAT-ness a list of exam IDs found through a partial index on STAT orders, and a page is read along the
-    backlog index (exam_reading_backlog_idx), joined to the rest for the rows shown only. A referring physician
-    or "mine" leaves a few hundred exams at most: they are ordered from their keys in Python instead.
+    backlog index (exam_reading_backlog_idx), joined to the rest for the rows shown only. "Mine" (the user's live
+    claims and reports not final) is a filter on that walk: the user's open reports come from their own index
+    (report_open_by_author_idx), and a radiologist may hold a thousand or more of them. A referring physician
+    leaves a few hundred exams at most: they are ordered from their keys in Python instead.
     `images_only`: only exams whose images the PACS announced as available.
     """
     now = now or timezone.now()
@@ -71,32 +73,35 @@ def reading_worklist(
         backlog = backlog.filter(completed_at__lt=local_day_bounds(date_to)[1])
     if images_only:
         backlog = backlog.filter(images_available_at__isnull=False)
-    if referring_physician or (mine and user is not None):
-        return ReadingWorklistOfFew(_few_keys(backlog, user, referring_physician, mine, now))
+    if mine and user is not None:
+        backlog = backlog.filter(_mine(user, now))
+    if referring_physician:
+        return ReadingWorklistOfFew(_physician_keys(backlog, referring_physician))
     stat_orders = Order.objects.filter(priority=Priority.STAT).values("id")
     stat_ids = list(backlog.filter(order_id__in=stat_orders).order_by().values_list("id", flat=True))
     return ReadingWorklist(backlog, stat_ids)
 
 
-def _few_keys(backlog: QuerySet[Exam], user, referring_physician: int | None, mine: bool, now: datetime) -> set:
-    """(id, completed_at, priority) of the waiting exams of a referring physician and/or of "mine" (the user's live
-    claims and reports not final): a few hundred at most, read along indexes that start with the physician or
-    the author instead of the whole backlog."""
-    keys = backlog.order_by().values_list("id", "completed_at", "order__priority")
-    if referring_physician:
-        keys = keys.filter(order__referring_physician_id=referring_physician)
-    if not (mine and user is not None):
-        return set(keys)
+def _mine(user, now: datetime) -> Q:
+    """The exams of `user`'s live reading claims and of their reports not final (DRAFT or PRELIMINARY: the
+    partial index report_open_by_author_idx holds exactly those, by author)."""
     claimed = ReadingClaim.objects.filter(user=user, last_activity__gte=claims_live_since(now))
-    authored = keys.filter(report__author=user, report__status__in=[Report.Status.DRAFT, Report.Status.PRELIMINARY])
-    return {*authored, *keys.filter(pk__in=list(claimed.values_list("exam_id", flat=True)))}
+    authored = Report.objects.filter(author=user).exclude(status=Report.Status.FINAL).values("exam_id")
+    return Q(pk__in=authored) | Q(pk__in=list(claimed.values_list("exam_id", flat=True)))
+
+
+def _physician_keys(backlog: QuerySet[Exam], referring_physician: int) -> set:
+    """(id, completed_at, priority) of the waiting exams of a referring physician: a few hundred at most, read
+    along the index that starts with the physician instead of the whole backlog."""
+    keys = backlog.order_by().values_list("id", "completed_at", "order__priority")
+    return set(keys.filter(order__referring_physician_id=referring_physician))
 
 
 READING_ROW_RELATED = ("order__patient", "order__referring_physician", "procedure_type__modality", "room", "report")
 
 
 class ReadingWorklistOfFew:
-    """The worklist when a filter leaves a few exams ("mine", a referring physician's): ordered once (STAT first,
+    """The worklist when a filter leaves a few exams (a referring physician's): ordered once (STAT first,
     then the oldest) from their keys, each page then read by primary key."""
 
     def __init__(self, keys: set[tuple[int, datetime | None, str]]):
