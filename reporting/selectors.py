@@ -100,6 +100,12 @@ def _physician_keys(backlog: QuerySet[Exam], referring_physician: int) -> set:
 READING_ROW_RELATED = ("order__patient", "order__referring_physician", "procedure_type__modality", "room", "report")
 
 
+def _reading_rows(ids: list[int]) -> list[Exam]:
+    """The exams of `ids`, in that order, with what a worklist row shows."""
+    found = Exam.objects.select_related(*READING_ROW_RELATED).in_bulk(ids)
+    return [found[pk] for pk in ids if pk in found]
+
+
 class ReadingWorklistOfFew:
     """The worklist when a filter leaves a few exams (a referring physician's): ordered once (STAT first,
     then the oldest) from their keys, each page then read by primary key."""
@@ -108,7 +114,6 @@ class ReadingWorklistOfFew:
         oldest = datetime.min.replace(tzinfo=UTC)
         ordered = sorted(keys, key=lambda key: (key[2] != Priority.STAT, key[1] or oldest, key[0]))
         self._ids = [key[0] for key in ordered]
-        self._rows = Exam.objects.select_related(*READING_ROW_RELATED)
 
     def count(self) -> int:
         return len(self._ids)
@@ -116,28 +121,25 @@ class ReadingWorklistOfFew:
     def __len__(self) -> int:
         return self.count()
 
-    def _read(self, ids: list[int]) -> list[Exam]:
-        found = self._rows.in_bulk(ids)
-        return [found[pk] for pk in ids if pk in found]
-
     def __iter__(self):
         for start in range(0, len(self._ids), 100):
-            yield from self._read(self._ids[start : start + 100])
+            yield from _reading_rows(self._ids[start : start + 100])
 
     def __getitem__(self, index):
         if isinstance(index, int):
-            return self._read([self._ids[index]])[0]
-        return self._read(self._ids[index])
+            return _reading_rows([self._ids[index]])[0]
+        return _reading_rows(self._ids[index])
 
 
 class ReadingWorklist:
-    """STAT exams first, then the others, each oldest first: what a paginator slices, in two index-friendly
-    queries per page (the backlog index walked in order and stopped after the page) instead of one sort of all."""
+    """STAT exams first, then the others, each oldest first: what a paginator slices, in index-friendly queries
+    per page instead of one sort of all: the page's IDs from the backlog index alone (walked in order, stopped after
+    the page; rows a filter such as "mine" skips are never read from the table), then those rows by primary key."""
 
     def __init__(self, backlog: QuerySet[Exam], stat_ids: list[int]):
-        rows = backlog.select_related(*READING_ROW_RELATED)
-        self._stat = rows.filter(pk__in=stat_ids).order_by("completed_at", "id")
-        self._rest = rows.exclude(pk__in=stat_ids).order_by("completed_at", "id")
+        ids = backlog.values_list("id", flat=True)
+        self._stat = ids.filter(pk__in=stat_ids).order_by("completed_at", "id")
+        self._rest = ids.exclude(pk__in=stat_ids).order_by("completed_at", "id")
         self._stat_count = len(stat_ids)
         self._backlog = backlog
         self._count: int | None = None
@@ -151,8 +153,8 @@ class ReadingWorklist:
         return self.count()
 
     def __iter__(self):
-        yield from self._stat
-        yield from self._rest
+        for start in range(0, self.count(), 500):
+            yield from self[start : start + 500]
 
     def __getitem__(self, index):
         if isinstance(index, int):
@@ -164,12 +166,12 @@ class ReadingWorklist:
         if start < 0 or stop < 0 or index.step not in (None, 1):
             raise ValueError("The reading worklist takes plain, non-negative slices.")
         stat = self._stat_count
-        rows: list[Exam] = []
+        ids: list[int] = []
         if start < stat:
-            rows += list(self._stat[start : min(stop, stat)])
+            ids += self._stat[start : min(stop, stat)]
         if stop > stat:
-            rows += list(self._rest[max(start - stat, 0) : stop - stat])
-        return rows
+            ids += self._rest[max(start - stat, 0) : stop - stat]
+        return _reading_rows(ids)
 
 
 # Who reads report text: radiologists and administrators every version; technologists and front desk the final

@@ -73,7 +73,7 @@ class QuickSelect(forms.Select):
                 parts.append(format_html('\n  <optgroup label="{}">', group_name))
             parts.extend(
                 format_html(
-                    '\n  <option value="{}"{}>{}</option>',
+                    '\n  <option value="{}"{}>{}</option>\n',
                     str(option["value"]),
                     _attributes(option["attrs"]),
                     option["label"],
