@@ -97,7 +97,8 @@ def _physician_keys(backlog: QuerySet[Exam], referring_physician: int) -> set:
     return set(keys.filter(order__referring_physician_id=referring_physician))
 
 
-READING_ROW_RELATED = ("order__patient", "order__referring_physician", "procedure_type__modality", "room", "report")
+# What a row shows (not the report: its text is not on the list, and fetching it cost a join and its text per row).
+READING_ROW_RELATED = ("order__patient", "order__referring_physician", "procedure_type__modality", "room")
 
 
 def _reading_rows(ids: list[int]) -> list[Exam]:
