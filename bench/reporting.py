@@ -3,6 +3,7 @@
 Usage (from the project root):
 
     .venv/bin/python -m bench.reporting [--iterations 50] [--skip-load] [--database ris_bench_reporting]
+                                        [--reference main | --no-reference]
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/ris_bench_reporting .venv/bin/python bench/reporting.py
 
 The database (--database, else DATABASE_URL's, default ris_bench_reporting) is created if missing and migrated.
@@ -24,6 +25,12 @@ percentile of the server time in milliseconds beside the target (p95 < 150 ms fo
 The filters vary per call: a modality, a body part, a referring physician, a date range of one to seven days in
 the last two months, "mine". DEBUG is off unless the environment says otherwise. The exit code is 0 unless a
 measurement failed.
+
+Beside this tree's page figures, the same run measures a reference: the code of the git revision --reference
+(default HEAD~1, the previous commit), unpacked into a temporary folder and run in a child process on the same
+database, signed in as the same user. Each GET goes to this tree then to the reference, with the same URL, so
+that both see the same load; the table gives both and their ratio. The reference must use the same schema (the
+same migrations) as this tree.
 """
 
 # ruff: noqa: E402, S311  (Django is set up before its models are imported; random draws test data, not secrets)
@@ -32,11 +39,16 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import io
 import itertools
+import json
 import math
 import os
 import random
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
@@ -203,6 +215,7 @@ REPORT_COLUMNS = (
     "signed_at",
     "created_at",
     "updated_at",
+    "revision",
 )
 REASONS_SHORT = "As per request."
 FINDINGS = [
@@ -248,6 +261,7 @@ def report_rows(rng: random.Random, exams: list[PlannedExam], first_exam_id: int
                 signed_at,
                 started,
                 changed,
+                1 if status == Report.Status.DRAFT else 2,  # each save a revision: a draft, then its signing
             )
         )
     return rows
@@ -398,6 +412,121 @@ def measure(user: User, draws: Draws, iterations: int, warmup: int) -> list[Resu
     return results
 
 
+# --- The reference: another revision's pages, measured in the same run ----------------------------------------
+
+# Run by the child process in the reference's folder: sign in, then time each GET read from stdin.
+REFERENCE_RUNNER = """
+import json, os, sys, time
+sys.path.insert(0, os.getcwd())
+os.environ["DJANGO_SETTINGS_MODULE"] = "ris.settings"
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from django.test import Client
+client = Client()
+client.force_login(get_user_model().objects.get(username=sys.argv[1]))
+print("ready", flush=True)
+for line in sys.stdin:
+    started = time.perf_counter()
+    status = client.get(line.strip()).status_code
+    print(json.dumps([status, (time.perf_counter() - started) * 1000]), flush=True)
+"""
+
+
+class Reference:
+    """The pages of git revision `revision`, served by a child process (its own Django) on the same database."""
+
+    def __init__(self, revision: str, username: str):
+        self.revision = revision
+        self.folder = tempfile.TemporaryDirectory(prefix="bench-reporting-ref-")
+        command = ["git", "archive", "--format=tar", revision]  # git on PATH; the revision is the operator's
+        archive = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, check=True).stdout  # noqa: S603
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(self.folder.name, filter="data")
+        env = {**os.environ, "DATABASE_URL": connection_url(), "PYTHONPATH": self.folder.name}
+        self.process = subprocess.Popen(  # noqa: S603  (this interpreter, the runner above)
+            [sys.executable, "-c", REFERENCE_RUNNER, username],
+            cwd=self.folder.name,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        if self.process.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the reference ({revision}) did not start")
+
+    def get(self, url: str) -> float:
+        """Milliseconds the reference took to answer GET `url` (200 expected)."""
+        self.process.stdin.write(url + "\n")
+        self.process.stdin.flush()
+        status, elapsed = json.loads(self.process.stdout.readline())
+        if status != 200:
+            raise AssertionError(f"reference GET {url} answered {status}")
+        return elapsed
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+        self.folder.cleanup()
+
+
+def connection_url() -> str:
+    """The database this run uses, as a URL for the reference's settings."""
+    name = connection.settings_dict["NAME"]
+    return urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}"))
+
+
+def timed_get(client: Client, url: str) -> float:
+    started = time.perf_counter()
+    page_get(client, url)
+    return (time.perf_counter() - started) * 1000
+
+
+def measure_against(
+    user: User, draws: Draws, reference: Reference, iterations: int, warmup: int
+) -> list[tuple[str, Result, Result]]:
+    """Each page kind: this tree's and the reference's times, GET after GET with the same URLs."""
+    client = Client()
+    client.force_login(user)
+    home = reverse("reporting:home")
+    rows = []
+    for kind in KINDS:
+        name = "page" if kind == "no filter" else f"  · page, {kind}"
+        ours, theirs = Result(name, PAGE_TARGET_MS), Result(name, PAGE_TARGET_MS)
+        try:
+            for number in range(iterations + warmup):
+                url = home + query_string(draws.criteria(kind))
+                mine_ms, reference_ms = timed_get(client, url), reference.get(url)
+                if number >= warmup:
+                    ours.samples_ms.append(mine_ms)
+                    theirs.samples_ms.append(reference_ms)
+        except Exception as error:  # report it in the table, measure the rest, fail at the end
+            ours.note, ours.failed = f"failed: {type(error).__name__}: {error}"[:200], True
+        rows.append((name, ours, theirs))
+    return rows
+
+
+def print_comparison(rows: list[tuple[str, Result, Result]], revision: str) -> None:
+    print()
+    print(f"This tree against the reference ({revision}), same run, same URLs, GET after GET:")
+    header = f"{'page':<26} {'n':>4} {'median ms':>10} {'p95 ms':>8} {'ref median':>11} {'ref p95':>8}"
+    print(f"{header} {'p95 ratio':>10}  result")
+    print("-" * 100)
+    for name, ours, theirs in rows:
+        if not ours.samples_ms or not theirs.samples_ms:
+            print(f"{name:<26} {'-':>4}  {ours.note}")
+            continue
+        p95, ref_p95 = ours.percentile(0.95), theirs.percentile(0.95)
+        verdict = "meets target" if p95 < PAGE_TARGET_MS else "MISSES target"
+        if name.startswith("  "):
+            verdict = "(breakdown)" if p95 < PAGE_TARGET_MS else "(breakdown, over the target)"
+        print(
+            f"{name:<26} {len(ours.samples_ms):>4} {ours.percentile(0.5):>10.2f} {p95:>8.2f} "
+            f"{theirs.percentile(0.5):>11.2f} {ref_p95:>8.2f} {ref_p95 / p95:>9.2f}x  {verdict}"
+        )
+    print("(p95 ratio: the reference's p95 over this tree's; above 1, this tree is faster.)")
+
+
 # --- Main -----------------------------------------------------------------------------------------------------
 
 
@@ -406,6 +535,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--iterations", type=int, default=50, help="timed calls per measurement (default 50)")
     parser.add_argument("--skip-load", action="store_true", help="do not load data, measure what is there")
     parser.add_argument("--database", help="database name (default: DATABASE_URL's, ris_bench_reporting)")
+    parser.add_argument("--reference", default="HEAD~1", help="git revision measured beside (default HEAD~1)")
+    parser.add_argument("--no-reference", action="store_true", help="measure this tree only")
     return parser.parse_args(argv)
 
 
@@ -450,7 +581,18 @@ def main(argv: list[str] | None = None) -> int:
     user = next(user for user in radiologists if user.username == BENCH_USERNAME)
     results = measure(user, Draws(random.Random(f"{SEED}:filters"), facility), iterations, warmup)
     print_results(results)
-    return 1 if any(r.failed for r in results) else 0
+    failed = any(r.failed for r in results)
+    if not args.no_reference:
+        print(f"Measuring beside the reference ({args.reference})...", flush=True)
+        reference = Reference(args.reference, user.get_username())
+        try:
+            draws = Draws(random.Random(f"{SEED}:filters"), facility)
+            rows = measure_against(user, draws, reference, iterations, warmup)
+        finally:
+            reference.close()
+        print_comparison(rows, args.reference)
+        failed = failed or any(ours.failed for _name, ours, _theirs in rows)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

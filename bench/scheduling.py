@@ -600,6 +600,8 @@ ORDER_COLUMNS = (
     "created_at",
     "updated_at",
     "admission_id",
+    "patient_class",
+    "plausibility_override",
 )
 EXAM_COLUMNS = (
     "id",
@@ -619,6 +621,11 @@ EXAM_COLUMNS = (
     "status_reason",
     "created_at",
     "updated_at",
+    "images_available_at",
+    "image_availability",
+    "image_series_count",
+    "image_instance_count",
+    "image_retrieve_ae_title",
 )
 
 
@@ -649,6 +656,10 @@ def copy_orders_and_exams(
     )
 
 
+# A performed exam's images, as the PACS announced them (available, series, instances, where from); none before.
+IMAGES_NONE = (None, "", 0, 0, "")
+
+
 def order_and_exam_rows(
     rng: random.Random, exams: Iterable[PlannedExam], first_order_id: int, first_exam_id: int
 ) -> tuple[list[tuple], list[tuple]]:
@@ -675,6 +686,8 @@ def order_and_exam_rows(
                 exam.booked_at,
                 updated,
                 "",  # admission ID (HL7 PV1-19): none
+                "",  # patient class (HL7 PV1-2): not given
+                "",  # no plausibility override
             )
         )
         rows.append(
@@ -696,6 +709,7 @@ def order_and_exam_rows(
                 outcome.reason,
                 exam.booked_at,
                 updated,
+                *((outcome.completed_at, "ONLINE", 2, 240, "PACS") if outcome.completed_at else IMAGES_NONE),
             )
         )
     return orders, rows

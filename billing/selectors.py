@@ -106,8 +106,9 @@ def claims_exportable(*, date_from: date, date_to: date, payer: Payer | None = N
     return claims.filter(payer=payer) if payer is not None else claims
 
 
-def batches_recent(limit: int = 50) -> QuerySet[ExportBatch]:
-    return ExportBatch.objects.select_related("payer", "created_by")[:limit]
+def batches_recent() -> QuerySet[ExportBatch]:
+    """Export batches, newest first."""
+    return ExportBatch.objects.select_related("payer", "created_by").order_by("-created_at", "-id")
 
 
 def batch_started_at(batch: ExportBatch) -> datetime:

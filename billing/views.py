@@ -7,7 +7,6 @@ input, calls one service or selector and renders; a service's refusal becomes a 
 from datetime import timedelta
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Count, Sum
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -23,6 +22,7 @@ from billing.models import Claim, ExportBatch
 from ris.access import shown
 from ris.exceptions import ApplicationError
 from ris.models import Patient, Role
+from ris.pagination import paginate
 from ris.progress import progress_fields
 from ris.redirects import back
 from ris.roles import role_required
@@ -30,33 +30,36 @@ from scheduling.forms import add_service_error
 from scheduling.selectors import exams_performed_since, exams_reported_since
 
 BILLING = (Role.BILLING, Role.ADMIN)
-PAGE_SIZE = 100
 DOWNLOADS = {"csv": ("csv_file", "text/csv"), "837": ("x12_file", "application/edi-x12")}
 
 
 @require_safe
 @role_required(*BILLING)
 def home(request):
-    """Exams performed in the last 30 days, with what billing needs of them; those with a final report apart.
+    """Exams performed in the last 30 days, with what billing needs of them; those with a final report apart, each
+    list paged on its own.
 
     Billing sees that a final report is on file and the codes to bill, never the report's text.
     """
     since = timezone.now() - timedelta(days=30)
-    context = {"exams": list(exams_performed_since(since)[:500]), "reported": list(exams_reported_since(since)[:200])}
-    shown(request, *context["exams"], *context["reported"])
+    context = {
+        "page": paginate(request, exams_performed_since(since)),
+        "reported": paginate(request, exams_reported_since(since), param="reported_page"),
+    }
+    shown(request, *context["page"], *context["reported"])
     return render(request, "billing/home.html", context)
 
 
 @require_safe
 @role_required(*BILLING)
 def charges(request):
-    """Charges narrowed by the GET filters, 100 a page, with the count and sum of all the filter finds."""
+    """Charges narrowed by the GET filters, a page at a time, with the count and sum of all the filter finds."""
     form = ChargeFilterForm(request.GET)
     page, totals = None, None
     if form.is_valid():
         rows = selectors.charges_list(**form.criteria())
         totals = rows.aggregate(count=Count("id"), amount=Sum("amount"))
-        page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+        page = paginate(request, rows, count=totals["count"])
         shown(request, *(charge.patient for charge in page))
     return render(request, "billing/charges.html", {"form": form, "page": page, "totals": totals})
 
@@ -68,7 +71,7 @@ def claims(request):
     form = ClaimFilterForm(request.GET)
     page = None
     if form.is_valid():
-        page = Paginator(selectors.claims_list(**form.criteria()), PAGE_SIZE).get_page(request.GET.get("page"))
+        page = paginate(request, selectors.claims_list(**form.criteria()))
         shown(request, *(claim.patient for claim in page))
     context = {
         "form": form,
@@ -156,7 +159,8 @@ def batches(request):
             add_service_error(form, error)
         else:
             return redirect("billing:batch", pk=batch.pk)
-    return render(request, "billing/batches.html", {"form": form, "batches": selectors.batches_recent()})
+    context = {"form": form, "page": paginate(request, selectors.batches_recent())}
+    return render(request, "billing/batches.html", context)
 
 
 def _batch_state(batch: ExportBatch) -> dict:

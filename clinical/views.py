@@ -1,7 +1,6 @@
 """Pages of patient safety. Each view checks its input, calls one service or selector, and renders."""
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -26,6 +25,7 @@ from clinical.selectors import latest_pregnancy
 from ris.access import shown, shown_in_answer
 from ris.exceptions import ApplicationError
 from ris.models import Patient, Role
+from ris.pagination import paginate
 from ris.redirects import back
 from ris.roles import CLINICAL, role_required, user_roles
 from scheduling.forms import add_service_error
@@ -279,7 +279,6 @@ def pregnancy_add(request, patient_pk: int):
 # --- protocoling ---------------------------------------------------------------------------------------------------
 
 PROTOCOLERS = (Role.RADIOLOGIST, Role.ADMIN)
-PROTOCOL_PAGE_SIZE = 50
 
 
 @require_safe
@@ -287,9 +286,9 @@ PROTOCOL_PAGE_SIZE = 50
 def protocol_worklist(request):
     """Exams waiting for a radiologist's protocol, oldest exam date first, with each patient's safety facts and the
     exam's open findings; and the exams a modality started with findings still open, to decide after the fact."""
-    page = Paginator(protocols.exams_awaiting_protocol(), PROTOCOL_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(request, protocols.exams_awaiting_protocol())
     page.rows = protocols.protocol_worklist(page)
-    context = {"page": page, "started_open": protocols.flags_started_open()}
+    context = {"page": page, "started_open": paginate(request, protocols.flags_started_open(), param="started_page")}
     return render(request, "clinical/protocol_worklist.html", context)
 
 

@@ -15,6 +15,7 @@ from clinical.safety import exam_safety
 from ris.access import shown, shown_in_answer
 from ris.exceptions import ApplicationError
 from ris.models import Role
+from ris.pagination import paginate
 from ris.roles import role_required, user_roles
 from scheduling.forms import add_service_error
 from scheduling.selectors import exams_with_context
@@ -156,12 +157,12 @@ def implant_remove(request, exam_pk: int, pk: int):
 def mr_home(request):
     """The MR safety officer's page: the MR exams of today and the next days with where each screening stands."""
     today = timezone.localdate()
-    exams = mr.mr_exams_ahead(today, days=HOME_DAYS)
-    shown(request, *exams)
-    rows = [mr.mr_status(exam) for exam in exams]
-    days: dict = {}
-    for row in rows:
-        days.setdefault(timezone.localdate(row.exam.scheduled_start), []).append(row)
+    rows = [mr.mr_status(exam) for exam in mr.mr_exams_ahead(today, days=HOME_DAYS)]
     waiting = sum(1 for row in rows if row.status != mr.MRState.CLEARED)
-    context = {"days": list(days.items()), "today": today, "waiting": waiting, "horizon": HOME_DAYS}
+    page = paginate(request, rows)
+    shown(request, *(row.exam for row in page))
+    days: dict = {}
+    for row in page:
+        days.setdefault(timezone.localdate(row.exam.scheduled_start), []).append(row)
+    context = {"days": list(days.items()), "today": today, "waiting": waiting, "horizon": HOME_DAYS, "page": page}
     return render(request, "clinical/mr_home.html", context)

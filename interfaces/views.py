@@ -2,7 +2,6 @@
 a message answered AE can be applied again once the RIS has what it lacked."""
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
@@ -13,10 +12,10 @@ from interfaces.services import message_reprocess
 from ris.access import shown, shown_patients_with_mrn
 from ris.exceptions import ApplicationError
 from ris.models import Role
+from ris.pagination import paginate
 from ris.roles import role_required
 from scheduling.models import Exam
 
-PAGE_SIZE = 50
 STATUS_LABELS = {**dict(InboundMessage.Status.choices), **dict(OutboundMessage.Status.choices)}
 
 
@@ -27,7 +26,7 @@ def message_log(request):
     form = MessageLogForm(request.GET)
     page = None
     if form.is_valid():
-        page = Paginator(message_log_search(**form.search_criteria()), PAGE_SIZE).get_page(request.GET.get("page"))
+        page = paginate(request, message_log_search(**form.search_criteria()))
         page.rows = [
             {
                 **row,

@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings
 
 from reporting.models import SECTIONS, ReportTemplate
-from ris.forms import DateRangeMixin
+from ris.forms import DateRangeMixin, QuickSelect
 from ris.models import Modality, ProcedureType, ReferringPhysician
 
 SECTION_LABELS = {
@@ -17,10 +17,13 @@ SECTION_LABELS = {
 
 
 class WorklistFilterForm(DateRangeMixin, forms.Form):
-    modality = forms.ChoiceField(required=False)
-    body_part = forms.ChoiceField(required=False)
+    modality = forms.ChoiceField(required=False, widget=QuickSelect)
+    body_part = forms.ChoiceField(required=False, widget=QuickSelect)
     referring_physician = forms.ModelChoiceField(
-        ReferringPhysician.objects.order_by("family_name", "given_name"), required=False, empty_label="Any"
+        ReferringPhysician.objects.order_by("family_name", "given_name"),
+        required=False,
+        empty_label="Any",
+        widget=QuickSelect,
     )
     date_from = forms.DateField(label="Performed from", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label="Performed to", required=False, widget=forms.DateInput(attrs={"type": "date"}))
@@ -29,6 +32,7 @@ class WorklistFilterForm(DateRangeMixin, forms.Form):
         label="Images",
         required=False,
         choices=[("all", "All exams"), ("available", "Only exams with images")],
+        widget=QuickSelect,
         help_text="Images the PACS announced as available",
     )
 

@@ -52,8 +52,10 @@ def reading_worklist(
 
     Shaped for a backlog among a million exams: the filters on the catalog become lists of IDs (small tables),
     STAT-ness a list of exam IDs found through a partial index on STAT orders, and a page is read along the
-    backlog index (exam_reading_backlog_idx), joined to the rest for the rows shown only. A referring physician
-    or "mine" leaves a few hundred exams at most: they are ordered from their keys in Python instead.
+    backlog index (exam_reading_backlog_idx), joined to the rest for the rows shown only. "Mine" (the user's live
+    claims and reports not final) is a filter on that walk: the user's open reports come from their own index
+    (report_open_by_author_idx), and a radiologist may hold a thousand or more of them. A referring physician
+    leaves a few hundred exams at most: they are ordered from their keys in Python instead.
     `images_only`: only exams whose images the PACS announced as available.
     """
     now = now or timezone.now()
@@ -71,39 +73,48 @@ def reading_worklist(
         backlog = backlog.filter(completed_at__lt=local_day_bounds(date_to)[1])
     if images_only:
         backlog = backlog.filter(images_available_at__isnull=False)
-    if referring_physician or (mine and user is not None):
-        return ReadingWorklistOfFew(_few_keys(backlog, user, referring_physician, mine, now))
+    if mine and user is not None:
+        backlog = backlog.filter(_mine(user, now))
+    if referring_physician:
+        return ReadingWorklistOfFew(_physician_keys(backlog, referring_physician))
     stat_orders = Order.objects.filter(priority=Priority.STAT).values("id")
     stat_ids = list(backlog.filter(order_id__in=stat_orders).order_by().values_list("id", flat=True))
     return ReadingWorklist(backlog, stat_ids)
 
 
-def _few_keys(backlog: QuerySet[Exam], user, referring_physician: int | None, mine: bool, now: datetime) -> set:
-    """(id, completed_at, priority) of the waiting exams of a referring physician and/or of "mine" (the user's live
-    claims and reports not final): a few hundred at most, read along indexes that start with the physician or
-    the author instead of the whole backlog."""
-    keys = backlog.order_by().values_list("id", "completed_at", "order__priority")
-    if referring_physician:
-        keys = keys.filter(order__referring_physician_id=referring_physician)
-    if not (mine and user is not None):
-        return set(keys)
+def _mine(user, now: datetime) -> Q:
+    """The exams of `user`'s live reading claims and of their reports not final (DRAFT or PRELIMINARY: the
+    partial index report_open_by_author_idx holds exactly those, by author)."""
     claimed = ReadingClaim.objects.filter(user=user, last_activity__gte=claims_live_since(now))
-    authored = keys.filter(report__author=user, report__status__in=[Report.Status.DRAFT, Report.Status.PRELIMINARY])
-    return {*authored, *keys.filter(pk__in=list(claimed.values_list("exam_id", flat=True)))}
+    authored = Report.objects.filter(author=user).exclude(status=Report.Status.FINAL).values("exam_id")
+    return Q(pk__in=authored) | Q(pk__in=list(claimed.values_list("exam_id", flat=True)))
 
 
-READING_ROW_RELATED = ("order__patient", "order__referring_physician", "procedure_type__modality", "room", "report")
+def _physician_keys(backlog: QuerySet[Exam], referring_physician: int) -> set:
+    """(id, completed_at, priority) of the waiting exams of a referring physician: a few hundred at most, read
+    along the index that starts with the physician instead of the whole backlog."""
+    keys = backlog.order_by().values_list("id", "completed_at", "order__priority")
+    return set(keys.filter(order__referring_physician_id=referring_physician))
+
+
+# What a row shows (not the report: its text is not on the list, and fetching it cost a join and its text per row).
+READING_ROW_RELATED = ("order__patient", "order__referring_physician", "procedure_type__modality", "room")
+
+
+def _reading_rows(ids: list[int]) -> list[Exam]:
+    """The exams of `ids`, in that order, with what a worklist row shows."""
+    found = Exam.objects.select_related(*READING_ROW_RELATED).in_bulk(ids)
+    return [found[pk] for pk in ids if pk in found]
 
 
 class ReadingWorklistOfFew:
-    """The worklist when a filter leaves a few exams ("mine", a referring physician's): ordered once (STAT first,
+    """The worklist when a filter leaves a few exams (a referring physician's): ordered once (STAT first,
     then the oldest) from their keys, each page then read by primary key."""
 
     def __init__(self, keys: set[tuple[int, datetime | None, str]]):
         oldest = datetime.min.replace(tzinfo=UTC)
         ordered = sorted(keys, key=lambda key: (key[2] != Priority.STAT, key[1] or oldest, key[0]))
         self._ids = [key[0] for key in ordered]
-        self._rows = Exam.objects.select_related(*READING_ROW_RELATED)
 
     def count(self) -> int:
         return len(self._ids)
@@ -111,28 +122,25 @@ class ReadingWorklistOfFew:
     def __len__(self) -> int:
         return self.count()
 
-    def _read(self, ids: list[int]) -> list[Exam]:
-        found = self._rows.in_bulk(ids)
-        return [found[pk] for pk in ids if pk in found]
-
     def __iter__(self):
         for start in range(0, len(self._ids), 100):
-            yield from self._read(self._ids[start : start + 100])
+            yield from _reading_rows(self._ids[start : start + 100])
 
     def __getitem__(self, index):
         if isinstance(index, int):
-            return self._read([self._ids[index]])[0]
-        return self._read(self._ids[index])
+            return _reading_rows([self._ids[index]])[0]
+        return _reading_rows(self._ids[index])
 
 
 class ReadingWorklist:
-    """STAT exams first, then the others, each oldest first: what a paginator slices, in two index-friendly
-    queries per page (the backlog index walked in order and stopped after the page) instead of one sort of all."""
+    """STAT exams first, then the others, each oldest first: what a paginator slices, in index-friendly queries
+    per page instead of one sort of all: the page's IDs from the backlog index alone (walked in order, stopped after
+    the page; rows a filter such as "mine" skips are never read from the table), then those rows by primary key."""
 
     def __init__(self, backlog: QuerySet[Exam], stat_ids: list[int]):
-        rows = backlog.select_related(*READING_ROW_RELATED)
-        self._stat = rows.filter(pk__in=stat_ids).order_by("completed_at", "id")
-        self._rest = rows.exclude(pk__in=stat_ids).order_by("completed_at", "id")
+        ids = backlog.values_list("id", flat=True)
+        self._stat = ids.filter(pk__in=stat_ids).order_by("completed_at", "id")
+        self._rest = ids.exclude(pk__in=stat_ids).order_by("completed_at", "id")
         self._stat_count = len(stat_ids)
         self._backlog = backlog
         self._count: int | None = None
@@ -146,8 +154,8 @@ class ReadingWorklist:
         return self.count()
 
     def __iter__(self):
-        yield from self._stat
-        yield from self._rest
+        for start in range(0, self.count(), 500):
+            yield from self[start : start + 500]
 
     def __getitem__(self, index):
         if isinstance(index, int):
@@ -159,12 +167,12 @@ class ReadingWorklist:
         if start < 0 or stop < 0 or index.step not in (None, 1):
             raise ValueError("The reading worklist takes plain, non-negative slices.")
         stat = self._stat_count
-        rows: list[Exam] = []
+        ids: list[int] = []
         if start < stat:
-            rows += list(self._stat[start : min(stop, stat)])
+            ids += self._stat[start : min(stop, stat)]
         if stop > stat:
-            rows += list(self._rest[max(start - stat, 0) : stop - stat])
-        return rows
+            ids += self._rest[max(start - stat, 0) : stop - stat]
+        return _reading_rows(ids)
 
 
 # Who reads report text: radiologists and administrators every version; technologists and front desk the final
@@ -226,5 +234,5 @@ def critical_results_open() -> QuerySet[CriticalResult]:
     return (
         CriticalResult.objects.filter(closed_at__isnull=True)
         .select_related("report__exam__order__patient", "flagged_by")
-        .order_by("created_at")
+        .order_by("created_at", "pk")
     )

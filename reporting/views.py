@@ -6,7 +6,6 @@ Each view checks its input, calls one service or selector, and renders; a servic
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -31,6 +30,7 @@ from ris.access import shown, shown_in_answer
 from ris.exceptions import ApplicationError
 from ris.forms import errors_text
 from ris.models import Role
+from ris.pagination import paginate
 from ris.roles import role_required, user_roles
 from scheduling.forms import add_service_error
 from scheduling.models import Exam
@@ -39,18 +39,17 @@ from scheduling.workflow import PERFORMED
 
 READERS = (Role.RADIOLOGIST, Role.ADMIN)  # may look at reports
 AUTHORS = (Role.RADIOLOGIST,)  # may write them
-PAGE_SIZE = 50
 
 
 @require_safe
 @role_required(*READERS)
 def home(request):
-    """Exams still to be reported, STAT first then the oldest, narrowed by the GET filters, 50 a page."""
+    """Exams still to be reported, STAT first then the oldest, narrowed by the GET filters, a page at a time."""
     form = WorklistFilterForm(request.GET)
     page = None
     if form.is_valid():
         exams = selectors.reading_worklist(user=request.user, **form.criteria())
-        page = Paginator(exams, PAGE_SIZE).get_page(request.GET.get("page"))
+        page = paginate(request, exams)
         holders = selectors.claim_holders([exam.pk for exam in page])
         reactions = contrast_reactions_among([exam.pk for exam in page])
         page.rows = [

@@ -17,6 +17,7 @@ from reporting.status import final_report_of, report_status_for
 from ris.access import shown, shown_in_answer
 from ris.exceptions import ApplicationError
 from ris.models import Role
+from ris.pagination import paginate
 from ris.roles import role_required
 from scheduling.forms import add_service_error
 from scheduling.selectors import exams_with_context
@@ -60,18 +61,20 @@ def _notify_form(critical: CriticalResult, data=None) -> CriticalNotifyForm:
 def _critical_page(request, *, bound: dict | None = None):
     """The open critical results, oldest first, each with its notify and close forms (`bound` ones keep errors)."""
     bound = bound or {}
+    criticals = critical_results_open().select_related("report__exam__procedure_type", "report__signed_by")
+    page = paginate(request, criticals)
     rows = [
         {
             "critical": critical,
             "notify_form": bound.get(("notify", critical.pk)) or _notify_form(critical),
             "close_form": bound.get(("close", critical.pk)) or CriticalCloseForm(),
         }
-        for critical in critical_results_open().select_related("report__exam__procedure_type", "report__signed_by")
+        for critical in page
     ]
     shown(request, *(row["critical"].report for row in rows))  # each row names its patient
     if request.method == "POST":  # a form sent back with its error: the list is shown again
         shown_in_answer(request)
-    return render(request, "reporting/critical.html", {"rows": rows})
+    return render(request, "reporting/critical.html", {"rows": rows, "page": page})
 
 
 def _open_critical(request, pk: int) -> CriticalResult | None:

@@ -2,6 +2,8 @@
 
 from django import forms
 from django.forms.forms import NON_FIELD_ERRORS
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 
 def errors_text(form: forms.Form) -> str:
@@ -46,3 +48,39 @@ class AccessLogFilterForm(DateRangeMixin, forms.Form):
 
     def criteria(self) -> dict:
         return {name: value for name, value in self.cleaned_data.items() if value}
+
+
+def _attributes(attrs: dict) -> SafeString:
+    """HTML attributes as Django's widget templates write them: `True` alone, `False` left out."""
+    return mark_safe(  # noqa: S308  (each name is the code's, each value escaped)
+        "".join(
+            f" {name}" if value is True else format_html(' {}="{}"', name, value)
+            for name, value in attrs.items()
+            if value is not False
+        )
+    )
+
+
+class QuickSelect(forms.Select):
+    """A select written by Python instead of one template include per option: the same HTML as forms.Select, at a
+    fraction of the cost for long lists (150 referring physicians took a third of the reading worklist's time)."""
+
+    def render(self, name, value, attrs=None, renderer=None) -> SafeString:
+        widget = self.get_context(name, value, attrs)["widget"]
+        parts = [format_html('<select name="{}"{}>', widget["name"], _attributes(widget["attrs"]))]
+        for group_name, options, _index in widget["optgroups"]:
+            if group_name:
+                parts.append(format_html('\n  <optgroup label="{}">', group_name))
+            parts.extend(
+                format_html(
+                    '\n  <option value="{}"{}>{}</option>\n',
+                    str(option["value"]),
+                    _attributes(option["attrs"]),
+                    option["label"],
+                )
+                for option in options
+            )
+            if group_name:
+                parts.append("\n  </optgroup>")
+        parts.append("\n</select>")
+        return mark_safe("".join(parts))  # noqa: S308  (each part made by format_html above)

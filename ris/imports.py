@@ -316,5 +316,6 @@ def _finish(job: CatalogImport, counts: dict, status: str, error: str = "") -> C
 # --- reads -----------------------------------------------------------------------------------------------------
 
 
-def catalog_imports_recent(limit: int = 20) -> QuerySet[CatalogImport]:
-    return CatalogImport.objects.select_related("created_by")[:limit]
+def catalog_imports_recent() -> QuerySet[CatalogImport]:
+    """Catalog imports, newest first."""
+    return CatalogImport.objects.select_related("created_by").order_by("-created_at", "-id")

@@ -340,6 +340,10 @@ RIS_MPPS_FORWARD_POLL_SECONDS = env_int("RIS_MPPS_FORWARD_POLL_SECONDS", 30)
 # The front-desk arrivals, the technologist list and the reading worklist fetch themselves again this often (seconds)
 # while their tab is visible; 0 turns it off. A background request: it keeps no idle session alive.
 RIS_WORKLIST_REFRESH_SECONDS = env_int("RIS_WORKLIST_REFRESH_SECONDS", 30)
+# Every list page shows this many rows a page (ris/pagination.py); its row count stops this many rows past the
+# page's start (a page then says "more than N") instead of counting every row of a large table.
+RIS_PAGE_SIZE = env_int("RIS_PAGE_SIZE", 50)
+RIS_PAGE_COUNT_LIMIT = env_int("RIS_PAGE_COUNT_LIMIT", 10_000)
 # --- Reporting (reporting/) -------------------------------------------------------------------------------------
 # A reading claim lapses after this much inactivity; another radiologist may then take the exam.
 RIS_READING_CLAIM_MINUTES = env_int("RIS_READING_CLAIM_MINUTES", 15)

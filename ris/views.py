@@ -5,13 +5,13 @@ from base64 import b32encode
 import segno
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_safe
 from django_otp import login as otp_login
 
 from ris.forms import AccessLogFilterForm
 from ris.models import Role
+from ris.pagination import paginate
 from ris.roles import home_url_name, role_required
 from ris.security import (
     REAUTH_SESSION_KEY,
@@ -46,9 +46,6 @@ def admin_home(request):
     return render(request, "ris/admin_home.html", context)
 
 
-ACCESS_LOG_PAGE_SIZE = 100
-
-
 @require_safe
 @role_required(Role.ADMIN)
 def access_log(request):
@@ -57,7 +54,7 @@ def access_log(request):
     page = patients = None
     if not form.is_bound or form.is_valid():
         criteria = form.criteria() if form.is_bound else {}
-        page = Paginator(access_records(**criteria), ACCESS_LOG_PAGE_SIZE).get_page(request.GET.get("page"))
+        page = paginate(request, access_records(**criteria))
         patients = patients_by_pk(record.patient_id for record in page)
     rows = [(record, patients.get(record.patient_id)) for record in page] if page else []
     return render(request, "ris/access_log.html", {"form": form, "page": page, "rows": rows})

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from ris import imports
 from ris.exceptions import ApplicationError
 from ris.models import CatalogImport, Role
+from ris.pagination import paginate
 from ris.progress import duration_text, progress_fields
 from ris.roles import role_required
 
@@ -63,7 +64,7 @@ def catalog_import(request):
             form.add_error("file", error.message)
         else:
             return redirect("ris:catalog_import_job", pk=job.pk)
-    context = {"form": form, "jobs": imports.catalog_imports_recent(), "columns": imports.COLUMNS}
+    context = {"form": form, "page": paginate(request, imports.catalog_imports_recent()), "columns": imports.COLUMNS}
     return render(request, "ris/catalog_import.html", context)
 
 

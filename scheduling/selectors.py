@@ -47,7 +47,7 @@ def exams_scheduled_on(
 
 def exams_performed_since(since: datetime) -> QuerySet[Exam]:
     """Exams performed (completed or reported) since `since`, newest first."""
-    return exams_with_context().filter(status__in=PERFORMED, completed_at__gte=since).order_by("-completed_at")
+    return exams_with_context().filter(status__in=PERFORMED, completed_at__gte=since).order_by("-completed_at", "-pk")
 
 
 def exams_reported_since(since: datetime) -> QuerySet[Exam]:

@@ -13,9 +13,10 @@ from ris import services as core_services
 from ris.access import shown
 from ris.exceptions import ApplicationError
 from ris.models import Modality, Patient, Role, Room
+from ris.pagination import paginate
 from ris.redirects import back
 from ris.roles import allows, role_required
-from ris.selectors import patient_likely_duplicates, patient_search
+from ris.selectors import patient_likely_duplicates, patient_search_queryset
 from scheduling import board, services
 from scheduling.forms import (
     NoShowForm,
@@ -83,12 +84,12 @@ def home(request):
     """Search box and today's arrivals with one-click check-in."""
     today = timezone.localdate()
     query = request.GET.get("q", "").strip()
-    results = list(patient_search(query)) if query else None
+    results = paginate(request, patient_search_queryset(query)) if query else None
     shown(request, *(results or ()))
     context = {
         "query": query,
         "results": results,
-        "arrivals": arrivals_expected(today),
+        "arrivals": paginate(request, arrivals_expected(today), param="arrivals_page"),
         "today": today,
         "status_counts": exam_status_counts(exams_scheduled_on(today)),
         "refresh_seconds": settings.RIS_WORKLIST_REFRESH_SECONDS,
@@ -142,7 +143,7 @@ def patient_edit(request, pk: int):
 def patient_detail(request, pk: int):
     patient = get_object_or_404(Patient.objects.select_related("merged_into"), pk=pk)
     shown(request, patient)
-    exams = exams_with_context().filter(order__patient=patient).order_by("-order__created_at", "id")
+    exams = paginate(request, exams_with_context().filter(order__patient=patient).order_by("-order__created_at", "id"))
     coverages = patient.coverages.filter(active=True).select_related("payer")
     return render(
         request, "scheduling/patient_detail.html", {"patient": patient, "exams": exams, "coverages": coverages}

@@ -2,7 +2,6 @@
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
@@ -10,6 +9,7 @@ from django.views.decorators.http import require_POST, require_safe
 from ris.access import shown, shown_patients_with_mrn
 from ris.exceptions import ApplicationError
 from ris.models import Role
+from ris.pagination import paginate
 from ris.roles import role_required
 from scheduling.models import Exam
 from scheduling.selectors import exams_scheduled_on, exams_with_context
@@ -21,7 +21,6 @@ from worklist.selectors import mpps_forwards, performed_steps_to_reconcile
 from worklist.services import mpps_reconcile
 
 S = Exam.Status
-FORWARDS_PAGE_SIZE = 50
 
 
 @require_safe
@@ -35,7 +34,8 @@ def home(request):
     if form.is_valid():
         criteria = form.criteria()
         day = criteria.pop("day")
-        exams = exams_scheduled_on(day, statuses=statuses, **criteria).select_related("protocol__protocol")
+        day_exams = exams_scheduled_on(day, statuses=statuses, **criteria)
+        exams = paginate(request, day_exams.select_related("protocol__protocol"))
     context = {
         "form": form,
         "exams": exams,
@@ -50,9 +50,9 @@ def home(request):
 @role_required(Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN)
 def reconcile_list(request):
     """Procedure steps the modalities reported that match no scheduled exam."""
-    steps = list(performed_steps_to_reconcile())
-    shown_patients_with_mrn(request, (step.patient_id for step in steps))  # the patients known by the ID sent
-    return render(request, "worklist/reconcile.html", {"steps": steps})
+    page = paginate(request, performed_steps_to_reconcile())
+    shown_patients_with_mrn(request, (step.patient_id for step in page))  # the patients known by the ID sent
+    return render(request, "worklist/reconcile.html", {"page": page})
 
 
 def _exams_named(text: str) -> tuple[list[Exam], str]:
@@ -101,7 +101,7 @@ def forward_log(request):
     page = None
     if form.is_valid():
         forwards = mpps_forwards(status=form.cleaned_data["status"], destination=form.cleaned_data["destination"])
-        page = Paginator(forwards, FORWARDS_PAGE_SIZE).get_page(request.GET.get("page"))
+        page = paginate(request, forwards)
         accessions = {forward.accession_number for forward in page if forward.accession_number}
         if accessions:  # the exams the rows name
             shown(request, *Exam.objects.filter(accession_number__in=accessions).order_by("pk"))
@@ -141,7 +141,8 @@ def _exam_named(request) -> Exam | None:
 @role_required(Role.FRONT_DESK, Role.TECHNOLOGIST, Role.ADMIN)
 def availability_list(request):
     """Instance availability notifications from the PACS for studies that match no exam."""
-    return render(request, "worklist/availability.html", {"notifications": availability_notifications_to_reconcile()})
+    page = paginate(request, availability_notifications_to_reconcile())
+    return render(request, "worklist/availability.html", {"page": page})
 
 
 @require_POST

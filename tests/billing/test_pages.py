@@ -5,6 +5,7 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
@@ -123,7 +124,7 @@ def test_the_charges_list_filters_rows_and_totals(client_for, department, payer,
     def listed(**filters) -> tuple[list[str], str]:
         response = client.get(reverse("billing:charges"), filters)
         assert response.status_code == 200
-        assert response.context["page"].paginator.per_page == 100
+        assert response.context["page"].paginator.per_page == settings.RIS_PAGE_SIZE
         return [charge.exam.accession_number for charge in response.context["page"]], text(response)
 
     rows, page = listed()

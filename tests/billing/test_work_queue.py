@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from billing import services, views
+from billing import services
 from billing.models import Charge, Claim, ExportBatch, Fee, FeeSchedule
 from ris import services as core_services
 from ris.audit import Interface
@@ -244,16 +244,17 @@ def test_the_held_queue_filters_by_reason_over_the_api(held_and_ready):
 # --- paging --------------------------------------------------------------------------------------------------------
 
 
-def test_the_claim_and_charge_lists_are_paged(client_for, held_and_ready, monkeypatch):
-    monkeypatch.setattr(views, "PAGE_SIZE", 3)
+def test_the_claim_and_charge_lists_are_paged(client_for, held_and_ready, settings):
+    settings.RIS_PAGE_SIZE = 3
     client = client_for(Role.BILLING)
     first = client.get(reverse("billing:claims"))
     assert len(first.context["page"]) == 3
-    assert "4 claims; page 1 of 2." in first.content.decode()
+    assert "4 claims." in first.content.decode()
+    assert "Rows 1\u20133 of 4" in first.content.decode()
     second = client.get(reverse("billing:claims"), {"page": 2})
     assert len(second.context["page"]) == 1
     seen = {c.pk for c in first.context["page"]} | {c.pk for c in second.context["page"]}
     assert seen == {claim.pk for claim in held_and_ready.values()}
     charges = client.get(reverse("billing:charges"), {"page": 2})
     assert len(charges.context["page"]) == 1
-    assert "page 2 of 2" in charges.content.decode()
+    assert "Rows 4\u20134 of 4" in charges.content.decode()

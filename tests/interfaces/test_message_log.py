@@ -6,7 +6,6 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from interfaces import views
 from interfaces.models import InboundMessage
 from interfaces.selectors import message_view
 from ris.models import Role
@@ -155,8 +154,8 @@ def test_an_application_ack_that_reached_no_one_shows_as_unanswered_and_has_a_fi
 
 
 @pytest.mark.django_db
-def test_pages_keep_the_search(admin, monkeypatch):
-    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+def test_pages_keep_the_search(admin, settings):
+    settings.RIS_PAGE_SIZE = 2
     for n in range(3):
         InboundMessageFactory(control_id=f"M{n}", mrn="P9")
     InboundMessageFactory(control_id="OTHER", mrn="P8")
