@@ -10,6 +10,8 @@ test_<name>_gw0, test_<name>_gw1, ...), so a test may run beside any other test.
 - names any extra database it creates uniquely (e.g. a uuid suffix, as the backup test does) and drops it;
 - changes settings through pytest-django's `settings` fixture and the environment through `monkeypatch`, which
   undo the change after the test (a worker runs many tests in one process);
+- has parameter ids that are the same in every process (no repr of a set or of an object's address: each worker
+  collects the suite itself, and xdist stops when the ids differ);
 - marks tests that run a real Celery worker `celery_worker`: they share the broker, so this file puts them all in
   one xdist group (`xdist_group("celery_worker")`), which `--dist loadgroup` runs on a single worker, one at a time;
 - waits for an event (a reply, a row, a thread's Event, a socket closing) with a deadline rather than sleeping a
