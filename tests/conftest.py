@@ -66,6 +66,15 @@ def need_tool(name: str) -> str:
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _media_root_per_worker(tmp_path_factory):
+    """Uploaded and exported files (catalog imports, claim batches) go to a folder of this process, not to var/files
+    of the source tree that every worker would share; a test that reads them back sets its own under tmp_path."""
+    from django.conf import settings
+
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+
+
 @pytest.fixture(autouse=True)
 def _tasks_in_process(request):
     """Celery tasks run in the test's own process and transaction, as on a laptop without a broker, even when CI
