@@ -31,8 +31,12 @@ run: seed static
 	@echo "RIS on http://$(RIS_WEB_ADDR)/ -- starting: $(PROCESSES) (Ctrl-C stops them all)"
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho --procfile Procfile start $(PROCESSES)
 
+# The suite runs on PYTEST_WORKERS pytest-xdist processes, each with its own test database; many tests wait on
+# servers, subprocesses and Chromium; each worker also migrates its own database. PYTEST_WORKERS=0: one process.
+# --dist loadgroup keeps each xdist_group (the real-Celery-worker tests) on one worker.
+PYTEST_WORKERS ?= 2
 test: $(INSTALLED)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

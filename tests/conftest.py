@@ -1,3 +1,23 @@
+"""Fixtures and helpers for the whole suite, and the rules that keep it safe on parallel workers.
+
+`make test` runs the suite on several pytest-xdist workers (`-n`, `--dist loadgroup`; `make test PYTEST_WORKERS=0`
+runs it in one process). Each worker is a process of its own with its own test database (pytest-django names them
+test_<name>_gw0, test_<name>_gw1, ...), so a test may run beside any other test. A test therefore:
+
+- listens only on `free_port()` (never a fixed port) and connects only to the servers it started;
+- writes files only under `tmp_path` (or `tmp_path_factory`), never in var/ or the source tree (except the named
+  screenshots of tests/e2e/artifacts/, one file name per test);
+- names any extra database it creates uniquely (e.g. a uuid suffix, as the backup test does) and drops it;
+- changes settings through pytest-django's `settings` fixture and the environment through `monkeypatch`, which
+  undo the change after the test (a worker runs many tests in one process);
+- has parameter ids that are the same in every process (no repr of a set or of an object's address: each worker
+  collects the suite itself, and xdist stops when the ids differ);
+- marks tests that run a real Celery worker `celery_worker`: they share the broker, so this file puts them all in
+  one xdist group (`xdist_group("celery_worker")`), which `--dist loadgroup` runs on a single worker, one at a time;
+- waits for an event (a reply, a row, a thread's Event, a socket closing) with a deadline rather than sleeping a
+  fixed time, and does not assert on wall-clock time tighter than a loaded machine keeps (the workers share cores).
+"""
+
 import contextlib
 import os
 import shutil
@@ -14,6 +34,15 @@ from ris.models import Role
 from tests.factories import UserFactory
 
 REQUIRE_PEERS = os.environ.get("RIS_REQUIRE_PEERS") == "1"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups (--dist loadgroup)
+def pytest_collection_modifyitems(items):
+    """Tests on a real Celery worker share the configured broker (a worker started by one would take another's
+    tasks, and the health check's ping would see another's worker): one xdist group runs them on one worker."""
+    for item in items:
+        if item.get_closest_marker("celery_worker"):
+            item.add_marker(pytest.mark.xdist_group("celery_worker"))
 
 
 def need(condition: bool, reason: str) -> None:
@@ -35,6 +64,15 @@ def need_tool(name: str) -> str:
     path = shutil.which(name)
     need(path is not None, f"{name} is not installed")
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _media_root_per_worker(tmp_path_factory):
+    """Uploaded and exported files (catalog imports, claim batches) go to a folder of this process, not to var/files
+    of the source tree that every worker would share; a test that reads them back sets its own under tmp_path."""
+    from django.conf import settings
+
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from ris.demo import DEMO_PASSWORD
+from scheduling import demo as scheduling_demo
 
 CHARTS = ["chart-turnaround", "chart-per-day", "chart-rooms", "chart-no-show"]
 
@@ -31,7 +32,11 @@ DRAWN = """(id) => {
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.slow
-def test_administrator_sees_the_demo_department_on_the_dashboard_and_downloads_the_csv(live_server, page, artifacts):
+def test_administrator_sees_the_demo_department_on_the_dashboard_and_downloads_the_csv(
+    live_server, page, artifacts, monkeypatch
+):
+    # The dashboard shows the last 30 days: the demo's past days (and today), not the two weeks booked ahead.
+    monkeypatch.setattr(scheduling_demo, "DAYS_AHEAD", 1)
     call_command("seed_demo", force=True, stdout=io.StringIO())
 
     page.goto(live_server.url)

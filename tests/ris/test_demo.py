@@ -65,8 +65,12 @@ def test_seed_demo_refuses_production_without_force(settings):
 
 @pytest.mark.django_db
 @pytest.mark.slow
-def test_seeded_demo_orders_respect_the_catalogs_sex_and_age_limits(settings):
+def test_seeded_demo_orders_respect_the_catalogs_sex_and_age_limits(settings, monkeypatch):
     settings.DEBUG = True
+    # Every demo order goes through the same plausibility check: one week of them (each weekday once, so about 20
+    # limited ones whatever today is) is enough to read; the test above seeds the whole demo.
+    monkeypatch.setattr(scheduling_demo, "DAYS_BACK", 1)
+    monkeypatch.setattr(scheduling_demo, "DAYS_AHEAD", 5)
     call_command("seed_demo", stdout=io.StringIO())
     obstetric = ProcedureType.objects.get(code="USOB1")
     assert (obstetric.allowed_sex, obstetric.min_age_years, obstetric.max_age_years) == ("F", 12, 55)
