@@ -26,26 +26,23 @@ def test_a_one_match_cfind_runs_one_statement_per_kind_of_fact(ct):  # noqa: F81
     assert response.PregnancyStatus == 4  # unknown: read from the exam query's sex and birth date, as before
 
 
-@pytest.fixture
-def live_connection(transactional_db):
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite's connections are not kept between requests (CONN_MAX_AGE 0): nothing to check")
-    return connection
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_cfinds_of_an_association_skip_the_health_check_but_not_the_error_check(live_connection, ct, monkeypatch):  # noqa: F811
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite's connections are not kept between requests (CONN_MAX_AGE 0): nothing to check",
+)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_cfinds_of_an_association_skip_the_health_check_but_not_the_error_check(ct, monkeypatch):  # noqa: F811
     monkeypatch.undo()  # ct's stand-in for close_old_connections: this test is about the real one
     exam = book(ct)
     checks = []
-    usable = live_connection.is_usable
-    monkeypatch.setattr(live_connection, "is_usable", lambda: checks.append(1) or usable())
+    usable = connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or usable())
     identifier = query(AccessionNumber=exam.accession_number, PatientName="")
 
     for _ in range(3):
         assert len(worklist(identifier)) == 1
     assert checks == []  # no `SELECT 1` before each C-FIND: the connection is this association's, in use
 
-    live_connection.errors_occurred = True  # as a failed statement leaves it
+    connection.errors_occurred = True  # as a failed statement leaves it
     assert len(worklist(identifier)) == 1
     assert checks == [1]  # a connection an error may have broken is still checked (and closed if it is)
