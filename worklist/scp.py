@@ -157,7 +157,7 @@ def handle_find(event):
         yield IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, None
         return
     encoder = _encoder(event, plan)
-    close_old_connections()
+    _reuse_connection()
     try:
         yield from _find_matches(event, query, plan, encoder)
     except Exception:
@@ -165,6 +165,17 @@ def handle_find(event):
         yield UNABLE_TO_PROCESS, None
     finally:
         close_old_connections()
+
+
+def _reuse_connection() -> None:
+    """Before a C-FIND: this thread's database connection closed if an error broke it or it outlived CONN_MAX_AGE
+    (close_old_connections), and otherwise used without Django's health check, a `SELECT 1` round trip before each
+    request. Each association has its own thread and connection (closed when the association ends), so an open
+    connection here is one this association opened and has used since, C-FINDs apart; one that died meanwhile fails
+    its C-FIND with A700, and the error closes it (close_old_connections after the C-FIND) for the next."""
+    close_old_connections()
+    if connection.connection is not None:
+        connection.health_check_done = True
 
 
 def _find_matches(event, query, plan: ResponsePlan, encoder: encode.ResponseEncoder | None):

@@ -189,16 +189,25 @@ def worklist_matches(
     batch (FACTS_BATCH rows): the queries do not grow with the number of matches in a batch."""
     rows = iter(rows)
     while batch := list(islice(rows, FACTS_BATCH)):
-        patients = patient_facts_for({row["patient_id"] for row in batch}) if patient_facts else {}
+        patients = patient_facts_for(_patients_of(batch)) if patient_facts else {}
         exams = exam_facts_for(batch) if exam_facts else {}
         for row in batch:
             yield row, patients.get(row["patient_id"]), exams.get(row["id"])
 
 
-def patient_facts_for(patient_ids: Iterable[int], *, now: datetime | None = None) -> dict[int, PatientFacts]:
+def _patients_of(rows: Iterable[dict]) -> list[Patient]:
+    """The patients of worklist rows, each once, as unsaved instances holding what the safety summary reads of a
+    patient (its sex and birth date: who could be pregnant): the rows carry them, so no query reads the patients."""
+    patients = {}
+    for row in rows:
+        if row["patient_id"] not in patients:
+            patients[row["patient_id"]] = Patient(id=row["patient_id"], sex=row["sex"], birth_date=row["birth_date"])
+    return list(patients.values())
+
+
+def patient_facts_for(patients: Iterable[Patient], *, now: datetime | None = None) -> dict[int, PatientFacts]:
     """The worklist's facts of each patient (patient id -> them), from the safety summaries."""
     now = now or timezone.now()
-    patients = Patient.objects.filter(pk__in=list(patient_ids))
     return {pk: _patient_facts(summary, now) for pk, summary in safety_summaries(patients).items()}
 
 
