@@ -244,14 +244,21 @@ def _apply_now(text: str, reader: Reader, head: Header, *, peer: str) -> str:
 
     First optimistically, without a savepoint (the path nearly every message takes: no statement spent on a partial
     rollback that success never needs); when anything fails, that transaction is rolled back whole and the message
-    applied again with savepoints, which store it with its AE. A connection lost fails both the same way: not tried
+    applied again with savepoints, which store it with its AE. A deadlock or serialization failure (PostgreSQL rolled
+    the transaction back) runs the same transaction again. A connection lost fails both the same way: not tried
     twice.
     """
     try:
-        with transaction.atomic():
-            row = _row(text, head, peer=peer, status=M.RECEIVED)
-            _apply(row, reader, head, optimistic=True)
-        return row.ack
+        for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+            try:
+                with transaction.atomic():
+                    row = _row(text, head, peer=peer, status=M.RECEIVED)
+                    _apply(row, reader, head, optimistic=True)
+                return row.ack
+            except OperationalError as error:
+                if not _transient(error) or attempt == TRANSIENT_ATTEMPTS:
+                    raise
+                log.info("HL7 %s: %s, applied again (attempt %d)", head.control_id, _sqlstate(error), attempt + 1)
     except (OperationalError, InterfaceError):
         raise
     except IntegrityError:
@@ -263,6 +270,21 @@ def _apply_now(text: str, reader: Reader, head: Header, *, peer: str) -> str:
         row = _row(text, head, peer=peer, status=M.RECEIVED)
         _apply(row, reader, head)
     return row.ack
+
+
+# PostgreSQL's deadlock_detected and serialization_failure: the database rolled the transaction back on its own,
+# and the same transaction run again succeeds (two connections' orders taking the same identifier rows at once).
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+TRANSIENT_ATTEMPTS = 3
+
+
+def _sqlstate(error: Exception) -> str:
+    return getattr(error.__cause__, "sqlstate", None) or ""
+
+
+def _transient(error: OperationalError) -> bool:
+    """A conflict between concurrent transactions that running the same one again resolves."""
+    return _sqlstate(error) in TRANSIENT_SQLSTATES
 
 
 def _apply(row: InboundMessage, reader: Reader, head: Header, *, optimistic: bool = False) -> None:

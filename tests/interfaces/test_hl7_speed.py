@@ -156,3 +156,47 @@ def test_an_order_refused_after_the_optimistic_attempt_is_stored_with_its_ae(cat
     stored = InboundMessage.objects.get(control_id="C2")
     assert (stored.status, stored.ack) == (InboundMessage.Status.ERROR, ack)
     assert Order.objects.filter(placer_order_number="SAME").count() == 1
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"  # as psycopg's DeadlockDetected carries it
+
+
+def test_an_order_that_lost_a_deadlock_is_applied_again_and_acknowledged_once(catalog, monkeypatch):
+    """Two connections' orders taking the same identifier rows at once: PostgreSQL aborts one transaction with a
+    deadlock; that message is applied again, not answered with a closed connection."""
+    from django.db import OperationalError
+
+    from interfaces.services import receiving
+
+    handler = receiving.HANDLERS[("ORM", "O01")]
+    calls = []
+
+    def deadlocked_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from _Deadlock()
+        return handler(*args, **kwargs)
+
+    monkeypatch.setitem(receiving.HANDLERS, ("ORM", "O01"), deadlocked_once)
+    ack = message_receive(cis_order("D1").encode())
+    assert (msa(ack)[1], len(calls)) == ("AA", 2)
+    assert Order.objects.filter(placer_order_number="PLD1").count() == 1
+    assert InboundMessage.objects.get(control_id="D1").status == InboundMessage.Status.APPLIED
+
+
+def test_an_operational_error_that_is_not_a_conflict_is_not_tried_again(catalog, monkeypatch):
+    from django.db import OperationalError
+
+    from interfaces.services import receiving
+
+    calls = []
+
+    def connection_lost(*args, **kwargs):
+        calls.append(1)
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setitem(receiving.HANDLERS, ("ORM", "O01"), connection_lost)
+    with pytest.raises(OperationalError):
+        message_receive(cis_order("D2").encode())
+    assert len(calls) == 1
