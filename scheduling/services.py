@@ -538,7 +538,7 @@ def _when_refusal(exam: Exam, action: Action, at: datetime, early_reason: str) -
     if action == Action.NO_SHOW:
         if at < booked:
             return (
-                f"The exam is booked for {timezone.localtime(booked):%A %d %B at %H:%M}: a no-show can be recorded "
+                f"The exam is booked for {timezone.localtime(booked):%A %Y-%m-%d at %H:%M}: a no-show can be recorded "
                 "only after that time.",
                 "status",
             )

@@ -183,8 +183,11 @@ def room_open_round_the_clock(**kwargs) -> Room:
 
 
 def an_hour_ago() -> datetime:
-    """The start of the last full hour but one: on the hour, so a short exam from then never crosses midnight."""
-    return (timezone.now() - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    """The start of the last full hour but one, and never before today's local midnight (a late exam must still be
+    today's to be checked in): on the hour, so a short exam from then never crosses midnight."""
+    now = timezone.localtime()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return max((now - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0), midnight)
 
 
 def make_exam_due(**order_kwargs):

@@ -127,7 +127,7 @@ def department():
     exams["arrived"] = scheduling.exam_check_in(exam=exams["arrived"], acting_user=TEST_ACTOR)
     for step in (scheduling.exam_check_in, scheduling.exam_start):
         exams["in_progress"] = step(exam=exams["in_progress"], acting_user=TEST_ACTOR)
-    exams["no_show"] = scheduling.exam_mark_no_show(exam=exam(10), acting_user=TEST_ACTOR)
+    exams["no_show"] = scheduling.exam_mark_no_show(exam=exam(0), acting_user=TEST_ACTOR)  # past at any hour
     exams["cancelled"] = scheduling.exam_cancel(exam=exam(11), reason="Patient request", acting_user=TEST_ACTOR)
     for name, hour in (("completed", 12), ("preliminary", 13), ("final", 14)):
         done = exam(hour)
