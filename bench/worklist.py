@@ -118,12 +118,9 @@ from pynetdicom.sop_class import ModalityWorklistInformationFind
 
 # bench.scheduling sets Django up on import (production-like environment); its loading helpers are shared.
 from bench.scheduling import (
-    EXAM_COLUMNS as SCHEDULING_EXAM_COLUMNS,
-)
-from bench.scheduling import (
-    ORDER_COLUMNS as SCHEDULING_ORDER_COLUMNS,
-)
-from bench.scheduling import (
+    EXAM_COLUMNS,
+    IMAGES_NONE,
+    ORDER_COLUMNS,
     PATIENT_COLUMNS,
     check_copy_columns,
     check_order_copy_columns,
@@ -174,14 +171,10 @@ ORTHANC = Path("/usr/sbin/Orthanc")
 ORTHANC_WORKLISTS = Path("/usr/share/orthanc/plugins/libModalityWorklists.so")
 S = Exam.Status
 
-# bench.scheduling's COPY columns and those added to the models since, which have no database default.
-ORDER_COLUMNS = (*SCHEDULING_ORDER_COLUMNS, "patient_class", "plausibility_override")
+# The values of bench.scheduling's last COPY columns, the same for every row here: no patient class, no
+# plausibility override; no images (a worklist does not read them).
 ORDER_DEFAULTS = ("", "")
-EXAM_COLUMNS = (
-    *SCHEDULING_EXAM_COLUMNS, "image_availability", "image_series_count", "image_instance_count",
-    "image_retrieve_ae_title",
-)  # fmt: skip
-EXAM_DEFAULTS = ("", 0, 0, "")
+EXAM_DEFAULTS = IMAGES_NONE
 
 PROCEDURES = {  # modality -> (name, code, minutes), codes MWL-<modality>-<n>
     "CT": [("CT head without contrast", "70450", 15), ("CT chest with contrast", "71260", 20),
