@@ -21,6 +21,7 @@ from clinical.models import (
     PregnancyStatus,
 )
 from ris.models import Patient
+from ris.statements import Slot, Statement
 
 Kind = Observation.Kind
 NEWEST_OBSERVATION = ("-observed_at", "-id")
@@ -52,30 +53,40 @@ def latest_observation(patient: Patient, kind: str, *, before: datetime | None =
     return rows.order_by(*NEWEST_OBSERVATION).first()
 
 
-def latest_observations(patient_ids: Iterable[int], kinds: Iterable[str]) -> dict[tuple[int, str], Observation]:
-    """The newest observation with a value of each kind, for many patients in one query: (patient id, kind) -> it."""
+def _ids(patient_ids: Iterable[int] | Slot) -> list[int] | Slot:
+    return patient_ids if isinstance(patient_ids, Slot) else list(patient_ids)
+
+
+def _latest_observations(patient_ids: Iterable[int] | Slot, kinds: Iterable[str]) -> QuerySet[Observation]:
     newest = Observation.objects.filter(
         patient_id=OuterRef("patient_id"), kind=OuterRef("kind"), value__isnull=False
     ).order_by(*NEWEST_OBSERVATION)
-    rows = Observation.objects.filter(
-        patient_id__in=list(patient_ids), kind__in=list(kinds), pk=Subquery(newest.values("pk")[:1])
+    return Observation.objects.filter(
+        patient_id__any_of=_ids(patient_ids), kind__in=list(kinds), pk=Subquery(newest.values("pk")[:1])
     )
-    return {(row.patient_id, row.kind): row for row in rows}
+
+
+def latest_observations(patient_ids: Iterable[int], kinds: Iterable[str]) -> dict[tuple[int, str], Observation]:
+    """The newest observation with a value of each kind, for many patients in one query: (patient id, kind) -> it."""
+    return {(row.patient_id, row.kind): row for row in _latest_observations(patient_ids, kinds)}
 
 
 def latest_pregnancy(patient: Patient) -> PregnancyRecord | None:
     return latest_pregnancies([patient.pk]).get(patient.pk)
 
 
+def _latest_pregnancies(patient_ids: Iterable[int] | Slot) -> QuerySet[PregnancyRecord]:
+    newest = PregnancyRecord.objects.filter(patient_id=OuterRef("patient_id")).order_by(*NEWEST_PREGNANCY)
+    return PregnancyRecord.objects.filter(patient_id__any_of=_ids(patient_ids), pk=Subquery(newest.values("pk")[:1]))
+
+
 def latest_pregnancies(patient_ids: Iterable[int]) -> dict[int, PregnancyRecord]:
     """The newest pregnancy record of each patient, in one query: patient id -> it."""
-    newest = PregnancyRecord.objects.filter(patient_id=OuterRef("patient_id")).order_by(*NEWEST_PREGNANCY)
-    rows = PregnancyRecord.objects.filter(patient_id__in=list(patient_ids), pk=Subquery(newest.values("pk")[:1]))
-    return {row.patient_id: row for row in rows}
+    return {row.patient_id: row for row in _latest_pregnancies(patient_ids)}
 
 
-def _active(model: type[Model], patient_ids: Iterable[int], *order: str) -> QuerySet:
-    return model.objects.filter(patient_id__in=list(patient_ids), active=True).order_by(*order)
+def _active(model: type[Model], patient_ids: Iterable[int] | Slot, *order: str) -> QuerySet:
+    return model.objects.filter(patient_id__any_of=_ids(patient_ids), active=True).order_by(*order)
 
 
 def active_allergies(patient: Patient):
@@ -90,7 +101,7 @@ def active_implants(patient: Patient):
     return _active(Implant, [patient.pk], *IMPLANT_ORDER)
 
 
-def _by_patient(rows: QuerySet) -> dict[int, list]:
+def _by_patient(rows: Iterable) -> dict[int, list]:
     grouped = defaultdict(list)
     for row in rows:
         grouped[row.patient_id].append(row)
@@ -158,19 +169,32 @@ def safety_summary(patient: Patient, *, on: date | None = None) -> SafetySummary
     return safety_summaries([patient], on=on)[patient.pk]
 
 
+# What a safety summary reads, compiled once (ris.statements): the worklist asks for the summaries of every match.
+PATIENTS = Slot("patients")
+SUMMARY_KINDS = (Kind.EGFR, Kind.WEIGHT, Kind.HEIGHT)
+_STATUSES = Statement(
+    lambda: ClinicalStatus.objects.filter(patient_id__any_of=PATIENTS).values_list("patient_id", "allergies")
+)
+_ALLERGIES = Statement(lambda: _active(Allergy, PATIENTS, *ALLERGY_ORDER))
+_ALERTS = Statement(lambda: _active(MedicalAlert, PATIENTS, *ALERT_ORDER))
+_IMPLANTS = Statement(lambda: _active(Implant, PATIENTS, *IMPLANT_ORDER))
+_OBSERVATIONS = Statement(lambda: _latest_observations(PATIENTS, SUMMARY_KINDS))
+_PREGNANCIES = Statement(lambda: _latest_pregnancies(PATIENTS))
+
+
 def safety_summaries(patients: Iterable[Patient], *, on: date | None = None) -> dict[int, SafetySummary]:
     """The safety summary of each patient (patient id -> it) in a constant number of queries, however many patients:
     for lists such as the modality worklist."""
     day = on or timezone.localdate()
     patients = list(patients)
     ids = [patient.pk for patient in patients]
-    statuses = dict(ClinicalStatus.objects.filter(patient_id__in=ids).values_list("patient_id", "allergies"))
-    allergies = _by_patient(_active(Allergy, ids, *ALLERGY_ORDER))
-    alerts = _by_patient(_active(MedicalAlert, ids, *ALERT_ORDER))
-    implants = _by_patient(_active(Implant, ids, *IMPLANT_ORDER))
-    observations = latest_observations(ids, (Kind.EGFR, Kind.WEIGHT, Kind.HEIGHT))
+    statuses = dict(_STATUSES.all(patients=ids))
+    allergies = _by_patient(_ALLERGIES.all(patients=ids))
+    alerts = _by_patient(_ALERTS.all(patients=ids))
+    implants = _by_patient(_IMPLANTS.all(patients=ids))
+    observations = {(row.patient_id, row.kind): row for row in _OBSERVATIONS.all(patients=ids)}
     relevant = {patient.pk for patient in patients if could_be_pregnant(patient, day)}
-    pregnancies = latest_pregnancies(relevant) if relevant else {}
+    pregnancies = {row.patient_id: row for row in _PREGNANCIES.all(patients=sorted(relevant))} if relevant else {}
     return {
         patient.pk: SafetySummary(
             patient=patient,

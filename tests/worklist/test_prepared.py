@@ -5,6 +5,7 @@ binding."""
 import pytest
 from django.db import connection
 
+from tests.conftest import need
 from tests.worklist.test_encode import every_key_query
 from tests.worklist.test_mwl_safety import query, worklist
 from worklist import scp, selectors
@@ -12,8 +13,7 @@ from worklist import scp, selectors
 
 @pytest.fixture
 def postgresql(department, monkeypatch):
-    if connection.vendor != "postgresql":
-        pytest.skip("prepared statements are a PostgreSQL matter")
+    need(connection.vendor == "postgresql", "prepared statements are a PostgreSQL matter")
     monkeypatch.setattr(scp, "close_old_connections", lambda: None)  # the test's transaction holds the connection
     return department
 
@@ -36,8 +36,22 @@ def test_a_repeated_query_reuses_its_prepared_statements(postgresql):
         assert len(worklist(query(AccessionNumber=accession, PatientName=""))) == 1
 
     prepared = {text: count for text, count in new_executions(before).items() if "scheduling_exam" in text}
-    assert list(prepared.values()) == [2]  # one statement, prepared on its second execution, executed again
-    assert "$1" in next(iter(prepared))  # the accession number is a parameter, not written into the SQL
+    # The exams' ids and their rows: each prepared on its second execution, executed again
+    assert sorted(prepared.values()) == [2, 2]
+    assert all("$1" in text for text in prepared)  # the accession number, the ids: parameters, not in the SQL
+
+
+def test_queries_of_any_number_of_matches_share_the_rows_statement(postgresql):
+    before = executions()
+    accession = next(iter(postgresql["exams"].values())).accession_number
+    counts = [len(worklist(identifier)) for identifier in (query(AccessionNumber=accession, PatientName=""),) * 2]
+    counts.append(len(worklist(query(PatientName=""))))
+
+    assert counts[0] == 1
+    assert counts[2] == len(postgresql["exams"]) > 1
+    rows = [text for text in new_executions(before) if "= ANY($1::bigint[])" in text and '"scheduling_order"' in text]
+    assert len(rows) == 1  # one text for 1 and for all the matches (an IN list would have had one text per count)
+    assert new_executions(before)[rows[0]] == 2  # prepared on the second C-FIND, used again by the third
 
 
 def test_the_full_key_set_prepares_the_clinical_queries_too(postgresql):

@@ -1,0 +1,160 @@
+"""Statements compiled once per process: the same queryset, built by the same function, without Django turning it
+into SQL again on every call.
+
+Django compiles a queryset into SQL each time it runs: for a statement with many joined columns (the worklist's
+row of 38 columns from six tables) that is several milliseconds of Python, far more than PostgreSQL needs to
+answer it from an index. A `Statement` takes the function that builds the queryset, with `Slot`s where the values
+of a call go, compiles it once for the database in use, and then only binds each call's values into that SQL.
+
+    ACTIVE_ALLERGIES = Statement(lambda: Allergy.objects.filter(patient_id__any_of=Slot("patients"), active=True))
+    allergies = ACTIVE_ALLERGIES.all(patients=[1, 2, 3])
+
+A slot stands for one parameter: a list goes in through the `any_of` lookup below (one array parameter on
+PostgreSQL, one JSON text on SQLite), so the SQL text is the same whatever the list's length, and PostgreSQL can
+prepare it (worklist.selectors.prepared_statements). Anything else of the queryset (constants, ordering,
+subqueries) is compiled with it, once.
+
+What a statement returns is what the queryset would: model instances (no select_related), or the tuples of
+values_list. Django's converters run on every row, as they would. `tests/ris/test_statements.py` holds each result
+to the queryset's own.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Field, ForeignObject, Lookup, QuerySet
+from django.db.models.query import FlatValuesListIterable, ModelIterable, ValuesListIterable
+
+
+@dataclass(frozen=True)
+class Slot:
+    """The place of a call's value in a compiled statement, by name."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class _Parameter:
+    """A slot as a parameter of the compiled SQL: how the call's value becomes the parameter on this database."""
+
+    slot: Slot
+    adapt: Callable[[Any], Any]
+
+
+def _as_array(values: Iterable) -> list:
+    return list(values)
+
+
+def _as_json(values: Iterable) -> str:
+    return json.dumps(list(values))
+
+
+class AnyOf(Lookup):
+    """`field__any_of=values`: the field equals one of the values (a list, or a Slot for one), as a single parameter
+    whatever their number: `field = ANY(%s)` with an array on PostgreSQL, `field IN (SELECT value FROM
+    json_each(%s))` elsewhere (SQLite). An empty list matches nothing."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def get_prep_lookup(self):
+        if isinstance(self.rhs, Slot):
+            return self.rhs
+        return [self.lhs.output_field.get_prep_value(value) for value in self.rhs]
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        if connection.vendor == "postgresql":  # typed: the prepared statement's parameter type stays the same
+            sql, adapt = f"{lhs} = ANY(%s::{self.lhs.output_field.db_type(connection)}[])", _as_array
+        else:
+            sql, adapt = f"{lhs} IN (SELECT value FROM json_each(%s))", _as_json  # noqa: S608 (a column name)
+        value = _Parameter(self.rhs, adapt) if isinstance(self.rhs, Slot) else adapt(self.rhs)
+        return sql, (*lhs_params, value)
+
+
+Field.register_lookup(AnyOf)
+ForeignObject.register_lookup(AnyOf)  # related fields keep lookups of their own: patient_id__any_of
+
+
+@dataclass
+class _Compiled:
+    sql: str
+    params: tuple
+    expressions: list  # what each column of a row is (its converters come from it)
+    database: str
+    model: type | None  # rows become instances of it (the columns are its fields, init_names)
+    init_names: list[str]
+    flat: bool
+
+
+class Statement:
+    """A queryset compiled once per database alias (`using`, default "default": the RIS has one database);
+    `all(**values)` runs it with the slots' values."""
+
+    def __init__(self, build: Callable[[], QuerySet]):
+        self._build = build
+        self._compiled: dict[str, _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def all(self, *, using: str = DEFAULT_DB_ALIAS, **values) -> list:
+        compiled = self._compiled.get(using) or self._compile(using)
+        connection = connections[using]
+        params = [
+            param.adapt(values[param.slot.name]) if isinstance(param, _Parameter) else param
+            for param in compiled.params
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        converters = [
+            (position, convs, expression)
+            for position, expression in enumerate(compiled.expressions)
+            if (convs := connection.ops.get_db_converters(expression) + expression.get_db_converters(connection))
+        ]
+        if converters:
+            rows = [_convert(row, converters, connection) for row in rows]
+        if compiled.model is not None:
+            return [compiled.model.from_db(compiled.database, compiled.init_names, row) for row in rows]
+        if compiled.flat:
+            return [row[0] for row in rows]
+        return [tuple(row) for row in rows]
+
+    def _compile(self, database: str) -> _Compiled:
+        with self._lock:
+            compiled = self._compiled.get(database) or self._compile_for(self._build(), database)
+            self._compiled[database] = compiled
+        return compiled
+
+    @staticmethod
+    def _compile_for(queryset: QuerySet, database: str) -> _Compiled:
+        query = queryset.query
+        if query.select_related or query.annotation_select or query.extra_select or query.combinator:
+            raise ValueError("a Statement compiles plain model or values_list querysets only")
+        compiler = query.get_compiler(using=database)
+        sql, params = compiler.as_sql()
+        expressions = [column for column, _sql, _alias in compiler.select[: compiler.col_count]]
+        model, init_names, flat = None, [], False
+        if queryset._iterable_class is ModelIterable:
+            model = compiler.klass_info["model"]
+            init_names = [column.target.attname for column in expressions]
+        elif queryset._iterable_class is FlatValuesListIterable:
+            flat = True
+        elif queryset._iterable_class is not ValuesListIterable:
+            raise ValueError("a Statement compiles plain model or values_list querysets only")
+        return _Compiled(sql, tuple(params), expressions, database, model, init_names, flat)
+
+
+def _convert(row, converters, connection) -> tuple:
+    row = list(row)
+    for position, convs, expression in converters:
+        value = row[position]
+        for converter in convs:
+            value = converter(value, expression, connection)
+        row[position] = value
+    return tuple(row)

@@ -1,0 +1,91 @@
+"""Statements compiled once (ris.statements): what they return is what their queryset returns, on SQLite and on
+PostgreSQL, and Django does not compile them again."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from clinical.models import Observation
+from ris.models import Patient
+from ris.statements import Slot, Statement
+from scheduling.models import Order
+from tests.factories import PatientFactory, make_order
+
+pytestmark = pytest.mark.django_db
+
+PATIENTS = Slot("patients")
+
+
+def observation(patient: Patient, kind: str, value: str, at: datetime) -> Observation:
+    return Observation.objects.create(patient=patient, kind=kind, value=Decimal(value), unit="kg", observed_at=at)
+
+
+def test_model_rows_are_the_querysets_instances_field_by_field():
+    first, second, other = PatientFactory.create_batch(3)
+    at = datetime(2026, 3, 1, 8, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    for patient in (first, second, other):
+        observation(patient, Observation.Kind.WEIGHT, "71.25", at)
+    query = lambda ids: Observation.objects.filter(patient_id__any_of=ids).order_by("id")  # noqa: E731
+    statement = Statement(lambda: query(PATIENTS))
+
+    rows = statement.all(patients=[second.pk, first.pk])
+
+    expected = list(query([first.pk, second.pk]))
+    assert [row.pk for row in rows] == [row.pk for row in expected]
+    assert len(rows) == 2
+    fields = [field.attname for field in Observation._meta.concrete_fields]
+    assert [[getattr(row, name) for name in fields] for row in rows] == [
+        [getattr(row, name) for name in fields] for row in expected
+    ]
+    assert rows[0].value == Decimal("71.25")
+    assert rows[0].observed_at == at
+    assert not rows[0]._state.adding
+    assert rows[0]._state.db == "default"
+
+
+def test_values_list_rows_and_flat_lists_with_json_and_dates():
+    patient = PatientFactory(birth_date=date(1980, 2, 29))
+    order = make_order(patient=patient, diagnosis_codes=["R51", "G43.909"])
+    rows = Statement(
+        lambda: Order.objects.filter(id__any_of=Slot("orders")).values_list(
+            "id", "diagnosis_codes", "patient__birth_date"
+        )
+    ).all(orders=[order.pk])
+    flat = Statement(lambda: Order.objects.filter(patient_id__any_of=PATIENTS).values_list("id", flat=True))
+
+    assert rows == [(order.pk, ["R51", "G43.909"], date(1980, 2, 29))]
+    assert flat.all(patients=[patient.pk]) == [order.pk]
+
+
+def test_the_queryset_is_built_and_compiled_once_whatever_the_lists_length():
+    patients = PatientFactory.create_batch(3)
+    builds = []
+    statement = Statement(lambda: builds.append(1) or Patient.objects.filter(pk__any_of=PATIENTS).values_list("mrn"))
+
+    with CaptureQueriesContext(connection) as captured:
+        for count in (1, 3, 2):
+            assert len(statement.all(patients=[patient.pk for patient in patients[:count]])) == count
+
+    assert builds == [1]
+    assert len(captured.captured_queries) == 3
+
+
+def test_an_empty_list_matches_nothing_and_strings_match_as_strings():
+    PatientFactory(mrn="A-1")
+    by_mrn = Statement(lambda: Patient.objects.filter(mrn__any_of=Slot("mrns")).values_list("mrn", flat=True))
+
+    assert by_mrn.all(mrns=[]) == []
+    assert by_mrn.all(mrns=["A-1", "a-1", "A-"]) == ["A-1"]
+    assert list(Patient.objects.filter(mrn__any_of=["A-1"]).values_list("mrn", flat=True)) == ["A-1"]
+    assert list(Patient.objects.filter(mrn__any_of=[])) == []
+
+
+def test_a_queryset_it_cannot_return_as_django_would_is_refused():
+    with pytest.raises(ValueError, match="plain model or values_list"):
+        Statement(lambda: Order.objects.select_related("patient").filter(id__any_of=Slot("orders"))).all(orders=[1])
+    with pytest.raises(ValueError, match="plain model or values_list"):
+        Statement(lambda: Order.objects.filter(id__any_of=Slot("orders")).values("id")).all(orders=[1])
