@@ -68,6 +68,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE, dsutils
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
+from ris import statements
 from worklist import encode, scp, selectors
 from worklist.translate import ResponsePlan, full_key_query, worklist_item
 
@@ -247,19 +248,24 @@ def in_process(made, repeats: int) -> None:
         )
 
 
+def unprepared(_connection) -> contextlib.AbstractContextManager:
+    """ris.statements.prepared's stand-in: Django's client-side binding, nothing prepared."""
+    return contextlib.nullcontext()
+
+
 def prepared_vs_not(made, repeats: int) -> None:
     """Wall time of the byte path's C-FINDs with the statements prepared and with Django's client-side binding."""
-    real = selectors.prepared_statements
-    print("  wall ms, byte path: statements prepared vs bound on the client (the previous commit)")
+    real = statements.prepared
+    print("  wall ms, byte path: statements prepared vs bound on the client (Django's way)")
     for kind, (identifier, _expected) in made.items():
         walls = {True: [], False: []}
         for _ in range(repeats):
             for prepared in (False, True):
-                selectors.prepared_statements = real if prepared else contextlib.nullcontext
+                statements.prepared = real if prepared else unprepared
                 began = time.perf_counter()
                 cfind_cpu(identifier, True)
                 walls[prepared].append(time.perf_counter() - began)
-        selectors.prepared_statements = real
+        statements.prepared = real
         old, new = (statistics.median(walls[flag]) * 1e3 for flag in (False, True))
         print(f"  {kind:28} client-bound {old:8.1f}   prepared {new:8.1f}   x{old / new:.2f}")
 
@@ -268,26 +274,26 @@ def planning(made, repeats: int) -> None:
     """What preparing saves on the server: each kind's statements EXPLAIN ANALYZEd as Django sends them (values
     in the SQL: planned on every C-FIND), then how PostgreSQL plans the prepared ones after `repeats` C-FINDs."""
     print("\n2. PostgreSQL, server side: planning and execution per C-FIND (medians of EXPLAIN ANALYZE, client-bound)")
-    real = selectors.prepared_statements
+    real = statements.prepared
     for kind, (identifier, _expected) in made.items():
-        selectors.prepared_statements = contextlib.nullcontext
+        statements.prepared = unprepared
         with CaptureQueriesContext(connection) as captured:
             cfind_cpu(identifier, True)
-        selectors.prepared_statements = real
-        statements = [q["sql"] for q in captured.captured_queries if q["sql"] and q["sql"].startswith("SELECT ")]
-        statements = [sql for sql in statements if sql != "SELECT 1"]
+        statements.prepared = real
+        texts = [q["sql"] for q in captured.captured_queries if q["sql"] and q["sql"].startswith("SELECT ")]
+        texts = [sql for sql in texts if sql != "SELECT 1"]
         spent = []
         for _ in range(5):
             plan = run = 0.0
             with connection.cursor() as cursor:
-                for sql in statements:
+                for sql in texts:
                     cursor.execute("EXPLAIN (ANALYZE, SUMMARY, TIMING OFF) " + sql)
                     text = "\n".join(row[0] for row in cursor.fetchall())
                     plan += float(re.search(r"Planning Time: ([\d.]+)", text).group(1))
                     run += float(re.search(r"Execution Time: ([\d.]+)", text).group(1))
             spent.append((plan, run))
         plan, run = (statistics.median(part) for part in zip(*spent, strict=True))
-        print(f"  {kind:28} {len(statements):2d} statements: planning {plan:6.2f} ms, execution {run:6.2f} ms")
+        print(f"  {kind:28} {len(texts):2d} statements: planning {plan:6.2f} ms, execution {run:6.2f} ms")
     connection.close()  # a fresh connection: its prepared statements are this section's
     for identifier, _expected in made.values():
         for _ in range(repeats):

@@ -101,6 +101,13 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The statements the RIS prepares on the server are those of ris.statements: fixed texts whose values are
+    # arrays of ids, for which one generic plan is right; without this PostgreSQL plans each execution again
+    # (it prices a custom plan for one id below the generic plan's ten). Nothing else is prepared.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    if "plan_cache_mode" not in _options.get("options", ""):
+        _options["options"] = f"{_options.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN IMMEDIATE: writers queue for the lock instead of failing mid-transaction; one writer at a time is
     # what serialises identifier sequences and bookings on the embedded database.

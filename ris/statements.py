@@ -10,9 +10,9 @@ of a call go, compiles it once for the database in use, and then only binds each
     allergies = ACTIVE_ALLERGIES.all(patients=[1, 2, 3])
 
 A slot stands for one parameter: a list goes in through the `any_of` lookup below (one array parameter on
-PostgreSQL, one JSON text on SQLite), so the SQL text is the same whatever the list's length, and PostgreSQL can
-prepare it (worklist.selectors.prepared_statements). Anything else of the queryset (constants, ordering,
-subqueries) is compiled with it, once.
+PostgreSQL, one JSON text on SQLite), so the SQL text is the same whatever the list's length. Anything else of the
+queryset (constants, ordering, subqueries) is compiled with it, once. On PostgreSQL the statement is also prepared
+on the server, once per connection, with a generic plan (`prepared`): no parsing or planning per call either.
 
 What a statement returns is what the queryset would: model instances (no select_related), or the tuples of
 values_list. Django's converters run on every row, as they would. `tests/ris/test_statements.py` holds each result
@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,7 +110,7 @@ class Statement:
             param.adapt(values[param.slot.name]) if isinstance(param, _Parameter) else param
             for param in compiled.params
         ]
-        with connection.cursor() as cursor:
+        with prepared(connection), connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
         converters = [
@@ -148,6 +149,28 @@ class Statement:
         elif queryset._iterable_class is not ValuesListIterable:
             raise ValueError("a Statement compiles plain model or values_list querysets only")
         return _Compiled(sql, tuple(params), expressions, database, model, init_names, flat)
+
+
+@contextmanager
+def prepared(connection) -> Iterator[None]:
+    """On PostgreSQL, the statement is bound on the server and prepared on its first execution on the connection
+    (psycopg keeps up to `prepared_max` per connection): PostgreSQL parses, analyses and plans it once per connection,
+    with one generic plan (ris.settings sets plan_cache_mode for the prepared statements, which are only these).
+    Django binds on the client and prepares nothing: every other statement stays so. Elsewhere nothing changes."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    from django.db.backends.postgresql.base import ServerBindingCursor  # psycopg is installed only with PostgreSQL
+
+    connection.ensure_connection()
+    raw = connection.connection
+    factory, threshold = raw.cursor_factory, raw.prepare_threshold
+    raw.cursor_factory, raw.prepare_threshold = ServerBindingCursor, 0
+    try:
+        yield
+    finally:
+        if not raw.closed:
+            raw.cursor_factory, raw.prepare_threshold = factory, threshold
 
 
 def _convert(row, converters, connection) -> tuple:

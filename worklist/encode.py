@@ -18,6 +18,7 @@ syntax is the one they were written for, and gives any other dataset to pynetdic
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Iterable, Mapping
 from functools import cache
@@ -27,7 +28,12 @@ from pydicom import Dataset
 from pydicom.charset import convert_encodings
 from pydicom.filereader import read_dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import dimse_messages, dsutils, service_class
+from pynetdicom import dimse_messages, dsutils, evt, service_class
+from pynetdicom._handlers import LOGGER as DIMSE_LOG
+from pynetdicom._handlers import standard_dimse_sent_handler
+from pynetdicom.dimse import DIMSEServiceProvider
+from pynetdicom.dimse_primitives import C_FIND
+from pynetdicom.pdu_primitives import P_DATA
 
 from worklist.translate import TIMEZONE_OFFSET, ResponsePlan, _Key, _tag_and_vr, encoded_text
 
@@ -276,11 +282,75 @@ def encode_identifier(dataset: Dataset, is_implicit_vr: bool, is_little_endian: 
     return _pydicom_encode(dataset, is_implicit_vr, is_little_endian, deflated)
 
 
+# --- C-FIND responses straight to P-DATA ----------------------------------------------------------------------
+
+_pynetdicom_send_msg = DIMSEServiceProvider.send_msg
+FAST_FIND_STATUSES = frozenset({0x0000, 0xFF00, 0xFF01})  # success, pending, pending with a warning: no extra fields
+PDV_ITEM_OVERHEAD = 5  # a PDV item's length (4 bytes) and presentation context ID (1) before its data
+COMMANDS_KEPT = 32  # command sets a DIMSE provider keeps (one per C-FIND and status): its C-FINDs run one by one
+
+
+def send_msg(self: DIMSEServiceProvider, primitive, context_id: int) -> None:
+    """pynetdicom's DIMSEServiceProvider.send_msg, except for a C-FIND response without error fields whose command
+    set and identifier fit one P-DATA-TF PDU of the peer's maximum length: that one is sent as a single P-DATA with
+    two PDVs (command, identifier; PS3.8 9.3.5 allows several PDVs in a PDU), its command set written once per
+    C-FIND and status (pynetdicom's own bytes, from its message class) and reused for every match. pynetdicom
+    would build a command Dataset, encode it twice and send two P-DATAs for each match.
+
+    pynetdicom's own path remains for everything else, and whenever something watches the messages sent: a handler
+    bound to EVT_DIMSE_SENT (other than pynetdicom's standard logging one) or pynetdicom's logger at DEBUG."""
+    identifier = _fast_find_identifier(self, primitive)
+    if identifier is None:
+        return _pynetdicom_send_msg(self, primitive, context_id)
+    values = [[context_id, b"\x03" + _find_command(self, primitive, bool(identifier))]]  # command, last fragment
+    if identifier:
+        values.append([context_id, b"\x02" + identifier])  # data set, last fragment
+    limit = self.maximum_pdu_size
+    if limit and sum(PDV_ITEM_OVERHEAD + len(data) for _context, data in values) > limit:
+        return _pynetdicom_send_msg(self, primitive, context_id)  # fragments: pynetdicom's way
+    pdata = P_DATA()
+    pdata.presentation_data_value_list = values
+    self.dul.send_pdu(pdata)
+    return None
+
+
+def _fast_find_identifier(provider: DIMSEServiceProvider, primitive) -> bytes | None:
+    """The identifier bytes (b"" for none) of a C-FIND response the fast path sends; None for pynetdicom's path."""
+    if type(primitive) is not C_FIND or primitive.MessageIDBeingRespondedTo is None:
+        return None
+    if primitive.Status not in FAST_FIND_STATUSES or primitive.ErrorComment or primitive.OffendingElement:
+        return None
+    if DIMSE_LOG.isEnabledFor(logging.DEBUG) or any(
+        handler is not standard_dimse_sent_handler for handler, _args in provider.assoc.get_handlers(evt.EVT_DIMSE_SENT)
+    ):
+        return None
+    if primitive.Identifier is None:
+        return b""
+    identifier = primitive.Identifier.getvalue() if isinstance(primitive.Identifier, BytesIO) else None
+    return identifier or None  # an empty identifier: pynetdicom decides
+
+
+def _find_command(provider: DIMSEServiceProvider, primitive, has_identifier: bool) -> bytes:
+    """The command set of a C-FIND response, built by pynetdicom's C_FIND_RSP message once per C-FIND and status."""
+    key = (primitive.AffectedSOPClassUID, primitive.MessageIDBeingRespondedTo, primitive.Status, has_identifier)
+    commands = provider.__dict__.setdefault("ris_find_commands", {})
+    command = commands.get(key)
+    if command is None:
+        message = dimse_messages.C_FIND_RSP()
+        message.primitive_to_message(primitive)
+        command = encode_command(message.command_set, True, True)
+        if len(commands) >= COMMANDS_KEPT:
+            commands.clear()
+        commands[key] = command
+    return command
+
+
 def install() -> None:
-    """Have pynetdicom's C-FIND SCP send EncodedIdentifier bytes without encoding them again, and its DIMSE layer
-    write command sets here (idempotent)."""
+    """Have pynetdicom's C-FIND SCP send EncodedIdentifier bytes without encoding them again, its DIMSE layer
+    write command sets here, and C-FIND responses go out as one P-DATA each (idempotent)."""
     service_class.encode = encode_identifier
     dimse_messages.encode = encode_command
+    DIMSEServiceProvider.send_msg = send_msg
 
 
 def installed() -> bool:

@@ -179,38 +179,38 @@ def _reuse_connection() -> None:
 
 
 def _find_matches(event, query, plan: ResponsePlan, encoder: encode.ResponseEncoder | None):
-    """The matches of a parsed query, streamed, with the statements prepared on PostgreSQL (the connection stays
-    open across the association's C-FINDs: CONN_MAX_AGE)."""
-    with selectors.prepared_statements():
-        station = _caller(event) if settings.RIS_MWL_STATION_SCOPED else None
-        exams = selectors.worklist_exams(
-            query, statuses=settings.RIS_MWL_STATUSES, limit=settings.RIS_MWL_MAX_MATCHES, station_ae_title=station
+    """The matches of a parsed query, streamed. Their rows and clinical facts are read by statements prepared once
+    per connection on PostgreSQL (ris.statements; the connection stays open across the association's C-FINDs:
+    CONN_MAX_AGE)."""
+    station = _caller(event) if settings.RIS_MWL_STATION_SCOPED else None
+    exams = selectors.worklist_exams(
+        query, statuses=settings.RIS_MWL_STATUSES, limit=settings.RIS_MWL_MAX_MATCHES, station_ae_title=station
+    )
+    matches = 0
+    rows = selectors.worklist_matches(
+        selectors.worklist_rows(exams),
+        patient_facts=plan.asks(PATIENT_FACT_KEYS),
+        exam_facts=plan.asks(EXAM_FACT_KEYS),
+    )
+    for row, patient, exam in rows:
+        _keep_pace(event)
+        if event.is_cancelled:
+            yield CANCELLED, None
+            return
+        values = worklist_item(
+            row,
+            local_start=timezone.localtime(row["scheduled_start"]),
+            coding_scheme=settings.RIS_PROCEDURE_CODING_SCHEME,
+            protocol_scheme=settings.RIS_PROTOCOL_CODING_SCHEME,
+            patient=patient,
+            exam=exam,
         )
-        matches = 0
-        rows = selectors.worklist_matches(
-            selectors.worklist_rows(exams),
-            patient_facts=plan.asks(PATIENT_FACT_KEYS),
-            exam_facts=plan.asks(EXAM_FACT_KEYS),
-        )
-        for row, patient, exam in rows:
-            _keep_pace(event)
-            if event.is_cancelled:
-                yield CANCELLED, None
-                return
-            values = worklist_item(
-                row,
-                local_start=timezone.localtime(row["scheduled_start"]),
-                coding_scheme=settings.RIS_PROCEDURE_CODING_SCHEME,
-                protocol_scheme=settings.RIS_PROTOCOL_CODING_SCHEME,
-                patient=patient,
-                exam=exam,
-            )
-            response, unsupported = _response(plan, encoder, values)
-            matches += 1
-            yield (PENDING_WARNING if unsupported else PENDING), response
-        if matches == settings.RIS_MWL_MAX_MATCHES:
-            log.warning("C-FIND from %s: stopped at the cap of %d matches", _caller(event), matches)
-        log.info("C-FIND from %s: %d matches", _caller(event), matches)
+        response, unsupported = _response(plan, encoder, values)
+        matches += 1
+        yield (PENDING_WARNING if unsupported else PENDING), response
+    if matches == settings.RIS_MWL_MAX_MATCHES:
+        log.warning("C-FIND from %s: stopped at the cap of %d matches", _caller(event), matches)
+    log.info("C-FIND from %s: %d matches", _caller(event), matches)
 
 
 def _status(code: int, error_id: int | None = None, comment: str = "", tags: tuple[int, ...] = ()) -> Dataset:

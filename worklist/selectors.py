@@ -2,12 +2,10 @@
 matches (allergies, alerts, measurements, pregnancy, protocol) a constant number more per batch of matches."""
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from datetime import datetime, time, timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncTime
 from django.utils import timezone
@@ -134,33 +132,6 @@ WORKLIST_ROW = {
     "station_name": "room__station_name",
     "location_code": "room__location_code",
 }
-
-
-PREPARE_AFTER = 1  # executions of a statement on a connection before psycopg prepares it
-
-
-@contextmanager
-def prepared_statements() -> Iterator[None]:
-    """On PostgreSQL, the statements run in this block are bound on the server, and prepared when they run a
-    second time on the connection (psycopg keeps them, at most `prepared_max`, the least used deallocated): a
-    C-FIND of a shape seen before is not parsed and analysed again, and after five executions PostgreSQL keeps a
-    generic plan for it instead of planning it again. A statement seen once (an IN list of a batch's ids) is not
-    prepared for nothing. Django binds on the client (the values written into the SQL text) and prepares nothing:
-    outside this block that stays so. Elsewhere (SQLite) nothing changes."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    from django.db.backends.postgresql.base import ServerBindingCursor  # psycopg is installed only with PostgreSQL
-
-    connection.ensure_connection()
-    raw = connection.connection
-    factory, threshold = raw.cursor_factory, raw.prepare_threshold
-    raw.cursor_factory, raw.prepare_threshold = ServerBindingCursor, PREPARE_AFTER
-    try:
-        yield
-    finally:
-        if not raw.closed:
-            raw.cursor_factory, raw.prepare_threshold = factory, threshold
 
 
 # The rows of given exams, compiled once (ris.statements): Django would otherwise build the SQL of 38 columns from

@@ -1,14 +1,15 @@
-"""On PostgreSQL a C-FIND's statements are prepared on the server and reused by the next C-FIND of the same shape on
-the connection (worklist.selectors.prepared_statements); the rest of the application keeps Django's client-side
-binding."""
+"""On PostgreSQL a C-FIND's rows and clinical facts are read by statements prepared on the server once per
+connection, with one generic plan, and reused by every later C-FIND whatever its number of matches
+(ris.statements); the match query itself, and the rest of the application, keep Django's client-side binding."""
 
 import pytest
 from django.db import connection
 
+from ris import statements
 from tests.conftest import need
 from tests.worklist.test_encode import every_key_query
 from tests.worklist.test_mwl_safety import query, worklist
-from worklist import scp, selectors
+from worklist import scp
 
 
 @pytest.fixture
@@ -18,57 +19,63 @@ def postgresql(department, monkeypatch):
     return department
 
 
-def executions() -> dict[str, int]:
-    """The statements prepared on this connection and how often each was executed (planned or not)."""
+def plans() -> dict[str, tuple[int, int]]:
+    """The statements prepared on this connection: text -> (executions with the generic plan, custom plans)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
-        return dict(cursor.fetchall())
+        cursor.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+        return {text: (generic, custom) for text, generic, custom in cursor.fetchall()}
 
 
-def new_executions(before: dict[str, int]) -> dict[str, int]:
+def new_plans(before: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
     """Executions since `before` (the connection lives across tests: so may its statements)."""
-    return {text: count - before.get(text, 0) for text, count in executions().items() if count != before.get(text)}
+    after = plans()
+    return {
+        text: (generic - before.get(text, (0, 0))[0], custom - before.get(text, (0, 0))[1])
+        for text, (generic, custom) in after.items()
+        if (generic, custom) != before.get(text)
+    }
 
 
-def test_a_repeated_query_reuses_its_prepared_statements(postgresql):
-    before = executions()
+def test_a_repeated_query_reuses_the_prepared_rows_statement_and_binds_its_match_query_on_the_client(postgresql):
+    before = plans()
     for accession in [exam.accession_number for exam in postgresql["exams"].values()][:3]:
         assert len(worklist(query(AccessionNumber=accession, PatientName=""))) == 1
 
-    prepared = {text: count for text, count in new_executions(before).items() if "scheduling_exam" in text}
-    # The exams' ids and their rows: each prepared on its second execution, executed again
-    assert sorted(prepared.values()) == [2, 2]
-    assert all("$1" in text for text in prepared)  # the accession number, the ids: parameters, not in the SQL
+    prepared = {text: counts for text, counts in new_plans(before).items() if "scheduling_exam" in text}
+    # Only the rows: prepared once, three executions, never planned again; the match query (by accession number)
+    # is not among the prepared statements
+    assert list(prepared.values()) == [(3, 0)]
+    assert "= ANY($1::bigint[])" in next(iter(prepared))
 
 
 def test_queries_of_any_number_of_matches_share_the_rows_statement(postgresql):
-    before = executions()
+    before = plans()
     accession = next(iter(postgresql["exams"].values())).accession_number
-    counts = [len(worklist(identifier)) for identifier in (query(AccessionNumber=accession, PatientName=""),) * 2]
+    counts = [len(worklist(query(AccessionNumber=accession, PatientName=""))) for _ in range(2)]
     counts.append(len(worklist(query(PatientName=""))))
 
-    assert counts[0] == 1
+    assert counts[:2] == [1, 1]
     assert counts[2] == len(postgresql["exams"]) > 1
-    rows = [text for text in new_executions(before) if "= ANY($1::bigint[])" in text and '"scheduling_order"' in text]
+    rows = [text for text in new_plans(before) if '"scheduling_order"' in text]
     assert len(rows) == 1  # one text for 1 and for all the matches (an IN list would have had one text per count)
-    assert new_executions(before)[rows[0]] == 2  # prepared on the second C-FIND, used again by the third
+    assert new_plans(before)[rows[0]] == (3, 0)
 
 
 def test_the_full_key_set_prepares_the_clinical_queries_too(postgresql):
-    before = executions()
+    before = plans()
     for _ in range(3):
         assert len(worklist(every_key_query("ISO_IR 192"))) == 5
 
-    counts = new_executions(before)
-    assert len(counts) > 2  # the exams, and the patients' and exams' clinical facts
-    assert set(counts.values()) == {2}  # each prepared on its second execution
+    counts = new_plans(before)
+    assert len(counts) > 2  # the exams' rows, and the patients' and exams' clinical facts
+    assert set(counts.values()) == {(3, 0)}  # each prepared once, run with its generic plan
 
 
-def test_outside_a_cfind_django_binds_on_the_client(postgresql):
+def test_outside_a_statement_django_binds_on_the_client(postgresql):
     connection.ensure_connection()
     factory = connection.connection.cursor_factory
-    with selectors.prepared_statements():
+    with statements.prepared(connection):
         assert connection.connection.cursor_factory is not factory
-        assert connection.connection.prepare_threshold == selectors.PREPARE_AFTER
+        assert connection.connection.prepare_threshold == 0
     assert connection.connection.cursor_factory is factory
     assert connection.connection.prepare_threshold is None
