@@ -9,14 +9,15 @@ of a call go, compiles it once for the database in use, and then only binds each
     ACTIVE_ALLERGIES = Statement(lambda: Allergy.objects.filter(patient_id__any_of=Slot("patients"), active=True))
     allergies = ACTIVE_ALLERGIES.all(patients=[1, 2, 3])
 
-A slot stands for one parameter: a list goes in through the `any_of` lookup below (one array parameter on
-PostgreSQL, one JSON text on SQLite), so the SQL text is the same whatever the list's length. Anything else of the
-queryset (constants, ordering, subqueries) is compiled with it, once. On PostgreSQL the statement is also prepared
-on the server, once per connection, with a generic plan (`prepared`): no parsing or planning per call either.
+A slot stands for one parameter: a value of an exact lookup (`mrn=Slot("mrn")`), or a list through the `any_of`
+lookup below (one array parameter on PostgreSQL, one JSON text on SQLite), so the SQL text is the same whatever
+the list's length. Anything else of the queryset (constants, ordering, subqueries) is compiled with it, once. On
+PostgreSQL the statement is also prepared on the server, once per connection, with a generic plan (`prepared`):
+no parsing or planning per call either.
 
-What a statement returns is what the queryset would: model instances (no select_related), or the tuples of
-values_list. Django's converters run on every row, as they would. `tests/ris/test_statements.py` holds each result
-to the queryset's own.
+What a statement returns is what the queryset would: model instances (with their annotations; no
+select_related), or the tuples of values_list; `first()` the first of them or None. Django's converters run on
+every row, as they would. `tests/ris/test_statements.py` holds each result to the queryset's own.
 """
 
 from __future__ import annotations
@@ -33,11 +34,20 @@ from django.db.models import Field, ForeignObject, Lookup, QuerySet
 from django.db.models.query import FlatValuesListIterable, ModelIterable, ValuesListIterable
 
 
-@dataclass(frozen=True)
-class Slot:
-    """The place of a call's value in a compiled statement, by name."""
+class Slot(str):
+    """The place of a call's value in a compiled statement, by name. A string, so that a field's own preparation
+    passes it through unchanged to the compiled parameters, where it is found again by identity: `mrn=Slot("mrn")`
+    in a filter, and `field__any_of=Slot("ids")` for a list."""
 
     name: str
+
+    def __new__(cls, name: str) -> Slot:
+        slot = super().__new__(cls, f"{SLOT_MARK}{name}{SLOT_MARK}")
+        slot.name = name
+        return slot
+
+
+SLOT_MARK = "\x00slot\x00"
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,10 @@ class _Parameter:
 
     slot: Slot
     adapt: Callable[[Any], Any]
+
+
+def _as_given(value: Any) -> Any:
+    return value
 
 
 def _as_array(values: Iterable) -> list:
@@ -89,8 +103,10 @@ class _Compiled:
     params: tuple
     expressions: list  # what each column of a row is (its converters come from it)
     database: str
-    model: type | None  # rows become instances of it (the columns are its fields, init_names)
+    model: type | None  # rows become instances of it (its fields' columns: init_names, from model_columns)
     init_names: list[str]
+    model_columns: slice
+    annotations: dict[str, int]  # set on each instance: name -> column
     flat: bool
 
 
@@ -121,10 +137,15 @@ class Statement:
         if converters:
             rows = [_convert(row, converters, connection) for row in rows]
         if compiled.model is not None:
-            return [compiled.model.from_db(compiled.database, compiled.init_names, row) for row in rows]
+            return [_instance(compiled, row) for row in rows]
         if compiled.flat:
             return [row[0] for row in rows]
         return [tuple(row) for row in rows]
+
+    def first(self, *, using: str = DEFAULT_DB_ALIAS, **values):
+        """The first row, or None (the queryset orders and slices as it needs: `[:1]`)."""
+        rows = self.all(using=using, **values)
+        return rows[0] if rows else None
 
     def _compile(self, database: str) -> _Compiled:
         with self._lock:
@@ -135,20 +156,52 @@ class Statement:
     @staticmethod
     def _compile_for(queryset: QuerySet, database: str) -> _Compiled:
         query = queryset.query
-        if query.select_related or query.annotation_select or query.extra_select or query.combinator:
-            raise ValueError("a Statement compiles plain model or values_list querysets only")
+        model_rows = queryset._iterable_class is ModelIterable
+        if (
+            query.select_related
+            or query.extra_select
+            or query.combinator
+            or (query.annotation_select and not model_rows)
+            or not (model_rows or queryset._iterable_class in (ValuesListIterable, FlatValuesListIterable))
+        ):
+            raise ValueError("a Statement compiles plain model (with annotations) or values_list querysets only")
         compiler = query.get_compiler(using=database)
         sql, params = compiler.as_sql()
         expressions = [column for column, _sql, _alias in compiler.select[: compiler.col_count]]
-        model, init_names, flat = None, [], False
-        if queryset._iterable_class is ModelIterable:
+        model, init_names, columns, annotations = None, [], slice(0), {}
+        if model_rows:
             model = compiler.klass_info["model"]
-            init_names = [column.target.attname for column in expressions]
-        elif queryset._iterable_class is FlatValuesListIterable:
-            flat = True
-        elif queryset._iterable_class is not ValuesListIterable:
-            raise ValueError("a Statement compiles plain model or values_list querysets only")
-        return _Compiled(sql, tuple(params), expressions, database, model, init_names, flat)
+            selected = compiler.klass_info["select_fields"]
+            columns = slice(selected[0], selected[-1] + 1)
+            init_names = [column.target.attname for column in expressions[columns]]
+            annotations = dict(compiler.annotation_col_map or {})
+        return _Compiled(
+            sql,
+            tuple(_parameter(param) for param in params),
+            expressions,
+            database,
+            model,
+            init_names,
+            columns,
+            annotations,
+            queryset._iterable_class is FlatValuesListIterable,
+        )
+
+
+def _parameter(param: Any) -> Any:
+    """A compiled parameter: a slot's place (found by identity), or a constant of the statement."""
+    if isinstance(param, Slot):
+        return _Parameter(param, _as_given)
+    if isinstance(param, str) and SLOT_MARK in param:  # a lookup made a new value of it (contains, iexact...)
+        raise ValueError(f"a lookup changed the slot {param!r}: a Slot goes into an exact lookup or any_of")
+    return param
+
+
+def _instance(compiled: _Compiled, row):
+    instance = compiled.model.from_db(compiled.database, compiled.init_names, row[compiled.model_columns])
+    for name, column in compiled.annotations.items():
+        setattr(instance, name, row[column])
+    return instance
 
 
 @contextmanager

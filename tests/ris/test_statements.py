@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
+from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 
 from clinical.models import Observation
@@ -84,8 +85,34 @@ def test_an_empty_list_matches_nothing_and_strings_match_as_strings():
     assert list(Patient.objects.filter(mrn__any_of=[])) == []
 
 
+def test_a_slot_in_an_exact_lookup_with_an_annotation_and_first():
+    patient = PatientFactory(mrn="M-7", mrn_issuer="CIS")
+    PatientFactory(mrn="M-7", mrn_issuer="OTHER")
+    make_order(patient=patient)
+    statement = Statement(
+        lambda: (
+            Patient.objects.filter(mrn=Slot("mrn"), mrn_issuer=Slot("issuer"))
+            .annotate(order_count=Count("orders"))
+            .order_by("pk")[:1]
+        )
+    )
+
+    found = statement.first(mrn="M-7", issuer="CIS")
+
+    assert found == patient
+    assert found.order_count == 1
+    assert found.mrn_issuer == "CIS"
+    assert statement.first(mrn="M-7", issuer="NONE") is None
+
+
+def test_a_slot_that_a_lookup_would_change_is_refused():
+    statement = Statement(lambda: Patient.objects.filter(mrn__contains=Slot("mrn")))
+    with pytest.raises(ValueError, match="changed the slot"):
+        statement.all(mrn="7")
+
+
 def test_a_queryset_it_cannot_return_as_django_would_is_refused():
-    with pytest.raises(ValueError, match="plain model or values_list"):
+    with pytest.raises(ValueError, match="plain model"):
         Statement(lambda: Order.objects.select_related("patient").filter(id__any_of=Slot("orders"))).all(orders=[1])
-    with pytest.raises(ValueError, match="plain model or values_list"):
+    with pytest.raises(ValueError, match="plain model"):
         Statement(lambda: Order.objects.filter(id__any_of=Slot("orders")).values("id")).all(orders=[1])
