@@ -75,6 +75,137 @@ def _media_root_per_worker(tmp_path_factory):
     settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _flush_by_delete_on_postgresql():
+    """After each transactional test Django empties every table; on PostgreSQL it does so with one TRUNCATE of all
+    ~100 tables, which makes and syncs new files for each table and index: 1.5-3 s a test. DELETE of the same tables
+    in one transaction leaves them just as empty in ~0.05 s. Row triggers that refuse a DELETE (the append-only
+    access log, signed reports) and the foreign keys are not fired while `session_replication_role` is `replica`
+    (superuser only, as the CI's postgres user is; otherwise, and for a partial or sequence-resetting flush, Django's
+    TRUNCATE stays). The next test restores the migrated rows as before (serialized rollback)."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        if not tables or reset_sequences or allow_cascade or not _superuser(self.connection):
+            return truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        return [
+            "SET LOCAL session_replication_role = replica",
+            *(f"{style.SQL_KEYWORD('DELETE FROM')} {style.SQL_FIELD(self.quote_name(table))}" for table in tables),
+        ]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "sql_flush", sql_flush)
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _static_files_listed_once():
+    """Every test client builds the middleware chain anew, and WhiteNoise's middleware then lists and stats every
+    static file the finders know and builds its headers (~50 ms a client; the role matrix makes seven clients a
+    test). The listing is the same for the same configuration: this process makes it once per configuration and
+    hands each new middleware the same entries."""
+    from django.conf import settings
+    from whitenoise.middleware import WhiteNoiseMiddleware
+
+    listed = WhiteNoiseMiddleware.add_files_from_finders
+    made: dict[tuple, dict] = {}
+
+    def add_files_from_finders(self):
+        key = (
+            self.static_prefix,
+            self.max_age,
+            self.allow_all_origins,
+            self.charset,
+            self.add_headers_function,
+            self.index_file,
+            repr(getattr(settings, "WHITENOISE_IMMUTABLE_FILE_TEST", None)),
+            repr(getattr(settings, "WHITENOISE_MIMETYPES", None)),
+            repr(settings.STATICFILES_DIRS),
+            tuple(settings.STATICFILES_FINDERS),
+            tuple(settings.INSTALLED_APPS),
+        )
+        if key not in made:
+            before = dict(self.files)
+            listed(self)
+            made[key] = {url: entry for url, entry in self.files.items() if before.get(url) is not entry}
+        self.files.update(made[key])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(WhiteNoiseMiddleware, "add_files_from_finders", add_files_from_finders)
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _serialized_rollback_by_copy_on_postgresql():
+    """Before each serialized-rollback test Django reloads the rows the migrations made (~480: permissions, groups,
+    content types, modalities) one object at a time, an UPDATE and an INSERT each (~0.5 s a test). The first reload
+    in this process is Django's own; when afterwards the tables of those models hold exactly the serialized rows (a
+    count per table, every serialized row having just been saved), their contents are kept as PostgreSQL COPY data,
+    and later reloads copy them back in one transaction (the same rows; INSERT triggers fire as before)."""
+    from django.db import transaction
+    from django.db.backends.postgresql.creation import DatabaseCreation
+
+    deserialize = DatabaseCreation.deserialize_db_from_string
+    copies: dict[tuple[str, str], list[tuple[str, bytes]] | None] = {}
+
+    def deserialize_db_from_string(self, data):
+        key = (self.connection.settings_dict["NAME"], data)
+        if key not in copies:
+            deserialize(self, data)
+            copies[key] = _copied_tables(self.connection, data)
+            return
+        tables = copies[key]
+        if tables is None:
+            deserialize(self, data)
+            return
+        with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
+            for table, rows in tables:
+                with cursor.copy(f"COPY {self.connection.ops.quote_name(table)} FROM STDIN") as copy:
+                    copy.write(rows)
+            self.connection.check_constraints(table_names=[table for table, _rows in tables])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseCreation, "deserialize_db_from_string", deserialize_db_from_string)
+        yield
+
+
+def _copied_tables(connection, data: str) -> list[tuple[str, bytes]] | None:
+    """COPY data of the tables behind the serialized rows (the models' and their many-to-many tables'), or None when
+    a table holds other rows than the serialized ones."""
+    import json
+    from collections import Counter
+
+    from django.apps import apps
+
+    expected: Counter = Counter()
+    for row in json.loads(data):
+        model = apps.get_model(row["model"])
+        expected[model._meta.db_table] += 1
+        for field in model._meta.many_to_many:
+            if field.remote_field.through._meta.auto_created:
+                expected[field.remote_field.through._meta.db_table] += len(row["fields"].get(field.name, ()))
+    tables = []
+    with connection.cursor() as cursor:
+        if not hasattr(cursor, "copy"):  # psycopg 3
+            return None
+        for table, count in expected.items():
+            quoted = connection.ops.quote_name(table)
+            cursor.execute(f"SELECT count(*) FROM {quoted}")  # noqa: S608 (a model's table name)
+            if cursor.fetchone()[0] != count:
+                return None
+            with cursor.copy(f"COPY {quoted} TO STDOUT") as copy:
+                tables.append((table, b"".join(bytes(block) for block in copy)))
+    return tables
+
+
+def _superuser(connection) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('is_superuser')")
+        return cursor.fetchone()[0] == "on"
+
+
 @pytest.fixture(autouse=True)
 def _tasks_in_process(request):
     """Celery tasks run in the test's own process and transaction, as on a laptop without a broker, even when CI
