@@ -39,10 +39,14 @@ REQUIRE_PEERS = os.environ.get("RIS_REQUIRE_PEERS") == "1"
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups (--dist loadgroup)
 def pytest_collection_modifyitems(items):
     """Tests on a real Celery worker share the configured broker (a worker started by one would take another's
-    tasks, and the health check's ping would see another's worker): one xdist group runs them on one worker."""
+    tasks, and the health check's ping would see another's worker): one xdist group runs them on one worker.
+    Slow tests first (see below)."""
     for item in items:
         if item.get_closest_marker("celery_worker"):
             item.add_marker(pytest.mark.xdist_group("celery_worker"))
+    # The tests marked slow (seed_demo, backups, browsers, real servers: up to ~100 s each) go first, the rest keep
+    # their order: xdist hands tests out in this order, so no long test starts when the other worker is nearly done.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def need(condition: bool, reason: str) -> None:
@@ -255,8 +259,22 @@ def _openssl(*args: str, cwd) -> None:
 
 
 @pytest.fixture
-def certificates(tmp_path):
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl."""
+def certificates(_certificates_of_this_process, tmp_path):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl, in `tmp_path`."""
+    for made in _certificates_of_this_process.iterdir():
+        shutil.copy2(made, tmp_path / made.name)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def _certificates_of_this_process(tmp_path_factory):
+    """Three RSA keys and certificates cost openssl 1-3 s: made once a process, each test gets its own copy."""
+    folder = tmp_path_factory.mktemp("certificates")
+    _make_certificates(folder)
+    return folder
+
+
+def _make_certificates(tmp_path) -> None:
     _openssl(
         "req",
         "-x509",
@@ -306,7 +324,6 @@ def certificates(tmp_path):
             f"{name}.ext",
             cwd=tmp_path,
         )
-    return tmp_path
 
 
 def connect_from(port: int, source: str, timeout: float = 5) -> socket.socket | None:
