@@ -39,10 +39,14 @@ REQUIRE_PEERS = os.environ.get("RIS_REQUIRE_PEERS") == "1"
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups (--dist loadgroup)
 def pytest_collection_modifyitems(items):
     """Tests on a real Celery worker share the configured broker (a worker started by one would take another's
-    tasks, and the health check's ping would see another's worker): one xdist group runs them on one worker."""
+    tasks, and the health check's ping would see another's worker): one xdist group runs them on one worker.
+    Slow tests first (see below)."""
     for item in items:
         if item.get_closest_marker("celery_worker"):
             item.add_marker(pytest.mark.xdist_group("celery_worker"))
+    # The tests marked slow (seed_demo, backups, browsers, real servers: up to ~100 s each) go first, the rest keep
+    # their order: xdist hands tests out in this order, so no long test starts when the other worker is nearly done.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def need(condition: bool, reason: str) -> None:
@@ -73,6 +77,137 @@ def _media_root_per_worker(tmp_path_factory):
     from django.conf import settings
 
     settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_by_delete_on_postgresql():
+    """After each transactional test Django empties every table; on PostgreSQL it does so with one TRUNCATE of all
+    ~100 tables, which makes and syncs new files for each table and index: 1.5-3 s a test. DELETE of the same tables
+    in one transaction leaves them just as empty in ~0.05 s. Row triggers that refuse a DELETE (the append-only
+    access log, signed reports) and the foreign keys are not fired while `session_replication_role` is `replica`
+    (superuser only, as the CI's postgres user is; otherwise, and for a partial or sequence-resetting flush, Django's
+    TRUNCATE stays). The next test restores the migrated rows as before (serialized rollback)."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        if not tables or reset_sequences or allow_cascade or not _superuser(self.connection):
+            return truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        return [
+            "SET LOCAL session_replication_role = replica",
+            *(f"{style.SQL_KEYWORD('DELETE FROM')} {style.SQL_FIELD(self.quote_name(table))}" for table in tables),
+        ]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "sql_flush", sql_flush)
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _static_files_listed_once():
+    """Every test client builds the middleware chain anew, and WhiteNoise's middleware then lists and stats every
+    static file the finders know and builds its headers (~50 ms a client; the role matrix makes seven clients a
+    test). The listing is the same for the same configuration: this process makes it once per configuration and
+    hands each new middleware the same entries."""
+    from django.conf import settings
+    from whitenoise.middleware import WhiteNoiseMiddleware
+
+    listed = WhiteNoiseMiddleware.add_files_from_finders
+    made: dict[tuple, dict] = {}
+
+    def add_files_from_finders(self):
+        key = (
+            self.static_prefix,
+            self.max_age,
+            self.allow_all_origins,
+            self.charset,
+            self.add_headers_function,
+            self.index_file,
+            repr(getattr(settings, "WHITENOISE_IMMUTABLE_FILE_TEST", None)),
+            repr(getattr(settings, "WHITENOISE_MIMETYPES", None)),
+            repr(settings.STATICFILES_DIRS),
+            tuple(settings.STATICFILES_FINDERS),
+            tuple(settings.INSTALLED_APPS),
+        )
+        if key not in made:
+            before = dict(self.files)
+            listed(self)
+            made[key] = {url: entry for url, entry in self.files.items() if before.get(url) is not entry}
+        self.files.update(made[key])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(WhiteNoiseMiddleware, "add_files_from_finders", add_files_from_finders)
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _serialized_rollback_by_copy_on_postgresql():
+    """Before each serialized-rollback test Django reloads the rows the migrations made (~480: permissions, groups,
+    content types, modalities) one object at a time, an UPDATE and an INSERT each (~0.5 s a test). The first reload
+    in this process is Django's own; when afterwards the tables of those models hold exactly the serialized rows (a
+    count per table, every serialized row having just been saved), their contents are kept as PostgreSQL COPY data,
+    and later reloads copy them back in one transaction (the same rows; INSERT triggers fire as before)."""
+    from django.db import transaction
+    from django.db.backends.postgresql.creation import DatabaseCreation
+
+    deserialize = DatabaseCreation.deserialize_db_from_string
+    copies: dict[tuple[str, str], list[tuple[str, bytes]] | None] = {}
+
+    def deserialize_db_from_string(self, data):
+        key = (self.connection.settings_dict["NAME"], data)
+        if key not in copies:
+            deserialize(self, data)
+            copies[key] = _copied_tables(self.connection, data)
+            return
+        tables = copies[key]
+        if tables is None:
+            deserialize(self, data)
+            return
+        with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
+            for table, rows in tables:
+                with cursor.copy(f"COPY {self.connection.ops.quote_name(table)} FROM STDIN") as copy:
+                    copy.write(rows)
+            self.connection.check_constraints(table_names=[table for table, _rows in tables])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseCreation, "deserialize_db_from_string", deserialize_db_from_string)
+        yield
+
+
+def _copied_tables(connection, data: str) -> list[tuple[str, bytes]] | None:
+    """COPY data of the tables behind the serialized rows (the models' and their many-to-many tables'), or None when
+    a table holds other rows than the serialized ones."""
+    import json
+    from collections import Counter
+
+    from django.apps import apps
+
+    expected: Counter = Counter()
+    for row in json.loads(data):
+        model = apps.get_model(row["model"])
+        expected[model._meta.db_table] += 1
+        for field in model._meta.many_to_many:
+            if field.remote_field.through._meta.auto_created:
+                expected[field.remote_field.through._meta.db_table] += len(row["fields"].get(field.name, ()))
+    tables = []
+    with connection.cursor() as cursor:
+        if not hasattr(cursor, "copy"):  # psycopg 3
+            return None
+        for table, count in expected.items():
+            quoted = connection.ops.quote_name(table)
+            cursor.execute(f"SELECT count(*) FROM {quoted}")  # noqa: S608 (a model's table name)
+            if cursor.fetchone()[0] != count:
+                return None
+            with cursor.copy(f"COPY {quoted} TO STDOUT") as copy:
+                tables.append((table, b"".join(bytes(block) for block in copy)))
+    return tables
+
+
+def _superuser(connection) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('is_superuser')")
+        return cursor.fetchone()[0] == "on"
 
 
 @pytest.fixture(autouse=True)
@@ -124,8 +259,22 @@ def _openssl(*args: str, cwd) -> None:
 
 
 @pytest.fixture
-def certificates(tmp_path):
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl."""
+def certificates(_certificates_of_this_process, tmp_path):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl, in `tmp_path`."""
+    for made in _certificates_of_this_process.iterdir():
+        shutil.copy2(made, tmp_path / made.name)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def _certificates_of_this_process(tmp_path_factory):
+    """Three RSA keys and certificates cost openssl 1-3 s: made once a process, each test gets its own copy."""
+    folder = tmp_path_factory.mktemp("certificates")
+    _make_certificates(folder)
+    return folder
+
+
+def _make_certificates(tmp_path) -> None:
     _openssl(
         "req",
         "-x509",
@@ -175,7 +324,6 @@ def certificates(tmp_path):
             f"{name}.ext",
             cwd=tmp_path,
         )
-    return tmp_path
 
 
 def connect_from(port: int, source: str, timeout: float = 5) -> socket.socket | None:
