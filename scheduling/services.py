@@ -197,9 +197,11 @@ def _study_instance_uids(count: int, given: Sequence[str]) -> list[str]:
         raise ApplicationError(
             f"Study Instance UID {repeated} is given for two procedures of the order.", field="study_instance_uid"
         )
-    taken = Exam.objects.filter(study_instance_uid__in=sent).values_list("study_instance_uid", flat=True).first()
-    if taken:
-        raise ApplicationError(f"Study Instance UID {taken} is in use by another exam.", field="study_instance_uid")
+    if sent:  # (no query built for an order whose UIDs are all the RIS's own)
+        in_use = Exam.objects.filter(study_instance_uid__in=sent).values_list("study_instance_uid", flat=True)
+        taken = in_use.first()
+        if taken:
+            raise ApplicationError(f"Study Instance UID {taken} is in use by another exam.", field="study_instance_uid")
     return [(given[index] if index < len(given) else "") or study_instance_uid_new() for index in range(count)]
 
 
@@ -317,7 +319,10 @@ def _order_create(
         validated_or_raise(order, exclude=["status"], database_checks=False)
         outside = "entered outside the catalog's sex or age limits" if plausibility_override else ""
         attribute(order, acting_user, outside)
+        order.skip_history_when_saving = True  # its history row goes in below, as the exams' do: no per-save signal
         order.save()
+        del order.skip_history_when_saving
+        history_bulk_create(Order, [order], acting_user)
         if own:
             _accessions_claim(order, [accession.number for accession in accessions])
         else:
