@@ -6,7 +6,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from interfaces import catalog as catalog_cache
-from interfaces.models import InboundMessage
+from interfaces.models import InboundMessage, Sender
 from interfaces.services import message_receive
 from ris.models import ProcedureType
 from scheduling.models import AccessionNumber, Exam, Order
@@ -200,3 +200,28 @@ def test_an_operational_error_that_is_not_a_conflict_is_not_tried_again(catalog,
     with pytest.raises(OperationalError):
         message_receive(cis_order("D2").encode())
     assert len(calls) == 1
+
+
+def test_closed_a_new_order_takes_one_statement_more_for_the_senders_and_none_builds_a_query(catalog, settings):
+    """Closed, the sender's address is checked against the catalog cache: its stamp read (one statement), not the
+    sender rows."""
+    settings.RIS_HL7_OPEN = False
+    Sender.objects.create(name="CIS", addresses=["127.0.0.1"])
+    PatientFactory(mrn="P100", mrn_issuer="HOSP", family_name="Müller", given_name="Jürgen")
+    message_receive(cis_order("WARM").encode(), peer="127.0.0.1:40000")
+    with CaptureQueriesContext(connection) as captured:
+        ack = message_receive(cis_order("C1").encode(), peer="127.0.0.1:40000")
+    assert msa(ack)[1] == "AA", ack
+    statements = [query["sql"] for query in captured.captured_queries][1:-1]
+    assert len(statements) <= STATEMENTS_PER_NEW_ORDER + 1, "\n".join(s[:120] for s in statements)
+    assert not [s for s in statements if "interfaces_sender" in s]
+
+
+def test_closed_a_sender_address_changed_in_sql_is_seen_by_the_next_message(catalog, settings):
+    settings.RIS_HL7_OPEN = False
+    Sender.objects.create(name="CIS", addresses=["127.0.0.1"])
+    assert msa(message_receive(cis_order("C1").encode(), peer="127.0.0.1:40000"))[1] == "AA"  # cached now
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE interfaces_sender SET addresses = '[\"127.0.0.2\"]' WHERE name = 'CIS'")
+    assert msa(message_receive(cis_order("C2").encode(), peer="127.0.0.1:40000"))[1] == "AR"
+    assert msa(message_receive(cis_order("C3").encode(), peer="127.0.0.2:40000"))[1] == "AA"
