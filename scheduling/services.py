@@ -14,6 +14,7 @@ from pydicom.uid import generate_uid
 from ris.audit import Actor, actor_label, attribute, history_bulk_create
 from ris.exceptions import ApplicationError
 from ris.models import Patient, ProcedureType, ReferringPhysician, Room
+from ris.precompiled import insert
 from ris.services import (
     identifier_format,
     identifier_next,
@@ -345,7 +346,7 @@ def _order_create(
                 range(first, first + len(procedure_types)), procedure_types, accessions, study_uids, strict=True
             )
         ]
-        Exam.objects.bulk_create(exams)
+        insert(exams)  # bulk_create, its INSERT compiled once per process
         history_bulk_create(Exam, exams, acting_user)  # one statement for the exams' history rows too
     return order
 
