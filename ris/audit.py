@@ -12,7 +12,7 @@ from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 from simple_history.utils import get_change_reason_from_object
 
-from ris.precompiled import insert
+from ris.inserts import insert
 
 
 @dataclass(frozen=True)

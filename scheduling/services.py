@@ -13,8 +13,8 @@ from pydicom.uid import generate_uid
 
 from ris.audit import Actor, actor_label, attribute, history_bulk_create
 from ris.exceptions import ApplicationError
+from ris.inserts import insert
 from ris.models import Patient, ProcedureType, ReferringPhysician, Room
-from ris.precompiled import insert
 from ris.services import (
     identifier_format,
     identifier_next,

@@ -18,9 +18,9 @@ from interfaces.models import InboundMessage, Sender
 from ris.audit import Interface
 from ris.exceptions import ApplicationError
 from ris.models import Patient, ProcedureType
-from ris.precompiled import Precompiled
 from ris.selectors import mrn_issuer, patient_by_mrn, patients_by_mrn
 from ris.services import patient_merge, patient_register, patient_update, physician_match_or_create
+from ris.statements import Slot, Statement
 from scheduling import services as scheduling
 from scheduling.models import Exam, Order
 from scheduling.selectors import order_by_number, rooms_for
@@ -299,8 +299,8 @@ def _accession_numbers(data: inbound.OrderData, sender: Sender | None) -> tuple[
 
 # patients_by_mrn with the catalog's stamp beside, compiled to SQL once per process (the compiler cost more CPU than
 # PostgreSQL's answer on the path every order takes).
-_PATIENT_AND_STAMP = Precompiled(
-    Patient, lambda mrn, issuer: patients_by_mrn(mrn, issuer).annotate(catalog_stamp=catalog.stamp_of())
+_PATIENT_AND_STAMP = Statement(
+    lambda: patients_by_mrn(Slot("mrn"), Slot("issuer")).annotate(catalog_stamp=catalog.stamp_of()).order_by("pk")[:1]
 )
 
 
