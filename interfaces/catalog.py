@@ -9,6 +9,7 @@ the rows it serves are those the database holds in the message's transaction, in
 change. Without a stamp row (a database no change has reached since migrating) nothing is cached.
 """
 
+import ipaddress
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -22,6 +23,16 @@ from ris.models import ProcedureType
 
 STAMP = "catalog"
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def network_of(entry: str) -> Network | None:
+    """A sender's address entry (an address or a network) as a network; None when it is neither."""
+    try:
+        return ipaddress.ip_network(entry.strip(), strict=False)
+    except ValueError:
+        return None
+
 
 def stamp_of() -> Subquery:
     """The catalog's stamp as a subquery, to read beside other rows: `.annotate(catalog_stamp=stamp_of())`."""
@@ -29,8 +40,17 @@ def stamp_of() -> Subquery:
 
 
 def stamp_read() -> int | None:
-    """The catalog's stamp on its own (one statement): for a message that read no row to carry it."""
-    return CacheStamp.objects.filter(name=STAMP).values_list("value", flat=True).first()
+    """The catalog's stamp on its own (one statement, written as SQL: no compiler on the path of every message)."""
+    table = connection.ops.quote_name(CacheStamp._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT value FROM {table} WHERE name = %s", [STAMP])  # noqa: S608 (our table name)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def current() -> "Catalog":
+    """The catalog as the database holds it now: its stamp read (one statement), the rows from the cache."""
+    return catalog_for(stamp_read())
 
 
 def catalog_changed() -> None:
@@ -53,6 +73,8 @@ class Catalog:
     by_code: dict[str, ProcedureType] = field(default_factory=dict)  # upper-case code -> first in the table's order
     by_cpt: dict[str, list[ProcedureType]] = field(default_factory=dict)  # CPT code -> every active one with it
     senders: dict[str, Sender] = field(default_factory=dict)  # MSH-3 -> the enabled sender of that name
+    # (MSH-3, MSH-4 or "" for any, the networks of its addresses) of every enabled sender, for the closed listener
+    peers: list[tuple[str, str, list[Network]]] = field(default_factory=list)
 
     def procedure(self, code: str) -> ProcedureType | None:
         """The active procedure with this code, in any case (as code__iexact finds it)."""
@@ -77,6 +99,8 @@ def _load(stamp: int | None) -> Catalog:
             catalog.by_cpt.setdefault(procedure.cpt_code, []).append(procedure)
     for sender in _ordered(Sender.objects.filter(enabled=True)):
         catalog.senders.setdefault(sender.name, sender)
+        networks = [net for net in map(network_of, sender.addresses or []) if net is not None]
+        catalog.peers.append((sender.name, sender.facility, networks))
     return catalog
 
 

@@ -1,8 +1,9 @@
-"""HL7 v2 text, as pure functions: character sets, escapes, safe field access over the `hl7` package's parse tree,
-and acknowledgements. No ORM access.
+"""HL7 v2 text, as pure functions: character sets, escapes, safe field access over a message split as the `hl7`
+package (python-hl7) splits it, and acknowledgements. No ORM access.
 
-The `hl7` package (python-hl7) splits the message; values are read raw and unescaped here, because python-hl7
-turns a hex escape (\\XC3BC\\) into one character per byte and hl7apy leaves escapes as they are.
+The message is split here, lazily, as python-hl7 splits it (the tests hold the two to the same values): its parse
+tree cost more CPU than anything else on the listener's path but the ORM. Values are read raw and unescaped here,
+because python-hl7 turns a hex escape (\\XC3BC\\) into one character per byte and hl7apy leaves escapes as they are.
 """
 
 import re
@@ -10,8 +11,6 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-
-import hl7
 
 # MSH-18 (HL7 table 0211) -> Python codec. Empty means the default: UTF-8 here. `UTF-8` and `UTF8` are no table 0211
 # codes, but what many senders write for UNICODE UTF-8. A site adds its CIS's own names with RIS_HL7_CHARSET_ALIASES.
@@ -115,16 +114,69 @@ def decode(data: bytes, aliases: Mapping[str, str] | None = None) -> str:
         raise Rejected(f"The message is not valid {declared or 'UTF-8'} text.", code=102) from None
 
 
-def parse(text: str) -> hl7.Message:
-    """Split the message (segments on CR; a stray LF is taken as CR; blank lines are no segments); raise Rejected
-    when it is not HL7."""
-    text = re.sub("\r+", "\r", text.replace("\r\n", "\r").replace("\n", "\r")).strip("\r")  # python-hl7 fails on ""
+HEADER_SEGMENTS = ("MSH", "BHS", "FHS")  # their fields 1 and 2 are the delimiters themselves, taken literally
+
+
+class Segment(list):
+    """One segment's fields as sent (text; split further only when a value is read). `literal`: how many of its
+    first fields are never split (a header segment's name, MSH-1 and MSH-2)."""
+
+    literal = 0
+
+
+class Message(list):
+    """The segments of a message, in order, with its delimiters (MSH-1, MSH-2)."""
+
+    def __init__(self, segments, *, repetition: str, component: str, subcomponent: str):
+        super().__init__(segments)
+        self.repetition, self.component, self.subcomponent = repetition, component, subcomponent
+
+    def segment(self, name: str) -> Segment:
+        """The first segment with this name (KeyError without one, as python-hl7's Message.segment)."""
+        for segment in self:
+            if segment[0] == name:
+                return segment
+        raise KeyError(name)
+
+
+def parse(text: str) -> Message:
+    """Split the message (segments on CR; a stray LF is taken as CR; blank lines are no segments) into segments of
+    fields; raise Rejected when it is not HL7.
+
+    The split is python-hl7's (hl7.parse: the delimiters MSH-1 and MSH-2 declare, its defaults for those left out,
+    MSH/BHS/FHS-1 and -2 taken literally), done lazily: a field is split into repetitions, components and
+    subcomponents only when read (Reader.raw), which reads the same values as python-hl7's tree (tested against
+    it). Delimiters that are not distinct have no such reading: Rejected.
+    """
+    text = re.sub("\r+", "\r", text.replace("\r\n", "\r").replace("\n", "\r")).strip("\r")
     if not text.startswith("MSH"):
         raise Rejected("The message does not start with an MSH segment.", code=100, location=("MSH", 1, 0))
-    try:
-        return hl7.parse(text)
-    except Exception as error:  # python-hl7 raises several kinds on broken input
-        raise Rejected(f"The message cannot be parsed ({type(error).__name__}).", code=102) from None
+    text = text.strip()  # as python-hl7
+    if len(text) < 4:
+        raise Rejected("The message cannot be parsed (IndexError).", code=102)
+    field = text[3]
+    declared = text[3 : text.find(field, 4)]  # python-hl7's reading, MSH-1 included (a missing end: to the last)
+    component = declared[1] if len(declared) > 1 else "^"
+    repetition = declared[2] if len(declared) > 2 else "~"
+    subcomponent = declared[4] if len(declared) > 4 else "&"
+    delimiters = (field, repetition, component, subcomponent)
+    if len({"\r", *delimiters}) < 5:
+        raise Rejected("The message cannot be parsed: its delimiters (MSH-1, MSH-2) are not distinct.", code=102)
+    segments = []
+    for line in text.split("\r"):
+        if not any(delimiter in line for delimiter in delimiters):
+            segment = Segment([line])
+        elif line[:3] in HEADER_SEGMENTS:
+            if len(line) < 4:
+                raise Rejected("The message cannot be parsed (IndexError).", code=102)
+            end = line.find(line[3], 4)
+            rest = line[end + 1 :]
+            segment = Segment([line[:3], line[3], line[4:end], *(rest.split(field) if rest else ())])
+            segment.literal = 3
+        else:
+            segment = Segment(line.split(field))
+        segments.append(segment)
+    return Message(segments, repetition=repetition, component=component, subcomponent=subcomponent)
 
 
 @dataclass(frozen=True)
@@ -136,7 +188,7 @@ class Encoding:
     subcomponent: str = "&"
 
     @classmethod
-    def of(cls, message: hl7.Message) -> "Encoding":
+    def of(cls, message: Message) -> "Encoding":
         msh = message.segment("MSH")
         chars = str(msh[2]) if len(msh) > 2 else "^~\\&"
         chars = (chars + "^~\\&"[len(chars) :])[:4]
@@ -189,37 +241,46 @@ def escape(value: str, encoding: Encoding = Encoding()) -> str:
 class Reader:
     """Field access that never raises: a missing segment, field, repetition or component reads as ""."""
 
-    def __init__(self, message: hl7.Message, codec: str = "utf-8"):
+    def __init__(self, message: Message, codec: str = "utf-8"):
         self.message = message
         self.encoding = Encoding.of(message)
         self.codec = codec
+        self._by_name: dict[str, list[Segment]] = {}
+        for segment in message:
+            self._by_name.setdefault(segment[0], []).append(segment)
 
     def segments(self, name: str) -> list:
-        return [segment for segment in self.message if str(segment[0]) == name]
+        return list(self._by_name.get(name, ()))
 
     def segment(self, name: str):
-        found = self.segments(name)
+        found = self._by_name.get(name)
         return found[0] if found else None
+
+    def _split(self, segment: Segment, field: int) -> list[str] | None:
+        """The field's repetitions, or None for a plain field (no repetition, component or subcomponent in it)."""
+        value = segment[field]
+        message = self.message
+        if field < segment.literal or not (
+            message.repetition in value or message.component in value or message.subcomponent in value
+        ):
+            return None
+        return value.split(message.repetition)
 
     def raw(self, segment, field: int, component: int = 1, repetition: int = 1, subcomponent: int = 1) -> str:
         if segment is None or field >= len(segment):
             return ""
-        if str(segment[0]) == "MSH" and field <= 2:
-            return str(segment[field])
-        value = segment[field]
-        items = list(value) if not isinstance(value, str) else [value]
-        if not items:
+        if field <= 2 and segment[0] == "MSH":
+            return segment[field]
+        repetitions = self._split(segment, field)
+        if repetitions is None:  # a plain field: no repetitions or components
+            return segment[field] if (component, repetition, subcomponent) == (1, 1, 1) else ""
+        if repetition > len(repetitions):
             return ""
-        if isinstance(items[0], str):  # a plain field: no repetitions or components
-            return str(items[0]) if (component, repetition, subcomponent) == (1, 1, 1) else ""
-        if repetition > len(items):
-            return ""
-        components = list(items[repetition - 1])
+        components = repetitions[repetition - 1].split(self.message.component)
         if component > len(components):
             return ""
-        sub = components[component - 1]
-        subs = [sub] if isinstance(sub, str) else list(sub)
-        return str(subs[subcomponent - 1]) if subcomponent <= len(subs) else ""
+        subs = components[component - 1].split(self.message.subcomponent)
+        return subs[subcomponent - 1] if subcomponent <= len(subs) else ""
 
     def get(self, segment, field: int, component: int = 1, repetition: int = 1, subcomponent: int = 1) -> str:
         """The unescaped value, stripped; HL7's explicit null ("") reads as empty."""
@@ -229,9 +290,10 @@ class Reader:
     def repetitions(self, segment, field: int) -> int:
         if segment is None or field >= len(segment):
             return 0
-        value = segment[field]
-        items = list(value) if not isinstance(value, str) else [value]
-        return 0 if not items or items == [""] else (1 if isinstance(items[0], str) else len(items))
+        repetitions = self._split(segment, field)
+        if repetitions is None:
+            return 0 if segment[field] == "" else 1
+        return len(repetitions)
 
 
 def parse_date(value: str, *, location: tuple[str, int, int]) -> date | None:

@@ -144,7 +144,12 @@ def patient_by_mrn(mrn: str, issuer: str = "") -> Patient | None:
 
 def patients_by_mrn(mrn: str, issuer: str = "") -> QuerySet[Patient]:
     """patient_by_mrn's query (at most one row), for a caller that reads more beside it."""
-    return Patient.objects.filter(mrn=mrn, mrn_issuer=issuer or settings.RIS_MRN_ISSUER)
+    return Patient.objects.filter(mrn=mrn, mrn_issuer=mrn_issuer(issuer))
+
+
+def mrn_issuer(issuer: str) -> str:
+    """The issuing authority an MRN is stored under: the one given, else the RIS's own (RIS_MRN_ISSUER)."""
+    return issuer or settings.RIS_MRN_ISSUER
 
 
 def access_records(

@@ -13,6 +13,7 @@ from pydicom.uid import generate_uid
 
 from ris.audit import Actor, actor_label, attribute, history_bulk_create
 from ris.exceptions import ApplicationError
+from ris.inserts import insert
 from ris.models import Patient, ProcedureType, ReferringPhysician, Room
 from ris.services import (
     identifier_format,
@@ -197,9 +198,11 @@ def _study_instance_uids(count: int, given: Sequence[str]) -> list[str]:
         raise ApplicationError(
             f"Study Instance UID {repeated} is given for two procedures of the order.", field="study_instance_uid"
         )
-    taken = Exam.objects.filter(study_instance_uid__in=sent).values_list("study_instance_uid", flat=True).first()
-    if taken:
-        raise ApplicationError(f"Study Instance UID {taken} is in use by another exam.", field="study_instance_uid")
+    if sent:  # (no query built for an order whose UIDs are all the RIS's own)
+        in_use = Exam.objects.filter(study_instance_uid__in=sent).values_list("study_instance_uid", flat=True)
+        taken = in_use.first()
+        if taken:
+            raise ApplicationError(f"Study Instance UID {taken} is in use by another exam.", field="study_instance_uid")
     return [(given[index] if index < len(given) else "") or study_instance_uid_new() for index in range(count)]
 
 
@@ -317,7 +320,10 @@ def _order_create(
         validated_or_raise(order, exclude=["status"], database_checks=False)
         outside = "entered outside the catalog's sex or age limits" if plausibility_override else ""
         attribute(order, acting_user, outside)
+        order.skip_history_when_saving = True  # its history row goes in below, as the exams' do: no per-save signal
         order.save()
+        del order.skip_history_when_saving
+        history_bulk_create(Order, [order], acting_user)
         if own:
             _accessions_claim(order, [accession.number for accession in accessions])
         else:
@@ -340,7 +346,7 @@ def _order_create(
                 range(first, first + len(procedure_types)), procedure_types, accessions, study_uids, strict=True
             )
         ]
-        Exam.objects.bulk_create(exams)
+        insert(exams)  # bulk_create, its INSERT compiled once per process
         history_bulk_create(Exam, exams, acting_user)  # one statement for the exams' history rows too
     return order
 

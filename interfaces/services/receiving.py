@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
+from interfaces import catalog
+from interfaces.catalog import network_of
 from interfaces.hl7v2 import (
     SUPPORTED_VERSIONS,
     Header,
@@ -29,7 +31,7 @@ from interfaces.hl7v2 import (
     header_from_bytes,
     parse,
 )
-from interfaces.models import ApplicationAck, Destination, InboundMessage, OutboundMessage, Sender
+from interfaces.models import ApplicationAck, Destination, InboundMessage, OutboundMessage
 from interfaces.services.applying import HANDLERS
 from ris.audit import Actor, actor_label
 from ris.exceptions import ApplicationError
@@ -134,24 +136,14 @@ SUPPORTED = {
 }
 
 
-def _address(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    try:
-        return ipaddress.ip_network(entry.strip(), strict=False)
-    except ValueError:
-        return None
-
-
 def peer_senders() -> list[tuple[str, str, list]]:
     """(MSH-3, MSH-4 or "" for any, networks) of each sender admitted by address: the enabled interfaces.Sender rows
-    and the NAME@ADDRESS entries of RIS_HL7_ALLOWED_SENDERS."""
-    rows = Sender.objects.filter(enabled=True).values_list("name", "facility", "addresses")
-    senders = [
-        (name, facility, [net for net in map(_address, addresses or []) if net is not None])
-        for name, facility, addresses in rows
-    ]
+    (from the catalog cache, as its stamp says the database holds them now: one statement) and the NAME@ADDRESS
+    entries of RIS_HL7_ALLOWED_SENDERS."""
+    senders = list(catalog.current().peers)
     for entry in settings.RIS_HL7_ALLOWED_SENDERS:
         name, _, address = entry.rpartition("@")
-        network = _address(address) if name else None
+        network = network_of(address) if name else None
         if network is not None:
             senders.append((name, "", [network]))
     return senders

@@ -1,12 +1,14 @@
 """HL7 speed with the same guarantees: few statements per new order, the catalog cached but never stale, history
 rows naming the interface, and the optimistic path falling back to the careful one whenever it fails."""
 
+import contextlib
+from collections.abc import Iterator
+
 import pytest
 from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext
 
 from interfaces import catalog as catalog_cache
-from interfaces.models import InboundMessage
+from interfaces.models import InboundMessage, Sender
 from interfaces.services import message_receive
 from ris.models import ProcedureType
 from scheduling.models import AccessionNumber, Exam, Order
@@ -42,14 +44,27 @@ def msa(ack: str) -> list[str]:
     return next(s for s in ack.split("\r") if s.startswith("MSA|")).split("|")
 
 
+@contextlib.contextmanager
+def recording() -> Iterator[list[str]]:
+    """The SQL text of every statement run on the connection (an execute wrapper: it sees the statements compiled
+    once and bound on the server too, whose text Django's query log does not record)."""
+    sql: list[str] = []
+
+    def record(execute, statement, params, many, context):
+        sql.append(statement)
+        return execute(statement, params, many, context)
+
+    with connection.execute_wrapper(record):
+        yield sql
+
+
 def statements_of(control_id: str, **message) -> list[str]:
     """The SQL the RIS runs to store, apply and answer one message. The test runs in a transaction, so the
     listener's transaction is a savepoint here: that first and last pair is the test's, not the RIS's (Django
     logs no BEGIN or COMMIT)."""
-    with CaptureQueriesContext(connection) as captured:
+    with recording() as sql:
         ack = message_receive(cis_order(control_id, **message).encode())
     assert msa(ack)[1] == "AA", ack
-    sql = [query["sql"] for query in captured.captured_queries]
     assert sql[0].startswith("SAVEPOINT")
     assert sql[-1].startswith("RELEASE SAVEPOINT")
     return sql[1:-1]
@@ -200,3 +215,28 @@ def test_an_operational_error_that_is_not_a_conflict_is_not_tried_again(catalog,
     with pytest.raises(OperationalError):
         message_receive(cis_order("D2").encode())
     assert len(calls) == 1
+
+
+def test_closed_a_new_order_takes_one_statement_more_for_the_senders_and_none_builds_a_query(catalog, settings):
+    """Closed, the sender's address is checked against the catalog cache: its stamp read (one statement), not the
+    sender rows."""
+    settings.RIS_HL7_OPEN = False
+    Sender.objects.create(name="CIS", addresses=["127.0.0.1"])
+    PatientFactory(mrn="P100", mrn_issuer="HOSP", family_name="Müller", given_name="Jürgen")
+    message_receive(cis_order("WARM").encode(), peer="127.0.0.1:40000")
+    with recording() as sql:
+        ack = message_receive(cis_order("C1").encode(), peer="127.0.0.1:40000")
+    assert msa(ack)[1] == "AA", ack
+    statements = sql[1:-1]
+    assert len(statements) <= STATEMENTS_PER_NEW_ORDER + 1, "\n".join(s[:120] for s in statements)
+    assert not [s for s in statements if "interfaces_sender" in s]
+
+
+def test_closed_a_sender_address_changed_in_sql_is_seen_by_the_next_message(catalog, settings):
+    settings.RIS_HL7_OPEN = False
+    Sender.objects.create(name="CIS", addresses=["127.0.0.1"])
+    assert msa(message_receive(cis_order("C1").encode(), peer="127.0.0.1:40000"))[1] == "AA"  # cached now
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE interfaces_sender SET addresses = '[\"127.0.0.2\"]' WHERE name = 'CIS'")
+    assert msa(message_receive(cis_order("C2").encode(), peer="127.0.0.1:40000"))[1] == "AR"
+    assert msa(message_receive(cis_order("C3").encode(), peer="127.0.0.2:40000"))[1] == "AA"

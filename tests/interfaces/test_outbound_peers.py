@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from interfaces.hl7v2 import Reader
+from interfaces.hl7v2 import Reader, parse
 from interfaces.models import OutboundMessage
 from reporting import services as reporting
 from ris.models import OutboxEvent, Patient
@@ -43,7 +43,7 @@ TRANSACTIONAL = pytest.mark.django_db(transaction=True, serialized_rollback=True
 
 def field(message: hl7.Message, segment: str, number: int, component: int = 1) -> str:
     """One component of the first `segment` of a received message, unescaped ("" when absent)."""
-    reader = Reader(message)
+    reader = Reader(parse(str(message)))  # the peer's python-hl7 parse, read as the RIS reads messages
     return reader.get(reader.segment(segment), number, component)
 
 

@@ -49,3 +49,13 @@ def test_history_names_the_administrator_who_edited_in_the_admin_site(client, us
     assert response.status_code == 302, response.content.decode()[:2000]
     latest = Patient.objects.get(pk=patient.pk).history.latest()
     assert (latest.family_name, latest.history_actor) == ("Smyth", admin_user.username)
+
+
+@pytest.mark.django_db
+def test_history_managers_share_one_class_per_model_and_still_read_only_their_instance():
+    """simple-history built a new manager class on every `.history` access (an inspect.getmembers each save)."""
+    first, second = PatientFactory(), PatientFactory()
+    assert type(Patient.history) is type(first.history) is type(second.history)
+    assert [row.pk for row in first.history.all()] == [first.history.get().pk]
+    assert Patient.history.count() == 2
+    assert type(Patient.history) is not type(make_booked_exam().history)

@@ -1,0 +1,78 @@
+"""Rows inserted with their INSERT compiled once per process: `bulk_create` without Django's insert compiler.
+
+For the rows written on the HL7 order path (an exam and the history rows, 20-40 columns each), where Django's
+compiler and value preparation cost more CPU than PostgreSQL's work. The values still go through each field's
+`pre_save` and `get_db_prep_save`, as Django's compiler does; only the SQL text is built once per model and row
+count. `tests/ris/test_inserts.py` holds the rows to bulk_create's and simple-history's own.
+"""
+
+import threading
+
+from django.db import connections, router
+from django.db.models import AutoField, Model
+
+_inserts: dict[tuple, tuple] = {}
+_inserts_lock = threading.Lock()
+
+
+def _insert_plan(model: type[Model], alias: str, rows: int) -> tuple:
+    """(fields, SQL) of `rows` rows' INSERT for `model`, compiled once per process, model, database and row count."""
+    key = (model, alias, rows)
+    plan = _inserts.get(key)
+    if plan is not None:
+        return plan
+    opts = model._meta
+    connection = connections[alias]
+    if opts.db_returning_fields != [opts.pk] or not isinstance(opts.pk, AutoField):
+        raise ValueError(f"insert: {model.__name__} has database defaults or no auto primary key; use bulk_create")
+    fields = [field for field in opts.concrete_fields if not field.generated and field is not opts.pk]
+    if any(hasattr(field, "get_placeholder") for field in fields):  # a value that needs its own SQL around it
+        raise ValueError(f"insert: {model.__name__} has a field with its own placeholder; use bulk_create")
+    quote = connection.ops.quote_name
+    row = f"({', '.join(['%s'] * len(fields))})"
+    returning, _params = connection.ops.return_insert_columns([opts.pk])
+    columns = ", ".join(quote(field.column) for field in fields)
+    sql = (  # (the model's own names)
+        f"INSERT INTO {quote(opts.db_table)} ({columns}) "  # noqa: S608
+        f"VALUES {', '.join([row] * rows)} {returning}"
+    )
+    with _inserts_lock:
+        _inserts[key] = plan = (fields, sql)
+    return plan
+
+
+def insert(objs: list[Model]) -> None:
+    """`bulk_create(objs)` for new rows of one model with an auto primary key and no database defaults, the INSERT
+    compiled once per process: each value through its field's `pre_save` and `get_db_prep_save` as Django's
+    compiler does, the primary keys read back (RETURNING), no signals (as bulk_create sends none).
+
+    Django's insert compiler costs more CPU than PostgreSQL's work for the wide rows on the HL7 path (an exam and
+    the history rows). Any other case (a value that is an expression, a primary key given): bulk_create.
+    """
+    if not objs:
+        return
+    model = type(objs[0])
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    if not connection.features.can_return_rows_from_bulk_insert or any(
+        type(obj) is not model or obj.pk is not None for obj in objs
+    ):
+        model._default_manager.using(alias).bulk_create(objs)
+        return
+    fields, sql = _insert_plan(model, alias, len(objs))
+    params = []
+    for obj in objs:
+        obj._prepare_related_fields_for_save(operation_name="bulk_create")
+        for field in fields:
+            value = field.pre_save(obj, True)
+            if hasattr(value, "resolve_expression"):
+                model._default_manager.using(alias).bulk_create(objs)
+                return
+            params.append(field.get_db_prep_save(value, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        keys = [row[0] for row in cursor.fetchall()]
+    for obj, key in zip(objs, keys, strict=True):
+        obj.pk = key
+        obj._state.adding = False
+        obj._state.db = alias
