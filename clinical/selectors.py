@@ -21,7 +21,7 @@ from clinical.models import (
     PregnancyStatus,
 )
 from ris.models import Patient
-from ris.statements import Slot, Statement
+from ris.statements import Slot, Statement, run_together
 
 Kind = Observation.Kind
 NEWEST_OBSERVATION = ("-observed_at", "-id")
@@ -188,13 +188,22 @@ def safety_summaries(patients: Iterable[Patient], *, on: date | None = None) -> 
     day = on or timezone.localdate()
     patients = list(patients)
     ids = [patient.pk for patient in patients]
-    statuses = dict(_STATUSES.all(patients=ids))
-    allergies = _by_patient(_ALLERGIES.all(patients=ids))
-    alerts = _by_patient(_ALERTS.all(patients=ids))
-    implants = _by_patient(_IMPLANTS.all(patients=ids))
-    observations = {(row.patient_id, row.kind): row for row in _OBSERVATIONS.all(patients=ids)}
     relevant = {patient.pk for patient in patients if could_be_pregnant(patient, day)}
-    pregnancies = {row.patient_id: row for row in _PREGNANCIES.all(patients=sorted(relevant))} if relevant else {}
+    every = {"patients": ids}
+    statuses, allergies, alerts, implants, observations, *pregnancies = run_together(
+        [
+            (_STATUSES, every),
+            (_ALLERGIES, every),
+            (_ALERTS, every),
+            (_IMPLANTS, every),
+            (_OBSERVATIONS, every),
+            *([(_PREGNANCIES, {"patients": sorted(relevant)})] if relevant else []),
+        ]
+    )  # one round trip on PostgreSQL
+    statuses = dict(statuses)
+    allergies, alerts, implants = _by_patient(allergies), _by_patient(alerts), _by_patient(implants)
+    observations = {(row.patient_id, row.kind): row for row in observations}
+    pregnancies = {row.patient_id: row for row in pregnancies[0]} if pregnancies else {}
     return {
         patient.pk: SafetySummary(
             patient=patient,

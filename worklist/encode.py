@@ -287,14 +287,15 @@ def encode_identifier(dataset: Dataset, is_implicit_vr: bool, is_little_endian: 
 _pynetdicom_send_msg = DIMSEServiceProvider.send_msg
 FAST_FIND_STATUSES = frozenset({0x0000, 0xFF00, 0xFF01})  # success, pending, pending with a warning: no extra fields
 PDV_ITEM_OVERHEAD = 5  # a PDV item's length (4 bytes) and presentation context ID (1) before its data
-COMMANDS_KEPT = 32  # command sets a DIMSE provider keeps (one per C-FIND and status): its C-FINDs run one by one
+COMMANDS_KEPT = 32  # command sets a DIMSE provider keeps (one per SOP class, status and identifier or not)
 
 
 def send_msg(self: DIMSEServiceProvider, primitive, context_id: int) -> None:
     """pynetdicom's DIMSEServiceProvider.send_msg, except for a C-FIND response without error fields whose command
     set and identifier fit one P-DATA-TF PDU of the peer's maximum length: that one is sent as a single P-DATA with
     two PDVs (command, identifier; PS3.8 9.3.5 allows several PDVs in a PDU), its command set written once per
-    C-FIND and status (pynetdicom's own bytes, from its message class) and reused for every match. pynetdicom
+    SOP class and status (pynetdicom's own bytes, from its message class) and reused for every response with its
+    Message ID Being Responded To put in. pynetdicom
     would build a command Dataset, encode it twice and send two P-DATAs for each match.
 
     pynetdicom's own path remains for everything else, and whenever something watches the messages sent: a handler
@@ -330,19 +331,27 @@ def _fast_find_identifier(provider: DIMSEServiceProvider, primitive) -> bytes | 
     return identifier or None  # an empty identifier: pynetdicom decides
 
 
+# (0000,0120) Message ID Being Responded To, US, in Implicit VR Little Endian: tag, length 2, then the value.
+RESPONDED_TO = struct.pack("<HHI", 0x0000, 0x0120, 2)
+
+
 def _find_command(provider: DIMSEServiceProvider, primitive, has_identifier: bool) -> bytes:
-    """The command set of a C-FIND response, built by pynetdicom's C_FIND_RSP message once per C-FIND and status."""
-    key = (primitive.AffectedSOPClassUID, primitive.MessageIDBeingRespondedTo, primitive.Status, has_identifier)
+    """The command set of a C-FIND response: pynetdicom's C_FIND_RSP builds it once per SOP class and status (per
+    provider), and each response's Message ID Being Responded To (a US of fixed length: the group length stays) is
+    written into a copy."""
+    key = (primitive.AffectedSOPClassUID, primitive.Status, has_identifier)
     commands = provider.__dict__.setdefault("ris_find_commands", {})
-    command = commands.get(key)
-    if command is None:
+    made = commands.get(key)
+    if made is None:
         message = dimse_messages.C_FIND_RSP()
         message.primitive_to_message(primitive)
         command = encode_command(message.command_set, True, True)
+        at = command.find(RESPONDED_TO) + len(RESPONDED_TO)
         if len(commands) >= COMMANDS_KEPT:
             commands.clear()
-        commands[key] = command
-    return command
+        commands[key] = made = (command, at)
+    command, at = made
+    return command[:at] + struct.pack("<H", primitive.MessageIDBeingRespondedTo) + command[at + 2 :]
 
 
 def install() -> None:

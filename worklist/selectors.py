@@ -14,7 +14,7 @@ from clinical.models import ClinicalStatus, ExamProtocol, MedicalAlert, MRScreen
 from clinical.safety import contrast_of
 from clinical.selectors import SafetySummary, safety_summaries
 from ris.models import ContrastClass, Patient
-from ris.statements import Slot, Statement
+from ris.statements import Slot, Statement, run_together
 from ris.text import NAME_PARTS
 from scheduling.models import Exam
 from worklist.models import DicomDestination, MppsForward, PerformedProcedureStep
@@ -245,10 +245,10 @@ _CLAUSTROPHOBIC = Statement(
 )
 
 
-def exam_protocols(exam_ids: list[int]) -> dict[int, ExamProtocol]:
-    """The protocol chosen for each exam that has one (exam id -> it), each with its catalog protocol: one query,
-    and a second only when a chosen protocol names one of the catalog's."""
-    chosen = {row.exam_id: row for row in _EXAM_PROTOCOLS.all(exams=exam_ids)}
+def exam_protocols(chosen: Iterable[ExamProtocol]) -> dict[int, ExamProtocol]:
+    """The protocols chosen for exams (exam id -> it), each with its catalog protocol: a query only when a chosen
+    protocol names one of the catalog's."""
+    chosen = {row.exam_id: row for row in chosen}
     catalog_ids = sorted({row.protocol_id for row in chosen.values() if row.protocol_id is not None})
     if catalog_ids:
         catalog = {protocol.pk: protocol for protocol in _CATALOG_PROTOCOLS.all(protocols=catalog_ids)}
@@ -260,11 +260,13 @@ def exam_protocols(exam_ids: list[int]) -> dict[int, ExamProtocol]:
 
 def exam_facts_for(rows: Iterable[dict]) -> dict[int, ExamFacts]:
     """The worklist's facts of each exam (exam id -> them): its protocol and contrast, its MR screening's
-    claustrophobia. Two queries (three with protocols of the catalog), whatever the number of rows."""
+    claustrophobia. Two statements in one round trip (and one more for the catalog's protocols they name), whatever
+    the number of rows."""
     rows = list(rows)
-    ids = [row["id"] for row in rows]
-    protocols = exam_protocols(ids)
-    claustrophobic = set(_CLAUSTROPHOBIC.all(exams=ids))
+    ids = {"exams": [row["id"] for row in rows]}
+    chosen, claustrophobic = run_together([(_EXAM_PROTOCOLS, ids), (_CLAUSTROPHOBIC, ids)])  # one round trip
+    protocols = exam_protocols(chosen)
+    claustrophobic = set(claustrophobic)
     facts = {}
     for row in rows:
         chosen = protocols.get(row["id"])

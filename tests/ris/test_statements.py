@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from clinical.models import Observation
 from ris.models import Patient
-from ris.statements import Slot, Statement
+from ris.statements import Slot, Statement, run_together
 from scheduling.models import Order
 from tests.factories import PatientFactory, make_order
 
@@ -116,3 +116,21 @@ def test_a_queryset_it_cannot_return_as_django_would_is_refused():
         Statement(lambda: Order.objects.select_related("patient").filter(id__any_of=Slot("orders"))).all(orders=[1])
     with pytest.raises(ValueError, match="plain model"):
         Statement(lambda: Order.objects.filter(id__any_of=Slot("orders")).values("id")).all(orders=[1])
+
+
+def test_statements_run_together_give_each_its_own_rows_in_one_pipeline_on_postgresql(monkeypatch):
+    first, second = PatientFactory.create_batch(2)
+    make_order(patient=second)
+    mrns = Statement(lambda: Patient.objects.filter(pk__any_of=PATIENTS).order_by("pk").values_list("mrn", flat=True))
+    orders = Statement(lambda: Order.objects.filter(patient_id__any_of=PATIENTS).values_list("patient_id", flat=True))
+    pipelines = []
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        real = connection.connection.pipeline
+        monkeypatch.setattr(connection.connection, "pipeline", lambda: pipelines.append(1) or real())
+
+    together = run_together([(mrns, {"patients": [first.pk, second.pk]}), (orders, {"patients": [second.pk]})])
+
+    assert together == [[first.mrn, second.mrn], [second.pk]]
+    assert together == [mrns.all(patients=[first.pk, second.pk]), orders.all(patients=[second.pk])]
+    assert pipelines == ([1] if connection.vendor == "postgresql" else [])  # one for both; none for one statement

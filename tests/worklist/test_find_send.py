@@ -1,5 +1,5 @@
 """C-FIND responses sent as one P-DATA each (worklist.encode.send_msg): the PDVs are exactly those pynetdicom's own
-send_msg produces, the command set is built once per C-FIND and status, and pynetdicom's path stays for what the
+send_msg produces, the command set is built once per SOP class and status, and pynetdicom's path stays for what the
 fast path does not cover (errors, fragments, watchers of the messages sent)."""
 
 import logging
@@ -68,7 +68,7 @@ def test_a_response_is_one_pdata_with_pynetdicoms_own_pdvs(status, identifier):
     assert [data[0] for _context, data in pdvs(ours.sent)] == ([3, 2] if identifier else [3])  # last fragments
 
 
-def test_the_command_set_is_built_once_per_cfind_and_status(monkeypatch):
+def test_the_command_set_is_built_once_per_status_with_each_cfinds_message_id(monkeypatch):
     built = []
     original = dimse_messages.C_FIND_RSP.primitive_to_message
     monkeypatch.setattr(
@@ -79,11 +79,15 @@ def test_the_command_set_is_built_once_per_cfind_and_status(monkeypatch):
     ours = provider()
     for status in (0xFF00, 0xFF00, 0xFF00, 0x0000):
         ours.send_msg(response(status, IDENTIFIER if status else None), 3)
-    ours.send_msg(response(0xFF00, message_id=8), 3)  # the next C-FIND: its own Message ID Being Responded To
+    for message_id in (8, 0xFFFF, 0):  # the next C-FINDs: their own Message ID Being Responded To
+        ours.send_msg(response(0xFF00, message_id=message_id), 3)
+        ours.send_msg(response(0x0000, None, message_id=message_id), 3)
 
-    assert built == [0xFF00, 0x0000, 0xFF00]
+    assert built == [0xFF00, 0x0000]
     assert pdvs(ours.sent)[2:4] == pdvs(ours.sent)[0:2]  # the same bytes for every match
-    assert pdvs(ours.sent)[-2] == pdvs(pynetdicoms(response(0xFF00, message_id=8)))[0]
+    for message_id, sent in zip((8, 0xFFFF, 0), (ours.sent[4:6], ours.sent[6:8], ours.sent[8:10]), strict=True):
+        assert pdvs(sent[:1]) == pdvs(pynetdicoms(response(0xFF00, message_id=message_id)))
+        assert pdvs(sent[1:]) == pdvs(pynetdicoms(response(0x0000, None, message_id=message_id)))
 
 
 def test_a_response_larger_than_the_peers_pdu_is_fragmented_as_pynetdicom_does():
