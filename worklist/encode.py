@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Iterable, Mapping
-from functools import cache
+from functools import cache, lru_cache
 from io import BytesIO
 
 from pydicom import Dataset
@@ -94,6 +94,16 @@ def _fields(keys: Iterable[_Key], *, explicit: bool) -> tuple[_Field, ...]:
     return tuple(fields)
 
 
+@lru_cache(maxsize=256)  # modalities ask the same keys query after query: compiled once per key set
+def _root_fields(keys: tuple[_Key, ...], explicit: bool) -> tuple[_Field, ...]:
+    """A response's fields for the query's keys, with its character set and time zone offset, in tag order."""
+    charset = _Field("SpecificCharacterSet", *_charset_tag_vr(), explicit=explicit)
+    root = [*_fields(keys, explicit=explicit), charset]
+    if not any(key.tag == TIMEZONE_OFFSET for key in keys):  # every response names its offset
+        root.append(_Field("TimezoneOffsetFromUTC", int(TIMEZONE_OFFSET), "SH", explicit=explicit, optional=True))
+    return tuple(sorted(root, key=lambda field: field.tag))  # written in ascending tag order
+
+
 @cache
 def _whole_item_fields(keywords: tuple[str, ...], explicit: bool) -> tuple[_Field, ...]:
     """The fields of a whole item with these keywords (a query that asked for the item without keys)."""
@@ -152,11 +162,7 @@ class ResponseEncoder:
         self.implicit_vr = TRANSFER_SYNTAXES[transfer_syntax]
         explicit = not self.implicit_vr
         self.explicit = explicit
-        charset = _Field("SpecificCharacterSet", *_charset_tag_vr(), explicit=explicit)
-        root = [*_fields(plan.keys, explicit=explicit), charset]
-        if not any(key.tag == TIMEZONE_OFFSET for key in plan.keys):  # every response names its offset
-            root.append(_Field("TimezoneOffsetFromUTC", int(TIMEZONE_OFFSET), "SH", explicit=explicit, optional=True))
-        self.fields = tuple(sorted(root, key=lambda field: field.tag))  # written in ascending tag order
+        self.fields = _root_fields(plan.keys, explicit)
 
     def encode(self, values: Mapping, charset: str) -> tuple[bytes, bool]:
         """The identifier bytes of one match (as `ResponsePlan.build` would have pydicom write them), and whether

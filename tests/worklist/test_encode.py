@@ -363,3 +363,15 @@ def test_the_scp_has_pynetdicom_write_command_sets_here():
 
     scp.build_ae("RIS_MWL")
     assert dimse_messages.encode is encode.encode_command
+
+
+def test_queries_asking_the_same_keys_share_their_compiled_fields():
+    first, second = every_key_query("ISO_IR 100"), every_key_query("ISO_IR 100")
+    second.AccessionNumber = "A-1"  # another value, the same keys
+    fewer = every_key_query("ISO_IR 100")
+    del fewer.PatientWeight
+
+    fields = encode.ResponseEncoder(ResponsePlan(first), ImplicitVRLittleEndian).fields
+    assert encode.ResponseEncoder(ResponsePlan(second), ImplicitVRLittleEndian).fields is fields
+    assert encode.ResponseEncoder(ResponsePlan(fewer), ImplicitVRLittleEndian).fields is not fields
+    assert encode.ResponseEncoder(ResponsePlan(first), ExplicitVRLittleEndian).fields is not fields
