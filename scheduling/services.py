@@ -321,8 +321,10 @@ def _order_create(
         outside = "entered outside the catalog's sex or age limits" if plausibility_override else ""
         attribute(order, acting_user, outside)
         order.skip_history_when_saving = True  # its history row goes in below, as the exams' do: no per-save signal
-        order.save()
-        del order.skip_history_when_saving
+        try:
+            order.save()
+        finally:
+            del order.skip_history_when_saving
         history_bulk_create(Order, [order], acting_user)
         if own:
             _accessions_claim(order, [accession.number for accession in accessions])

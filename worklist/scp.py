@@ -135,8 +135,8 @@ def _response(plan: ResponsePlan, encoder: encode.ResponseEncoder | None, values
 
 
 def handle_find(event):
-    """Modality Worklist C-FIND: one database query, streamed; cancel stops it with FE00. Another SOP class's
-    C-FIND (UPS) goes to its handler in C_FIND."""
+    """Modality Worklist C-FIND: the matches read once (worklist.selectors), streamed; cancel stops it with FE00.
+    Another SOP class's C-FIND (UPS) goes to its handler in C_FIND."""
     request = getattr(event, "request", None)  # (tests call the handler with a bare event)
     handler = _by_sop_class(C_FIND, getattr(request, "AffectedSOPClassUID", None))
     if handler is not None:

@@ -1,5 +1,6 @@
-"""Reads for the worklist SCP: a WorklistQuery becomes one indexed database query; the clinical facts of the
-matches (allergies, alerts, measurements, pregnancy, protocol) a constant number more per batch of matches."""
+"""Reads for the worklist SCP: a WorklistQuery becomes one indexed query for the matching exams' ids, their rows one
+statement compiled once (ris.statements); the clinical facts of the matches (allergies, alerts, measurements,
+pregnancy, protocol) a constant number of statements more per batch of matches, sent together."""
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime, time, timedelta
