@@ -246,17 +246,34 @@ def prepared(connection) -> Iterator[None]:
     if connection.vendor != "postgresql":
         yield
         return
-    from django.db.backends.postgresql.base import ServerBindingCursor  # psycopg is installed only with PostgreSQL
-
     connection.ensure_connection()
     raw = connection.connection
     factory, threshold = raw.cursor_factory, raw.prepare_threshold
-    raw.cursor_factory, raw.prepare_threshold = ServerBindingCursor, 0
+    raw.cursor_factory, raw.prepare_threshold = _preparing_cursor(), 0
     try:
         yield
     finally:
         if not raw.closed:
             raw.cursor_factory, raw.prepare_threshold = factory, threshold
+
+
+_preparing: type | None = None
+
+
+def _preparing_cursor() -> type:
+    """Django's server-binding cursor, preparing only statements with parameters: a savepoint's or a transaction's
+    command has none, and each savepoint's name is new (prepared, it would only push a reused statement out of
+    psycopg's cache)."""
+    global _preparing
+    if _preparing is None:
+        from django.db.backends.postgresql.base import ServerBindingCursor  # psycopg is installed only with PostgreSQL
+
+        class PreparingCursor(ServerBindingCursor):
+            def execute(self, query, params=None, *, prepare=None, binary=None):
+                return super().execute(query, params, prepare=prepare if params else False, binary=binary)
+
+        _preparing = PreparingCursor
+    return _preparing
 
 
 def _convert(row, converters, connection) -> tuple:

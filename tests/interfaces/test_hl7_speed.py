@@ -12,6 +12,7 @@ from interfaces.models import InboundMessage, Sender
 from interfaces.services import message_receive
 from ris.models import ProcedureType
 from scheduling.models import AccessionNumber, Exam, Order
+from tests.conftest import need
 from tests.factories import PatientFactory, ReferringPhysicianFactory
 from tests.interfaces.conftest import msh, segment
 
@@ -79,6 +80,32 @@ def test_a_new_order_for_a_known_patient_takes_at_most_eight_statements_and_no_s
     assert not [s for s in statements if "SAVEPOINT" in s]
     # Patient and catalog stamp, the three sequences, order, its history, accession, exam, its history, message.
     assert sum(s.startswith("SELECT") for s in statements) == 1
+
+
+def test_on_postgresql_every_statement_of_a_new_order_is_prepared_once_and_reused(catalog):
+    """The listener's connection serves message after message of the same kinds: PostgreSQL parses and plans each
+    statement of the path once per connection, and every later message executes the prepared statement."""
+    need(connection.vendor == "postgresql", "prepared statements are a PostgreSQL matter")
+    PatientFactory(mrn="P100", mrn_issuer="HOSP", family_name="Müller", given_name="Jürgen")
+    message_receive(cis_order("WARM").encode())
+
+    def executions() -> dict[str, int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+            return dict(cursor.fetchall())
+
+    before = executions()
+    for control_id in ("C1", "C2"):
+        assert msa(message_receive(cis_order(control_id).encode()))[1] == "AA"
+    after = executions()
+    ran = {text: count - before.get(text, 0) for text, count in after.items() if count != before.get(text, 0)}
+    for table in ("scheduling_order", "scheduling_exam", "interfaces_inboundmessage", "ris_identifiersequence"):
+        assert any(f'INSERT INTO "{table}"' in text and count == 2 for text, count in ran.items()), table
+    assert set(after) - set(before) == set(), "a statement of the path was prepared again for a later message"
+    import psycopg
+
+    with connection.cursor() as cursor:  # and the rest of the application keeps Django's client-side binding
+        assert isinstance(cursor.cursor, psycopg.ClientCursor)
 
 
 def test_an_ordering_provider_the_ris_knows_costs_one_statement_more(catalog):
