@@ -20,6 +20,7 @@ from ris.models import (
     Room,
     User,
 )
+from ris.selectors import sequence_last
 
 
 @admin.register(User)
@@ -154,9 +155,12 @@ class ProcedureTypeAdmin(admin.ModelAdmin):
 
 @admin.register(IdentifierSequence)
 class IdentifierSequenceAdmin(admin.ModelAdmin):
-    list_display = ("name", "last_value", "updated_at")
+    list_display = ("name", "last_handed_out")
     search_fields = ("name",)
-    list_filter = ("updated_at",)
+
+    @admin.display(description="last value handed out")
+    def last_handed_out(self, obj: IdentifierSequence) -> int:
+        return sequence_last(obj.name)  # on PostgreSQL its database sequence's, not the row's
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # a sequence set back would hand out identifiers twice

@@ -4,10 +4,11 @@ from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from ris.models import AccessRecord, Patient, ProcedureType, Role, Room
+from ris.models import AccessRecord, IdentifierSequence, Patient, ProcedureType, Role, Room
 from ris.search import patients_named_by
 from ris.text import fold, search_fold
 
@@ -17,6 +18,23 @@ def core_counts() -> dict[str, int]:
         "patients": Patient.objects.filter(merged_into__isnull=True).count(),
         "procedure_types": ProcedureType.objects.filter(active=True).count(),
     }
+
+
+def sequence_last(name: str) -> int:
+    """The last value the named identifier sequence handed out (0 before its first): on PostgreSQL its database
+    sequence's (ris.services.sequence_take), elsewhere its IdentifierSequence row's."""
+    from ris.services import SEQUENCE_PREFIX  # (the services import the selectors)
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT to_regclass(%s)::text", [f"{SEQUENCE_PREFIX}{name}"])
+            sequence = cursor.fetchone()[0]
+            if sequence is not None:
+                cursor.execute(f"SELECT last_value, is_called FROM {sequence}")  # noqa: S608 (from the catalog)
+                value, called = cursor.fetchone()
+                return value if called else value - 1
+    row = IdentifierSequence.objects.filter(name=name).first()
+    return row.last_value if row else 0
 
 
 def role_member_counts() -> list[tuple[str, int]]:

@@ -1,6 +1,7 @@
 """Writes of the core domain. Every change to a patient goes through here, in a transaction, with its actor."""
 
 import logging
+import re
 from datetime import date
 
 from django.conf import settings
@@ -43,33 +44,84 @@ PATIENT_FIELDS = frozenset(
 
 def sequence_next_value(name: str) -> int:
     """Advance the named sequence and return its new value; never returns a value twice."""
-    return sequence_next_values({name: 1})[name]
+    return sequence_take({name: 1})[name][0]
 
 
-def sequence_next_values(counts: dict[str, int]) -> dict[str, int]:
-    """Advance each named sequence by its count and return each one's new last value (the values taken are the
-    `count` ones up to it); never returns a value twice.
+def sequence_take(counts: dict[str, int]) -> dict[str, list[int]]:
+    """Take `count` new values of each named sequence, in the caller's transaction: each name's values, ascending
+    (none for a count of 0). No value is ever handed out twice.
 
-    One statement for all of them (a multi-row upsert that increments and returns), run in the caller's
-    transaction: the row locks it takes are held until that commits, so concurrent callers queue; the rows are
-    locked in name order, so two callers never wait for each other crosswise. An order needs three sequences: one
-    round trip, not three (nor five each: insert-if-missing, lock, read, update, savepoint).
+    On PostgreSQL each name is a database sequence (`nextval`), all of them in one statement: no row lock is held
+    until the caller commits, so concurrent orders (four CIS connections, the front desk) never queue behind each
+    other for their numbers; the price is a gap where a transaction that took values rolls back, as every
+    database-sequence numbering has. Elsewhere (SQLite writes one transaction at a time) the IdentifierSequence
+    row is advanced under its lock, and a rolled-back transaction's values are taken again by the next.
     """
     wanted = sorted((name, count) for name, count in counts.items() if count > 0)
+    taken: dict[str, list[int]] = {name: [] for name in counts}
+    for name, _count in wanted:
+        if not SEQUENCE_NAME.fullmatch(name):
+            raise ValueError(f"identifier sequence name {name!r}: lower-case letters, digits and _ only")
     if not wanted:
-        return {name: 0 for name in counts}
+        return taken
+    if connection.vendor == "postgresql":
+        for name, _count in wanted:
+            _sequence_ensure(name)
+        sql = " UNION ALL ".join(  # (names checked above)
+            f"SELECT %s, nextval('{SEQUENCE_PREFIX}{name}') FROM generate_series(1, %s)"  # noqa: S608
+            for name, _count in wanted
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [value for name, count in wanted for value in (name, count)])
+            for name, value in cursor.fetchall():
+                taken[name].append(value)
+        return {name: sorted(values) for name, values in taken.items()}
     table = connection.ops.quote_name(IdentifierSequence._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     rows = ", ".join(["(%s, %s, %s)"] * len(wanted))
     with connection.cursor() as cursor:
-        cursor.execute(
+        cursor.execute(  # one multi-row upsert that increments and returns; rows locked in name order
             f"INSERT INTO {table} (name, last_value, updated_at) VALUES {rows} "  # noqa: S608 (our table name)
             f"ON CONFLICT (name) DO UPDATE SET last_value = {table}.last_value + excluded.last_value, "
             "updated_at = excluded.updated_at RETURNING name, last_value",
             [value for name, count in wanted for value in (name, count, now)],
         )
-        taken = dict(cursor.fetchall())
-    return {name: taken.get(name, 0) for name in counts}
+        last = dict(cursor.fetchall())
+    for name, count in wanted:
+        taken[name] = list(range(last[name] - count + 1, last[name] + 1))
+    return taken
+
+
+SEQUENCE_PREFIX = "ris_identifier_"  # the PostgreSQL sequence of identifier name N is ris_identifier_N
+SEQUENCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_sequences_known: set[tuple[str, str]] = set()  # (database, name) of sequences seen to exist by this process
+
+
+def _sequence_ensure(name: str) -> None:
+    """The PostgreSQL sequence of `name` exists: created at its first use, continuing after the IdentifierSequence
+    row of the same name (an installation numbered by the table before keeps its numbers), with a row of that name
+    for the admin's list. The migration creates those of the names in use; this is for a new name."""
+    key = (connection.settings_dict["NAME"], name)
+    if key in _sequences_known:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [f"{SEQUENCE_PREFIX}{name}"])
+        if not cursor.fetchone()[0]:
+            _sequence_create(cursor, name)
+    _sequences_known.add(key)
+
+
+def _sequence_create(cursor, name: str) -> None:
+    """Create the PostgreSQL sequence of `name` after its table row's value (and the row, if missing)."""
+    table = connection.ops.quote_name(IdentifierSequence._meta.db_table)
+    cursor.execute(
+        f"INSERT INTO {table} (name, last_value, updated_at) VALUES (%s, 0, now()) "  # noqa: S608 (our table name)
+        f"ON CONFLICT (name) DO NOTHING",
+        [name],
+    )
+    cursor.execute(f"SELECT last_value FROM {table} WHERE name = %s", [name])  # noqa: S608 (our table name)
+    start = cursor.fetchone()[0] + 1
+    cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE_PREFIX}{name} START WITH {int(start)}")
 
 
 def identifier_format(name: str, pattern: str, value: int, *, max_length: int) -> str:

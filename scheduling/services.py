@@ -19,7 +19,7 @@ from ris.services import (
     identifier_format,
     identifier_next,
     outbox_add,
-    sequence_next_values,
+    sequence_take,
     validated_or_raise,
 )
 from ris.validators import (
@@ -286,13 +286,13 @@ def _order_create(
     per_order = settings.RIS_ACCESSION_PER == "order"
     accession_count = (1 if per_order else len(procedure_types)) if own else 0
     with transaction.atomic(savepoint=not optimistic):
-        last = sequence_next_values(
+        taken = sequence_take(
             {"accession": accession_count, "filler_order": 1, "requested_procedure": len(procedure_types)}
         )
         if own:
             numbers = [
                 identifier_format("accession", settings.RIS_ACCESSION_PATTERN, value, max_length=16)
-                for value in range(last["accession"] - accession_count + 1, last["accession"] + 1)
+                for value in taken["accession"]
             ]
             accessions = [AccessionNumber(number=number, issuer="") for number in numbers]
             accessions = accessions * len(procedure_types) if per_order else accessions
@@ -312,7 +312,7 @@ def _order_create(
             patient_class=patient_class,
             plausibility_override=plausibility_override,
             filler_order_number=identifier_format(
-                "filler_order", settings.RIS_FILLER_ORDER_PATTERN, last["filler_order"], max_length=64
+                "filler_order", settings.RIS_FILLER_ORDER_PATTERN, taken["filler_order"][0], max_length=64
             ),
         )
         # The database holds uniqueness (the RIS's numbers come from sequences; a placer number may repeat): one
@@ -330,7 +330,6 @@ def _order_create(
             _accessions_claim(order, [accession.number for accession in accessions])
         else:
             AccessionNumber.objects.filter(pk__in={held.pk for held in accessions}).update(order=order)
-        first = last["requested_procedure"] - len(procedure_types) + 1
         now = timezone.now()
         exams = [
             Exam(
@@ -345,7 +344,7 @@ def _order_create(
                 status_changed_at=now,
             )
             for number, procedure_type, accession, study_uid in zip(
-                range(first, first + len(procedure_types)), procedure_types, accessions, study_uids, strict=True
+                taken["requested_procedure"], procedure_types, accessions, study_uids, strict=True
             )
         ]
         insert(exams)  # bulk_create, its INSERT compiled once per process

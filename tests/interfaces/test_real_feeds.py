@@ -13,6 +13,7 @@ from django.utils import timezone
 from interfaces.models import InboundMessage, Sender
 from interfaces.services import message_receive
 from ris.models import Patient
+from ris.selectors import sequence_last
 from scheduling import services as scheduling
 from scheduling.models import AccessionNumber, Exam, Order
 from tests.factories import TEST_ACTOR, PatientFactory, ProcedureTypeFactory, RoomFactory
@@ -72,7 +73,7 @@ def mr_catalog(catalog):
 
 def test_a_senders_accession_equal_to_the_ris_next_number_never_blocks_later_orders(catalog):
     Sender.objects.create(name="CIS", assigns_accession_numbers=True)
-    taken = "A000000001"  # what RIS_ACCESSION_PATTERN gives first on a new database
+    taken = f"A{sequence_last('accession') + 1:09d}"  # what RIS_ACCESSION_PATTERN gives next
     ack = receive(order_message("C1", placer="PL1", obr_18=taken))
     assert code_of(ack) == "AA", ack
     assert Exam.objects.get(order__placer_order_number="PL1").accession_number == taken
@@ -89,9 +90,10 @@ def test_a_senders_accession_equal_to_the_ris_next_number_never_blocks_later_ord
 
 def test_a_number_the_sequence_hands_out_again_after_a_rollback_is_skipped(catalog):
     patient = PatientFactory()
-    AccessionNumber.objects.create(number="A000000001", issuer="PACS-IMPORT")  # stored by an earlier import
+    following = sequence_last("accession") + 1
+    AccessionNumber.objects.create(number=f"A{following:09d}", issuer="PACS-IMPORT")  # stored by an earlier import
     order = scheduling.order_create(patient=patient, procedure_types=[catalog["head"]], acting_user=TEST_ACTOR)
-    assert order.exams.get().accession_number == "A000000002"
+    assert order.exams.get().accession_number == f"A{following + 1:09d}"
 
 
 def test_a_senders_accession_already_used_by_that_sender_is_ae_205_and_the_next_message_is_applied(catalog):

@@ -8,7 +8,8 @@ from django.db import IntegrityError, close_old_connections, connection, transac
 
 from ris.exceptions import ApplicationError
 from ris.models import IdentifierSequence, Patient
-from ris.services import patient_register
+from ris.selectors import sequence_last
+from ris.services import patient_register, sequence_take
 from scheduling.models import Order
 from tests.factories import TEST_ACTOR, PatientFactory, ProcedureTypeFactory, make_order
 
@@ -48,11 +49,12 @@ def test_accession_numbers_follow_the_configured_pattern(settings):
 
 @pytest.mark.django_db
 def test_accession_numbers_do_not_depend_on_row_counts():
+    before = sequence_last("accession")
     first = make_order()
     Order.objects.filter(pk=first.pk).update(accession_number="MOVED")  # fewer rows, or edited ones, change nothing
     second = make_order()
     assert second.accession_number != first.accession_number
-    assert IdentifierSequence.objects.get(name="accession").last_value == 2
+    assert sequence_last("accession") == before + 2
 
 
 @pytest.mark.django_db
@@ -114,3 +116,65 @@ def test_twenty_threads_creating_orders_at_once_get_distinct_accession_numbers(p
     assert errors == []
     assert len(set(results)) == 20
     assert Order.objects.count() == 20
+
+
+@pytest.mark.django_db
+def test_a_new_sequence_continues_after_its_row_and_hands_out_each_value_once():
+    """A name numbered by its IdentifierSequence row before (an installation from before PostgreSQL sequences, or a
+    row an administrator seeded) continues after the row's value, on every database."""
+    IdentifierSequence.objects.create(name="imaging_note", last_value=41)
+    assert sequence_take({"imaging_note": 2, "unused": 0}) == {"imaging_note": [42, 43], "unused": []}
+    assert sequence_take({"imaging_note": 1}) == {"imaging_note": [44]}
+    assert sequence_last("imaging_note") == 44
+    with pytest.raises(ValueError, match="name"):
+        sequence_take({"Robert'); DROP TABLE": 1})
+
+
+@pytest.mark.django_db
+def test_values_taken_in_a_rolled_back_transaction_are_not_handed_out_again_on_postgresql(postgresql):
+    rolled_back: list[int] = []
+
+    def take_then_roll_back() -> None:
+        with transaction.atomic():
+            rolled_back.extend(sequence_take({"accession": 2})["accession"])
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        take_then_roll_back()
+    assert len(rolled_back) == 2
+    assert sequence_take({"accession": 1})["accession"][0] > max(rolled_back)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_holding_new_numbers_does_not_make_another_wait_on_postgresql(postgresql):
+    """Four CIS connections, the front desk: an order's numbers are taken early in its transaction, and the other
+    orders must not queue behind it until it commits (a row lock would hold them: lock_timeout makes that fail)."""
+    taken: dict[str, list[int]] = {}
+    errors: list[BaseException] = []
+    holding, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                taken["first"] = sequence_take({"accession": 1, "filler_order": 1})["accession"]
+                holding.set()
+                done.wait(timeout=10)
+        except BaseException as error:
+            errors.append(error)
+            holding.set()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(timeout=10)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '500ms'")
+            taken["second"] = sequence_take({"accession": 1, "filler_order": 1})["accession"]
+    finally:
+        done.set()
+        thread.join(timeout=10)
+    assert errors == []
+    assert taken["first"] != taken["second"]
