@@ -157,6 +157,7 @@ class ProcedureTypeAdmin(admin.ModelAdmin):
 class IdentifierSequenceAdmin(admin.ModelAdmin):
     list_display = ("name", "last_handed_out")
     search_fields = ("name",)
+    list_filter = ("updated_at",)
 
     @admin.display(description="last value handed out")
     def last_handed_out(self, obj: IdentifierSequence) -> int:

@@ -89,7 +89,7 @@ def history_bulk_create(model: type[models.Model], instances: list[models.Model]
         if hasattr(history, "history_relation"):
             row.history_relation_id = instance.pk
         rows.append(row)
-    insert(rows)  # one statement, compiled once per process
+    insert(rows, read_keys=False)  # one statement, compiled once per process; nothing waits for its answer
 
 
 def _history_manager(descriptor: HistoryDescriptor, instance, owner):

@@ -15,9 +15,11 @@ _inserts: dict[tuple, tuple] = {}
 _inserts_lock = threading.Lock()
 
 
-def _insert_plan(model: type[Model], alias: str, rows: int) -> tuple:
-    """(fields, SQL) of `rows` rows' INSERT for `model`, compiled once per process, model, database and row count."""
-    key = (model, alias, rows)
+def _insert_plan(model: type[Model], alias: str, rows: int, *, keys: str) -> tuple:
+    """(fields, SQL) of `rows` rows' INSERT for `model`, compiled once per process, model, database, row count and
+    `keys`: "returned" (the database assigns the primary keys, RETURNING reads them), "given" (the rows carry
+    theirs), "unread" (the database assigns them and nobody reads them: history rows)."""
+    key = (model, alias, rows, keys)
     plan = _inserts.get(key)
     if plan is not None:
         return plan
@@ -25,41 +27,52 @@ def _insert_plan(model: type[Model], alias: str, rows: int) -> tuple:
     connection = connections[alias]
     if opts.db_returning_fields != [opts.pk] or not isinstance(opts.pk, AutoField):
         raise ValueError(f"insert: {model.__name__} has database defaults or no auto primary key; use bulk_create")
-    fields = [field for field in opts.concrete_fields if not field.generated and field is not opts.pk]
+    fields = [
+        field for field in opts.concrete_fields if not field.generated and (field is not opts.pk or keys == "given")
+    ]
     if any(hasattr(field, "get_placeholder") for field in fields):  # a value that needs its own SQL around it
         raise ValueError(f"insert: {model.__name__} has a field with its own placeholder; use bulk_create")
     quote = connection.ops.quote_name
     row = f"({', '.join(['%s'] * len(fields))})"
-    returning, _params = connection.ops.return_insert_columns([opts.pk])
+    returning = connection.ops.return_insert_columns([opts.pk])[0] if keys == "returned" else ""
     columns = ", ".join(quote(field.column) for field in fields)
     sql = (  # (the model's own names)
         f"INSERT INTO {quote(opts.db_table)} ({columns}) "  # noqa: S608
         f"VALUES {', '.join([row] * rows)} {returning}"
-    )
+    ).rstrip()
     with _inserts_lock:
         _inserts[key] = plan = (fields, sql)
     return plan
 
 
-def insert(objs: list[Model]) -> None:
+def insert(objs: list[Model], *, read_keys: bool = True) -> None:
     """`bulk_create(objs)` for new rows of one model with an auto primary key and no database defaults, the INSERT
     compiled once per process: each value through its field's `pre_save` and `get_db_prep_save` as Django's
-    compiler does, the primary keys read back (RETURNING), no signals (as bulk_create sends none).
+    compiler does, no signals (as bulk_create sends none).
 
-    Django's insert compiler costs more CPU than PostgreSQL's work for the wide rows on the HL7 path (an exam and
-    the history rows). Any other case (a value that is an expression, a primary key given): bulk_create.
+    The primary keys: the rows' own when every row has one (taken beforehand, `ris.services.sequence_take`), else
+    assigned by the database and read back (RETURNING), or not read at all with read_keys=False (history rows, whose
+    keys nobody reads: the row's pk stays None). A statement that returns nothing is not waited for in a psycopg
+    pipeline (`ris.statements.pipelined`): it travels with the next one that is.
+
+    Django's insert compiler costs more CPU than PostgreSQL's work for the wide rows on the HL7 path (an order, an
+    exam and the history rows). Any other case (a value that is an expression, some rows with a key): bulk_create.
     """
     if not objs:
         return
     model = type(objs[0])
     alias = router.db_for_write(model)
     connection = connections[alias]
-    if not connection.features.can_return_rows_from_bulk_insert or any(
-        type(obj) is not model or obj.pk is not None for obj in objs
+    given = all(obj.pk is not None for obj in objs)
+    if (
+        not connection.features.can_return_rows_from_bulk_insert
+        or any(type(obj) is not model for obj in objs)
+        or (not given and any(obj.pk is not None for obj in objs))
     ):
         model._default_manager.using(alias).bulk_create(objs)
         return
-    fields, sql = _insert_plan(model, alias, len(objs))
+    keys = "given" if given else "returned" if read_keys else "unread"
+    fields, sql = _insert_plan(model, alias, len(objs), keys=keys)
     params = []
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="bulk_create")
@@ -71,8 +84,9 @@ def insert(objs: list[Model]) -> None:
             params.append(field.get_db_prep_save(value, connection))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        keys = [row[0] for row in cursor.fetchall()]
-    for obj, key in zip(objs, keys, strict=True):
-        obj.pk = key
+        returned = [row[0] for row in cursor.fetchall()] if keys == "returned" else None
+    for index, obj in enumerate(objs):
+        if returned is not None:
+            obj.pk = returned[index]
         obj._state.adding = False
         obj._state.db = alias

@@ -6,7 +6,7 @@ from datetime import date
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -47,7 +47,7 @@ def sequence_next_value(name: str) -> int:
     return sequence_take({name: 1})[name][0]
 
 
-def sequence_take(counts: dict[str, int]) -> dict[str, list[int]]:
+def sequence_take(counts: dict[str, int], *, keys: dict[type[models.Model], int] | None = None) -> dict:
     """Take `count` new values of each named sequence, in the caller's transaction: each name's values, ascending
     (none for a count of 0). No value is ever handed out twice.
 
@@ -56,26 +56,34 @@ def sequence_take(counts: dict[str, int]) -> dict[str, list[int]]:
     other for their numbers; the price is a gap where a transaction that took values rolls back, as every
     database-sequence numbering has. Elsewhere (SQLite writes one transaction at a time) the IdentifierSequence
     row is advanced under its lock, and a rolled-back transaction's values are taken again by the next.
+
+    keys: primary keys of new rows taken in the same statement, under the model as key (on PostgreSQL; elsewhere
+    none: the rows get theirs when inserted). Rows that carry their keys are inserted without waiting for the
+    database to return them (`ris.inserts.insert`).
     """
     wanted = sorted((name, count) for name, count in counts.items() if count > 0)
-    taken: dict[str, list[int]] = {name: [] for name in counts}
+    taken: dict = {name: [] for name in counts} | {model: [] for model in keys or {}}
     for name, _count in wanted:
         if not SEQUENCE_NAME.fullmatch(name):
             raise ValueError(f"identifier sequence name {name!r}: lower-case letters, digits and _ only")
-    if not wanted:
-        return taken
     if connection.vendor == "postgresql":
+        parts = [(name, f"{SEQUENCE_PREFIX}{name}", count) for name, count in wanted]
         for name, _count in wanted:
             _sequence_ensure(name)
-        sql = " UNION ALL ".join(  # (names checked above)
-            f"SELECT %s, nextval('{SEQUENCE_PREFIX}{name}') FROM generate_series(1, %s)"  # noqa: S608
-            for name, _count in wanted
-        )
+        for model, count in (keys or {}).items():
+            if count > 0:
+                parts.append((model, _key_sequence(model), count))
+        if not parts:
+            return taken
+        # One text for any counts (prepared once): each part's position, its sequence, how many values.
+        sql = " UNION ALL ".join(["SELECT %s::int, nextval(%s::regclass) FROM generate_series(1, %s)"] * len(parts))
         with connection.cursor() as cursor:
-            cursor.execute(sql, [value for name, count in wanted for value in (name, count)])
-            for name, value in cursor.fetchall():
-                taken[name].append(value)
-        return {name: sorted(values) for name, values in taken.items()}
+            cursor.execute(sql, [value for index, (_key, *part) in enumerate(parts) for value in (index, *part)])
+            for index, value in cursor.fetchall():
+                taken[parts[index][0]].append(value)
+        return {key: sorted(values) for key, values in taken.items()}
+    if not wanted:
+        return taken
     table = connection.ops.quote_name(IdentifierSequence._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     rows = ", ".join(["(%s, %s, %s)"] * len(wanted))
@@ -90,6 +98,19 @@ def sequence_take(counts: dict[str, int]) -> dict[str, list[int]]:
     for name, count in wanted:
         taken[name] = list(range(last[name] - count + 1, last[name] + 1))
     return taken
+
+
+_key_sequences: dict[tuple[str, type], str] = {}
+
+
+def _key_sequence(model: type[models.Model]) -> str:
+    """The PostgreSQL sequence behind `model`'s auto primary key (its identity column's), looked up once."""
+    key = (connection.settings_dict["NAME"], model)
+    if key not in _key_sequences:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [model._meta.db_table, model._meta.pk.column])
+            _key_sequences[key] = cursor.fetchone()[0]
+    return _key_sequences[key]
 
 
 SEQUENCE_PREFIX = "ris_identifier_"  # the PostgreSQL sequence of identifier name N is ris_identifier_N

@@ -22,6 +22,7 @@ every row, as they would. `tests/ris/test_statements.py` holds each result to th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -177,7 +178,7 @@ def run_together(calls: Iterable[tuple[Statement, dict]], *, using: str = DEFAUL
     stands alone (no transaction is opened for them)."""
     calls = [(statement.compiled(using), values) for statement, values in calls]
     connection = connections[using]
-    with prepared(connection), _pipeline(connection, len(calls) > 1):
+    with prepared(connection), pipelined(connection, len(calls) > 1):  # (a pipeline only for several)
         cursors = []
         try:
             for compiled, values in calls:
@@ -192,9 +193,13 @@ def run_together(calls: Iterable[tuple[Statement, dict]], *, using: str = DEFAUL
 
 
 @contextmanager
-def _pipeline(connection, several: bool) -> Iterator[None]:
-    if several and connection.vendor == "postgresql":
-        with connection.connection.pipeline():
+def pipelined(connection, wanted: bool = True) -> Iterator[None]:
+    """On PostgreSQL, psycopg's pipeline mode, the statements `prepared` too: a statement whose answer nobody reads
+    (an INSERT without RETURNING, BEGIN) is not waited for; it goes to the server with the next statement whose
+    answer is read (its rows, or its row count), or with the COMMIT. An error is raised there, and rolls the
+    transaction back as always. Elsewhere nothing changes."""
+    if wanted and connection.vendor == "postgresql":
+        with prepared(connection), connection.connection.pipeline():
             yield
     else:
         yield
@@ -266,11 +271,24 @@ def _preparing_cursor() -> type:
     psycopg's cache)."""
     global _preparing
     if _preparing is None:
-        from django.db.backends.postgresql.base import ServerBindingCursor  # psycopg is installed only with PostgreSQL
+        import psycopg  # installed only with PostgreSQL
+        from django.db.backends.postgresql.base import ServerBindingCursor
 
         class PreparingCursor(ServerBindingCursor):
             def execute(self, query, params=None, *, prepare=None, binary=None):
+                if self._conn._pipeline is not None and query.startswith("ROLLBACK TO SAVEPOINT"):
+                    # A statement failed: PostgreSQL ignores what follows in the pipeline until it is synced, the
+                    # rollback to the savepoint included. Sync it (its error is the one being rolled back).
+                    with contextlib.suppress(psycopg.Error):
+                        self._conn._pipeline.sync()
                 return super().execute(query, params, prepare=prepare if params else False, binary=binary)
+
+            @property
+            def rowcount(self) -> int:
+                # In a pipeline the count arrives with the answer: wait for it, as a fetch does (Django's save
+                # reads it to tell an UPDATE that found the row from one that must INSERT instead).
+                self._fetch_pipeline()
+                return super().rowcount
 
         _preparing = PreparingCursor
     return _preparing

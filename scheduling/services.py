@@ -1,7 +1,7 @@
 """Writes of orders and exams. Every exam status change goes through `_exam_transition`."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -232,14 +232,17 @@ class AccessionNumberTaken(Exception):
     """optimistic order_create: a RIS accession number is in use already; roll back and run again without."""
 
 
-def _accessions_claim(order: Order, numbers: Sequence[str]) -> None:
+def _accessions_claim(order: Order, numbers: Sequence[str]) -> Callable[[], None]:
     """Hold the RIS's `numbers` for `order` in one statement, each only where no issuer has it: the optimistic
-    path's check, after the order is written (AccessionNumberTaken when one is in use)."""
+    path's check, after the order is written. Returns the check itself (AccessionNumberTaken when a number is in
+    use), to be called once the order's other statements are sent: in a psycopg pipeline they then travel with
+    this one, not after its answer."""
     table = connection.ops.quote_name(AccessionNumber._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     wanted = list(dict.fromkeys(numbers))
     rows = " UNION ALL ".join(["SELECT %s AS number"] * len(wanted))
-    with connection.cursor() as cursor:
+    cursor = connection.cursor()
+    try:
         cursor.execute(
             # (our table name) SQLite needs the WHERE to read ON CONFLICT as the upsert clause, not a join's
             f"INSERT INTO {table} (number, issuer, order_id, created_at) "  # noqa: S608
@@ -248,9 +251,19 @@ def _accessions_claim(order: Order, numbers: Sequence[str]) -> None:
             "ON CONFLICT DO NOTHING RETURNING number",
             [order.pk, now, *wanted],
         )
-        held = {number for (number,) in cursor.fetchall()}
-    if len(held) < len(wanted):
-        raise AccessionNumberTaken(f"accession numbers in use: {', '.join(sorted(set(wanted) - held))}")
+    except BaseException:
+        cursor.close()
+        raise
+
+    def check() -> None:
+        try:
+            held = {number for (number,) in cursor.fetchall()}
+        finally:
+            cursor.close()
+        if len(held) < len(wanted):
+            raise AccessionNumberTaken(f"accession numbers in use: {', '.join(sorted(set(wanted) - held))}")
+
+    return check
 
 
 def _order_create(
@@ -286,8 +299,9 @@ def _order_create(
     per_order = settings.RIS_ACCESSION_PER == "order"
     accession_count = (1 if per_order else len(procedure_types)) if own else 0
     with transaction.atomic(savepoint=not optimistic):
-        taken = sequence_take(
-            {"accession": accession_count, "filler_order": 1, "requested_procedure": len(procedure_types)}
+        taken = sequence_take(  # and, on PostgreSQL, the new rows' keys: their INSERTs need not wait for them
+            {"accession": accession_count, "filler_order": 1, "requested_procedure": len(procedure_types)},
+            keys={Order: 1, Exam: len(procedure_types)},
         )
         if own:
             numbers = [
@@ -299,6 +313,7 @@ def _order_create(
         else:
             accessions = _accessions_for(len(procedure_types), accession_numbers, accession_issuer)
         order = Order(
+            pk=next(iter(taken[Order]), None),
             patient=patient,
             referring_physician=referring_physician,
             priority=priority,
@@ -320,19 +335,16 @@ def _order_create(
         validated_or_raise(order, exclude=["status"], database_checks=False)
         outside = "entered outside the catalog's sex or age limits" if plausibility_override else ""
         attribute(order, acting_user, outside)
-        order.skip_history_when_saving = True  # its history row goes in below, as the exams' do: no per-save signal
-        try:
-            order.save()
-        finally:
-            del order.skip_history_when_saving
+        insert([order])  # its INSERT compiled once per process; its history row goes in below, as the exams' do
         history_bulk_create(Order, [order], acting_user)
         if own:
-            _accessions_claim(order, [accession.number for accession in accessions])
+            claimed = _accessions_claim(order, [accession.number for accession in accessions])
         else:
             AccessionNumber.objects.filter(pk__in={held.pk for held in accessions}).update(order=order)
         now = timezone.now()
         exams = [
             Exam(
+                pk=key,
                 order=order,
                 procedure_type=procedure_type,
                 accession_number=accession.number,
@@ -343,12 +355,19 @@ def _order_create(
                 status=S.ORDERED,
                 status_changed_at=now,
             )
-            for number, procedure_type, accession, study_uid in zip(
-                taken["requested_procedure"], procedure_types, accessions, study_uids, strict=True
+            for key, number, procedure_type, accession, study_uid in zip(
+                taken[Exam] or [None] * len(procedure_types),
+                taken["requested_procedure"],
+                procedure_types,
+                accessions,
+                study_uids,
+                strict=True,
             )
         ]
         insert(exams)  # bulk_create, its INSERT compiled once per process
         history_bulk_create(Exam, exams, acting_user)  # one statement for the exams' history rows too
+        if own:
+            claimed()  # read last: in a pipeline, the order's statements went to the server together
     return order
 
 

@@ -35,7 +35,7 @@ from interfaces.models import ApplicationAck, Destination, InboundMessage, Outbo
 from interfaces.services.applying import HANDLERS
 from ris.audit import Actor, actor_label
 from ris.exceptions import ApplicationError
-from ris.statements import prepared
+from ris.statements import pipelined, prepared
 
 log = logging.getLogger(__name__)
 
@@ -245,15 +245,17 @@ def _apply_now(text: str, reader: Reader, head: Header, *, peer: str) -> str:
     at that insert, roll back whatever it applied, and get the first answer instead.
 
     First optimistically, without a savepoint (the path nearly every message takes: no statement spent on a partial
-    rollback that success never needs); when anything fails, that transaction is rolled back whole and the message
-    applied again with savepoints, which store it with its AE. A deadlock or serialization failure (PostgreSQL rolled
-    the transaction back) runs the same transaction again. A connection lost fails both the same way: not tried
-    twice.
+    rollback that success never needs), its statements in a pipeline on PostgreSQL (`pipelined`: a statement whose
+    answer is not read, such as BEGIN, a history row or an order whose key was taken beforehand, travels with the
+    next one whose answer is, not in a round trip of its own); when anything fails, that transaction is rolled
+    back whole and the message applied again with savepoints, outside a pipeline, which store it with its AE. A
+    deadlock or serialization failure (PostgreSQL rolled the transaction back) runs the same transaction again. A
+    connection lost fails both the same way: not tried twice.
     """
     try:
         for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
             try:
-                with transaction.atomic():
+                with transaction.atomic(), pipelined(connection):  # the pipeline ends (synced) before a rollback
                     row = _row(text, head, peer=peer, status=M.RECEIVED)
                     _apply(row, reader, head, optimistic=True)
                 return row.ack

@@ -178,3 +178,16 @@ def test_a_transaction_holding_new_numbers_does_not_make_another_wait_on_postgre
         thread.join(timeout=10)
     assert errors == []
     assert taken["first"] != taken["second"]
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_each_sequence_with_the_last_value_it_handed_out(client, user_with_role):
+    from django.urls import reverse
+
+    from ris.models import Role
+
+    make_order()
+    make_order()
+    client.force_login(user_with_role(Role.ADMIN, is_staff=True))
+    page = client.get(reverse("admin:ris_identifiersequence_changelist")).content.decode()
+    assert f'<td class="field-last_handed_out">{sequence_last("accession")}</td>' in page

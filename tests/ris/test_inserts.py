@@ -50,3 +50,26 @@ def test_history_rows_written_in_bulk_equal_simple_historys_own():
     fields = [f.attname for f in Patient.history.model._meta.concrete_fields if f.attname not in skip]
     assert [getattr(ours, name) for name in fields] == [getattr(theirs, name) for name in fields]
     assert (ours.history_actor, ours.history_change_reason, ours.history_type) == ("HL7:CIS", "a reason", "+")
+
+
+def test_rows_with_their_keys_taken_beforehand_are_stored_under_those_keys():
+    from ris.services import sequence_take
+
+    keys = sequence_take({}, keys={Patient: 2})[Patient]
+    if not keys:  # SQLite: no key is taken beforehand; take two past the current ones
+        keys = [(Patient.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + n for n in (1, 2)]
+    rows = [PatientFactory.build(pk=key, mrn=f"K{key}") for key in keys]
+    insert(rows)
+    assert [row.pk for row in rows] == keys
+    assert list(Patient.objects.filter(pk__in=keys).order_by("pk").values_list("mrn", flat=True)) == [
+        f"K{key}" for key in sorted(keys)
+    ]
+    assert PatientFactory().pk not in keys  # the database's own next key is past them
+
+
+def test_rows_whose_keys_are_not_read_are_stored_and_keep_none():
+    rows = [PatientFactory.build(mrn="U1"), PatientFactory.build(mrn="U2")]
+    insert(rows, read_keys=False)
+    assert [row.pk for row in rows] == [None, None]
+    assert not any(row._state.adding for row in rows)
+    assert Patient.objects.filter(mrn__in=["U1", "U2"]).count() == 2

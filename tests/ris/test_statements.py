@@ -6,14 +6,15 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 
 from clinical.models import Observation
 from ris.models import Patient
-from ris.statements import Slot, Statement, run_together
+from ris.statements import Slot, Statement, pipelined, run_together
 from scheduling.models import Order
+from tests.conftest import need
 from tests.factories import PatientFactory, make_order
 
 pytestmark = pytest.mark.django_db
@@ -134,3 +135,52 @@ def test_statements_run_together_give_each_its_own_rows_in_one_pipeline_on_postg
     assert together == [[first.mrn, second.mrn], [second.pk]]
     assert together == [mrns.all(patients=[first.pk, second.pk]), orders.all(patients=[second.pk])]
     assert pipelines == ([1] if connection.vendor == "postgresql" else [])  # one for both; none for one statement
+
+
+# --- pipelined: statements whose answer nobody reads are not waited for ------------------------------------------
+
+
+@pytest.fixture
+def postgresql_pipeline(db):
+    need(connection.vendor == "postgresql", "psycopg's pipeline mode is PostgreSQL's")
+
+
+def test_in_a_pipeline_a_statement_whose_answer_is_not_read_is_not_waited_for(postgresql_pipeline):
+    patient = PatientFactory()
+    with pytest.raises(IntegrityError), transaction.atomic(), pipelined(connection):  # noqa: PT012
+        with connection.cursor() as cursor:
+            # A duplicate key: no error yet, the statement has not even been answered ...
+            cursor.execute("INSERT INTO ris_patient SELECT * FROM ris_patient WHERE id = %s", [patient.pk])
+        reached = True
+        Patient.objects.filter(pk=patient.pk).count()  # ... until a statement whose answer is read
+    assert reached
+    assert Patient.objects.filter(pk=patient.pk).count() == 1
+
+
+def test_in_a_pipeline_djangos_save_still_reads_an_updates_row_count(postgresql_pipeline):
+    """Django's save of a stored row runs an UPDATE and inserts when its row count is 0: the count must be waited
+    for, or the row would be inserted a second time."""
+    patient = PatientFactory(family_name="Before")
+    with transaction.atomic(), pipelined(connection):
+        patient.family_name = "After"
+        patient.save()
+        updated = Patient.objects.filter(pk=patient.pk).update(given_name="Changed")
+    assert updated == 1
+    assert list(Patient.objects.filter(pk=patient.pk).values_list("family_name", "given_name")) == [
+        ("After", "Changed")
+    ]
+
+
+def test_in_a_pipeline_a_savepoint_rolled_back_after_a_failed_statement_lets_the_transaction_go_on(
+    postgresql_pipeline,
+):
+    patient = PatientFactory()
+    with transaction.atomic(), pipelined(connection):
+        try:
+            with transaction.atomic():
+                Patient.objects.create(mrn=patient.mrn, mrn_issuer=patient.mrn_issuer, family_name="Twin")
+        except IntegrityError:
+            pass
+        PatientFactory(family_name="Next")
+    assert Patient.objects.filter(family_name="Next").exists()
+    assert not Patient.objects.filter(family_name="Twin").exists()
