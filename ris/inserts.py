@@ -1,15 +1,53 @@
 """Rows inserted with their INSERT compiled once per process: `bulk_create` without Django's insert compiler.
 
-For the rows written on the HL7 order path (an exam and the history rows, 20-40 columns each), where Django's
-compiler and value preparation cost more CPU than PostgreSQL's work. The values still go through each field's
-`pre_save` and `get_db_prep_save`, as Django's compiler does; only the SQL text is built once per model and row
-count. `tests/ris/test_inserts.py` holds the rows to bulk_create's and simple-history's own.
+For the rows written on the HL7 order path (an order, an exam, the history rows and the stored message, 20-40
+columns each), where Django's compiler and value preparation cost more CPU than PostgreSQL's work. The values
+still go through each field's `pre_save` and `get_db_prep_save`, as Django's compiler does, except a value that
+those return unchanged (`_as_is`); only the SQL text is built once per model and row count.
+`tests/ris/test_inserts.py` holds the rows to bulk_create's and simple-history's own.
 """
 
 import threading
 
 from django.db import connections, router
-from django.db.models import AutoField, Model
+from django.db.models import (
+    AutoField,
+    BigAutoField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    ForeignKey,
+    IntegerField,
+    Model,
+    PositiveIntegerField,
+    PositiveSmallIntegerField,
+    SmallIntegerField,
+    TextField,
+)
+
+# Fields (of exactly these classes: a subclass may prepare its values otherwise) whose pre_save reads the attribute
+# and whose get_db_prep_save returns a value of this Python type (exactly: not a subclass, such as a choices enum)
+# as it is, on every database: the insert passes it without the calls.
+_AS_IS: dict[type, type] = {
+    CharField: str,
+    TextField: str,
+    IntegerField: int,
+    BigIntegerField: int,
+    SmallIntegerField: int,
+    PositiveIntegerField: int,
+    PositiveSmallIntegerField: int,
+    BooleanField: bool,
+    AutoField: int,
+    BigAutoField: int,
+}
+
+
+def _as_is(field) -> type | None:
+    """The Python type whose values `field` stores unchanged (None: every value goes through Django)."""
+    if type(field) is ForeignKey:
+        return _as_is(field.target_field)
+    return _AS_IS.get(type(field))
+
 
 _inserts: dict[tuple, tuple] = {}
 _inserts_lock = threading.Lock()
@@ -40,8 +78,9 @@ def _insert_plan(model: type[Model], alias: str, rows: int, *, keys: str) -> tup
         f"INSERT INTO {quote(opts.db_table)} ({columns}) "  # noqa: S608
         f"VALUES {', '.join([row] * rows)} {returning}"
     ).rstrip()
+    plan = ([(field, field.attname, _as_is(field)) for field in fields], sql)
     with _inserts_lock:
-        _inserts[key] = plan = (fields, sql)
+        _inserts[key] = plan
     return plan
 
 
@@ -76,7 +115,13 @@ def insert(objs: list[Model], *, read_keys: bool = True) -> None:
     params = []
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="bulk_create")
-        for field in fields:
+        values = obj.__dict__
+        for field, attname, plain in fields:
+            if plain is not None:
+                value = values.get(attname, _as_is)  # (a value never stored: an attribute not set)
+                if value is None or type(value) is plain:
+                    params.append(value)
+                    continue
             value = field.pre_save(obj, True)
             if hasattr(value, "resolve_expression"):
                 model._default_manager.using(alias).bulk_create(objs)

@@ -35,6 +35,7 @@ from interfaces.models import ApplicationAck, Destination, InboundMessage, Outbo
 from interfaces.services.applying import HANDLERS
 from ris.audit import Actor, actor_label
 from ris.exceptions import ApplicationError
+from ris.inserts import insert
 from ris.statements import pipelined, prepared
 
 log = logging.getLogger(__name__)
@@ -330,7 +331,10 @@ def _succeeded(row: InboundMessage, head: Header, warnings: list[MessageError]) 
 
 def _stored(row: InboundMessage, head: Header) -> None:
     row.applied_at = timezone.now()
-    row.save()
+    if row._state.adding:
+        insert([row])  # its INSERT compiled once per process; the key read back (the log names the message by it)
+    else:
+        row.save()
     log.info("HL7 message %s %s^%s: %s", row.pk, head.message_type, head.trigger_event, row.ack_code)
 
 

@@ -73,3 +73,13 @@ def test_rows_whose_keys_are_not_read_are_stored_and_keep_none():
     assert [row.pk for row in rows] == [None, None]
     assert not any(row._state.adding for row in rows)
     assert Patient.objects.filter(mrn__in=["U1", "U2"]).count() == 2
+
+
+def test_values_of_other_types_than_a_field_stores_as_they_are_go_through_django():
+    """A CharField given a number, a choices enum: Django's preparation turns them into what the column takes (the
+    insert passes unchanged only a str to a CharField, an int to an IntegerField, a bool to a BooleanField)."""
+    row = PatientFactory.build(mrn=12345, sex=Patient.Sex.FEMALE, family_name="Plain")
+    insert([row])
+    stored = Patient.objects.values("mrn", "sex", "family_name").get(pk=row.pk)
+    assert stored == {"mrn": "12345", "sex": "F", "family_name": "Plain"}
+    assert type(stored["sex"]) is str
