@@ -8,6 +8,7 @@ those return unchanged (`_as_is`); only the SQL text is built once per model and
 """
 
 import threading
+from datetime import datetime
 
 from django.db import connections, router
 from django.db.models import (
@@ -16,6 +17,7 @@ from django.db.models import (
     BigIntegerField,
     BooleanField,
     CharField,
+    DateTimeField,
     ForeignKey,
     IntegerField,
     Model,
@@ -42,10 +44,14 @@ _AS_IS: dict[type, type] = {
 }
 
 
-def _as_is(field) -> type | None:
-    """The Python type whose values `field` stores unchanged (None: every value goes through Django)."""
+def _as_is(field, vendor: str) -> type | None:
+    """The Python type whose values `field` stores unchanged (None: every value goes through Django). On PostgreSQL
+    also an aware datetime of a DateTimeField that does not stamp itself (auto_now, auto_now_add): Django passes it
+    to psycopg as it is (the insert checks that it is aware; SQLite's are turned into text)."""
     if type(field) is ForeignKey:
-        return _as_is(field.target_field)
+        return _as_is(field.target_field, vendor)
+    if type(field) is DateTimeField and vendor == "postgresql" and not (field.auto_now or field.auto_now_add):
+        return datetime
     return _AS_IS.get(type(field))
 
 
@@ -78,7 +84,7 @@ def _insert_plan(model: type[Model], alias: str, rows: int, *, keys: str) -> tup
         f"INSERT INTO {quote(opts.db_table)} ({columns}) "  # noqa: S608
         f"VALUES {', '.join([row] * rows)} {returning}"
     ).rstrip()
-    plan = ([(field, field.attname, _as_is(field)) for field in fields], sql)
+    plan = ([(field, field.attname, _as_is(field, connection.vendor)) for field in fields], sql)
     with _inserts_lock:
         _inserts[key] = plan
     return plan
@@ -119,7 +125,7 @@ def insert(objs: list[Model], *, read_keys: bool = True) -> None:
         for field, attname, plain in fields:
             if plain is not None:
                 value = values.get(attname, _as_is)  # (a value never stored: an attribute not set)
-                if value is None or type(value) is plain:
+                if value is None or (type(value) is plain and (plain is not datetime or value.tzinfo is not None)):
                     params.append(value)
                     continue
             value = field.pre_save(obj, True)
