@@ -183,12 +183,11 @@ def _find_matches(event, query, plan: ResponsePlan, encoder: encode.ResponseEnco
     per connection on PostgreSQL (ris.statements; the connection stays open across the association's C-FINDs:
     CONN_MAX_AGE)."""
     station = _caller(event) if settings.RIS_MWL_STATION_SCOPED else None
-    exams = selectors.worklist_exams(
-        query, statuses=settings.RIS_MWL_STATUSES, limit=settings.RIS_MWL_MAX_MATCHES, station_ae_title=station
-    )
     matches = 0
     rows = selectors.worklist_matches(
-        selectors.worklist_rows(exams),
+        selectors.worklist_rows_matching(
+            query, statuses=settings.RIS_MWL_STATUSES, limit=settings.RIS_MWL_MAX_MATCHES, station_ae_title=station
+        ),
         patient_facts=plan.asks(PATIENT_FACT_KEYS),
         exam_facts=plan.asks(EXAM_FACT_KEYS),
     )
