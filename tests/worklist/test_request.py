@@ -6,7 +6,7 @@ from io import BytesIO
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydicom import Dataset
 from pydicom.sequence import Sequence
@@ -150,6 +150,20 @@ def test_a_character_set_inside_an_item_is_left_to_pydicom():
 @given(stream=st.one_of(identifiers(), identifiers(mutate=True)))
 def test_every_fuzzed_identifier_reads_to_what_pydicom_reads_or_is_left_to_it(stream):
     read, reference = both(stream, True)
+
+    assert read is None or read == reference
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(stream=identifiers())
+def test_every_fuzzed_identifier_in_explicit_vr_reads_to_what_pydicom_reads_or_is_left_to_it(stream):
+    try:  # the same identifier as an SCU sending Explicit VR Little Endian would write it
+        explicit = encode(decode(BytesIO(stream), True, True), False, True)
+    except Exception:
+        explicit = None
+    assume(explicit is not None)
+
+    read, reference = both(explicit, False)
 
     assert read is None or read == reference
 
