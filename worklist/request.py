@@ -101,7 +101,9 @@ def read_identifier(data: bytes, *, implicit_vr: bool) -> Identifier | None:
     return identifier if end == len(data) else None
 
 
-def _dataset(data: bytes, position: int, end: int | None, implicit: bool, encodings, *, root: bool):
+def _dataset(
+    data: bytes, position: int, end: int | None, implicit: bool, encodings: str | list[str], *, root: bool
+) -> tuple[Identifier, int]:
     """The elements from `position` to `end`, or (end None) to an item delimiter; and where reading stopped."""
     elements = []
     last = -1
@@ -150,7 +152,9 @@ def _dataset(data: bytes, position: int, end: int | None, implicit: bool, encodi
     return Identifier(elements), position
 
 
-def _sequence(data: bytes, position: int, length: int, implicit: bool, encodings) -> tuple[list[Identifier], int]:
+def _sequence(
+    data: bytes, position: int, length: int, implicit: bool, encodings: str | list[str]
+) -> tuple[list[Identifier], int]:
     """A sequence's items (defined or undefined length, each item too), and the position after it."""
     items = []
     end = None if length == UNDEFINED else position + length
