@@ -33,6 +33,7 @@ from ris.models import Room
 from ris.text import fold
 from ris.tls import handshake_by, server_context
 from worklist import encode, ian, selectors, services, ups_scp
+from worklist.request import read_identifier
 from worklist.translate import (
     EXAM_FACT_KEYS,
     PATIENT_FACT_KEYS,
@@ -134,6 +135,18 @@ def _response(plan: ResponsePlan, encoder: encode.ResponseEncoder | None, values
     return plan.build(values)
 
 
+def _identifier(event):
+    """The request's identifier: read from its bytes where worklist.request reads it as pydicom would (Implicit or
+    Explicit VR Little Endian, nothing unusual), else pynetdicom's Dataset."""
+    context, data = getattr(event, "context", None), getattr(getattr(event, "request", None), "Identifier", None)
+    implicit_vr = encode.TRANSFER_SYNTAXES.get(str(context.transfer_syntax)) if context is not None else None
+    if implicit_vr is not None and data is not None:
+        identifier = read_identifier(data.getvalue(), implicit_vr=implicit_vr)
+        if identifier is not None:
+            return identifier
+    return event.identifier
+
+
 def handle_find(event):
     """Modality Worklist C-FIND: the matches read once (worklist.selectors), streamed; cancel stops it with FE00.
     Another SOP class's C-FIND (UPS) goes to its handler in C_FIND."""
@@ -143,7 +156,7 @@ def handle_find(event):
         yield from handler(event)
         return
     try:
-        identifier = event.identifier
+        identifier = _identifier(event)
     except Exception:  # pynetdicom decodes lazily: a broken dataset
         log.warning("C-FIND from %s: identifier could not be decoded", _caller(event))
         yield UNABLE_TO_DECODE, None
@@ -183,12 +196,11 @@ def _find_matches(event, query, plan: ResponsePlan, encoder: encode.ResponseEnco
     per connection on PostgreSQL (ris.statements; the connection stays open across the association's C-FINDs:
     CONN_MAX_AGE)."""
     station = _caller(event) if settings.RIS_MWL_STATION_SCOPED else None
-    exams = selectors.worklist_exams(
-        query, statuses=settings.RIS_MWL_STATUSES, limit=settings.RIS_MWL_MAX_MATCHES, station_ae_title=station
-    )
     matches = 0
     rows = selectors.worklist_matches(
-        selectors.worklist_rows(exams),
+        selectors.worklist_rows_matching(
+            query, statuses=settings.RIS_MWL_STATUSES, limit=settings.RIS_MWL_MAX_MATCHES, station_ae_title=station
+        ),
         patient_facts=plan.asks(PATIENT_FACT_KEYS),
         exam_facts=plan.asks(EXAM_FACT_KEYS),
     )

@@ -1,5 +1,6 @@
 """Reads for the worklist SCP: a WorklistQuery becomes one indexed query for the matching exams' ids, their rows one
-statement compiled once (ris.statements); the clinical facts of the matches (allergies, alerts, measurements,
+statement compiled once (ris.statements), or, for a query by patient ID or accession number, the rows in one
+statement prepared once per shape; the clinical facts of the matches (allergies, alerts, measurements,
 pregnancy, protocol) a constant number of statements more per batch of matches, sent together."""
 
 from collections.abc import Iterable, Iterator
@@ -155,6 +156,68 @@ def worklist_rows(exams: QuerySet[Exam]) -> Iterator[dict]:
     names = list(WORKLIST_ROW)
     for values in sorted(_ROWS.all(exams=ids), key=lambda values: position[values[0]]):
         yield dict(zip(names, values, strict=True))
+
+
+# Keys that name one patient or one exam: a query by them, with only exact matching keys besides, is answered by one
+# statement (the matching rows, prepared once per shape) instead of the ids and then the rows.
+SELECTIVE_KEYS = frozenset({"PatientID", "AccessionNumber"})
+_OTHER_CONDITIONS = (
+    "patient_name",
+    "referring_physician",
+    "performing_physician",
+    "study_instance_uids",
+    "birth_dates",
+    "start",
+    "start_time_only",
+)
+_MATCHING_ROWS: dict[tuple, Statement] = {}  # by shape: a department's modalities ask a handful of them
+_MATCHING_ROWS_MAX = 64
+
+
+def _exact_shape(query: WorklistQuery) -> tuple[str, ...] | None:
+    """The keywords of a query by patient ID or accession number whose every matching key is an exact value; None
+    for any other query."""
+    if not SELECTIVE_KEYS & query.strings.keys() or any(has_wildcards(value) for value in query.strings.values()):
+        return None
+    if any(getattr(query, condition) is not None for condition in _OTHER_CONDITIONS):
+        return None
+    return tuple(sorted(query.strings))
+
+
+def worklist_rows_matching(
+    query: WorklistQuery, *, statuses: list[str], limit: int, station_ae_title: str | None = None
+) -> Iterator[dict]:
+    """The WORKLIST_ROW of each exam matching a worklist query (worklist_exams), in start order, at most `limit`.
+
+    A query by patient ID or accession number with only exact keys (what a modality sends to find one patient or
+    one exam) is one statement: worklist_exams with slots for the values, compiled and prepared once per shape, its
+    rows at once. Any other query reads the ids, then the rows (worklist_rows)."""
+    keywords = _exact_shape(query)
+    if keywords is None:
+        exams = worklist_exams(query, statuses=statuses, limit=limit, station_ae_title=station_ae_title)
+        yield from worklist_rows(exams)
+        return
+    statuses = tuple(query.sps_statuses or statuses)
+    scoped = station_ae_title is not None
+    shape = (keywords, statuses, limit, scoped)
+    statement = _MATCHING_ROWS.get(shape)
+    if statement is None:
+        slots = WorklistQuery(strings={keyword: Slot(keyword) for keyword in keywords}, sps_statuses=statuses)
+        station = Slot("station") if scoped else None
+
+        def build() -> QuerySet:
+            exams = worklist_exams(slots, statuses=list(statuses), limit=limit, station_ae_title=station)
+            return exams.values_list(*WORKLIST_ROW.values())
+
+        if len(_MATCHING_ROWS) >= _MATCHING_ROWS_MAX:
+            _MATCHING_ROWS.clear()
+        statement = _MATCHING_ROWS[shape] = Statement(build)
+    values = {keyword: query.strings[keyword] for keyword in keywords}
+    if scoped:
+        values["station"] = station_ae_title
+    names = list(WORKLIST_ROW)
+    for row in statement.all(**values):
+        yield dict(zip(names, row, strict=True))
 
 
 # Matches whose clinical facts are read together: a constant number of queries per batch, and a batch's patient IDs

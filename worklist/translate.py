@@ -22,6 +22,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag, Tag
 
 from ris.text import NAME_PARTS, person_name
+from worklist.request import Identifier
 
 MWL_FIND = "1.2.840.10008.5.1.4.31"  # Modality Worklist Information Model - FIND
 UTF8 = "ISO_IR 192"
@@ -244,13 +245,13 @@ def _decode_all(dataset: Dataset) -> None:
         raise InvalidQuery(f"a value cannot be decoded ({type(error).__name__})") from error
 
 
-def parse_query(identifier: Dataset, *, tz, fold) -> WorklistQuery:
+def parse_query(identifier: Dataset | Identifier, *, tz, fold) -> WorklistQuery:
     """Read a worklist C-FIND identifier's matching keys. Raise InvalidQuery where it does not fit the SOP class.
 
     Dates and times are in `tz` (the department's zone), or in the zone a Timezone Offset From UTC (0008,0201) in
     the identifier names, midnight included (PS3.4 C.2.2.2.5): they become moments, compared as such.
     """
-    if not isinstance(identifier, Dataset):
+    if not isinstance(identifier, Dataset | Identifier):  # Identifier: read from the request's bytes (worklist.request)
         raise InvalidQuery("the identifier is not a dataset")
     _decode_all(identifier)
     query = WorklistQuery()
@@ -593,7 +594,7 @@ class _Key:
     item: tuple["_Key", ...] | None = None
 
 
-def _keys(query: Dataset) -> tuple[_Key, ...]:
+def _keys(query: Dataset | Identifier) -> tuple[_Key, ...]:
     keys = []
     for element in query:
         keyword = element.keyword
@@ -720,7 +721,7 @@ TIMEZONE_OFFSET = Tag("TimezoneOffsetFromUTC")
 class ResponsePlan:
     """How to answer one query: the keys it asked for and its character set, worked out once for all matches."""
 
-    def __init__(self, query: Dataset):
+    def __init__(self, query: Dataset | Identifier):
         self.keys = _keys(query)
         asked = _text(query, "SpecificCharacterSet").split("\\")[0].strip()
         self.single_byte = asked if asked in SINGLE_BYTE_SETS else None

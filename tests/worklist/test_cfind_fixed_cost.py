@@ -20,10 +20,10 @@ def test_a_one_match_cfind_runs_one_statement_per_kind_of_fact(ct):  # noqa: F81
     with CaptureQueriesContext(connection) as captured:
         (response,) = worklist(identifier)
 
-    # The exams matching (their ids, as the query asks), then their rows (with their patients' sex and birth date:
-    # no query reads the patients again); allergy status, allergies, alerts, implants, observations, pregnancy;
+    # The matching exams' rows in one statement (a query by accession number; with their patients' sex and birth
+    # date: no query reads the patients again); allergy status, allergies, alerts, implants, observations, pregnancy;
     # the exam's protocol (none chosen: the catalog's protocols are not read) and MR screening.
-    assert len(captured.captured_queries) == 10
+    assert len(captured.captured_queries) == 9
     assert response.PregnancyStatus == 4  # unknown: read from the exam query's sex and birth date, as before
 
 

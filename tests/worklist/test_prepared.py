@@ -38,20 +38,31 @@ def new_plans(before: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
 
 def test_a_repeated_query_reuses_the_prepared_rows_statement_and_binds_its_match_query_on_the_client(postgresql):
     before = plans()
-    for accession in [exam.accession_number for exam in postgresql["exams"].values()][:3]:
-        assert len(worklist(query(AccessionNumber=accession, PatientName=""))) == 1
+    for exam in list(postgresql["exams"].values())[:3]:
+        assert len(worklist(query(RequestedProcedureID=exam.requested_procedure_id, PatientName=""))) == 1
 
     prepared = {text: counts for text, counts in new_plans(before).items() if "scheduling_exam" in text}
-    # Only the rows: prepared once, three executions, never planned again; the match query (by accession number)
-    # is not among the prepared statements
+    # Only the rows: prepared once, three executions, never planned again; the match query (by requested procedure
+    # ID) is not among the prepared statements
     assert list(prepared.values()) == [(3, 0)]
     assert "= ANY($1::bigint[])" in next(iter(prepared))
 
 
+def test_a_repeated_query_by_accession_number_is_one_prepared_statement(postgresql):
+    before = plans()
+    for accession in [exam.accession_number for exam in postgresql["exams"].values()][:3]:
+        assert len(worklist(query(AccessionNumber=accession, PatientName=""))) == 1
+
+    prepared = {text: counts for text, counts in new_plans(before).items() if "scheduling_exam" in text}
+    # The matching rows in one statement, prepared once, three executions, never planned again; no ids first
+    assert list(prepared.values()) == [(3, 0)]
+    assert '"accession_number" = $' in next(iter(prepared))
+
+
 def test_queries_of_any_number_of_matches_share_the_rows_statement(postgresql):
     before = plans()
-    accession = next(iter(postgresql["exams"].values())).accession_number
-    counts = [len(worklist(query(AccessionNumber=accession, PatientName=""))) for _ in range(2)]
+    exam = next(iter(postgresql["exams"].values()))
+    counts = [len(worklist(query(RequestedProcedureID=exam.requested_procedure_id, PatientName=""))) for _ in "12"]
     counts.append(len(worklist(query(PatientName=""))))
 
     assert counts[:2] == [1, 1]
