@@ -27,6 +27,8 @@ from django.db.models import (
     TextField,
 )
 
+from ris.statements import when_synced
+
 # Fields (of exactly these classes: a subclass may prepare its values otherwise) whose pre_save reads the attribute
 # and whose get_db_prep_save returns a value of this Python type (exactly: not a subclass, such as a choices enum)
 # as it is, on every database: the insert passes it without the calls.
@@ -90,15 +92,17 @@ def _insert_plan(model: type[Model], alias: str, rows: int, *, keys: str) -> tup
     return plan
 
 
-def insert(objs: list[Model], *, read_keys: bool = True) -> None:
+def insert(objs: list[Model], *, read_keys: bool | str = True) -> None:
     """`bulk_create(objs)` for new rows of one model with an auto primary key and no database defaults, the INSERT
     compiled once per process: each value through its field's `pre_save` and `get_db_prep_save` as Django's
     compiler does, no signals (as bulk_create sends none).
 
     The primary keys: the rows' own when every row has one (taken beforehand, `ris.services.sequence_take`), else
-    assigned by the database and read back (RETURNING), or not read at all with read_keys=False (history rows, whose
-    keys nobody reads: the row's pk stays None). A statement that returns nothing is not waited for in a psycopg
-    pipeline (`ris.statements.pipelined`): it travels with the next one that is.
+    assigned by the database and read back (RETURNING): at once, or with read_keys="when synced" once the statement
+    is answered (`ris.statements.when_synced`: in a pipeline, with the statements after it; the pk is None until
+    then), or not read at all with read_keys=False (history rows, whose keys nobody reads: the pk stays None). A
+    statement whose answer is not read is not waited for in a psycopg pipeline (`ris.statements.pipelined`): it
+    travels with the next one that is.
 
     Django's insert compiler costs more CPU than PostgreSQL's work for the wide rows on the HL7 path (an order, an
     exam and the history rows). Any other case (a value that is an expression, some rows with a key): bulk_create.
@@ -133,11 +137,27 @@ def insert(objs: list[Model], *, read_keys: bool = True) -> None:
                 model._default_manager.using(alias).bulk_create(objs)
                 return
             params.append(field.get_db_prep_save(value, connection))
-    with connection.cursor() as cursor:
+    cursor = connection.cursor()
+    try:
         cursor.execute(sql, params)
-        returned = [row[0] for row in cursor.fetchall()] if keys == "returned" else None
-    for index, obj in enumerate(objs):
-        if returned is not None:
-            obj.pk = returned[index]
+    except BaseException:
+        cursor.close()
+        raise
+    for obj in objs:
         obj._state.adding = False
         obj._state.db = alias
+    if keys != "returned":
+        cursor.close()
+        return
+
+    def read() -> None:
+        try:
+            for obj, (key,) in zip(objs, cursor.fetchall(), strict=True):
+                obj.pk = key
+        finally:
+            cursor.close()
+
+    if read_keys == "when synced":
+        when_synced(connection, read, on_drop=cursor.close)
+    else:
+        read()

@@ -196,13 +196,36 @@ def run_together(calls: Iterable[tuple[Statement, dict]], *, using: str = DEFAUL
 def pipelined(connection, wanted: bool = True) -> Iterator[None]:
     """On PostgreSQL, psycopg's pipeline mode, the statements `prepared` too: a statement whose answer nobody reads
     (an INSERT without RETURNING, BEGIN) is not waited for; it goes to the server with the next statement whose
-    answer is read (its rows, or its row count), or with the COMMIT. An error is raised there, and rolls the
-    transaction back as always. Elsewhere nothing changes."""
-    if wanted and connection.vendor == "postgresql":
+    answer is read (its rows, or its row count), or with the pipeline's end. An error is raised there, and rolls
+    the transaction back as always. What `when_synced` was given runs at the end, once every answer is in, in
+    order (and is dropped if the block fails). Elsewhere nothing changes."""
+    if not (wanted and connection.vendor == "postgresql"):
+        yield
+        return
+    outer = getattr(connection, "_ris_when_synced", None)
+    connection._ris_when_synced = later = []
+    try:
         with prepared(connection), connection.connection.pipeline():
             yield
+    except BaseException:
+        for _function, on_drop in later:
+            on_drop()
+        raise
+    finally:
+        connection._ris_when_synced = outer
+    for function, _on_drop in later:
+        function()
+
+
+def when_synced(connection, function: Callable[[], None], on_drop: Callable[[], None] = lambda: None) -> None:
+    """Run `function` once the statements sent so far are answered: at the end of the `pipelined` block it was
+    sent in (then a statement's answer costs no round trip of its own), or at once outside one. `on_drop` runs
+    instead when that block fails (to close a cursor, say)."""
+    later = getattr(connection, "_ris_when_synced", None)
+    if later is None:
+        function()
     else:
-        yield
+        later.append((function, on_drop))
 
 
 def _bound(compiled: _Compiled, values: dict) -> list:

@@ -2,8 +2,10 @@
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -22,6 +24,7 @@ from ris.services import (
     sequence_take,
     validated_or_raise,
 )
+from ris.statements import when_synced
 from ris.validators import (
     local_today,
     normalize_icd10cm,
@@ -232,11 +235,16 @@ class AccessionNumberTaken(Exception):
     """optimistic order_create: a RIS accession number is in use already; roll back and run again without."""
 
 
-def _accessions_claim(order: Order, numbers: Sequence[str]) -> Callable[[], None]:
+@dataclass
+class _Claim:
+    cursor: Any
+    check: Callable[[], None]
+
+
+def _accessions_claim(order: Order, numbers: Sequence[str]) -> _Claim:
     """Hold the RIS's `numbers` for `order` in one statement, each only where no issuer has it: the optimistic
     path's check, after the order is written. Returns the check itself (AccessionNumberTaken when a number is in
-    use), to be called once the order's other statements are sent: in a psycopg pipeline they then travel with
-    this one, not after its answer."""
+    use) with the cursor it reads: the caller checks once the statement is answered (`when_synced`)."""
     table = connection.ops.quote_name(AccessionNumber._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     wanted = list(dict.fromkeys(numbers))
@@ -263,7 +271,7 @@ def _accessions_claim(order: Order, numbers: Sequence[str]) -> Callable[[], None
         if len(held) < len(wanted):
             raise AccessionNumberTaken(f"accession numbers in use: {', '.join(sorted(set(wanted) - held))}")
 
-    return check
+    return _Claim(cursor, check)
 
 
 def _order_create(
@@ -366,8 +374,8 @@ def _order_create(
         ]
         insert(exams)  # bulk_create, its INSERT compiled once per process
         history_bulk_create(Exam, exams, acting_user)  # one statement for the exams' history rows too
-        if own:
-            claimed()  # read last: in a pipeline, the order's statements went to the server together
+        if own:  # read once answered: in a pipeline, with the statements after it (the caller's too)
+            when_synced(connection, claimed.check, on_drop=claimed.cursor.close)
     return order
 
 

@@ -36,7 +36,7 @@ from interfaces.services.applying import HANDLERS
 from ris.audit import Actor, actor_label
 from ris.exceptions import ApplicationError
 from ris.inserts import insert
-from ris.statements import pipelined, prepared
+from ris.statements import pipelined, prepared, when_synced
 
 log = logging.getLogger(__name__)
 
@@ -331,11 +331,14 @@ def _succeeded(row: InboundMessage, head: Header, warnings: list[MessageError]) 
 
 def _stored(row: InboundMessage, head: Header) -> None:
     row.applied_at = timezone.now()
-    if row._state.adding:
-        insert([row])  # its INSERT compiled once per process; the key read back (the log names the message by it)
+    if row._state.adding:  # its INSERT compiled once per process; its key read with the pipeline's last answers
+        insert([row], read_keys="when synced")
     else:
         row.save()
-    log.info("HL7 message %s %s^%s: %s", row.pk, head.message_type, head.trigger_event, row.ack_code)
+    when_synced(  # the log names the message by its key
+        connection,
+        lambda: log.info("HL7 message %s %s^%s: %s", row.pk, head.message_type, head.trigger_event, row.ack_code),
+    )
 
 
 def message_apply(message_id: int) -> InboundMessage | None:

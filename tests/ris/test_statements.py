@@ -184,3 +184,29 @@ def test_in_a_pipeline_a_savepoint_rolled_back_after_a_failed_statement_lets_the
         PatientFactory(family_name="Next")
     assert Patient.objects.filter(family_name="Next").exists()
     assert not Patient.objects.filter(family_name="Twin").exists()
+
+
+def test_what_waits_for_the_answers_runs_at_the_pipelines_end_in_order_or_is_dropped_when_it_fails(
+    postgresql_pipeline,
+):
+    from ris.inserts import insert
+    from ris.statements import when_synced
+
+    ran: list[str] = []
+    row = PatientFactory.build(mrn="LATER")
+    with transaction.atomic(), pipelined(connection):
+        insert([row], read_keys="when synced")
+        when_synced(connection, lambda: ran.append(f"logged {row.pk}"))
+        assert row.pk is None  # not answered yet: nothing waited for it
+        assert ran == []
+    assert ran == [f"logged {row.pk}"]
+    assert Patient.objects.get(pk=row.pk).mrn == "LATER"
+
+    dropped: list[str] = []
+    with pytest.raises(RuntimeError), transaction.atomic(), pipelined(connection):  # noqa: PT012
+        when_synced(connection, lambda: ran.append("never"), on_drop=lambda: dropped.append("dropped"))
+        raise RuntimeError
+    assert dropped == ["dropped"]
+    assert "never" not in ran
+    when_synced(connection, lambda: ran.append("outside"))  # outside a pipeline: at once
+    assert ran[-1] == "outside"
