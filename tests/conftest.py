@@ -147,9 +147,8 @@ def _serialized_rollback_by_copy_on_postgresql():
     content types, modalities) one object at a time, an UPDATE and an INSERT each (~0.5 s a test). The first reload
     in this process is Django's own; when afterwards the tables of those models hold exactly the serialized rows (a
     count per table, every serialized row having just been saved), their contents are kept as PostgreSQL COPY data,
-    and later reloads copy them back in one transaction (the same rows; INSERT triggers fire as before), or, should a
-    table hold some rows already (no flush since a migration test made them), reload them Django's way."""
-    from django.db import IntegrityError, transaction
+    and later reloads copy them back in one transaction (the same rows; INSERT triggers fire as before)."""
+    from django.db import transaction
     from django.db.backends.postgresql.creation import DatabaseCreation
 
     deserialize = DatabaseCreation.deserialize_db_from_string
@@ -165,14 +164,11 @@ def _serialized_rollback_by_copy_on_postgresql():
         if tables is None:
             deserialize(self, data)
             return
-        try:
-            with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
-                for table, rows in tables:
-                    with cursor.copy(f"COPY {self.connection.ops.quote_name(table)} FROM STDIN") as copy:
-                        copy.write(rows)
-                self.connection.check_constraints(table_names=[table for table, _rows in tables])
-        except IntegrityError:  # the tables were not empty (no flush since the rows were made): Django's way
-            deserialize(self, data)
+        with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
+            for table, rows in tables:
+                with cursor.copy(f"COPY {self.connection.ops.quote_name(table)} FROM STDIN") as copy:
+                    copy.write(rows)
+            self.connection.check_constraints(table_names=[table for table, _rows in tables])
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(DatabaseCreation, "deserialize_db_from_string", deserialize_db_from_string)

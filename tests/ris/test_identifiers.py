@@ -145,7 +145,7 @@ def test_values_taken_in_a_rolled_back_transaction_are_not_handed_out_again_on_p
     assert sequence_take({"accession": 1})["accession"][0] > max(rolled_back)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_transaction_holding_new_numbers_does_not_make_another_wait_on_postgresql(postgresql):
     """Four CIS connections, the front desk: an order's numbers are taken early in its transaction, and the other
     orders must not queue behind it until it commits (a row lock would hold them: lock_timeout makes that fail)."""
