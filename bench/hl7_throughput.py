@@ -624,8 +624,29 @@ def reference_tree(revision: str) -> tuple[Path, str]:
     return path, sha[:10]
 
 
+def identifiers_aligned() -> None:
+    """A reference from before migration 0020 numbers orders from the IdentifierSequence rows, this tree from
+    PostgreSQL sequences (on the same database, migrated by this tree). Before each listener starts, each row and
+    its sequence are set to the larger of the two: neither listener hands out a number the other used (the
+    reference would otherwise skip them one by one, each skip a query, and measure that instead)."""
+    from ris.selectors import sequence_last
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, last_value FROM ris_identifiersequence")
+        for name, last in cursor.fetchall():
+            cursor.execute("SELECT to_regclass(%s)::text", [f"ris_identifier_{name}"])
+            sequence = cursor.fetchone()[0]
+            top = max(last, sequence_last(name))
+            cursor.execute("UPDATE ris_identifiersequence SET last_value = %s WHERE name = %s", [top, name])
+            if sequence is not None and top > 0:
+                cursor.execute("SELECT setval(%s, %s, true)", [sequence, top])
+    connection.close()
+
+
 def measure(listener: Listener, run: int, args, env, tag: str, worker: Server, problems: list[str]) -> list[Phase]:
-    """Start the listener, warm it up, time one connection then --connections, stop it."""
+    """Start the listener (the identifier counters aligned first), warm it up, time one connection then
+    --connections, stop it."""
+    identifiers_aligned()
     port = free_port()
     started: list[Server] = []
     phases: list[Phase] = []
