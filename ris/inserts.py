@@ -27,7 +27,7 @@ from django.db.models import (
     TextField,
 )
 
-from ris.statements import when_synced
+from ris.statements import execute_then
 
 # Fields (of exactly these classes: a subclass may prepare its values otherwise) whose pre_save reads the attribute
 # and whose get_db_prep_save returns a value of this Python type (exactly: not a subclass, such as a choices enum)
@@ -137,27 +137,16 @@ def insert(objs: list[Model], *, read_keys: bool | str = True) -> None:
                 model._default_manager.using(alias).bulk_create(objs)
                 return
             params.append(field.get_db_prep_save(value, connection))
-    cursor = connection.cursor()
-    try:
-        cursor.execute(sql, params)
-    except BaseException:
-        cursor.close()
-        raise
+    if keys == "returned":
+
+        def assign(rows: list) -> None:
+            for obj, (key,) in zip(objs, rows, strict=True):
+                obj.pk = key
+
+        execute_then(connection, sql, params, assign, when_synced_=read_keys == "when synced")
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
     for obj in objs:
         obj._state.adding = False
         obj._state.db = alias
-    if keys != "returned":
-        cursor.close()
-        return
-
-    def read() -> None:
-        try:
-            for obj, (key,) in zip(objs, cursor.fetchall(), strict=True):
-                obj.pk = key
-        finally:
-            cursor.close()
-
-    if read_keys == "when synced":
-        when_synced(connection, read, on_drop=cursor.close)
-    else:
-        read()

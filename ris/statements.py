@@ -217,6 +217,29 @@ def pipelined(connection, wanted: bool = True) -> Iterator[None]:
         function()
 
 
+def execute_then(connection, sql: str, params: list, use: Callable[[list], None], *, when_synced_: bool) -> None:
+    """Execute `sql` now and hand its rows to `use`: at once, or with when_synced_ once answered (`when_synced`:
+    in a pipeline, with the statements after it). The cursor is closed either way, or when the block fails."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute(sql, params)
+    except BaseException:
+        cursor.close()
+        raise
+
+    def read() -> None:
+        try:
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        use(rows)
+
+    if when_synced_:
+        when_synced(connection, read, on_drop=cursor.close)
+    else:
+        read()
+
+
 def when_synced(connection, function: Callable[[], None], on_drop: Callable[[], None] = lambda: None) -> None:
     """Run `function` once the statements sent so far are answered: at the end of the `pipelined` block it was
     sent in (then a statement's answer costs no round trip of its own), or at once outside one. `on_drop` runs

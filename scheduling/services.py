@@ -1,11 +1,9 @@
 """Writes of orders and exams. Every exam status change goes through `_exam_transition`."""
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -24,7 +22,7 @@ from ris.services import (
     sequence_take,
     validated_or_raise,
 )
-from ris.statements import when_synced
+from ris.statements import execute_then
 from ris.validators import (
     local_today,
     normalize_icd10cm,
@@ -235,43 +233,31 @@ class AccessionNumberTaken(Exception):
     """optimistic order_create: a RIS accession number is in use already; roll back and run again without."""
 
 
-@dataclass
-class _Claim:
-    cursor: Any
-    check: Callable[[], None]
-
-
-def _accessions_claim(order: Order, numbers: Sequence[str]) -> _Claim:
+def _accessions_claim(order: Order, numbers: Sequence[str]) -> None:
     """Hold the RIS's `numbers` for `order` in one statement, each only where no issuer has it: the optimistic
-    path's check, after the order is written. Returns the check itself (AccessionNumberTaken when a number is in
-    use) with the cursor it reads: the caller checks once the statement is answered (`when_synced`)."""
+    path's check, after the order is written (AccessionNumberTaken when a number is in use), read once the
+    statement is answered (in a pipeline, with the statements after it: `when_synced`)."""
     table = connection.ops.quote_name(AccessionNumber._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     wanted = list(dict.fromkeys(numbers))
     rows = " UNION ALL ".join(["SELECT %s AS number"] * len(wanted))
-    cursor = connection.cursor()
-    try:
-        cursor.execute(
-            # (our table name) SQLite needs the WHERE to read ON CONFLICT as the upsert clause, not a join's
-            f"INSERT INTO {table} (number, issuer, order_id, created_at) "  # noqa: S608
-            f"SELECT wanted.number, '', %s, %s FROM ({rows}) AS wanted "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS held WHERE held.number = wanted.number) "
-            "ON CONFLICT DO NOTHING RETURNING number",
-            [order.pk, now, *wanted],
-        )
-    except BaseException:
-        cursor.close()
-        raise
 
-    def check() -> None:
-        try:
-            held = {number for (number,) in cursor.fetchall()}
-        finally:
-            cursor.close()
+    def check(claimed: list) -> None:
+        held = {number for (number,) in claimed}
         if len(held) < len(wanted):
             raise AccessionNumberTaken(f"accession numbers in use: {', '.join(sorted(set(wanted) - held))}")
 
-    return _Claim(cursor, check)
+    execute_then(
+        connection,
+        # (our table name) SQLite needs the WHERE to read ON CONFLICT as the upsert clause, not a join's
+        f"INSERT INTO {table} (number, issuer, order_id, created_at) "  # noqa: S608
+        f"SELECT wanted.number, '', %s, %s FROM ({rows}) AS wanted "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS held WHERE held.number = wanted.number) "
+        "ON CONFLICT DO NOTHING RETURNING number",
+        [order.pk, now, *wanted],
+        check,
+        when_synced_=True,
+    )
 
 
 def _order_create(
@@ -346,7 +332,8 @@ def _order_create(
         insert([order])  # its INSERT compiled once per process; its history row goes in below, as the exams' do
         history_bulk_create(Order, [order], acting_user)
         if own:
-            claimed = _accessions_claim(order, [accession.number for accession in accessions])
+            # Its answer is read once in: in a pipeline, with the statements after it (the caller's too).
+            _accessions_claim(order, [accession.number for accession in accessions])
         else:
             AccessionNumber.objects.filter(pk__in={held.pk for held in accessions}).update(order=order)
         now = timezone.now()
@@ -374,8 +361,6 @@ def _order_create(
         ]
         insert(exams)  # bulk_create, its INSERT compiled once per process
         history_bulk_create(Exam, exams, acting_user)  # one statement for the exams' history rows too
-        if own:  # read once answered: in a pipeline, with the statements after it (the caller's too)
-            when_synced(connection, claimed.check, on_drop=claimed.cursor.close)
     return order
 
 
