@@ -44,6 +44,7 @@ PCAP_MAGIC = {  # the first four bytes: byte order and the unit of the fraction,
 LINKTYPE_ETHERNET = 1
 ETHERTYPE_IPV4 = 0x0800
 TCP = 6
+TCP_RST = 0x04
 SEQ_MOD = 1 << 32
 
 
@@ -61,6 +62,8 @@ class Segment:
     seq: int
     length: int  # payload length, from the IPv4 and TCP headers (the capture may keep fewer bytes: `head`)
     head: bytes
+    window: int = 1  # the receive window advertised, unscaled (0: the sender's receive buffer is full)
+    flags: int = 0  # TCP flags (RST: 0x04)
 
 
 def read_pcap(data: bytes) -> list[Segment]:
@@ -99,7 +102,9 @@ def _tcp_segment(ns: int, frame: bytes) -> Segment | None:
     source_port, destination_port, seq = struct.unpack(">HHI", tcp[:8])
     tcp_header = (tcp[12] >> 4) * 4
     length = total - ip_header - tcp_header
-    return Segment(ns, source_port, destination_port, seq, length, bytes(tcp[tcp_header : tcp_header + length]))
+    flags, window = struct.unpack(">BH", tcp[13:16])
+    head = bytes(tcp[tcp_header : tcp_header + length])
+    return Segment(ns, source_port, destination_port, seq, length, head, window, flags)
 
 
 def _burst_kind(head: bytes) -> str:
@@ -190,19 +195,45 @@ def _turns(connection: list[Segment], server_port: int) -> Iterator[tuple[_Burst
         yield burst, answers
 
 
+def _requests(connection: list[Segment], server_port: int) -> list[tuple[int, int]]:
+    """(first segment, the server's last one) of every complete C-FIND on one connection. A burst is told by its
+    first bytes, which may span segments: DCMTK sends a P-DATA's PDU and PDV headers (12 bytes) on their own."""
+    spans = []
+    request: tuple[int, int] | None = None
+    for burst, answers in _turns(connection, server_port):
+        kind = _burst_kind(bytes(burst.head))
+        if request is not None and kind in ("find", "release"):
+            spans.append(request)
+        request = (burst.ns, answers[-1]) if kind == "find" and answers else None
+    return spans
+
+
 def query_times(segments: list[Segment], server_port: int) -> list[float]:
-    """Milliseconds of every complete C-FIND in the capture, per connection in order (see the module docstring).
-    A burst is told by its first bytes, which may span segments: DCMTK sends a P-DATA's PDU and PDV headers (12
-    bytes) in a segment of their own."""
-    times = []
+    """Milliseconds of every complete C-FIND in the capture, per connection in order (see the module docstring)."""
+    return [
+        (last - first) / 1_000_000
+        for connection in _connections(segments, server_port).values()
+        for first, last in _requests(connection, server_port)
+    ]
+
+
+def window_full_times(segments: list[Segment], server_port: int) -> list[float]:
+    """Per C-FIND (as query_times), the milliseconds of it during which the client's receive window was full (it
+    advertised 0 and had not opened it again): the server was held by TCP flow control, waiting for the client."""
+    result = []
     for connection in _connections(segments, server_port).values():
-        request: tuple[int, int] | None = None  # (first segment, the server's last one after it) of a C-FIND
-        for burst, answers in _turns(connection, server_port):
-            kind = _burst_kind(bytes(burst.head))
-            if request is not None and kind in ("find", "release"):
-                times.append((request[1] - request[0]) / 1_000_000)
-            request = (burst.ns, answers[-1]) if kind == "find" and answers else None
-    return times
+        closed: list[tuple[int, int | None]] = []  # (window advertised as 0, opened again or None) of the client
+        for segment in connection:
+            if segment.destination_port != server_port or segment.flags & TCP_RST:
+                continue
+            if segment.window == 0 and (not closed or closed[-1][1] is not None):
+                closed.append((segment.ns, None))
+            elif segment.window and closed and closed[-1][1] is None:
+                closed[-1] = (closed[-1][0], segment.ns)
+        for first, last in _requests(connection, server_port):
+            overlap = sum(max(0, min(last, opened or last) - max(first, full)) for full, opened in closed)
+            result.append(overlap / 1_000_000)
+    return result
 
 
 def server_side(segments: list[Segment], server_port: int, made: int, warmup: int) -> tuple[list[float], str]:

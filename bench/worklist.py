@@ -69,7 +69,11 @@ ones are dropped as for the client's figures. Its count must be the client's (wa
 report no packet dropped; otherwise that cell has no server-side figure and the run says why (never a guess).
 Without tcpdump (Debian package tcpdump; capturing needs root or CAP_NET_RAW) the bench says so once and gives the
 client-side figures only. With TCP_NODELAY on both clients the request's PDUs follow each other within ~0.03 ms, so
-the window is the server's: reading the request, matching, writing every response, and the loopback.
+the window is the server's: reading the request, matching, writing every response, and the loopback. Except where
+the client reads its responses more slowly than the server writes them: TCP flow control then holds the server
+(the pynetdicom SCU on (b): its receive window falls to 0 again and again, and the RIS's server-side (b) is ~290 ms
+with it against ~125 ms with findscu). The run's line gives, when not 0, the median time of a C-FIND during which
+the client advertised a full window: a lower bound of that wait (a small window holds the server too).
 
 The output: a line per server and cell as it goes, then per history size a table of query x key set x client with
 the matches per query and, per server, the client-side median ("ms") and the server-side median and p95 ("srv",
@@ -103,6 +107,7 @@ import random
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -134,7 +139,7 @@ from pydicom.sequence import Sequence
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
-from bench.capture import capturing, server_side, tcpdump
+from bench.capture import capturing, server_side, tcpdump, window_full_times
 
 # bench.scheduling sets Django up on import (production-like environment); its loading helpers are shared.
 from bench.scheduling import (
@@ -802,6 +807,8 @@ def run_client(client: str, port: int, queries: list[Query], key_set: str, timed
     else:
         made = args.warmup + len(run.samples_ms)  # every query the client made, warm-up ones too
         run.server_ms, run.server_error = server_side(capture.segments, port, made, args.warmup)
+        if run.server_ms:
+            run.window_full_ms = window_full_times(capture.segments, port)[args.warmup :]
     return run
 
 
@@ -862,6 +869,8 @@ def measure_size(
                             state = f"{len(run.samples_ms)} timed, median {run.median():.1f} ms, p95 {run.p95():.1f}"
                             if run.server_ms:
                                 state += f"; server-side {run.server_median():.1f}, p95 {run.server_p95():.1f}"
+                                if held := statistics.median(run.window_full_ms):
+                                    state += f" (of it the client's receive window full: median {held:.1f} ms)"
                             elif run.server_error:
                                 state += f"; no server-side figure: {run.server_error}"
                                 notes.append(f"H={size:,} {name} ({kind}, {key_set}, {client}): {run.server_error}")

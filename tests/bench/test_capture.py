@@ -10,7 +10,7 @@ from pydicom import Dataset
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
-from bench.capture import SNAPLEN, capturing, query_times, read_pcap, server_side
+from bench.capture import SNAPLEN, capturing, query_times, read_pcap, server_side, window_full_times
 from bench.worklist_data import Cell, Run, table, verdict
 from tests.conftest import free_port
 
@@ -61,12 +61,15 @@ class Wire:
         self.frames: list[tuple[float, bytes, int]] = []  # (ms, frame as captured, length on the wire)
         self.seq = {}
 
-    def send(self, ms: float, source: int, destination: int, payload: bytes = b"", *, again: int = 0) -> None:
-        """A segment with `payload` (none: a pure ACK); `again`: resend the bytes that many bytes back."""
+    def send(
+        self, ms: float, source: int, destination: int, payload: bytes = b"", *, again: int = 0, window: int = 512
+    ) -> None:
+        """A segment with `payload` (none: a pure ACK); `again`: resend the bytes that many bytes back; `window`:
+        the receive window its sender advertises (0: full)."""
         key = (source, destination)
         seq = self.seq.setdefault(key, 1000 * source) - again
         self.seq[key] = seq + len(payload) if not again else self.seq[key]
-        tcp = struct.pack(">HHIIBBHHH", source, destination, seq, 0, 8 << 4, 0x18, 512, 0, 0) + bytes(12)
+        tcp = struct.pack(">HHIIBBHHH", source, destination, seq, 0, 8 << 4, 0x18, window, 0, 0) + bytes(12)
         ip_length = 20 + len(tcp) + len(payload)
         ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, ip_length, 0, 0x4000, 64, 6, 0, b"\x7f\0\0\1", b"\x7f\0\0\1")
         frame = bytes(12) + b"\x08\x00" + ip + tcp + payload
@@ -107,6 +110,9 @@ def association_with_two_finds() -> Wire:
     wire.send(19.0, SERVER, CLIENT, find_response(1, 0x0000), again=len(find_response(1, 0x0000)))  # retransmitted
     wire.send(30.0, CLIENT, SERVER, b"".join(find_request(2)))  # the second, in one segment
     wire.send(31.0, SERVER, CLIENT, find_response(2, 0xFF00, 1500))
+    wire.send(31.5, CLIENT, SERVER, window=0)  # the client's receive buffer full: the server must wait
+    wire.send(31.7, CLIENT, SERVER, window=0)
+    wire.send(32.75, CLIENT, SERVER)  # ... open again
     wire.send(33.0, SERVER, CLIENT, find_response(2, 0xFF00, 1500) + find_response(2, 0xFF00, 1500))
     wire.send(37.5, SERVER, CLIENT, find_response(2, 0x0000))  # the second ends
     wire.send(37.6, CLIENT, SERVER)  # ACK
@@ -119,6 +125,11 @@ def association_with_two_finds() -> Wire:
 def test_capture_gives_each_cfind_from_its_request_to_its_last_response(order, nanoseconds):
     segments = read_pcap(association_with_two_finds().pcap(order, nanoseconds))
     assert query_times(segments, SERVER) == pytest.approx([6.0, 7.5])
+
+
+def test_time_the_clients_receive_window_was_full_is_told_per_cfind():
+    segments = read_pcap(association_with_two_finds().pcap())
+    assert window_full_times(segments, SERVER) == pytest.approx([0.0, 1.25])
 
 
 def test_warm_up_queries_are_dropped_when_the_count_is_the_clients():
