@@ -56,12 +56,34 @@ association, the timed ones cut after --budget seconds (at least 3):
                 them, reading the next file and opening the association, is left out). -sr keeps the responses
                 out of the log: one line per pending response is all it writes.
 
+Server-side times. Both clients' figures hold the client's own work: findscu's little, the pynetdicom SCU's much
+(it decodes every response into a Dataset and polls its DUL every ~1 ms: (b) ~1,050 ms against findscu's ~210 on
+the same server). The issue's targets are server-side, so each client run is also captured on the loopback
+interface, the same way for every server and client: `tcpdump -i lo -w - -U --immediate-mode -B 16384 -s 256 -n
+'tcp port <port>'` (the pcap to a file this process opened), started before the client (once it says "listening
+on") and stopped (SIGINT) 0.2 s after it; tcpdump runs on the client's CPU. bench/capture.py reads the file (no
+packet library) and gives each C-FIND on the association its time from the client's first segment of the request
+(the burst that starts with a P-DATA-TF carrying a C-FIND-RQ command set) to the server's last segment with payload
+before the client's next request or its A-RELEASE-RQ; association setup and release are not queries, the warm-up
+ones are dropped as for the client's figures. Its count must be the client's (warm-up included) and tcpdump must
+report no packet dropped; otherwise that cell has no server-side figure and the run says why (never a guess).
+Without tcpdump (Debian package tcpdump; capturing needs root or CAP_NET_RAW) the bench says so once and gives the
+client-side figures only. With TCP_NODELAY on both clients the request's PDUs follow each other within ~0.03 ms, so
+the window is the server's: reading the request, matching, writing every response, and the loopback. Except where
+the client reads its responses more slowly than the server writes them: TCP flow control then holds the server
+(the pynetdicom SCU on (b): its receive window falls to 0 again and again, and the RIS's server-side (b) is ~290 ms
+with it against ~125 ms with findscu). The run's line gives, when not 0, the median time of a C-FIND during which
+the client advertised a full window: a lower bound of that wait (a small window holds the server too).
+
 The output: a line per server and cell as it goes, then per history size a table of query x key set x client with
-the matches per query, the RIS's median and p95, the medians of wlmscpfs and Orthanc, the ratios wlmscpfs/RIS and
-Orthanc/RIS and a verdict against the issue's targets for the full key set: (a) <= 40 ms at every size and >= 30x
-both file servers at 100k and 1M; (b) <= 700 ms and >= 3x both at every size; (c), (d) <= 10 ms. With --runs R
-the whole measurement is repeated R times (the data loaded once) and the table gives the median of the runs'
-medians (and p95s). Times are milliseconds of wall time on a shared machine: read the ratios, measured in the same
+the matches per query and, per server, the client-side median ("ms") and the server-side median and p95 ("srv",
+"p95"); the ratios wlmscpfs/RIS and Orthanc/RIS and a verdict against the issue's targets for the full key set:
+(a) <= 40 ms at every size and >= 30x both file servers at 100k and 1M; (b) <= 700 ms and >= 3x both at every size;
+(c), (d) <= 10 ms. The ratios and the verdict use the server-side medians where the RIS and every other server of
+the line have one, else the client-side ones for the whole line (never a mix): the "by" column (srv, cli) and the
+verdict ("ok (server-side)") say which. With --runs R the whole measurement is repeated R times (the data loaded
+once) and the table gives the median of the runs' medians (and p95s); a server-side figure only if every run had
+one. Times are milliseconds of wall time on a shared machine: read the ratios, measured in the same
 run, before the milliseconds. Most of a run is the file servers: they read all 24,000 files on every query, whatever
 H (~1.5 s a query on an idle machine, 4-8 s on this one under a load average of 12), so every one of their 20 cells
 costs 20-60 s. --files-once measures them at the first size only and shows those figures at the others (the table
@@ -85,6 +107,7 @@ import random
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -115,6 +138,8 @@ from pydicom import Dataset
 from pydicom.sequence import Sequence
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityWorklistInformationFind
+
+from bench.capture import capturing, server_side, tcpdump, window_full_times
 
 # bench.scheduling sets Django up on import (production-like environment); its loading helpers are shared.
 from bench.scheduling import (
@@ -758,6 +783,35 @@ def run_findscu(port: int, queries: list[Query], key_set: str, warmup: int, cpu)
     return Run(samples_ms=[ms for ms, _n, _s in timed], matches=[n for _ms, n, _s in timed])
 
 
+def run_client(client: str, port: int, queries: list[Query], key_set: str, timed_count: int | None, args, cpu) -> Run:
+    """One client's C-FINDs on one association (findscu: as many timed ones as the pynetdicom SCU made within the
+    budget, `timed_count`), under a tcpdump capture when there is one: then the server-side times too."""
+
+    def go() -> Run:
+        if client == "pynetdicom":
+            return run_pynetdicom(port, queries, key_set, args.warmup, args.budget, cpu)
+        return run_findscu(port, queries[: args.warmup + (timed_count or args.queries)], key_set, args.warmup, cpu)
+
+    if args.tcpdump is None:
+        return go()
+    with capturing(args.tcpdump, port, pinned(cpu)) as capture:
+        run = go() if capture.started else None
+    if run is None:
+        args.tcpdump = None
+        print(f"  {capture.error}: no more captures, client-side figures only from here", flush=True)
+        return go()
+    if run.error:
+        return run
+    if capture.segments is None:
+        run.server_error = capture.error
+    else:
+        made = args.warmup + len(run.samples_ms)  # every query the client made, warm-up ones too
+        run.server_ms, run.server_error = server_side(capture.segments, port, made, args.warmup)
+        if run.server_ms:
+            run.window_full_ms = window_full_times(capture.segments, port)[args.warmup :]
+    return run
+
+
 # --- One measurement ------------------------------------------------------------------------------------------
 
 
@@ -773,13 +827,15 @@ def check_counts(cell: Cell, server: str, run: Run, queries: list[Query], expect
 def measure_size(
     size: int, url: str, plan: dict[str, tuple[list[Query], list[int]]], cells: dict, servers: list[str], args, tz,
     server_cpus, cpu,
-) -> list[str]:  # fmt: skip
-    """Every server x kind x key set x client once at one history size; the problems."""
+) -> tuple[list[str], list[str]]:  # fmt: skip
+    """Every server x kind x key set x client once at one history size; the problems, and the cells left without
+    a server-side figure (why)."""
     use_database(url)
     if write_worklist_files(tz) is None:
         print(f"  worklist files in {FILES_DIR / CALLED_AE} were written from this schedule: reused", flush=True)
     connection.close()  # the servers and the clients do not need this process's connection
     problems: list[str] = []
+    notes: list[str] = []
     for name in servers:
         if reason := missing(name):
             print(f"  {name}: skipped, {reason}", flush=True)
@@ -800,12 +856,9 @@ def measure_size(
                             (size, kind, key_set, client), Cell(size, kind, key_set, client, matches=None)
                         )
                         started = time.perf_counter()
+                        run = run_client(client, server.port, queries, key_set, timed_count, args, cpu)
                         if client == "pynetdicom":
-                            run = run_pynetdicom(server.port, queries, key_set, args.warmup, args.budget, cpu)
                             timed_count = len(run.samples_ms) or None
-                        else:  # as many timed queries as the pynetdicom SCU made within the budget
-                            count = args.warmup + (timed_count or args.queries)
-                            run = run_findscu(server.port, queries[:count], key_set, args.warmup, cpu)
                         cell.runs.setdefault(name, []).append(run)
                         timed = counts[args.warmup :]
                         cell.matches = sum(timed[: len(run.matches)] or timed) / len(timed[: len(run.matches)] or timed)
@@ -814,6 +867,13 @@ def measure_size(
                             problems.append(f"H={size:,} {name} ({kind}, {key_set}, {client}): {run.error}")
                         else:
                             state = f"{len(run.samples_ms)} timed, median {run.median():.1f} ms, p95 {run.p95():.1f}"
+                            if run.server_ms:
+                                state += f"; server-side {run.server_median():.1f}, p95 {run.server_p95():.1f}"
+                                if held := statistics.median(run.window_full_ms):
+                                    state += f" (of it the client's receive window full: median {held:.1f} ms)"
+                            elif run.server_error:
+                                state += f"; no server-side figure: {run.server_error}"
+                                notes.append(f"H={size:,} {name} ({kind}, {key_set}, {client}): {run.server_error}")
                         print(
                             f"  {name:<8} ({kind}) {key_set:<7} {client:<10} {state} "
                             f"({time.perf_counter() - started:.1f} s)",
@@ -825,7 +885,7 @@ def measure_size(
                             problems.append(problem)
         finally:
             server.stop()
-    return problems
+    return problems, notes
 
 
 def copy_file_server_runs(cells: dict, source: int, target: int) -> None:
@@ -892,6 +952,9 @@ def main(argv: list[str] | None = None) -> int:
     tz = ZoneInfo(settings.TIME_ZONE)
     today = timezone.localdate()
     server_cpus, cpu = cpu_split(not args.no_pin)
+    args.tcpdump = tcpdump()
+    if args.tcpdump is None:
+        print("tcpdump is not installed (Debian package tcpdump): no server-side figures, client-side ones only")
     print(
         f"Worklist benchmark: history {', '.join(f'{n:,}' for n in args.sizes)}; schedule {SCHEDULE_SIZE:,} exams "
         f"from {today} ({settings.TIME_ZONE}); up to {args.queries} timed C-FINDs per cell after {args.warmup} "
@@ -901,6 +964,7 @@ def main(argv: list[str] | None = None) -> int:
     plans, loads = {}, {}
     cells: dict[tuple, Cell] = {}
     problems: list[str] = []
+    notes: list[str] = []
     first = args.sizes[0]
     note = f"wlmscpfs and Orthanc measured at {first:,} (--files-once)" if args.files_once else ""
     for number in range(1, args.runs + 1):
@@ -913,7 +977,9 @@ def main(argv: list[str] | None = None) -> int:
             url, plan = plans[size]
             print(f"\nRun {number} of {args.runs}, H = {size:,}", flush=True)
             servers = ["ris"] if args.files_once and size != first and "ris" in args.servers else args.servers
-            problems += measure_size(size, url, plan, cells, servers, args, tz, server_cpus, cpu)
+            found, left_out = measure_size(size, url, plan, cells, servers, args, tz, server_cpus, cpu)
+            problems += found
+            notes += left_out
             if servers != args.servers:
                 copy_file_server_runs(cells, first, size)
             if number == 1 and size != args.sizes[-1]:
@@ -922,6 +988,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\nLoad times (s):")
     for size, timings in loads.items():
         print(f"  {size:>9,}: " + ", ".join(f"{step} {seconds:.1f}" for step, seconds in timings.items()))
+    if notes:
+        print("\nServer-side figures left out (the table gives the client-side ones; ratios and verdict then too):")
+        for note_line in notes:
+            print(f"  {note_line}")
     if problems:
         print("\nProblems:")
         for problem in problems:

@@ -265,17 +265,30 @@ CLIENTS = ("pynetdicom", "findscu")
 class Run:
     """The timed C-FINDs of one cell (query kind x key set x client x server) in one run."""
 
-    samples_ms: list[float] = field(default_factory=list)
+    samples_ms: list[float] = field(default_factory=list)  # client-side, per timed query
     matches: list[int] = field(default_factory=list)  # per timed query
     error: str = ""
+    server_ms: list[float] = field(default_factory=list)  # server-side (bench/capture.py), per timed query
+    server_error: str = ""  # why there is no server-side figure ("" when measured or no capture was made)
+    window_full_ms: list[float] = field(default_factory=list)  # of each server-side time, the client's window full
 
     def median(self) -> float:
         return statistics.median(self.samples_ms)
 
     def p95(self) -> float:
-        """Nearest rank."""
-        ordered = sorted(self.samples_ms)
-        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+        return _p95(self.samples_ms)
+
+    def server_median(self) -> float | None:
+        return statistics.median(self.server_ms) if self.server_ms else None
+
+    def server_p95(self) -> float | None:
+        return _p95(self.server_ms) if self.server_ms else None
+
+
+def _p95(samples: list[float]) -> float:
+    """Nearest rank."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
 def usable(run: Run | None) -> bool:
@@ -307,8 +320,31 @@ class Cell:
             return None
         return statistics.median(run.p95() for run in runs)
 
+    def server_median(self, server: str) -> float | None:
+        """The median of the runs' server-side medians; None unless every run has one."""
+        runs = self.runs.get(server) or []
+        if not runs or not all(usable(run) and run.server_ms for run in runs):
+            return None
+        return statistics.median(run.server_median() for run in runs)
+
+    def server_p95(self, server: str) -> float | None:
+        runs = self.runs.get(server) or []
+        if not runs or not all(usable(run) and run.server_ms for run in runs):
+            return None
+        return statistics.median(run.server_p95() for run in runs)
+
+    def server_side(self) -> bool:
+        """Whether the ratios and the verdict use server-side figures: only when the RIS and every other server
+        with a client-side figure in this cell have them (one basis for a line, never a mix)."""
+        measured = [server for server in SERVERS if self.median(server) is not None]
+        return "ris" in measured and all(self.server_median(server) is not None for server in measured)
+
+    def figure(self, server: str) -> float | None:
+        """The median the ratios and the verdict use: server-side where every server of the cell has one."""
+        return self.server_median(server) if self.server_side() else self.median(server)
+
     def ratio(self, server: str) -> float | None:
-        ris, other = self.median("ris"), self.median(server)
+        ris, other = self.figure("ris"), self.figure(server)
         return other / ris if ris and other else None
 
 
@@ -323,12 +359,13 @@ TARGETS: dict[str, tuple[float, float | None, tuple[int, ...] | None]] = {
 
 
 def verdict(cell: Cell) -> str:
+    """Against the issue's targets, on the server-side figures where the cell has them (it says which)."""
     if cell.mismatch:
         return "MISMATCH"
     if cell.key_set != "full" or cell.kind not in TARGETS:
         return ""
     limit, factor, sizes = TARGETS[cell.kind]
-    ris = cell.median("ris")
+    ris = cell.figure("ris")
     if ris is None:
         return "no RIS figure"
     misses = [f"> {limit:g} ms"] if ris > limit else []
@@ -339,7 +376,8 @@ def verdict(cell: Cell) -> str:
                 misses.append(f"no {server} ratio")
             elif ratio < factor:
                 misses.append(f"{server} < {factor:g}x")
-    return "MISS: " + ", ".join(misses) if misses else "ok"
+    basis = "server-side" if cell.server_side() else "client-side"
+    return f"MISS: {', '.join(misses)} ({basis})" if misses else f"ok ({basis})"
 
 
 def _ms(value: float | None) -> str:
@@ -353,24 +391,34 @@ def _ratio(value: float | None) -> str:
 
 
 def table(cells: list[Cell], runs: int, note: str = "") -> str:
-    """One table per history size: a line per query kind x key set x client; `note` under each title."""
+    """One table per history size: a line per query kind x key set x client; `note` under each title. Per server
+    the client-side median ("ms") and the server-side median and p95 ("srv", "p95"); "by" names the figures the
+    ratios and the verdict use."""
     lines = []
     header = (
-        f"{'query':<31} {'keys':<7} {'client':<10} {'match':>6} {'RIS ms':>8} {'RIS p95':>8} {'wlm ms':>8} "
-        f"{'Orth ms':>8} {'wlm/RIS':>8} {'Orth/RIS':>8}  verdict"
+        f"{'query':<31} {'keys':<7} {'client':<10} {'match':>5} {'RIS ms':>7} {'srv':>7} {'p95':>7} "
+        f"{'wlm ms':>7} {'srv':>7} {'p95':>7} {'Orth ms':>7} {'srv':>7} {'p95':>7} {'wlm/RIS':>7} {'Orth/RIS':>8} "
+        f"{'by':<3} verdict"
+    )
+    legend = (
+        "ms: client-side median; srv, p95: server-side (loopback capture) median and p95; by: the figures the ratios "
+        "and the verdict use (srv, cli)"
     )
     for size in sorted({cell.size for cell in cells}):
         lines += ["", f"History {size:,} completed exams + schedule {SCHEDULE_SIZE:,}; medians of {runs} run(s)"]
         lines += [note] if note else []
-        lines += [header, "-" * len(header)]
+        lines += [legend, header, "-" * len(header)]
         for cell in (c for c in cells if c.size == size):
             matches = (
                 "-" if cell.matches is None else f"{cell.matches:.0f}" if cell.matches >= 10 else f"{cell.matches:.1f}"
             )
+            figures = " ".join(
+                f"{_ms(cell.median(server)):>7} {_ms(cell.server_median(server)):>7} {_ms(cell.server_p95(server)):>7}"
+                for server in SERVERS
+            )
             lines.append(
-                f"{'(' + cell.kind + ') ' + KINDS[cell.kind]:<31} {cell.key_set:<7} {cell.client:<10} {matches:>6} "
-                f"{_ms(cell.median('ris')):>8} {_ms(cell.p95('ris')):>8} {_ms(cell.median('wlmscpfs')):>8} "
-                f"{_ms(cell.median('orthanc')):>8} {_ratio(cell.ratio('wlmscpfs')):>8} "
-                f"{_ratio(cell.ratio('orthanc')):>8}  {verdict(cell)}"
+                f"{'(' + cell.kind + ') ' + KINDS[cell.kind]:<31} {cell.key_set:<7} {cell.client:<10} {matches:>5} "
+                f"{figures} {_ratio(cell.ratio('wlmscpfs')):>7} {_ratio(cell.ratio('orthanc')):>8} "
+                f"{'srv' if cell.server_side() else 'cli':<3} {verdict(cell)}"
             )
     return "\n".join(lines)
