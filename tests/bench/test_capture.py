@@ -2,7 +2,6 @@
 Synthetic captures are written here byte by byte, as tcpdump -i lo writes them; one test runs tcpdump itself."""
 
 import os
-import shutil
 import struct
 
 import pytest
@@ -12,7 +11,7 @@ from pynetdicom.sop_class import ModalityWorklistInformationFind
 
 from bench.capture import SNAPLEN, capturing, query_times, read_pcap, server_side, window_full_times
 from bench.worklist_data import Cell, Run, table, verdict
-from tests.conftest import free_port
+from tests.conftest import free_port, need, need_tool
 
 SERVER, CLIENT, OTHER = 11112, 40001, 40002
 START = 1_765_000_000  # seconds since the epoch of the first record
@@ -183,9 +182,8 @@ def test_ratios_and_verdict_use_server_side_figures_when_every_server_has_them()
 
 @pytest.mark.slow
 def test_tcpdump_capture_finds_every_cfind_a_pynetdicom_scu_makes():
-    program = shutil.which("tcpdump")
-    if program is None or os.geteuid() != 0:
-        pytest.skip("tcpdump (Debian package tcpdump) and root are needed to capture on lo")
+    program = need_tool("tcpdump")  # Debian package tcpdump (.ci/run installs it)
+    need(os.geteuid() == 0, "capturing on lo needs root")
     port = free_port()
 
     def handle_find(event):
