@@ -47,8 +47,8 @@ against the database: a server that answers otherwise is printed as MISMATCH (an
 The clients, per server and cell (query kind x key set): --warmup untimed then up to --queries timed C-FINDs on one
 association, the timed ones cut after --budget seconds (at least 3):
 
-    pynetdicom  an SCU in this process, TCP_NODELAY on its socket; wall time of each send_c_find until its final
-                response.
+    pynetdicom  an SCU in this process, TCP_NODELAY and a 4 MiB receive buffer (SO_RCVBUF) on its socket; wall
+                time of each send_c_find until its final response.
     findscu     DCMTK findscu -W (TCP_NODELAY=1), one run with one query file per C-FIND (as many timed ones as
                 pynetdicom made in its budget): findscu sends them one after another on one association. Its log
                 (log4cplus, -lc) stamps each line with microseconds; a query's time is from "Sending Find Request"
@@ -70,10 +70,12 @@ report no packet dropped; otherwise that cell has no server-side figure and the 
 Without tcpdump (Debian package tcpdump; capturing needs root or CAP_NET_RAW) the bench says so once and gives the
 client-side figures only. With TCP_NODELAY on both clients the request's PDUs follow each other within ~0.03 ms, so
 the window is the server's: reading the request, matching, writing every response, and the loopback. Except where
-the client reads its responses more slowly than the server writes them: TCP flow control then holds the server
-(the pynetdicom SCU on (b): its receive window falls to 0 again and again, and the RIS's server-side (b) is ~290 ms
-with it against ~125 ms with findscu). The run's line gives, when not 0, the median time of a C-FIND during which
-the client advertised a full window: a lower bound of that wait (a small window holds the server too).
+the client reads its responses more slowly than the server writes them: TCP flow control then holds the server.
+The pynetdicom SCU decodes in Python: with the kernel's own buffer its window fell to 0 again and again on (b), and
+the RIS's server-side (b) was 128-386 ms with it against ~130 ms with findscu; so its socket gets a receive buffer
+that holds a whole (b) answer (SCU_RECEIVE_BUFFER). The run's line gives the buffer the kernel granted and, when
+not 0, the median time of a C-FIND during which the client advertised a full window: a lower bound of that wait (a
+small window holds the server too).
 
 The output: a line per server and cell as it goes, then per history size a table of query x key set x client with
 the matches per query and, per server, the client-side median ("ms") and the server-side median and p95 ("srv",
@@ -690,6 +692,13 @@ def start(name: str, database_url: str, cpus: set[int] | None) -> Server:
 
 PENDING = (0xFF00, 0xFF01)
 MIN_TIMED = 3
+# The pynetdicom SCU's socket receive buffer (SO_RCVBUF, as TCP_NODELAY: a client setting, not the server's). The SCU
+# decodes each response in Python more slowly than a server writes them; with the kernel's autotuned buffer its
+# window fell to 0 on (b) and TCP held the server for a median 33-142 ms of each C-FIND (the capture's window-full
+# time). (b)'s 800 responses with the full key set are ~0.66 MB on the wire (about twice that as the kernel counts
+# its buffers): 4 MiB (doubled by the kernel, within net.core.rmem_max) holds them, and the window stayed open
+# (server-side (b) at 1M then 152 ms, beside 133 ms with findscu in the same run).
+SCU_RECEIVE_BUFFER = 4 * 1024 * 1024
 
 
 def find(assoc, identifier: Dataset) -> tuple[float, int]:
@@ -725,7 +734,10 @@ def run_pynetdicom(port: int, queries: list[Query], key_set: str, warmup: int, b
         if not assoc.is_established:
             run.error = "association refused or aborted"
             return run
-        assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = assoc.dul.socket.socket
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SCU_RECEIVE_BUFFER)
+        run.receive_buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         try:
             for number, identifier in enumerate(identifiers):
                 elapsed, matches = find(assoc, identifier)
@@ -867,6 +879,8 @@ def measure_size(
                             problems.append(f"H={size:,} {name} ({kind}, {key_set}, {client}): {run.error}")
                         else:
                             state = f"{len(run.samples_ms)} timed, median {run.median():.1f} ms, p95 {run.p95():.1f}"
+                            if run.receive_buffer:
+                                state += f" (receive buffer {run.receive_buffer // 1024:,} KiB)"
                             if run.server_ms:
                                 state += f"; server-side {run.server_median():.1f}, p95 {run.server_p95():.1f}"
                                 if held := statistics.median(run.window_full_ms):

@@ -271,6 +271,7 @@ class Run:
     server_ms: list[float] = field(default_factory=list)  # server-side (bench/capture.py), per timed query
     server_error: str = ""  # why there is no server-side figure ("" when measured or no capture was made)
     window_full_ms: list[float] = field(default_factory=list)  # of each server-side time, the client's window full
+    receive_buffer: int = 0  # the pynetdicom SCU's socket receive buffer, bytes as the kernel reports it (SO_RCVBUF)
 
     def median(self) -> float:
         return statistics.median(self.samples_ms)
