@@ -321,18 +321,19 @@ class Cell:
             return None
         return statistics.median(run.p95() for run in runs)
 
+    def _server_runs(self, server: str) -> list[Run]:
+        """The server's runs if every one has server-side figures, else none."""
+        runs = self.runs.get(server) or []
+        return runs if runs and all(usable(run) and run.server_ms for run in runs) else []
+
     def server_median(self, server: str) -> float | None:
         """The median of the runs' server-side medians; None unless every run has one."""
-        runs = self.runs.get(server) or []
-        if not runs or not all(usable(run) and run.server_ms for run in runs):
-            return None
-        return statistics.median(run.server_median() for run in runs)
+        runs = self._server_runs(server)
+        return statistics.median(run.server_median() for run in runs) if runs else None
 
     def server_p95(self, server: str) -> float | None:
-        runs = self.runs.get(server) or []
-        if not runs or not all(usable(run) and run.server_ms for run in runs):
-            return None
-        return statistics.median(run.server_p95() for run in runs)
+        runs = self._server_runs(server)
+        return statistics.median(run.server_p95() for run in runs) if runs else None
 
     def server_side(self) -> bool:
         """Whether the ratios and the verdict use server-side figures: only when the RIS and every other server
